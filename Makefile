@@ -1,0 +1,46 @@
+# frtrain — the two commands the README promises, plus a few helpers.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed
+# Postgres used by the database test suite (both SQLite and Postgres run in `make test`).
+TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+export TEST_POSTGRES_URL
+
+.PHONY: all install test lint typecheck imports pytest demo clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first, pinned: a CPU build of this exact version ships with the machine image;
+	# any looser spec would pull a multi-GB CUDA build.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check app trainer tests benchmarks migrations
+	$(VENV)/bin/ruff format --check app trainer tests benchmarks migrations
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+imports: $(STAMP)
+	$(VENV)/bin/lint-imports
+
+pytest: $(STAMP)
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+test: lint typecheck imports pytest
+
+demo: $(STAMP)
+	$(VENV)/bin/frtrain demo --json demo-out/demo.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-out

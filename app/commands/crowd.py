@@ -1,0 +1,1 @@
+"""frtrain CLI commands: crowd (registered on the groups in app.commands)."""

@@ -1,0 +1,1 @@
+"""frtrain CLI commands: db (registered on the groups in app.commands)."""

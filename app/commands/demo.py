@@ -1,0 +1,1 @@
+"""frtrain CLI commands: demo (registered on the groups in app.commands)."""

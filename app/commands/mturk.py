@@ -1,0 +1,1 @@
+"""frtrain CLI commands: mturk (registered on the groups in app.commands)."""

@@ -1,0 +1,1 @@
+"""frtrain CLI commands: serve (registered on the groups in app.commands)."""

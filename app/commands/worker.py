@@ -1,0 +1,1 @@
+"""frtrain CLI commands: worker (registered on the groups in app.commands)."""

@@ -1,0 +1,66 @@
+"""The authors' synthetic data set (paper Section 4.1; ALGORITHMS.md §1.1 and §6)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from trainer.data.base import Dataset, Split
+
+#: The notebook's split by index (ALGORITHMS.md §1.1).
+TRAIN_ROWS = (0, 1800)
+VAL_ROWS = (2000, 2200)
+TEST_ROWS = (2700, 3700)
+
+
+def default_data_dir() -> Path:
+    """``$FRTRAIN_DATA_DIR`` or ``../shared/data`` next to the project root."""
+    env = os.environ.get("FRTRAIN_DATA_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def load_synthetic_arrays(
+    path: str | Path | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(X, y, z, y_poi)`` exactly as shipped (float32 files; y and y_poi in ±1)."""
+    d = Path(path) if path is not None else default_data_dir() / "synthetic"
+    X = np.load(d / "X_synthetic.npy")
+    y = np.load(d / "y_synthetic.npy")
+    z = np.load(d / "s1_synthetic.npy")
+    y_poi = np.load(d / "y_poi.npy")
+    return X, y, z, y_poi
+
+
+def load_synthetic(path: str | Path | None = None, *, poisoned: bool = False) -> Dataset:
+    """The notebook's split: train [0,1800), val [2000,2200), test [2700,3700).
+
+    With ``poisoned=True`` the training labels are the shipped ``y_poi[0:1800]``; the
+    validation and test labels are always clean.
+    """
+    X, y, z, y_poi = load_synthetic_arrays(path)
+
+    def split(lo: int, hi: int, labels: np.ndarray) -> Split:
+        return Split(
+            X=X[lo:hi].astype(np.float32),
+            y=labels[lo:hi].astype(np.int8),
+            z=z[lo:hi].astype(np.int64),
+            ids=np.arange(lo, hi),
+        )
+
+    train_labels = y.copy()
+    if poisoned:
+        train_labels[: len(y_poi)] = y_poi
+    return Dataset(
+        name="synthetic",
+        train=split(*TRAIN_ROWS, train_labels),
+        val=split(*VAL_ROWS, y),
+        test=split(*TEST_ROWS, y),
+        feature_names=["x1", "x2"],
+        sensitive_name="z",
+        group_names={0: "z=0", 1: "z=1"},
+        info={"poisoned": poisoned, "source": "authors' synthetic .npy files"},
+    )

@@ -1,0 +1,1 @@
+"""FR-Train and every baseline, one module each, sharing one estimator shape."""
