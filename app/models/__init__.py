@@ -1,1 +1,25 @@
-"""models."""
+"""SQLAlchemy ORM models. Every model module is imported here so `Base.metadata` is complete
+(Alembic autogenerate and the test fixtures rely on it). Helpers adding tables register their
+module below (app.models.mturk, app.models.jobs)."""
+
+from app.models.auth import AdminToken
+from app.models.crowd import (
+    Answer,
+    Assignment,
+    Example,
+    ExportSnapshot,
+    GoldQuestion,
+    Project,
+    Worker,
+)
+
+__all__ = [
+    "AdminToken",
+    "Answer",
+    "Assignment",
+    "Example",
+    "ExportSnapshot",
+    "GoldQuestion",
+    "Project",
+    "Worker",
+]

@@ -1,0 +1,56 @@
+"""Programmatic Alembic: upgrade a database and check that it is at head before serving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+
+ROOT = Path(__file__).resolve().parents[2]
+UPGRADE_HINT = "run `frtrain db upgrade` (uses DATABASE_URL)"
+
+
+class DatabaseNotMigrated(RuntimeError):
+    """The database schema is missing or older than the code's migrations."""
+
+
+def alembic_config(url: str | None = None) -> Config:
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    if url is not None:
+        # ConfigParser interpolation treats % specially (URL-encoded options contain it).
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(connection: Connection, revision: str = "head") -> None:
+    """Apply migrations up to `revision` on an open connection (committed by the caller)."""
+    cfg = alembic_config()
+    cfg.attributes["connection"] = connection
+    command.upgrade(cfg, revision)
+
+
+def head_revisions() -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def current_revisions(connection: Connection) -> set[str]:
+    return set(MigrationContext.configure(connection).get_current_heads())
+
+
+def check_migrated(engine: Engine) -> None:
+    """Raise DatabaseNotMigrated, naming the command to run, unless the database is at head."""
+    with engine.connect() as conn:
+        current = current_revisions(conn)
+    heads = head_revisions()
+    if current != heads:
+        have = ", ".join(sorted(current)) or "an empty database"
+        want = ", ".join(sorted(heads))
+        raise DatabaseNotMigrated(
+            f"database {engine.url.render_as_string(hide_password=True)} is at {have}, "
+            f"the code needs {want}: {UPGRADE_HINT}"
+        )

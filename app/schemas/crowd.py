@@ -1,0 +1,227 @@
+"""Request/response models for the crowd API (one family per resource; ORM rows never leak)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Label = Literal[-1, 1]
+AggregationMethod = Literal["mean", "majority", "weighted", "dawid_skene"]
+GoldKind = Literal["training_quiz", "hidden_check"]
+Provider = Literal["mturk", "link"]
+ExportFormat = Literal["csv", "parquet", "jsonl"]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+ColumnName = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class WorkerFilterRule(_In):
+    """Who is trusted (issue 3 §5): gold accuracy as a Beta(prior_alpha, prior_beta) posterior
+    mean, judged once a worker has `min_gold` gold answers; below `min_accuracy` -> filtered."""
+
+    min_gold: int = Field(default=3, ge=0, le=1000)
+    min_accuracy: float = Field(default=0.5, ge=0.0, le=1.0)
+    prior_alpha: float = Field(default=1.0, gt=0.0, le=1000.0)
+    prior_beta: float = Field(default=1.0, gt=0.0, le=1000.0)
+
+
+class _ProjectFields(_In):
+    description: str = Field(default="", max_length=10_000)
+    threshold: float = Field(default=2.5, gt=1.0, lt=4.0)
+    max_answers: int = Field(
+        default=11, ge=1, le=1000, description="N: answers averaged per example"
+    )
+    questions_per_hit: int = Field(default=30, ge=1, le=1000)
+    reward_per_answer: float = Field(default=0.03, ge=0.0, le=100.0, description="USD per answer")
+    gold_per_hit: int = Field(default=3, ge=0, le=1000)
+    quiz_per_hit: int = Field(default=0, ge=0, le=1000)
+    worker_filter: WorkerFilterRule = Field(default_factory=WorkerFilterRule)
+    visible_columns: list[ColumnName] | None = Field(
+        None, max_length=1000, description="feature columns workers see; null = all"
+    )
+    sensitive_column: ColumnName | None = None
+    provider: Provider = "mturk"
+    allow_live: bool = False
+    budget_cap: float | None = Field(default=None, ge=0.0, le=1e9, description="USD; null = no cap")
+
+
+class ProjectCreate(_ProjectFields):
+    name: Name
+    question: str = Field(min_length=1, max_length=10_000)
+    scale_labels: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=lambda: ["Very unlikely", "Unlikely", "Likely", "Very likely"],
+        min_length=4,
+        max_length=4,
+        description="labels of answers 1..4, lowest first",
+    )
+
+
+class ProjectUpdate(_In):
+    """Every field optional; only the fields sent are changed."""
+
+    name: Name | None = None
+    description: str | None = Field(default=None, max_length=10_000)
+    question: str | None = Field(default=None, min_length=1, max_length=10_000)
+    scale_labels: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        None, min_length=4, max_length=4
+    )
+    threshold: float | None = Field(default=None, gt=1.0, lt=4.0)
+    max_answers: int | None = Field(default=None, ge=1, le=1000)
+    questions_per_hit: int | None = Field(default=None, ge=1, le=1000)
+    reward_per_answer: float | None = Field(default=None, ge=0.0, le=100.0)
+    gold_per_hit: int | None = Field(default=None, ge=0, le=1000)
+    quiz_per_hit: int | None = Field(default=None, ge=0, le=1000)
+    worker_filter: WorkerFilterRule | None = None
+    visible_columns: list[ColumnName] | None = Field(default=None, max_length=1000)
+    sensitive_column: ColumnName | None = None
+    provider: Provider | None = None
+    allow_live: bool | None = None
+    budget_cap: float | None = Field(default=None, ge=0.0, le=1e9)
+
+
+class ProjectPublic(_Out):
+    id: int
+    name: str
+    description: str
+    question: str
+    scale_labels: list[str]
+    threshold: float
+    max_answers: int
+    questions_per_hit: int
+    reward_per_answer: float
+    gold_per_hit: int
+    quiz_per_hit: int
+    worker_filter: WorkerFilterRule
+    visible_columns: list[str] | None
+    sensitive_column: str | None
+    provider: str
+    allow_live: bool
+    budget_cap: float | None
+    created_at: datetime
+    updated_at: datetime
+    n_examples: int = 0
+    n_answers: int = 0
+
+    @field_validator("worker_filter", mode="before")
+    @classmethod
+    def _rule(cls, value: Any) -> Any:
+        # Stored rules may predate newer optional fields; unknown keys are dropped, not fatal.
+        if isinstance(value, dict):
+            known = WorkerFilterRule.model_fields
+            return {k: v for k, v in value.items() if k in known}
+        return value
+
+
+class ProjectsPublic(BaseModel):
+    data: list[ProjectPublic]
+    count: int
+
+
+class ExamplePublic(BaseModel):
+    example_id: str
+    features: dict[str, Any]
+    sensitive_value: str | None
+    known_label: int | None
+
+
+class ExamplesPublic(BaseModel):
+    data: list[ExamplePublic]
+    count: int
+
+
+class UploadResult(BaseModel):
+    created: int
+    columns: list[str] = Field(description="feature columns stored")
+
+
+class GoldCreate(_In):
+    example_id: Annotated[str, Field(min_length=1, max_length=200)]
+    label: Label
+    explanation: str | None = Field(default=None, max_length=10_000)
+    kind: GoldKind = "hidden_check"
+
+
+class GoldPublic(BaseModel):
+    id: int
+    example_id: str
+    label: int
+    explanation: str | None
+    kind: str
+
+
+class GoldsPublic(BaseModel):
+    data: list[GoldPublic]
+    count: int
+
+
+class AnswerImportResult(BaseModel):
+    layout: Literal["long", "wide"]
+    answers_created: int
+    workers_created: int
+    examples_created: int
+
+
+class WorkerQuality(BaseModel):
+    worker_id: str
+    n_answers: int
+    n_gold: int
+    n_correct: int
+    accuracy: float | None
+    status: Literal["pending", "trusted", "filtered", "blocked"]
+
+
+class WorkersPublic(BaseModel):
+    data: list[WorkerQuality]
+    count: int
+
+
+class LabelPublic(BaseModel):
+    example_id: str
+    label: Label
+    answers_used: int
+    mean_score: float
+    confidence: float
+    is_gold: bool
+
+
+class LabelsPublic(BaseModel):
+    method: AggregationMethod
+    n: int
+    threshold: float
+    data: list[LabelPublic]
+    count: int
+
+
+class ExportCreate(_In):
+    method: AggregationMethod = "mean"
+    n: int | None = Field(
+        default=None, ge=1, le=1000, description="N; default: the project's max_answers"
+    )
+
+
+class ExportPublic(_Out):
+    id: int
+    project_id: int
+    version: int
+    method: str
+    n_max: int
+    threshold: float
+    filter_rule: dict[str, Any]
+    row_count: int
+    columns: list[str]
+    checksum: str
+    created_at: datetime
+
+
+class ExportsPublic(BaseModel):
+    data: list[ExportPublic]
+    count: int
