@@ -8,11 +8,24 @@ from pathlib import Path
 import numpy as np
 
 from trainer.data.base import Dataset, Split
+from trainer.data.tabular import ColumnSpec, TableEncoder
 
 #: The notebook's split by index (ALGORITHMS.md §1.1).
 TRAIN_ROWS = (0, 1800)
 VAL_ROWS = (2000, 2200)
 TEST_ROWS = (2700, 3700)
+
+
+#: Raw schema of the synthetic data: unscaled x1, x2; z in {0, 1}; label y in ±1.
+SYNTHETIC_ENCODER = TableEncoder(
+    features=[ColumnSpec("x1", "numeric"), ColumnSpec("x2", "numeric")],
+    sensitive="z",
+    groups=["0", "1"],
+    privileged=None,
+    label="y",
+    positive_label="1",
+    negative_label="-1",
+)
 
 
 def default_data_dir() -> Path:
@@ -62,5 +75,10 @@ def load_synthetic(path: str | Path | None = None, *, poisoned: bool = False) ->
         feature_names=["x1", "x2"],
         sensitive_name="z",
         group_names={0: "z=0", 1: "z=1"},
-        info={"poisoned": poisoned, "source": "authors' synthetic .npy files"},
+        info={
+            "poisoned": poisoned,
+            "source": "authors' synthetic .npy files",
+            # Lets an external validation file (columns x1, x2, z, label) replace val.
+            "encoder": SYNTHETIC_ENCODER.to_dict(),
+        },
     )
