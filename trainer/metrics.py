@@ -2,7 +2,8 @@
 
 All functions take labels and predictions in ``{-1, +1}`` (or ``{0, 1}``; anything > 0 is
 positive) and integer group codes. A ratio whose rates are both zero (0/0) is NaN,
-as in fairlearn; a ratio with max rate > 0 and min rate 0 is 0.
+as in fairlearn; a ratio with max rate > 0 and min rate 0 is 0; a ratio over a group whose
+conditional rate is undefined (no rows with that label in the group) is NaN.
 """
 
 from __future__ import annotations
@@ -22,9 +23,14 @@ def _groups(z: ArrayLike) -> NDArray[Any]:
 
 
 def _ratio(rates: list[float]) -> float:
-    """min over max of a list of rates; NaN for no groups or 0/0."""
-    r = [x for x in rates if not np.isnan(x)]
-    if not r:
+    """min over max of a list of rates; NaN for no groups, 0/0, or an undefined group rate.
+
+    A group whose conditional rate is undefined (e.g. no Y = 1 rows for a TPR) makes the
+    ratio NaN rather than being skipped: skipping it would report a two-group data set as
+    perfectly fair (1.0) from one group alone. fairlearn instead counts such a rate as 0.
+    """
+    r = list(rates)
+    if not r or any(np.isnan(x) for x in r):
         return float("nan")
     hi = max(r)
     if hi == 0:

@@ -110,6 +110,27 @@ def _hessian(A: NDArray[np.float64], w: NDArray[np.float64], l2: float) -> NDArr
     return np.asarray((A * (p * (1 - p))[:, None]).T @ A + np.diag(reg))
 
 
+def flip_influence(
+    A: NDArray[np.float64],
+    y: NDArray[np.float64],
+    w: NDArray[np.float64],
+    A_obj: NDArray[np.float64],
+    y_obj: NDArray[np.float64],
+    *,
+    l2: float = 1.0,
+) -> NDArray[np.float64]:
+    """First-order change of the mean objective log-loss if each training label is flipped.
+
+    Flipping row i adds ``y_i a_i`` to the training-loss gradient, so the refit parameters
+    move by ``-H⁻¹ y_i a_i`` (influence functions, Koh & Liang 2017) and the objective loss
+    by ``-y_i a_iᵀ H⁻¹ ∇L_obj(w)``. ``w`` must be the fit on ``(A, y)``.
+    """
+    p_obj = _sigmoid(A_obj @ w)
+    g_obj = A_obj.T @ (p_obj - (y_obj + 1) / 2) / len(y_obj)
+    v = np.linalg.solve(_hessian(A, w, l2), g_obj)
+    return np.asarray(-y * (A @ v))
+
+
 # -- budget / candidates --------------------------------------------------------------------
 def n_flips_for(budget: float, n_train: int) -> int:
     """A fraction in (0, 1] of ``n_train`` (rounded), or an absolute count if an int."""
@@ -208,12 +229,8 @@ def paudice_greedy_flips(
 
         bar = tqdm(total=n_flips, desc="paudice_greedy", leave=False)
     while len(chosen) < n_flips:
-        p_obj = _sigmoid(A_obj @ w)
-        g_obj = A_obj.T @ (p_obj - (y_o + 1) / 2) / len(y_o)
-        v = np.linalg.solve(_hessian(A, w, l2), g_obj)
         idx = np.fromiter(sorted(cand), dtype=np.int64)
-        # Predicted change of the objective loss when row i is flipped (first order).
-        score = -cur[idx] * (A[idx] @ v)
+        score = flip_influence(A, cur, w, A_obj, y_o, l2=l2)[idx]
         k = min(batch, n_flips - len(chosen))
         best = idx[np.argsort(-score, kind="stable")[:k]]
         cur[best] *= -1
