@@ -82,6 +82,8 @@ def compas_path(path: str | Path | None = None) -> Path:
 def _read_raw(path: str) -> pd.DataFrame:
     # The file repeats two column names (decile_score, priors_count); pandas suffixes the
     # second copy with ".1" and AIF360 uses the first, as we do.
+    if not Path(path).exists():
+        raise DataError(f"{path} does not exist")
     df = pd.read_csv(path, index_col="id")
     if len(df) == 0:
         raise DataError(f"{path} has no rows")
