@@ -104,6 +104,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _api_routers() -> list[Any]:
-    from app.api.routes import projects
+    from app.api.routes import data, exports, projects, quality
 
-    return [projects.router]
+    return [projects.router, data.router, quality.router, exports.router]

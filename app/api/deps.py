@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Request, UploadFile
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.errors import PayloadTooLarge
 from app.models import AdminToken
 from app.services import auth as auth_service
 
@@ -47,3 +48,21 @@ AdminDep = Annotated[AdminToken, Depends(require_admin)]
 #: Primary keys are 32-bit on every database we support; larger ids are a 422, never a DB error.
 MAX_ID = 2_147_483_647
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+async def read_upload(file: UploadFile, settings: Settings) -> bytes:
+    """The whole upload, or PayloadTooLarge past Settings.max_upload_bytes (read in chunks)."""
+    limit = settings.max_upload_bytes
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await file.read(1 << 20)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(
+                f"upload exceeds the limit of {limit} bytes (MAX_UPLOAD_BYTES)", limit=limit
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)

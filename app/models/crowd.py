@@ -30,16 +30,6 @@ from app.core.db import Base
 # BigInteger primary keys become INTEGER on SQLite so they stay rowid aliases (autoincrement).
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
-#: Default worker-filter rule (issue 3 §5): Beta(1, 1) prior on gold accuracy, judged after 3 gold
-#: answers, filtered below 0.5 posterior mean accuracy.
-DEFAULT_FILTER_RULE: dict[str, Any] = {
-    "min_gold": 3,
-    "min_accuracy": 0.5,
-    "prior_alpha": 1.0,
-    "prior_beta": 1.0,
-}
-DEFAULT_SCALE_LABELS = ["Very unlikely", "Unlikely", "Likely", "Very likely"]
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -25,13 +25,16 @@ class _Out(BaseModel):
 
 
 class WorkerFilterRule(_In):
-    """Who is trusted (issue 3 §5): gold accuracy as a Beta(prior_alpha, prior_beta) posterior
-    mean, judged once a worker has `min_gold` gold answers; below `min_accuracy` -> filtered."""
+    """Who is trusted (issue 3 §5; app.crowd.WorkerFilterRule): gold accuracy has a
+    Beta(prior_alpha, prior_beta) prior; a worker is judged once they have `min_gold` gold
+    answers and filtered when P(accuracy < min_accuracy) >= credible_level (or, with
+    credible_level null, when the posterior mean accuracy is below min_accuracy)."""
 
-    min_gold: int = Field(default=3, ge=0, le=1000)
+    min_gold: int = Field(default=5, ge=0, le=1000)
     min_accuracy: float = Field(default=0.5, ge=0.0, le=1.0)
     prior_alpha: float = Field(default=1.0, gt=0.0, le=1000.0)
     prior_beta: float = Field(default=1.0, gt=0.0, le=1000.0)
+    credible_level: float | None = Field(default=0.95, gt=0.0, lt=1.0)
 
 
 class _ProjectFields(_In):
