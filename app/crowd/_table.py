@@ -127,6 +127,25 @@ def encode(answers: pd.DataFrame) -> Codes:
     )
 
 
+def _time_key(frame: pd.DataFrame) -> np.ndarray:
+    """A numeric array ordered like ``submitted_at`` (zeros, i.e. input order, when absent)."""
+    if TIME_COLUMN not in frame.columns:
+        return np.zeros(len(frame), dtype=np.int64)
+    column = frame[TIME_COLUMN]
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):
+        return np.asarray(pd.DatetimeIndex(column).asi8)  # tz-aware: instants, comparable
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        return column.to_numpy()
+    kind = pd.api.types.infer_dtype(column, skipna=False)
+    if kind.startswith("mixed"):
+        # pandas would sort numbers before strings without complaint; that order means nothing.
+        raise CrowdInputError(ERR_UNSORTABLE_TIME.format(error=f"values of mixed types ({kind})"))
+    try:
+        return pd.factorize(column, sort=True)[0]
+    except TypeError as error:
+        raise CrowdInputError(ERR_UNSORTABLE_TIME.format(error=error)) from None
+
+
 def first_n(
     answers: pd.DataFrame,
     *,
@@ -149,16 +168,14 @@ def first_n(
         frame = frame.loc[~frame["worker_id"].isin(list(exclude_workers))]
     if n_max is None or len(frame) == 0:
         return frame
-    example, _ = _factorize(frame["example_id"])
-    if TIME_COLUMN in frame.columns:
-        try:
-            time = pd.factorize(frame[TIME_COLUMN], sort=True)[0].astype(np.int64)
-        except TypeError as error:  # e.g. a mix of strings and numbers
-            raise CrowdInputError(ERR_UNSORTABLE_TIME.format(error=error)) from None
-    else:
-        time = np.zeros(len(frame), dtype=np.int64)
-    # np.lexsort sorts by the last key first and is stable, so the position breaks ties.
-    order = np.lexsort((np.arange(len(frame)), time, example))
+    # Codes only group here (their order does not matter), so skip factorize's sort.
+    example = pd.factorize(frame["example_id"])[0]
+    if np.bincount(example).max() <= n_max:
+        return frame  # no example has more than N answers: nothing to cut, no sort needed
+    time = _time_key(frame)
+    # Two stable sorts: by time, then by example; equal keys keep the input order.
+    by_time = np.argsort(time, kind="stable")
+    order = by_time[np.argsort(example[by_time], kind="stable")]
     sorted_example = example[order]
     starts = np.r_[True, sorted_example[1:] != sorted_example[:-1]]
     position = np.arange(len(frame))

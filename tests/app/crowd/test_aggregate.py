@@ -222,3 +222,33 @@ def test_mean_rule_matches_a_naive_loop(
         label, used, mean = expected[row.example_id]
         assert (row.label, row.answers_used) == (label, used)
         assert row.mean_score == pytest.approx(mean)
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        ["2024-01-03T00:00", "2024-01-01T00:00", "2024-01-02T00:00"],  # ISO strings
+        pd.to_datetime(["2024-01-03", "2024-01-01", "2024-01-02"]).tz_localize("Europe/Oslo"),
+        [3.0, 1.0, 2.0],
+    ],
+)
+def test_submission_times_of_several_types(times: object) -> None:
+    answers = pd.DataFrame(
+        {
+            "example_id": ["e"] * 3,
+            "worker_id": ["c", "a", "b"],
+            "value": [4, 1, 2],
+            "submitted_at": times,
+        }
+    )
+    # Order a(1), b(2), c(4): the first two average 1.5.
+    assert by_example(aggregate(answers, n_max=2)).loc["e", "mean_score"] == 1.5
+
+
+def test_unsortable_submission_times() -> None:
+    answers = pd.DataFrame(
+        {"example_id": ["e"] * 3, "worker_id": ["c", "a", "b"], "value": [4, 1, 2]}
+    )
+    answers["submitted_at"] = pd.Series(["x", 1, 2.0], dtype=object)
+    with pytest.raises(CrowdInputError, match="submitted_at cannot be sorted"):
+        aggregate(answers, n_max=2)
