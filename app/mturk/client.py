@@ -22,6 +22,8 @@ boto3's response dicts (timestamps as tz-aware datetimes). Every failure is an
 from __future__ import annotations
 
 import contextlib
+import functools
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -368,17 +370,30 @@ def make_mturk_client(
     if target.mode == "custom" and not (key and secret):
         key, secret = EMULATOR_DUMMY_KEY, EMULATOR_DUMMY_SECRET
     config = Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         # MTurk is us-east-1 only (MTURK.md §5).
         region_name="us-east-1",
     )
-    session = boto3.session.Session(
-        aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1"
-    )
-    boto_client = session.client("mturk", endpoint_url=target.endpoint_url, config=config)
+    with _SESSION_LOCK:  # boto3 sessions are not thread-safe while creating clients
+        boto_client = _session().client(
+            "mturk",
+            endpoint_url=target.endpoint_url,
+            config=config,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+        )
     return MTurkClient(boto_client, target)
+
+
+_SESSION_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _session() -> boto3.session.Session:
+    # One shared session: loading the service model is the slow part of building a client.
+    return boto3.session.Session(region_name="us-east-1")
 
 
 __all__ = [

@@ -6,6 +6,7 @@
   ``Answer`` string ``ListAssignmentsForHIT`` returns. Answers from an ExternalQuestion form are
   ``FreeText``; a field posted several times becomes several ``<Answer>`` elements with the same
   ``QuestionIdentifier``, in posting order (MTurk's own encoding of repeats is undocumented).
+  Characters XML 1.0 cannot represent (C0 controls other than tab/LF/CR) are dropped.
 """
 
 from __future__ import annotations
@@ -165,9 +166,16 @@ def _pairs(fields: AnswerFields) -> list[tuple[str, str]]:
     return [(str(k), str(v)) for k, v in fields]
 
 
+# Characters XML 1.0 cannot carry at all; a form post could contain them, so they are dropped.
+_XML_ILLEGAL = dict.fromkeys([*range(0, 9), 11, 12, *range(14, 32), 0xFFFE, 0xFFFF])
+
+
 def _ascii_text(s: str) -> str:
-    # MTurk writes an ASCII declaration and numeric character references for the rest.
-    return escape(s).encode("ascii", "xmlcharrefreplace").decode("ascii")
+    # MTurk writes an ASCII declaration and numeric character references for the rest; a raw
+    # CR would be normalised to LF by any XML parser, so it is written as a reference too.
+    cleaned = "".join(c for c in s.translate(_XML_ILLEGAL) if not 0xD800 <= ord(c) <= 0xDFFF)
+    text = escape(cleaned).replace("\r", "&#13;")
+    return text.encode("ascii", "xmlcharrefreplace").decode("ascii")
 
 
 def build_answers(fields: AnswerFields, *, drop_reserved: bool = True) -> str:
@@ -191,7 +199,7 @@ def build_answers(fields: AnswerFields, *, drop_reserved: bool = True) -> str:
 
 def parse_answers(text: str) -> QuestionFormAnswers:
     """Parse a ``QuestionFormAnswers`` document (FreeText and SelectionIdentifier answers)."""
-    root = _parse_root(text.encode("utf-8").decode("utf-8"))
+    root = _parse_root(text)
     ns, name = _local(root.tag)
     if name != "QuestionFormAnswers" or ns != ANSWERS_NS:
         raise QuestionXMLError(f"expected <QuestionFormAnswers> in {ANSWERS_NS}, got <{name}>")
