@@ -47,7 +47,7 @@ rows = st.integers(2, 40).flatmap(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(rows)
 def test_every_metric_matches_fairlearn(data: tuple[list[int], list[int], list[int]]) -> None:
     yt, yp, z = (np.asarray(a) for a in data)

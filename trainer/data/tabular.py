@@ -618,9 +618,11 @@ def read_validation(
     """Encode an external validation table with ``dataset``'s fitted encoders.
 
     The table holds the data set's raw feature columns, its sensitive attribute column and a
-    label column: the data set's own label column, or ``label`` (``+1/-1``), as in the
-    service's export (``example_id``, features, sensitive attribute, ``label``,
-    ``answers_used``, ``mean_score``, ``confidence``, ``is_gold``).
+    label column: ``label`` (``+1/-1``) if present, as in the service's export, else the data
+    set's own label column. The export's columns are ``example_id``, the features, the
+    sensitive attribute, ``label``, ``answers_used``, ``mean_score``, ``confidence`` and
+    ``is_gold``; columns that are not features, sensitive attribute, label or id are returned
+    as extras.
 
     Returns:
         The encoded split (ids from ``example_id`` when present) and the table's remaining
@@ -633,7 +635,8 @@ def read_validation(
     if prep:
         df = PREPARERS[prep](df)
     if label_column is None:
-        label_column = enc.label if enc.label in df.columns else "label"
+        # The export's ``label`` (the crowd's answer) wins over a raw label column.
+        label_column = "label" if "label" in df.columns else enc.label
     if id_column is None:
         id_column = next((c for c in ("example_id", enc.id_column) if c and c in df.columns), None)
     split = enc.transform(df, label_column=label_column, id_column=id_column, what=what)
