@@ -8,10 +8,12 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
 from app.commands import crowd_app
+from app.core.errors import DomainError
 from app.crowd import CrowdInputError
 from app.services.table6 import PAPER_TABLE6, Table6Config, Table6Result, run_table6
 
@@ -113,8 +115,11 @@ def table6(
                 "gold split x method", total=len(config.seeds) * len(config.methods)
             )
             result = run_table6(csv_path=csv, config=config, on_step=lambda: progress.advance(task))
+    except DomainError as error:  # the service rejected the file; detail names row and column
+        console.print(f"[red]error:[/red] {escape(f'{csv}: {error.detail}')}")
+        raise typer.Exit(code=1) from None
     except (CrowdInputError, ValueError) as error:
-        console.print(f"[red]error:[/red] {csv}: {error}")
+        console.print(f"[red]error:[/red] {escape(f'{csv}: {error}')}")
         raise typer.Exit(code=1) from None
     _render(result, paper_key, console)
     if json_out is not None:

@@ -10,6 +10,7 @@ and the unfiltered mean rule on the same non-gold examples (the baseline filteri
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from app.core.db import make_engine, make_session_factory
+from app.core.migrate import upgrade
 from app.crowd import (
     METHODS,
     WorkerFilterRule,
@@ -29,6 +34,13 @@ from app.crowd import (
     score_workers,
 )
 from app.crowd._table import DEFAULT_THRESHOLD
+from app.models import Example
+from app.schemas.crowd import GoldCreate, ProjectCreate
+from app.schemas.crowd import WorkerFilterRule as FilterRuleSchema
+from app.services.answers import import_answers
+from app.services.examples import add_gold
+from app.services.labels import load_project_crowd
+from app.services.projects import create_project
 
 #: Table 6 of the paper: crowd label accuracy at N = 1 / 5 / 11 answers per example.
 PAPER_TABLE6: dict[str, dict[int, float]] = {
@@ -136,9 +148,12 @@ class Table6Result:
 
 
 def choose_gold(example_ids: Sequence[Any], fraction: float, seed: int) -> list[Any]:
-    """A seeded random ``round(fraction * n)`` of ``example_ids`` (sorted first, so the choice
-    depends only on the set of ids and the seed, not on file order)."""
-    ids = sorted(example_ids)
+    """A seeded random ``round(fraction * n)`` of ``example_ids``, returned in their given order.
+
+    Pass the ids in file order: the file order is what both the pure path and the database path
+    (examples are stored in upload order) agree on, so both choose the same gold for a seed.
+    """
+    ids = list(example_ids)
     n_gold = round(fraction * len(ids))
     if n_gold < 1 or n_gold >= len(ids):
         raise ValueError(
@@ -157,6 +172,76 @@ def label_accuracy(labels: pd.DataFrame, truth: pd.Series) -> float:
     return float((predicted.to_numpy() == truth.to_numpy()).mean())
 
 
+@dataclass(frozen=True)
+class GoldSplit:
+    """One seed's data: the answers, every example's true label, the gold ids, worker scores."""
+
+    answers: pd.DataFrame
+    truth: pd.Series
+    gold_ids: list[Any]
+    scores: pd.DataFrame
+
+
+class _Collector:
+    """Accumulates per-seed accuracies into a ``Table6Result``."""
+
+    def __init__(self, config: Table6Config, on_step: Callable[[], None] | None) -> None:
+        self.config = config
+        self.on_step = on_step
+        self.baseline: dict[int, list[float]] = {n: [] for n in config.n_values}
+        self.methods: dict[str, dict[int, list[float]]] = {
+            m: {n: [] for n in config.n_values} for m in config.methods
+        }
+        self.excluded: list[int] = []
+        self.n_gold = 0
+
+    def add(self, split: GoldSplit) -> None:
+        config = self.config
+        evaluated = split.truth.drop(index=split.gold_ids)
+        self.n_gold = len(split.gold_ids)
+        excluded = excluded_workers(split.scores)
+        self.excluded.append(len(excluded))
+        weights = accuracy_weights(split.scores)
+        for n in config.n_values:
+            plain = aggregate(split.answers, method="mean", n_max=n, threshold=config.threshold)
+            self.baseline[n].append(label_accuracy(plain, evaluated))
+        for method in config.methods:
+            for n in config.n_values:
+                labels = aggregate(
+                    split.answers,
+                    method=method,
+                    n_max=n,
+                    threshold=config.threshold,
+                    worker_weights=weights,
+                    exclude_workers=excluded,
+                )
+                self.methods[method][n].append(label_accuracy(labels, evaluated))
+            if self.on_step is not None:
+                self.on_step()
+
+    def result(self, answers: pd.DataFrame, truth: pd.Series) -> Table6Result:
+        unfiltered_all = {
+            n: label_accuracy(aggregate(answers, n_max=n, threshold=self.config.threshold), truth)
+            for n in self.config.n_values
+        }
+        return Table6Result(
+            config=self.config,
+            n_examples=len(truth),
+            n_gold=self.n_gold,
+            unfiltered_all=unfiltered_all,
+            unfiltered_non_gold=self.baseline,
+            methods=self.methods,
+            excluded_per_seed=self.excluded,
+            n_workers=int(answers["worker_id"].nunique()),
+        )
+
+
+def _check_truth(answers: pd.DataFrame, truth: pd.Series) -> None:
+    missing = pd.Index(pd.unique(answers["example_id"])).difference(list(truth.index))
+    if len(missing):
+        raise ValueError(ERR_TRUTH_MISSING.format(count=len(missing), example=missing[0]))
+
+
 def compute_table6(
     answers: pd.DataFrame,
     truth: pd.Series,
@@ -168,67 +253,25 @@ def compute_table6(
 
     Args:
         answers: long table ``example_id, worker_id, value, submitted_at``.
-        truth: true label (+1/-1) indexed by example id; must cover every answered example.
+        truth: true label (+1/-1) per example id, in file order (the gold draw uses it); must
+            cover every answered example.
         config: gold fraction, seeds, N values, methods, filter rule.
         on_step: called once per (seed, method) pair, for a progress bar.
     """
     config = config or Table6Config()
     truth = truth.astype(np.int64)
-    answered = pd.unique(answers["example_id"])
-    missing = pd.Index(answered).difference(list(truth.index))
-    if len(missing):
-        raise ValueError(ERR_TRUTH_MISSING.format(count=len(missing), example=missing[0]))
-    truth = truth.reindex(answered)
-
-    unfiltered_all = {
-        n: label_accuracy(aggregate(answers, n_max=n, threshold=config.threshold), truth)
-        for n in config.n_values
-    }
-    unfiltered_non_gold: dict[int, list[float]] = {n: [] for n in config.n_values}
-    methods: dict[str, dict[int, list[float]]] = {
-        m: {n: [] for n in config.n_values} for m in config.methods
-    }
-    excluded_counts: list[int] = []
-    n_gold = 0
-    n_workers = int(answers["worker_id"].nunique())
+    _check_truth(answers, truth)
+    collector = _Collector(config, on_step)
     for seed in config.seeds:
         gold_ids = choose_gold(list(truth.index), config.gold_fraction, seed)
-        n_gold = len(gold_ids)
         gold = {example: int(truth[example]) for example in gold_ids}
-        evaluated = truth.drop(index=gold_ids)
         scores = score_workers(answers, gold, config.rule, threshold=config.threshold)
-        excluded = excluded_workers(scores)
-        excluded_counts.append(len(excluded))
-        weights = accuracy_weights(scores)
-        for n in config.n_values:
-            plain = aggregate(answers, method="mean", n_max=n, threshold=config.threshold)
-            unfiltered_non_gold[n].append(label_accuracy(plain, evaluated))
-        for method in config.methods:
-            for n in config.n_values:
-                labels = aggregate(
-                    answers,
-                    method=method,
-                    n_max=n,
-                    threshold=config.threshold,
-                    worker_weights=weights,
-                    exclude_workers=excluded,
-                )
-                methods[method][n].append(label_accuracy(labels, evaluated))
-            if on_step is not None:
-                on_step()
-    return Table6Result(
-        config=config,
-        n_examples=len(truth),
-        n_gold=n_gold,
-        unfiltered_all=unfiltered_all,
-        unfiltered_non_gold=unfiltered_non_gold,
-        methods=methods,
-        excluded_per_seed=excluded_counts,
-        n_workers=n_workers,
-    )
+        collector.add(GoldSplit(answers=answers, truth=truth, gold_ids=gold_ids, scores=scores))
+    return collector.result(answers, truth)
 
 
 ERR_READ_CSV = "cannot read the crowd CSV: {error}"
+QUESTION = "Table 6 replay: how likely is the positive outcome for this example?"
 
 
 def read_crowd_csv(csv_path: Path) -> pd.DataFrame:
@@ -239,15 +282,121 @@ def read_crowd_csv(csv_path: Path) -> pd.DataFrame:
         raise ValueError(ERR_READ_CSV.format(error=error)) from None
 
 
+def compute_table6_from_csv(
+    csv_path: Path,
+    *,
+    config: Table6Config | None = None,
+    on_step: Callable[[], None] | None = None,
+) -> Table6Result:
+    """The pure path for a released-format CSV: parse it in memory, no database."""
+    wide = parse_wide(read_crowd_csv(csv_path))
+    truth = wide.true_labels
+    if truth is None:
+        raise ValueError(ERR_NO_TRUTH)
+    return compute_table6(wide.answers, truth, config=config, on_step=on_step)
+
+
+def _known_labels(session: Session, project_id: int) -> tuple[pd.Series, dict[int, str]]:
+    """True labels by internal example id (upload order = file order) and the external ids."""
+    rows = session.execute(
+        select(Example.id, Example.external_id, Example.known_label)
+        .where(Example.project_id == project_id)
+        .order_by(Example.id)
+    ).all()
+    labels = [label for _, _, label in rows]
+    if not rows or any(label is None for label in labels):
+        raise ValueError(ERR_NO_TRUTH)
+    truth = pd.Series(
+        labels,
+        index=pd.Index([int(pk) for pk, _, _ in rows], name="example_id"),
+        dtype=np.int64,
+    )
+    return truth, {int(pk): ext for pk, ext, _ in rows}
+
+
+def _load_split(
+    session: Session, *, csv_bytes: bytes, csv_name: str, config: Table6Config, seed: int
+) -> GoldSplit:
+    """One project per seed: import the CSV, mark the seed's hidden gold, read everything back."""
+    rule = config.rule
+    project = create_project(
+        session=session,
+        data=ProjectCreate(
+            name=f"table6 {csv_name} seed {seed}"[:200],
+            question=QUESTION,
+            threshold=config.threshold,
+            max_answers=max(config.n_values),
+            visible_columns=None,
+            worker_filter=FilterRuleSchema(
+                prior_alpha=rule.prior_a,
+                prior_beta=rule.prior_b,
+                min_gold=rule.min_gold,
+                min_accuracy=rule.min_accuracy,
+                credible_level=rule.credible_level,
+            ),
+        ),
+    )
+    import_answers(
+        session=session, project_id=project.id, data=csv_bytes, filename=csv_name, layout="wide"
+    )
+    truth, external = _known_labels(session, project.id)
+    gold_ids = choose_gold(list(truth.index), config.gold_fraction, seed)
+    add_gold(
+        session=session,
+        project_id=project.id,
+        items=[
+            GoldCreate(example_id=external[pk], label=1 if truth[pk] > 0 else -1) for pk in gold_ids
+        ],
+    )
+    # Answers, hidden gold and worker scores (the project's rule) as the service reads them.
+    crowd = load_project_crowd(session, project.id)
+    _check_truth(crowd.answers, truth)
+    return GoldSplit(
+        answers=crowd.answers, truth=truth, gold_ids=sorted(crowd.gold), scores=crowd.scores
+    )
+
+
 def run_table6(
     *,
     csv_path: Path,
     config: Table6Config | None = None,
     on_step: Callable[[], None] | None = None,
 ) -> Table6Result:
-    """Table 6 for a released-format crowd CSV (see ``compute_table6``)."""
-    wide = parse_wide(read_crowd_csv(csv_path))
-    truth = wide.true_labels
-    if truth is None:
-        raise ValueError(ERR_NO_TRUTH)
-    return compute_table6(wide.answers, truth, config=config, on_step=on_step)
+    """Table 6 for a released-format crowd CSV, loaded through the service layer.
+
+    A temporary SQLite database is migrated to head; for each seed a project is created, the
+    CSV is imported as wide answers (examples, workers and answers; ``true_label`` becomes the
+    examples' known label), the seed's hidden gold is added, and the answers, gold and worker
+    scores are read back through ``app.services.labels`` before aggregation. The database is
+    deleted afterwards.
+
+    Raises:
+        ValueError: unreadable CSV, no ``true_label``, bad gold fraction.
+        DomainError: the service rejected the file (the message names row and column).
+    """
+    config = config or Table6Config()
+    csv_bytes = Path(csv_path).read_bytes()
+    if not csv_bytes.strip():
+        raise ValueError(ERR_READ_CSV.format(error="the file is empty"))
+    collector = _Collector(config, on_step)
+    with tempfile.TemporaryDirectory(prefix="frtrain-table6-") as tmp:
+        engine = make_engine(f"sqlite:///{Path(tmp) / 'table6.db'}")
+        try:
+            with engine.begin() as connection:
+                upgrade(connection)
+            factory = make_session_factory(engine)
+            split: GoldSplit | None = None
+            for seed in config.seeds:
+                with factory() as session:
+                    split = _load_split(
+                        session,
+                        csv_bytes=csv_bytes,
+                        csv_name=Path(csv_path).name,
+                        config=config,
+                        seed=seed,
+                    )
+                collector.add(split)
+        finally:
+            engine.dispose()
+    assert split is not None  # config guarantees at least one seed
+    return collector.result(split.answers, split.truth)
