@@ -12,6 +12,7 @@ from app.models.crowd import (
     Project,
     Worker,
 )
+from app.models.jobs import TrainingFile, TrainingJob, TrainingJobRun
 
 __all__ = [
     "AdminToken",
@@ -21,5 +22,8 @@ __all__ = [
     "ExportSnapshot",
     "GoldQuestion",
     "Project",
+    "TrainingFile",
+    "TrainingJob",
+    "TrainingJobRun",
     "Worker",
 ]
