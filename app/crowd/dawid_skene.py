@@ -72,49 +72,55 @@ class DawidSkene(Aggregator):
         self.tol = tol
         self.eps = eps
 
+    # Per-answer work is kept to one gather and one bincount per step: answers are keyed by
+    # ``cell = 2 * worker + vote``, and per-worker tables are indexed by that key.
+
     def _m_step(
-        self, codes: Codes, vote: np.ndarray, posterior: np.ndarray
+        self, codes: Codes, cell: np.ndarray, cell_count: np.ndarray, posterior: np.ndarray
     ) -> tuple[float, np.ndarray, np.ndarray]:
-        t = posterior[codes.example]
         m = codes.n_workers
-        pos_mass = np.bincount(codes.worker, weights=t, minlength=m)
-        neg_mass = np.bincount(codes.worker, weights=1.0 - t, minlength=m)
-        pos_hits = np.bincount(codes.worker, weights=t * vote, minlength=m)
-        neg_hits = np.bincount(codes.worker, weights=(1.0 - t) * (1.0 - vote), minlength=m)
+        # Mass of "true +" behind each (worker, vote) cell; "true -" mass is the rest.
+        pos = np.bincount(cell, weights=posterior[codes.example], minlength=2 * m).reshape(m, 2)
+        neg = cell_count.reshape(m, 2) - pos
+        pos_mass, neg_mass = pos.sum(axis=1), neg.sum(axis=1)
         # A worker who only saw examples believed to be of one class says nothing about the
         # other class: 0.5 (uninformative) rather than a division by zero.
-        alpha = np.divide(pos_hits, pos_mass, out=np.full(m, 0.5), where=pos_mass > 0)
-        beta = np.divide(neg_hits, neg_mass, out=np.full(m, 0.5), where=neg_mass > 0)
+        alpha = np.divide(pos[:, 1], pos_mass, out=np.full(m, 0.5), where=pos_mass > 0)
+        beta = np.divide(neg[:, 0], neg_mass, out=np.full(m, 0.5), where=neg_mass > 0)
         lo, hi = self.eps, 1.0 - self.eps
         prior = float(np.clip(posterior.mean(), lo, hi))
         return prior, np.clip(alpha, lo, hi), np.clip(beta, lo, hi)
 
+    @staticmethod
     def _e_step(
-        self, codes: Codes, vote: np.ndarray, prior: float, alpha: np.ndarray, beta: np.ndarray
+        codes: Codes, cell: np.ndarray, prior: float, alpha: np.ndarray, beta: np.ndarray
     ) -> np.ndarray:
-        a, b = alpha[codes.worker], beta[codes.worker]
-        n = codes.n_examples
-        log_pos = np.log(prior) + np.bincount(
-            codes.example, weights=vote * np.log(a) + (1 - vote) * np.log1p(-a), minlength=n
-        )
-        log_neg = np.log1p(-prior) + np.bincount(
-            codes.example, weights=vote * np.log1p(-b) + (1 - vote) * np.log(b), minlength=n
+        # Log-likelihood ratio (true + against true -) of one answer, per (worker, vote) cell:
+        # vote -: log(1 - alpha) - log(beta); vote +: log(alpha) - log(1 - beta).
+        ratio = np.empty(2 * codes.n_workers)
+        ratio[0::2] = np.log1p(-alpha) - np.log(beta)
+        ratio[1::2] = np.log(alpha) - np.log1p(-beta)
+        log_odds = np.log(prior) - np.log1p(-prior)
+        log_odds = log_odds + np.bincount(
+            codes.example, weights=ratio[cell], minlength=codes.n_examples
         )
         # Logistic of the log-odds, written to stay finite for large differences.
-        return np.asarray(0.5 * (1.0 + np.tanh(0.5 * (log_pos - log_neg))), dtype=np.float64)
+        return np.asarray(0.5 * (1.0 + np.tanh(0.5 * log_odds)), dtype=np.float64)
 
     def _fit_codes(self, codes: Codes) -> Self:
         max_iter = self.max_iter
         if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
             raise ValueError(ERR_MAX_ITER.format(max_iter=self.max_iter))
         count, _, mean = per_example_mean(codes)
-        vote = (codes.value > self.threshold).astype(np.float64)
+        vote = (codes.value > self.threshold).astype(np.int64)
+        cell = 2 * codes.worker + vote
+        cell_count = np.bincount(cell, minlength=2 * codes.n_workers).astype(np.float64)
         posterior = np.bincount(codes.example, weights=vote, minlength=codes.n_examples) / count
         prior, alpha, beta = 0.5, np.full(codes.n_workers, 0.5), np.full(codes.n_workers, 0.5)
         n_iter = 0
         for n_iter in range(1, self.max_iter + 1):  # noqa: B007 - n_iter is reported
-            prior, alpha, beta = self._m_step(codes, vote, posterior)
-            updated = self._e_step(codes, vote, prior, alpha, beta)
+            prior, alpha, beta = self._m_step(codes, cell, cell_count, posterior)
+            updated = self._e_step(codes, cell, prior, alpha, beta)
             shift = float(np.max(np.abs(updated - posterior))) if len(updated) else 0.0
             posterior = updated
             if shift < self.tol:
