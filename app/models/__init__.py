@@ -13,6 +13,7 @@ from app.models.crowd import (
     Worker,
 )
 from app.models.jobs import TrainingFile, TrainingJob, TrainingJobRun
+from app.models.mturk import Hit, HitAssignment, HitType, PublishSettings, SpendEntry
 
 __all__ = [
     "AdminToken",
@@ -21,7 +22,12 @@ __all__ = [
     "Example",
     "ExportSnapshot",
     "GoldQuestion",
+    "Hit",
+    "HitAssignment",
+    "HitType",
     "Project",
+    "PublishSettings",
+    "SpendEntry",
     "TrainingFile",
     "TrainingJob",
     "TrainingJobRun",

@@ -1,7 +1,7 @@
 """training jobs, job runs, uploaded training files (issue 5)
 
 Revision ID: 0003_jobs
-Revises: 0001_crowd_core
+Revises: 0002_mturk
 Create Date: 2026-11-26 19:06:22.627905
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_jobs"
-down_revision: str | Sequence[str] | None = "0001_crowd_core"
+down_revision: str | Sequence[str] | None = "0002_mturk"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
