@@ -171,7 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise EmuError(
                     "SerializationException", f"Malformed JSON: {exc}", coral=True
                 ) from exc
-            self.emu.calls[op] += 1
+            self.emu.count_call(op)
             decision = self.emu.faults.decide(op)
             if decision.delay:
                 time.sleep(decision.delay)
@@ -181,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
             if decision.after_commit:  # the change is committed; only the answer is lost
                 raise service_fault(status=self.emu.faults.config.fault_status)
         except EmuError as exc:
-            self.emu.errors[(op, exc.turk_error_code or exc.type)] += 1
+            self.emu.count_error(op, exc.turk_error_code or exc.type)
             self._send(
                 exc.status,
                 json.dumps(exc.body).encode(),
@@ -313,6 +313,7 @@ class Emulator:
         self.faults = Faults()
         self.calls: Counter[str] = Counter()
         self.errors: Counter[tuple[str, str]] = Counter()
+        self._count_lock = threading.Lock()
         self.store = Store(state_path)
         self._httpd = _Server((host, port), self)
         self.host = host
@@ -328,6 +329,14 @@ class Emulator:
             list_lag_seconds=lambda: self.faults.config.list_lag_seconds,
         )
         self._thread: threading.Thread | None = None
+
+    def count_call(self, op: str) -> None:
+        with self._count_lock:
+            self.calls[op] += 1
+
+    def count_error(self, op: str, code: str) -> None:
+        with self._count_lock:
+            self.errors[(op, code)] += 1
 
     # Worker-side conveniences (the same calls the /_emu endpoints make).
     def worker_accept(self, hit_id: str, worker_id: str) -> dict[str, Any]:

@@ -137,6 +137,7 @@ def mt(emu: Emulator) -> Iterator[MTurkClient]:
     client, oracle = client_for(emu.url)
     yield client
     assert oracle.problems == [], oracle.problems
+    assert oracle.checked > 0  # the oracle really saw the responses
 
 
 TASK_URL = "http://127.0.0.1:9/task?project=1&batch=2"

@@ -198,3 +198,27 @@ def test_create_hit_derives_type_and_hit_type_is_deduplicated(mt) -> None:  # ty
     assert hit["HITTypeId"] == t1 and hit["HITStatus"] == "Assignable"
     assert hit["MaxAssignments"] == 1 and hit["NumberOfAssignmentsAvailable"] == 1
     assert hit["AutoApprovalDelayInSeconds"] == 2_592_000
+
+
+def test_shape_oracle_catches_bad_responses() -> None:
+    from .conftest import MODEL, check_shape
+
+    out = MODEL.operation_model("GetHIT").output_shape
+    problems: list[str] = []
+    bad_hit = {
+        "HITId": 5,
+        "HITStatus": "Open",
+        "Bogus": 1,
+        "CreationTime": "2020-01-01",
+        "Reward": None,
+    }
+    check_shape(out, {"HIT": bad_hit}, "GetHIT", problems)
+    joined = "\n".join(problems)
+    for needle in (
+        "HITId: expected string",
+        "not in enum",
+        "Bogus: not a member",
+        "epoch-second",
+        "null",
+    ):
+        assert needle in joined
