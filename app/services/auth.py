@@ -10,6 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound, Unauthorized
+
+__all__ = [
+    "Unauthorized",
+    "create_token",
+    "hash_token",
+    "list_tokens",
+    "revoke_token",
+    "verify_token",
+]
 from app.models import AdminToken
 from app.models.crowd import utcnow
 

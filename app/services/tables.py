@@ -104,6 +104,9 @@ def read_table(
     else:
         frame = _read_csv(_decode(data), text_columns)
     frame.columns = [str(c) for c in frame.columns]
+    for column in frame.columns:
+        if "\x00" in column:
+            raise InvalidInput("a column name contains a NUL character")
     if len(frame) == 0:
         raise InvalidInput(ERR_NO_ROWS)
     return frame.reset_index(drop=True)
