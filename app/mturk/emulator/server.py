@@ -409,25 +409,14 @@ class Emulator:
 
 
 @contextlib.contextmanager
-def run_emulator(
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    state_path: str | Path | None = None,
-    accounting: Accounting = "sandbox",
-    initial_balance: str = "10000.00",
-    allow_http_questions: bool = False,
-) -> Iterator[Emulator]:
-    """Start an emulator in a background thread (``port=0`` picks a free port) and stop it on
-    exit. ``state_path`` keeps the state in a SQLite file across restarts."""
-    emu = Emulator(
-        host=host,
-        port=port,
-        state_path=state_path,
-        accounting=accounting,
-        initial_balance=initial_balance,
-        allow_http_questions=allow_http_questions,
-    ).start()
+def run_emulator(**options: Any) -> Iterator[Emulator]:
+    """Start an :class:`Emulator` in a background thread and stop it on exit.
+
+    ``options`` are :class:`Emulator`'s: ``host``, ``port`` (0, the default, picks a free port),
+    ``state_path`` (a SQLite file kept across restarts), ``accounting`` (``sandbox`` |
+    ``production``), ``initial_balance`` and ``allow_http_questions``.
+    """
+    emu = Emulator(**options).start()
     try:
         yield emu
     finally:
