@@ -6,6 +6,8 @@
   ``fault_status`` (500 ``ServiceFault`` by default): the case ``UniqueRequestToken`` is for;
 * ``delay_seconds``: sleep before handling each call;
 * ``list_lag_seconds``: ListHITs omits HITs younger than this (eventual consistency);
+* ``create_lag_seconds``: CreateAdditionalAssignmentsForHIT and DeleteHIT say the HIT does not
+  exist while it is younger than this (Dallinger waits 15 s on the real service);
 * ``operations``: limit the faults to these operation names (None = every operation);
 * ``seed``: make the random draws reproducible.
 
@@ -30,6 +32,7 @@ class FaultConfig:
     fault_status: int = 500
     delay_seconds: float = 0.0
     list_lag_seconds: float = 0.0
+    create_lag_seconds: float = 0.0
     operations: frozenset[str] | None = None
     seed: int | None = None
 
@@ -40,7 +43,7 @@ class FaultConfig:
                 raise ValueError(f"{name} must be within [0, 1], got {v}")
         if self.fault_status not in (500, 502, 503, 504):
             raise ValueError(f"fault_status must be 500/502/503/504, got {self.fault_status}")
-        if self.delay_seconds < 0 or self.list_lag_seconds < 0:
+        if min(self.delay_seconds, self.list_lag_seconds, self.create_lag_seconds) < 0:
             raise ValueError("delays must be >= 0")
 
     def to_json(self) -> dict[str, Any]:

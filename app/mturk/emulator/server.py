@@ -84,7 +84,10 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server.emulator
 
     def _body(self) -> bytes:
-        n = int(self.headers.get("Content-Length") or 0)
+        try:
+            n = int(self.headers.get("Content-Length") or 0)
+        except ValueError as exc:
+            raise WorkerError(400, "bad_length", "invalid Content-Length") from exc
         if n > MAX_BODY:
             raise WorkerError(413, "too_large", f"request body over {MAX_BODY} bytes")
         return self.rfile.read(n) if n else b""
@@ -122,6 +125,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(404, {"error": "not_found", "message": f"no route POST {path}"})
         except WorkerError as exc:
             self._worker_error(path, exc)
+        except Exception:
+            log.exception("emulator error in POST %s", path)
+            self._worker_error(path, WorkerError(500, "internal_error", "internal emulator error"))
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
@@ -137,6 +143,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(404, {"error": "not_found", "message": f"no route GET {parts.path}"})
         except WorkerError as exc:
             self._worker_error(parts.path, exc)
+        except Exception:
+            log.exception("emulator error in GET %s", parts.path)
+            self._worker_error(parts.path, WorkerError(500, "internal_error", "internal error"))
 
     def do_DELETE(self) -> None:
         path = urlsplit(self.path).path
@@ -205,7 +214,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise WorkerError(
                 415, "bad_content_type", "externalSubmit takes an urlencoded form post"
             )
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError as exc:
+            raise WorkerError(400, "bad_encoding", "the form body is not UTF-8") from exc
         out = self.emu.service.worker_submit(pairs)
         self._html(
             200,
@@ -327,6 +339,7 @@ class Emulator:
             allow_http_questions=allow_http_questions,
             base_url=lambda: self.url,
             list_lag_seconds=lambda: self.faults.config.list_lag_seconds,
+            create_lag_seconds=lambda: self.faults.config.create_lag_seconds,
         )
         self._thread: threading.Thread | None = None
 

@@ -106,6 +106,7 @@ class EmulatorService:
         allow_http_questions: bool = False,
         base_url: Callable[[], str] = lambda: "http://127.0.0.1",
         list_lag_seconds: Callable[[], float] = lambda: 0.0,
+        create_lag_seconds: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -113,6 +114,7 @@ class EmulatorService:
         self.allow_http_questions = allow_http_questions
         self.base_url = base_url
         self.list_lag_seconds = list_lag_seconds
+        self.create_lag_seconds = create_lag_seconds
         meta = store["meta"].get("account")
         if meta is None:
             meta = store.put(
@@ -138,6 +140,7 @@ class EmulatorService:
             "CreateHITWithHITType": self._create_hit_with_hit_type,
             "GetHIT": self._get_hit,
             "ListHITs": self._list_hits,
+            "ListReviewableHITs": self._list_reviewable_hits,
             "ListAssignmentsForHIT": self._list_assignments,
             "GetAssignment": self._get_assignment,
             "ApproveAssignment": self._approve,
@@ -154,6 +157,8 @@ class EmulatorService:
             "NotifyWorkers": self._notify,
             "CreateQualificationType": self._create_qual_type,
             "GetQualificationType": self._get_qual_type,
+            "ListQualificationTypes": self._list_qual_types,
+            "GetQualificationScore": self._get_qual_score,
             "AssociateQualificationWithWorker": self._associate_qual,
             "DisassociateQualificationFromWorker": self._disassociate_qual,
             "ListWorkersWithQualificationType": self._list_workers_with_qual,
@@ -553,8 +558,31 @@ class EmulatorService:
         page, token = _paginate("ListHITs", hits, p)
         return _page_out({"HITs": [self._hit_out(h, now) for h in page]}, token)
 
+    def _list_reviewable_hits(self, p: dict[str, Any], now: float) -> dict[str, Any]:
+        wanted = p.get("Status") or "Reviewable"
+        hits = sorted(
+            (
+                h
+                for h in self.store["hits"].values()
+                if not h["deleted"]
+                and p.get("HITTypeId") in (None, h["HITTypeId"])
+                and self._status(h, now) == wanted
+            ),
+            key=lambda h: h["seq"],
+        )
+        page, token = _paginate("ListReviewableHITs", hits, p)
+        return _page_out({"HITs": [self._hit_out(h, now) for h in page]}, token)
+
+    def _settled_hit(self, hit_id: str, now: float) -> Row:
+        """A HIT for extend/delete: the real service refuses these for a short while after
+        creation (MTURK.md §3 eventual consistency), emulated by ``create_lag_seconds``."""
+        hit = self._hit_row(hit_id)
+        if now - hit["CreationTime"] < self.create_lag_seconds():
+            raise request_error(f"Hit {hit_id} does not exist.", E.HIT_DOES_NOT_EXIST)
+        return hit
+
     def _add_assignments(self, p: dict[str, Any], now: float) -> dict[str, Any]:
-        hit = self._hit_row(p["HITId"])
+        hit = self._settled_hit(p["HITId"], now)
         n = p["NumberOfAdditionalAssignments"]
         if n < 1:
             raise validation_error(
@@ -619,7 +647,7 @@ class EmulatorService:
         return {}
 
     def _delete_hit(self, p: dict[str, Any], now: float) -> dict[str, Any]:
-        hit = self._hit_row(p["HITId"])
+        hit = self._settled_hit(p["HITId"], now)
         status = self._status(hit, now)
         if status not in ("Reviewable", "Reviewing") or self._counts(hit)["Submitted"]:
             raise _hit_state_error(status, "Reviewing, Reviewable")
@@ -688,7 +716,8 @@ class EmulatorService:
             )
         self._token_check("bonus", p.get("UniqueRequestToken"), now)
         cost = amount + _fee(amount)
-        self._require_funds(cost, now, include_hold=False)
+        # A bonus draws on the available balance; money held for open assignments is not spent.
+        self._require_funds(cost, now, include_hold=True)
         self._charge(cost)
         bonus_id = new_id()
         self.store.put(
@@ -847,6 +876,30 @@ class EmulatorService:
 
     def _get_qual_type(self, p: dict[str, Any], now: float) -> dict[str, Any]:
         return {"QualificationType": dict(self._qual_type(p["QualificationTypeId"]))}
+
+    def _list_qual_types(self, p: dict[str, Any], now: float) -> dict[str, Any]:
+        query = (p.get("Query") or "").lower()
+        rows = sorted(
+            (
+                q
+                for q in self.store["qual_types"].values()
+                if (not p["MustBeRequestable"] or q["IsRequestable"])
+                and (query in q["Name"].lower() or query in q["Description"].lower())
+            ),
+            key=lambda q: q["CreationTime"],
+        )
+        page, token = _paginate("ListQualificationTypes", rows, p)
+        return _page_out({"QualificationTypes": [dict(q) for q in page]}, token)
+
+    def _get_qual_score(self, p: dict[str, Any], now: float) -> dict[str, Any]:
+        self._qual_type(p["QualificationTypeId"])
+        row = self.store["quals"].get(f"{p['QualificationTypeId']}:{p['WorkerId']}")
+        if row is None:
+            raise request_error(
+                f"You requested a Qualification that does not exist. (worker {p['WorkerId']})",
+                "AWS.MechanicalTurk.QualificationDoesNotExist",
+            )
+        return {"Qualification": dict(row)}
 
     def _associate_qual(self, p: dict[str, Any], now: float) -> dict[str, Any]:
         self._qual_type(p["QualificationTypeId"])

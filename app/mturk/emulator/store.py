@@ -40,6 +40,8 @@ class Store:
         if self.path is not None:
             self._db = sqlite3.connect(str(self.path), check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
+            # Durable across a killed process (what tests exercise), not across power loss.
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS rows (tbl TEXT NOT NULL, key TEXT NOT NULL, "
                 "data TEXT NOT NULL, PRIMARY KEY (tbl, key))"

@@ -340,3 +340,48 @@ def test_notify_workers_reports_failures_instead_of_raising(mt, emu: Emulator) -
     assert [(f["WorkerId"], f["NotifyWorkersFailureCode"]) for f in failures] == [
         (worker(2), "HardFailure")
     ]
+
+
+def test_list_reviewable_hits(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+    done = make_hit(mt, max_assignments=1)["HITId"]
+    make_hit(mt, max_assignments=1)
+    submitted(emu, done, 1)
+    page = mt.call("ListReviewableHITs")
+    assert [h["HITId"] for h in page["HITs"]] == [done]
+    mt.update_hit_review_status(done)
+    assert mt.call("ListReviewableHITs")["HITs"] == []
+    assert [h["HITId"] for h in mt.call("ListReviewableHITs", Status="Reviewing")["HITs"]] == [done]
+
+
+def test_post_create_lag_for_extend_and_delete(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+    emu.faults.set(create_lag_seconds=15)
+    hit_id = make_hit(mt, max_assignments=1)["HITId"]
+    with pytest.raises(MTurkRequestError, match="does not exist"):
+        mt.create_additional_assignments(hit_id, 1)
+    assert mt.get_hit(hit_id)["MaxAssignments"] == 1  # GetHIT is immediately consistent
+    emu.clock.advance(16)
+    mt.create_additional_assignments(hit_id, 1)
+    assert mt.get_hit(hit_id)["MaxAssignments"] == 2
+
+
+def test_qualification_listing_and_score(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+    qt = mt.create_qualification_type(
+        Name="English test", Description="passes", QualificationTypeStatus="Active"
+    )["QualificationTypeId"]
+    mt.create_qualification_type(Name="Other", Description="x", QualificationTypeStatus="Inactive")
+    found = mt.call("ListQualificationTypes", MustBeRequestable=False, Query="english")
+    assert [q["QualificationTypeId"] for q in found["QualificationTypes"]] == [qt]
+    mt.associate_qualification(qt, worker(1), 77)
+    score = mt.call("GetQualificationScore", QualificationTypeId=qt, WorkerId=worker(1))
+    assert score["Qualification"]["IntegerValue"] == 77
+    with pytest.raises(MTurkRequestError):
+        mt.call("GetQualificationScore", QualificationTypeId=qt, WorkerId=worker(2))
+    with pytest.raises(MTurkRequestError, match="mutually exclusive"):
+        mt.create_qualification_type(
+            Name="q2",
+            Description="d",
+            QualificationTypeStatus="Active",
+            AutoGranted=True,
+            Test="<x/>",
+            TestDurationInSeconds=60,
+        )

@@ -167,3 +167,34 @@ def test_mturk_local_command_serves_and_persists(tmp_path: Path) -> None:
     with run_emulator(state_path=state) as emu:
         mt, _ = client_for(emu.url)
         assert len(list(mt.iter_hits())) == 1
+
+
+def test_bonus_refused_beyond_the_available_balance() -> None:
+    with run_emulator(
+        accounting="production", initial_balance="2.00", allow_http_questions=True
+    ) as emu:
+        mt, oracle = client_for(emu.url)
+        hit_id = make_hit(mt, max_assignments=2, reward="0.50")["HITId"]  # holds 2 x 0.60
+        a1, a2 = submitted(emu, hit_id, 1), submitted(emu, hit_id, 2)
+        mt.approve_assignment(a1)  # balance 1.40, 0.60 still held for a2 → 0.80 available
+        bonus = dict(worker_id=worker(1), assignment_id=a1, reason="r")
+        with pytest.raises(MTurkRequestError, match="insufficient funds") as info:
+            mt.send_bonus(**bonus, amount="0.70", unique_request_token="t1")  # 0.70 + 0.14
+        assert info.value.turk_error_code == INSUFFICIENT_FUNDS
+        assert mt.send_bonus(**bonus, amount="0.50", unique_request_token="t2")  # 0.50 + 0.10
+        mt.approve_assignment(a2)  # paid from the held money
+        bal = mt.get_account_balance()
+        assert (bal["AvailableBalance"], bal["OnHoldBalance"]) == ("0.20", "0.00")
+        assert oracle.problems == []
+
+
+def test_garbage_requests_get_clear_4xx(emu: Emulator) -> None:
+    r = httpx.post(
+        f"{emu.url}/mturk/externalSubmit",
+        content=b"assignmentId=\xff\xfe",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 400
+    assert httpx.post(f"{emu.url}/_emu/clock", content=b"[1]").status_code == 400
+    assert httpx.post(f"{emu.url}/_emu/clock", json={"advance": -5}).status_code == 400
+    assert httpx.get(f"{emu.url}/nope").status_code == 404
