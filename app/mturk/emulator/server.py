@@ -342,6 +342,7 @@ class Emulator:
             create_lag_seconds=lambda: self.faults.config.create_lag_seconds,
         )
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def count_call(self, op: str) -> None:
         with self._count_lock:
@@ -399,13 +400,17 @@ class Emulator:
             self._close()
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        if self._thread is not None:
+        """Stop serving and close the state file; safe to call twice or before start()."""
+        if self._closed:
+            return
+        if self._thread is not None:  # shutdown() would wait forever if serve_forever never ran
+            self._httpd.shutdown()
             self._thread.join(timeout=5)
             self._thread = None
         self._close()
 
     def _close(self) -> None:
+        self._closed = True
         # Close idle keep-alive connections so handler threads end promptly.
         with self._httpd.sockets_lock:
             for sock in list(self._httpd.open_sockets):

@@ -14,7 +14,7 @@ from app.core.config import (
     Settings,
 )
 from app.core.errors import DomainError, ExternalServiceError
-from app.mturk.client import make_mturk_client, resolve_target
+from app.mturk.client import MTurkClient, make_mturk_client, resolve_target
 from app.mturk.emulator import Emulator
 from app.mturk.errors import (
     HIT_DOES_NOT_EXIST,
@@ -100,7 +100,7 @@ def test_sandbox_flag_wins_over_live_switches() -> None:
     assert resolve_target(s, project_allow_live=True, spending_cap=10).mode == "sandbox"
 
 
-def test_request_error_becomes_domain_error_with_turk_code(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_request_error_becomes_domain_error_with_turk_code(mt: MTurkClient, emu: Emulator) -> None:
     with pytest.raises(MTurkRequestError) as info:
         mt.get_hit("NOSUCHHIT000000000000000000000")
     err = info.value
@@ -130,7 +130,7 @@ def test_unreachable_endpoint_is_an_mturk_error() -> None:
         mt.get_account_balance()
 
 
-def test_validation_exception_maps_to_422(mt) -> None:  # type: ignore[no-untyped-def]
+def test_validation_exception_maps_to_422(mt: MTurkClient) -> None:
     with pytest.raises(MTurkRequestError) as info:
         make_hit(mt, reward="abc")
     assert info.value.aws_code == "ValidationException" and info.value.status_code == 422

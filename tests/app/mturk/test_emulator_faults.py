@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import httpx
 
+from app.mturk.client import MTurkClient
 from app.mturk.emulator import Emulator
 from app.mturk.xml import external_question_xml
 
 from .conftest import TASK_URL, client_for, make_hit
 
 
-def _publish(mt, type_id: str, n: int, *, tokens: bool) -> list[str]:  # type: ignore[no-untyped-def]
+def _publish(mt: MTurkClient, type_id: str, n: int, *, tokens: bool) -> list[str]:
     ids = []
     for i in range(n):
         params = {
@@ -28,13 +29,13 @@ def _publish(mt, type_id: str, n: int, *, tokens: bool) -> list[str]:  # type: i
     return ids
 
 
-def _type(mt) -> str:  # type: ignore[no-untyped-def]
+def _type(mt: MTurkClient) -> str:
     return mt.create_hit_type(
         Title="t", Description="d", Reward="0.05", AssignmentDurationInSeconds=600
     )
 
 
-def test_throttling_is_retried_and_each_hit_exists_once(emu: Emulator, mt) -> None:  # type: ignore[no-untyped-def]
+def test_throttling_is_retried_and_each_hit_exists_once(emu: Emulator, mt: MTurkClient) -> None:
     type_id = _type(mt)
     emu.faults.set(throttle_rate=0.3, seed=2, operations={"CreateHITWithHITType", "ListHITs"})
     ids = _publish(mt, type_id, 6, tokens=True)
@@ -47,7 +48,7 @@ def test_throttling_is_retried_and_each_hit_exists_once(emu: Emulator, mt) -> No
     assert sorted(listed) == sorted(ids) and len(set(ids)) == 6
 
 
-def test_5xx_after_commit_with_tokens_gives_no_duplicates(emu: Emulator, mt) -> None:  # type: ignore[no-untyped-def]
+def test_5xx_after_commit_with_tokens_gives_no_duplicates(emu: Emulator, mt: MTurkClient) -> None:
     type_id = _type(mt)
     emu.faults.set(
         fault_after_commit_rate=0.4, throttle_rate=0.2, seed=3, operations={"CreateHITWithHITType"}
@@ -61,7 +62,7 @@ def test_5xx_after_commit_with_tokens_gives_no_duplicates(emu: Emulator, mt) -> 
     assert len(set(urls)) == 8
 
 
-def test_5xx_after_commit_without_tokens_duplicates(emu: Emulator, mt) -> None:  # type: ignore[no-untyped-def]
+def test_5xx_after_commit_without_tokens_duplicates(emu: Emulator, mt: MTurkClient) -> None:
     # Why the token matters: the retried call creates the HIT a second time.
     type_id = _type(mt)
     emu.faults.fail_next("CreateHITWithHITType", "after_commit", 1)
@@ -89,7 +90,7 @@ def test_bonus_retried_after_commit_is_paid_once(emu: Emulator) -> None:
     assert oracle.problems == []
 
 
-def test_delay_and_list_lag(emu: Emulator, mt) -> None:  # type: ignore[no-untyped-def]
+def test_delay_and_list_lag(emu: Emulator, mt: MTurkClient) -> None:
     emu.faults.set(list_lag_seconds=30)
     hit = make_hit(mt)
     assert list(mt.iter_hits()) == []  # ListHITs lags creation ...
@@ -100,7 +101,7 @@ def test_delay_and_list_lag(emu: Emulator, mt) -> None:  # type: ignore[no-untyp
     assert mt.get_account_balance()["AvailableBalance"] == "10000.00"
 
 
-def test_fault_control_endpoint(emu: Emulator, mt) -> None:  # type: ignore[no-untyped-def]
+def test_fault_control_endpoint(emu: Emulator, mt: MTurkClient) -> None:
     r = httpx.post(
         f"{emu.url}/_emu/faults", json={"throttle_rate": 1.0, "operations": ["GetAccountBalance"]}
     )

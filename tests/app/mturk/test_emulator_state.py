@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.mturk.client import MTurkClient
 from app.mturk.emulator import Emulator, WorkerError
 from app.mturk.errors import (
     ASSIGNMENT_DOES_NOT_EXIST,
@@ -22,7 +23,7 @@ from app.mturk.errors import (
 from .conftest import make_hit, submitted, worker
 
 
-def status(mt, hit_id: str) -> tuple[str, int, int, int]:  # type: ignore[no-untyped-def]
+def status(mt: MTurkClient, hit_id: str) -> tuple[str, int, int, int]:
     h = mt.get_hit(hit_id)
     return (
         h["HITStatus"],
@@ -32,7 +33,7 @@ def status(mt, hit_id: str) -> tuple[str, int, int, int]:  # type: ignore[no-unt
     )
 
 
-def test_one_assignment_per_worker_even_after_submission(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_one_assignment_per_worker_even_after_submission(mt: MTurkClient, emu: Emulator) -> None:
     hit = make_hit(mt)
     acc = emu.worker_accept(hit["HITId"], worker(1))
     with pytest.raises(WorkerError) as info:
@@ -43,7 +44,7 @@ def test_one_assignment_per_worker_even_after_submission(mt, emu: Emulator) -> N
         emu.worker_accept(hit["HITId"], worker(1))
 
 
-def test_max_assignments_and_derived_status(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_max_assignments_and_derived_status(mt: MTurkClient, emu: Emulator) -> None:
     hit_id = make_hit(mt, max_assignments=2)["HITId"]
     assert status(mt, hit_id) == ("Assignable", 0, 2, 0)
     a1 = emu.worker_accept(hit_id, worker(1))["assignmentId"]
@@ -62,7 +63,7 @@ def test_max_assignments_and_derived_status(mt, emu: Emulator) -> None:  # type:
     assert status(mt, hit_id) == ("Reviewable", 0, 0, 2)
 
 
-def test_return_frees_the_slot_only_before_expiry(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_return_frees_the_slot_only_before_expiry(mt: MTurkClient, emu: Emulator) -> None:
     hit_id = make_hit(mt, max_assignments=2, lifetime=100, duration=1000)["HITId"]
     a1 = emu.worker_accept(hit_id, worker(1))["assignmentId"]
     emu.worker_return(a1, worker(1))
@@ -77,7 +78,7 @@ def test_return_frees_the_slot_only_before_expiry(mt, emu: Emulator) -> None:  #
         emu.worker_accept(hit_id, worker(3))
 
 
-def test_abandonment_at_the_assignment_deadline(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_abandonment_at_the_assignment_deadline(mt: MTurkClient, emu: Emulator) -> None:
     hit_id = make_hit(mt, max_assignments=1, duration=60)["HITId"]
     aid = emu.worker_accept(hit_id, worker(1))["assignmentId"]
     emu.clock.advance(61)
@@ -87,7 +88,9 @@ def test_abandonment_at_the_assignment_deadline(mt, emu: Emulator) -> None:  # t
     assert info.value.status == 404
 
 
-def test_expiry_blocks_accepts_but_in_progress_work_may_still_submit(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_expiry_blocks_accepts_but_in_progress_work_may_still_submit(
+    mt: MTurkClient, emu: Emulator
+) -> None:
     hit_id = make_hit(mt, max_assignments=3, lifetime=60, duration=600)["HITId"]
     aid = emu.worker_accept(hit_id, worker(1))["assignmentId"]
     emu.clock.advance(120)
@@ -102,7 +105,7 @@ def test_expiry_blocks_accepts_but_in_progress_work_may_still_submit(mt, emu: Em
     assert status(mt, hit_id)[0] == "Assignable"
 
 
-def test_update_expiration_rules(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_update_expiration_rules(mt: MTurkClient, emu: Emulator) -> None:
     hit_id = make_hit(mt, lifetime=3600)["HITId"]
     later = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
     mt.update_expiration(hit_id, later)
@@ -117,7 +120,7 @@ def test_update_expiration_rules(mt, emu: Emulator) -> None:  # type: ignore[no-
     assert mt.get_hit(hit_id)["Expiration"] <= datetime.now(UTC) + timedelta(seconds=1)
 
 
-def test_approve_reject_state_machine(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_approve_reject_state_machine(mt: MTurkClient, emu: Emulator) -> None:
     hit_id = make_hit(mt, max_assignments=3)["HITId"]
     a1, a2, a3 = (submitted(emu, hit_id, n) for n in (1, 2, 3))
     mt.approve_assignment(a1, feedback="thanks")
@@ -141,7 +144,7 @@ def test_approve_reject_state_machine(mt, emu: Emulator) -> None:  # type: ignor
     assert got["RequesterFeedback"] == "failed gold checks"
 
 
-def test_override_rejection_window_is_30_days(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_override_rejection_window_is_30_days(mt: MTurkClient, emu: Emulator) -> None:
     hit_id = make_hit(mt, max_assignments=1, auto_approval=2_592_000)["HITId"]
     aid = submitted(emu, hit_id, 1)
     mt.reject_assignment(aid, feedback="no")
@@ -150,7 +153,7 @@ def test_override_rejection_window_is_30_days(mt, emu: Emulator) -> None:  # typ
         mt.approve_assignment(aid, override_rejection=True)
 
 
-def test_auto_approval_then_reject_fails(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_auto_approval_then_reject_fails(mt: MTurkClient, emu: Emulator) -> None:
     hit_id = make_hit(mt, auto_approval=60)["HITId"]
     aid = submitted(emu, hit_id, 1)
     assert mt.get_assignment(aid)["Assignment"]["AssignmentStatus"] == "Submitted"
@@ -162,7 +165,7 @@ def test_auto_approval_then_reject_fails(mt, emu: Emulator) -> None:  # type: ig
     assert info.value.turk_error_code == INVALID_ASSIGNMENT_STATE
 
 
-def test_in_progress_assignments_are_invisible(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_in_progress_assignments_are_invisible(mt: MTurkClient, emu: Emulator) -> None:
     hit_id = make_hit(mt)["HITId"]
     acc = emu.worker_accept(hit_id, worker(1))
     assert list(mt.iter_assignments(hit_id)) == []
@@ -183,7 +186,7 @@ def test_in_progress_assignments_are_invisible(mt, emu: Emulator) -> None:  # ty
         assert info.value.status_code == 404
 
 
-def test_list_assignments_status_filter(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_list_assignments_status_filter(mt: MTurkClient, emu: Emulator) -> None:
     hit_id = make_hit(mt, max_assignments=3)["HITId"]
     a1, a2, a3 = (submitted(emu, hit_id, n) for n in (1, 2, 3))
     mt.approve_assignment(a1)
@@ -196,7 +199,7 @@ def test_list_assignments_status_filter(mt, emu: Emulator) -> None:  # type: ign
     assert {a["AssignmentId"] for a in mt.iter_assignments(hit_id)} == {a1, a2, a3}
 
 
-def test_delete_hit_rules(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_delete_hit_rules(mt: MTurkClient, emu: Emulator) -> None:
     hit_id = make_hit(mt, max_assignments=1)["HITId"]
     with pytest.raises(MTurkRequestError) as info:
         mt.delete_hit(hit_id)
@@ -213,7 +216,7 @@ def test_delete_hit_rules(mt, emu: Emulator) -> None:  # type: ignore[no-untyped
         mt.approve_assignment(aid, override_rejection=True)
 
 
-def test_review_status_and_reviewing(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_review_status_and_reviewing(mt: MTurkClient, emu: Emulator) -> None:
     hit_id = make_hit(mt, max_assignments=1)["HITId"]
     with pytest.raises(MTurkRequestError):
         mt.update_hit_review_status(hit_id)  # Assignable cannot be set Reviewing
@@ -224,7 +227,7 @@ def test_review_status_and_reviewing(mt, emu: Emulator) -> None:  # type: ignore
     mt.delete_hit(hit_id)
 
 
-def test_additional_assignments(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_additional_assignments(mt: MTurkClient, emu: Emulator) -> None:
     hit_id = make_hit(mt, max_assignments=1)["HITId"]
     submitted(emu, hit_id, 1)
     assert status(mt, hit_id)[0] == "Reviewable"
@@ -239,7 +242,7 @@ def test_additional_assignments(mt, emu: Emulator) -> None:  # type: ignore[no-u
     assert mt.get_hit(hit_id)["MaxAssignments"] == 9
 
 
-def test_unique_request_token_window(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_unique_request_token_window(mt: MTurkClient, emu: Emulator) -> None:
     first = make_hit(mt, token="proj1-batch2-hit0")
     with pytest.raises(MTurkHitAlreadyExists) as info:
         make_hit(mt, token="proj1-batch2-hit0")
@@ -251,7 +254,7 @@ def test_unique_request_token_window(mt, emu: Emulator) -> None:  # type: ignore
     assert second["HITId"] != first["HITId"]
 
 
-def test_pagination_tokens_on_every_non_empty_page(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_pagination_tokens_on_every_non_empty_page(mt: MTurkClient, emu: Emulator) -> None:
     for _ in range(23):
         make_hit(mt, max_assignments=1)
     sizes, token, tokens = [], None, []
@@ -274,7 +277,7 @@ def test_pagination_tokens_on_every_non_empty_page(mt, emu: Emulator) -> None:  
         mt.call("ListHITs", NextToken="garbage")
 
 
-def test_worker_blocks(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_worker_blocks(mt: MTurkClient, emu: Emulator) -> None:
     with pytest.raises(MTurkRequestError) as info:
         mt.create_worker_block(worker(99), "spam")  # unknown to the requester
     assert info.value.aws_code == "ParameterValidationError"
@@ -291,7 +294,7 @@ def test_worker_blocks(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-de
     emu.worker_accept(other, worker(1))
 
 
-def test_qualification_requirements(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_qualification_requirements(mt: MTurkClient, emu: Emulator) -> None:
     qt = mt.create_qualification_type(
         Name="gold-score", Description="d", QualificationTypeStatus="Active"
     )
@@ -331,7 +334,7 @@ def test_qualification_requirements(mt, emu: Emulator) -> None:  # type: ignore[
         emu.worker_accept(hit_id, worker(3))
 
 
-def test_notify_workers_reports_failures_instead_of_raising(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_notify_workers_reports_failures_instead_of_raising(mt: MTurkClient, emu: Emulator) -> None:
     hit_id = make_hit(mt)["HITId"]
     mt.approve_assignment(submitted(emu, hit_id, 1))
     failures = mt.notify_workers(
@@ -342,7 +345,7 @@ def test_notify_workers_reports_failures_instead_of_raising(mt, emu: Emulator) -
     ]
 
 
-def test_list_reviewable_hits(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_list_reviewable_hits(mt: MTurkClient, emu: Emulator) -> None:
     done = make_hit(mt, max_assignments=1)["HITId"]
     make_hit(mt, max_assignments=1)
     submitted(emu, done, 1)
@@ -353,7 +356,7 @@ def test_list_reviewable_hits(mt, emu: Emulator) -> None:  # type: ignore[no-unt
     assert [h["HITId"] for h in mt.call("ListReviewableHITs", Status="Reviewing")["HITs"]] == [done]
 
 
-def test_post_create_lag_for_extend_and_delete(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_post_create_lag_for_extend_and_delete(mt: MTurkClient, emu: Emulator) -> None:
     emu.faults.set(create_lag_seconds=15)
     hit_id = make_hit(mt, max_assignments=1)["HITId"]
     with pytest.raises(MTurkRequestError, match="does not exist"):
@@ -364,7 +367,7 @@ def test_post_create_lag_for_extend_and_delete(mt, emu: Emulator) -> None:  # ty
     assert mt.get_hit(hit_id)["MaxAssignments"] == 2
 
 
-def test_qualification_listing_and_score(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_qualification_listing_and_score(mt: MTurkClient, emu: Emulator) -> None:
     qt = mt.create_qualification_type(
         Name="English test", Description="passes", QualificationTypeStatus="Active"
     )["QualificationTypeId"]

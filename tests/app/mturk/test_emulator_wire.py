@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.mturk.client import MTurkClient
 from app.mturk.emulator import Emulator
 from app.mturk.errors import MTurkRequestError
 
@@ -127,7 +128,9 @@ def test_type_mismatch_is_serialization_error(emu: Emulator) -> None:
     assert r.status_code == 400 and r.json()["__type"] == "SerializationException"
 
 
-def test_unset_members_are_left_out_and_times_are_epoch_numbers(emu: Emulator, mt) -> None:  # type: ignore[no-untyped-def]
+def test_unset_members_are_left_out_and_times_are_epoch_numbers(
+    emu: Emulator, mt: MTurkClient
+) -> None:
     hit = make_hit(mt)
     acc = emu.worker_accept(hit["HITId"], worker(1))
     emu.worker_submit(acc["assignmentId"], {"q": "1"})
@@ -148,7 +151,9 @@ def test_unset_members_are_left_out_and_times_are_epoch_numbers(emu: Emulator, m
         ({"Reward": "0.00"}, "AWS.ParameterOutOfRange"),
     ],
 )
-def test_create_hit_business_and_bounds_errors(mt, kwargs: dict[str, Any], code: str) -> None:  # type: ignore[no-untyped-def]
+def test_create_hit_business_and_bounds_errors(
+    mt: MTurkClient, kwargs: dict[str, Any], code: str
+) -> None:
     params: dict[str, Any] = {
         "LifetimeInSeconds": 600,
         "AssignmentDurationInSeconds": 600,
@@ -181,7 +186,7 @@ def test_http_external_url_refused_by_an_https_only_emulator() -> None:
         assert oracle.problems == []
 
 
-def test_create_hit_derives_type_and_hit_type_is_deduplicated(mt) -> None:  # type: ignore[no-untyped-def]
+def test_create_hit_derives_type_and_hit_type_is_deduplicated(mt: MTurkClient) -> None:
     props = {"Title": "t", "Description": "d", "Reward": "0.10", "AssignmentDurationInSeconds": 300}
     t1 = mt.create_hit_type(**props)
     assert mt.create_hit_type(**props) == t1

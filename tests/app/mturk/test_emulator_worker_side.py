@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from app.mturk.client import MTurkClient
 from app.mturk.emulator import PREVIEW_ASSIGNMENT_ID, Emulator, run_emulator
 from app.mturk.errors import INSUFFICIENT_FUNDS, MTurkRequestError
 from app.mturk.xml import parse_answers
@@ -20,7 +21,7 @@ from app.mturk.xml import parse_answers
 from .conftest import TASK_URL, client_for, make_hit, submitted, worker
 
 
-def test_accept_frame_url_and_external_submit_over_http(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_accept_frame_url_and_external_submit_over_http(mt: MTurkClient, emu: Emulator) -> None:
     hit_id = make_hit(mt)["HITId"]
     r = httpx.post(f"{emu.url}/_emu/workers/{worker(1)}/accept", json={"hitId": hit_id})
     assert r.status_code == 200
@@ -44,7 +45,7 @@ def test_accept_frame_url_and_external_submit_over_http(mt, emu: Emulator) -> No
     assert a2["Answer"] == a["Answer"]
 
 
-def test_external_submit_refusals(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_external_submit_refusals(mt: MTurkClient, emu: Emulator) -> None:
     hit_id = make_hit(mt)["HITId"]
     acc = emu.worker_accept(hit_id, worker(1))
     submit = f"{emu.url}/mturk/externalSubmit"
@@ -61,7 +62,7 @@ def test_external_submit_refusals(mt, emu: Emulator) -> None:  # type: ignore[no
     assert list(mt.iter_assignments(hit_id)) == []
 
 
-def test_preview_and_control_routes(mt, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+def test_preview_and_control_routes(mt: MTurkClient, emu: Emulator) -> None:
     hit_id = make_hit(mt)["HITId"]
     prev = httpx.get(f"{emu.url}/_emu/hits/{hit_id}/preview").json()["frameUrl"]
     assert f"assignmentId={PREVIEW_ASSIGNMENT_ID}" in prev and "workerId" not in prev

@@ -101,8 +101,8 @@ def test_parse_selection_answers_and_wrong_root() -> None:
 
 _xml_text = st.text(
     alphabet=st.characters(
-        blacklist_categories=("Cs",),
-        blacklist_characters=[chr(c) for c in range(32) if c not in (9, 10, 13)],
+        exclude_categories=["Cs"],
+        exclude_characters=[chr(c) for c in range(32) if c not in (9, 10, 13)],
     )
 )
 
