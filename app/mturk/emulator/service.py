@@ -208,7 +208,7 @@ class EmulatorService:
                 self._release(a, at=a["Deadline"])
             elif a["state"] == "Submitted" and now >= a["AutoApprovalTime"]:
                 hit = self.store["hits"][a["HITId"]]
-                self._charge(self._assignment_cost(hit), allow_negative=True)
+                self._charge(self._assignment_cost(hit))  # auto-approval pays even if short
                 a.update(state="Approved", ApprovalTime=a["AutoApprovalTime"])
                 self.store.put("assignments", aid, a)
                 self._active.discard(aid)
@@ -442,7 +442,7 @@ class EmulatorService:
                 E.INSUFFICIENT_FUNDS,
             )
 
-    def _charge(self, amount: Decimal, *, allow_negative: bool = False) -> None:
+    def _charge(self, amount: Decimal) -> None:
         if self.accounting == "sandbox":
             return
         acct = self.store["meta"]["account"]

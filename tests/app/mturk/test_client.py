@@ -38,7 +38,7 @@ def settings(**kw: object) -> Settings:
 
 
 def test_no_settings_targets_the_sandbox() -> None:
-    mt = make_mturk_client(settings(aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="s"))
+    mt = make_mturk_client(settings())  # nothing set at all
     assert mt.mode == "sandbox"
     assert mt.endpoint_url == MTURK_SANDBOX_ENDPOINT
     assert mt.boto_client.meta.endpoint_url == MTURK_SANDBOX_ENDPOINT
