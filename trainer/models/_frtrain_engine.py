@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -89,14 +89,9 @@ class EngineState:
     g_params: list[Tensor]
     f_params: list[Tensor]
     r_params: list[Tensor]
-    adam_m: list[Tensor] = field(default_factory=list)
-    adam_v: list[Tensor] = field(default_factory=list)
-    adam_step: int = 0
     weights: Tensor | None = None  # (M, N) example weights W
     last_g_loss: Tensor | None = None  # (M,)
-    avg_params: list[Tensor] | None = None
-    avg_count: int = 0
-    history: dict[str, list[Any]] = field(default_factory=dict)
+    step: int = 0
 
 
 def init_models(
@@ -154,44 +149,7 @@ def init_models(
             for j in range(n)
         ]
 
-    st = EngineState(g_params=stack(0), f_params=stack(1), r_params=stack(2))
-    st.adam_m = [torch.zeros_like(p) for p in st.g_params]
-    st.adam_v = [torch.zeros_like(p) for p in st.g_params]
-    return st
-
-
-def g_forward(gp: list[Tensor], X: Tensor) -> tuple[Tensor, Any]:
-    """Logits (M, N) of every model and the cache its backward pass needs."""
-    if len(gp) == 2:
-        w, b = gp
-        return torch.matmul(w, X.T) + b[:, None], None
-    W1, b1, w2, b2 = gp
-    pre = torch.matmul(X, W1.transpose(1, 2)) + b1[:, None, :]  # (M, N, H)
-    h = torch.nn.functional.leaky_relu(pre, LEAK)
-    g = torch.bmm(h, w2[:, :, None])[:, :, 0] + b2[:, None]
-    return g, (pre, h)
-
-
-def g_backward(gp: list[Tensor], X: Tensor, cache: Any, dg: Tensor) -> list[Tensor]:
-    """Parameter gradients of G given dLoss/dlogit ``dg`` (M, N)."""
-    if len(gp) == 2:
-        return [torch.matmul(dg, X), dg.sum(1)]
-    _, _, w2, _ = gp
-    pre, h = cache
-    dw2 = torch.bmm(dg[:, None, :], h)[:, 0, :]
-    dh = dg[:, :, None] * w2[:, None, :]
-    dpre = torch.where(pre > 0, dh, LEAK * dh)
-    return [torch.matmul(dpre.transpose(1, 2), X), dpre.sum(1), dw2, dg.sum(1)]
-
-
-def r_forward(rp: list[Tensor], X: Tensor, last: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """D_R logits (M, N) on rows ``[X, last]``; returns (logit, pre-activation, hidden)."""
-    W1, b1, w2, b2 = rp
-    pre = torch.matmul(X, W1[:, :, :-1].transpose(1, 2))  # (M, N, H)
-    pre = pre + last[:, :, None] * W1[:, None, :, -1] + b1[:, None, :]
-    h = torch.nn.functional.leaky_relu(pre, LEAK)
-    o = torch.bmm(h, w2[:, :, None])[:, :, 0] + b2[:, None]
-    return o, pre, h
+    return EngineState(g_params=stack(0), f_params=stack(1), r_params=stack(2))
 
 
 def _softplus(x: Tensor) -> Tensor:
@@ -228,8 +186,9 @@ class _Fair:
             self.cidx = torch.zeros(N, dtype=torch.long, device=dev)
         self.rowmask = mask / N  # every per-class term is divided by the total m
         self.onehot_c = torch.nn.functional.one_hot(self.cidx, self.n_cond).to(dt)  # (N, C)
+        self.cmask_t = (self.onehot_c * self.rowmask[:, None]).t().contiguous()
         self.zf = data.z.to(dt)
-        self.onehot_z = (
+        self.onehot_z: Tensor | None = (
             torch.nn.functional.one_hot(data.z, max(k_out, 2)).to(dt)[:, :k_out]
             if k_out > 1
             else None
@@ -251,45 +210,171 @@ class _Fair:
         """BCE / cross-entropy of D_F for every row (M, N), unmasked."""
         if self.k_out == 1:
             return _bce_prob(torch.sigmoid(lf), self.zf)
+        assert self.onehot_z is not None
         return -(torch.log_softmax(lf, -1) * self.onehot_z).sum(-1)
 
     def err(self, lf: Tensor) -> Tensor:
         """dCE/dlogit per row, unscaled: (M, N) or (M, N, K)."""
         if self.k_out == 1:
             return torch.sigmoid(lf) - self.zf
+        assert self.onehot_z is not None
         return torch.softmax(lf, -1) - self.onehot_z
 
-    def param_grads(self, e: Tensor, g: Tensor, w: Tensor) -> list[Tensor]:
-        """Gradients of sum_i w_i CE_i for the D_F parameters, ``e = err``."""
+    def param_grads(self, e: Tensor, g: Tensor) -> list[Tensor]:
+        """Gradients of sum_i rowmask_i CE_i for the D_F parameters, ``e = err(logits)``."""
         if self.k_out == 1:
-            ew = e * w
-            da = torch.matmul(ew * g, self.onehot_c)[:, :, None]
-            dc = torch.matmul(ew, self.onehot_c)[:, :, None]
+            # (C, N) @ (N, M): the transposed product is the fast BLAS shape here
+            da = (self.cmask_t @ (e * g).t()).t()[:, :, None]
+            dc = (self.cmask_t @ e.t()).t()[:, :, None]
             return [da, dc]
-        ew = e * w[:, :, None]
-        da = torch.einsum("mnk,nc->mck", ew * g[:, :, None], self.onehot_c)
-        dc = torch.einsum("mnk,nc->mck", ew, self.onehot_c)
+        da = torch.einsum("mnk,cn->mck", e * g[:, :, None], self.cmask_t)
+        dc = torch.einsum("mnk,cn->mck", e, self.cmask_t)
         return [da, dc]
 
     def dlogit_dg(self, fp: list[Tensor], e: Tensor) -> Tensor:
-        """d CE_i / d g_i (M, N)."""
+        """rowmask_i * d CE_i / d g_i (M, N)."""
         a = fp[0]
         if self.k_out == 1:
-            return e * self.rows(a[:, :, 0])
-        return (e * self.rows(a)).sum(-1)
+            return e * self.rows(a[:, :, 0]) * self.rowmask
+        return (e * self.rows(a)).sum(-1) * self.rowmask
+
+    def subset(self, idx: Tensor, scale: float) -> _Fair:
+        """A view restricted to the rows of one mini-batch (masks rescaled by N / batch)."""
+        sub = object.__new__(_Fair)
+        sub.k_out, sub.n_cond = self.k_out, self.n_cond
+        sub.cidx = self.cidx[idx]
+        sub.rowmask = self.rowmask[idx] * scale
+        sub.onehot_c = self.onehot_c[idx]
+        sub.cmask_t = (sub.onehot_c * sub.rowmask[:, None]).t().contiguous()
+        sub.zf = self.zf[idx]
+        sub.onehot_z = None if self.onehot_z is None else self.onehot_z[idx]
+        return sub
 
 
-def _adam(st: EngineState, grads: list[Tensor], lr: float) -> None:
-    """torch.optim.Adam (default betas, eps=1e-8, single-tensor path), on stacked params."""
-    b1, b2, eps = 0.9, 0.999, 1e-8
-    st.adam_step += 1
-    bc1 = 1 - b1**st.adam_step
-    bc2_sqrt = math.sqrt(1 - b2**st.adam_step)
-    for p, g, m, v in zip(st.g_params, grads, st.adam_m, st.adam_v, strict=True):
-        m.lerp_(g, 1 - b1)
-        v.mul_(b2).addcmul_(g, g, value=1 - b2)
-        denom = (v.sqrt() / bc2_sqrt).add_(eps)
-        p.addcdiv_(m, denom, value=-lr / bc1)
+def _leaky_grad(grad: Tensor, pre: Tensor) -> Tensor:
+    # aten's own LeakyReLU backward: one fused op instead of compare + multiply + where
+    return torch.ops.aten.leaky_relu_backward(grad, pre, LEAK, False)
+
+
+class _Generator:
+    """G in working form: bias folded into the weight (inputs carry a column of ones)."""
+
+    def __init__(self, gp: list[Tensor]) -> None:
+        self.hidden = len(gp) == 4
+        if self.hidden:
+            W1, b1, w2, b2 = gp
+            M, H, d = W1.shape
+            self.H = H
+            self.params = [
+                torch.cat([W1, b1[:, :, None]], 2).reshape(M * H, d + 1).contiguous(),
+                w2.clone(),
+                b2.clone(),
+            ]
+        else:
+            w, b = gp
+            self.params = [torch.cat([w, b[:, None]], 1).contiguous()]
+
+    def forward(self, X1t: Tensor) -> tuple[Tensor, Any]:
+        if not self.hidden:
+            return self.params[0] @ X1t, None
+        G1, g2, gb2 = self.params
+        M = g2.shape[0]
+        pre = (G1 @ X1t).view(M, self.H, -1)
+        h = torch.nn.functional.leaky_relu(pre, LEAK)
+        g = torch.baddbmm(gb2[:, None, None], g2[:, None, :], h)[:, 0]
+        return g, (pre, h)
+
+    def backward(self, X1t: Tensor, cache: Any, dg: Tensor) -> list[Tensor]:
+        if not self.hidden:
+            return [(X1t @ dg.t()).t()]
+        _, g2, _ = self.params
+        pre, h = cache
+        M = g2.shape[0]
+        dg2 = torch.bmm(dg[:, None, :], h.transpose(1, 2))[:, 0]
+        dpre = _leaky_grad(g2[:, :, None] * dg[:, None, :], pre)
+        dG1 = (X1t @ dpre.view(M * self.H, -1).t()).t()
+        return [dG1, dg2, dg.sum(1)]
+
+    def export(self) -> list[Tensor]:
+        if not self.hidden:
+            P = self.params[0]
+            return [P[:, :-1].clone(), P[:, -1].clone()]
+        G1, g2, gb2 = self.params
+        M = g2.shape[0]
+        G = G1.view(M, self.H, -1)
+        return [G[:, :, :-1].clone(), G[:, :, -1].clone(), g2.clone(), gb2.clone()]
+
+
+class _Adam:
+    """torch.optim.Adam (default betas, eps = 1e-8, single-tensor path) on stacked params.
+
+    Adam is elementwise, so M stacked models (and a bias folded into its weight) update
+    exactly as M separate optimisers would.
+    """
+
+    def __init__(self, params: list[Tensor], lr: float) -> None:
+        self.params, self.lr = params, lr
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+        self.t = 0
+
+    def step(self, grads: list[Tensor]) -> None:
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        self.t += 1
+        bc1 = 1 - b1**self.t
+        bc2_sqrt = math.sqrt(1 - b2**self.t)
+        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
+            m.lerp_(g, 1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = (v.sqrt() / bc2_sqrt).add_(eps)
+            p.addcdiv_(m, denom, value=-self.lr / bc1)
+
+
+class _RobustD:
+    """D_R in working form: ``R1`` (M*H, d+1) acts on [x, z, 1]; ``r1g`` (M, H) on the
+    last input column (the logit for training rows, the label for validation rows)."""
+
+    def __init__(self, rp: list[Tensor]) -> None:
+        W1, b1, w2, b2 = rp
+        M, H, d1 = W1.shape
+        self.M, self.H = M, H
+        self.R1 = torch.cat([W1[:, :, :-1], b1[:, :, None]], 2).reshape(M * H, d1).contiguous()
+        self.r1g = W1[:, :, -1].contiguous()
+        self.w2, self.b2 = w2.clone(), b2.clone()
+
+    def forward(self, X1t: Tensor, last: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        pre = (self.R1 @ X1t).view(self.M, self.H, -1)
+        pre.addcmul_(self.r1g[:, :, None], last[:, None, :])
+        h = torch.nn.functional.leaky_relu(pre, LEAK)
+        o = torch.baddbmm(self.b2[:, None, None], self.w2[:, None, :], h)[:, 0]
+        return o, pre, h
+
+    def sgd_step(self, X1t: Tensor, last: Tensor, pre: Tensor, h: Tensor, er: Tensor, lr: float):
+        """One SGD step given dLoss/dlogit ``er`` (M, N')."""
+        dpre = _leaky_grad(self.w2[:, :, None] * er[:, None, :], pre)
+        dR1 = (X1t @ dpre.view(self.M * self.H, -1).t()).t()
+        # batched mat-vec as (M,1,N) @ (M,N,H): the transposed form is the fast GEMM shape
+        dr1g = torch.bmm(last[:, None, :], dpre.transpose(1, 2))[:, 0]
+        dw2 = torch.bmm(er[:, None, :], h.transpose(1, 2))[:, 0]
+        self.R1.sub_(dR1, alpha=lr)
+        self.r1g.sub_(dr1g, alpha=lr)
+        self.w2.sub_(dw2, alpha=lr)
+        self.b2.sub_(er.sum(1), alpha=lr)
+
+    def dlogit_dinput(self, pre: Tensor) -> Tensor:
+        """d D_R-logit / d last-column input, per row (M, N)."""
+        u = (self.w2 * self.r1g)[:, :, None].expand_as(pre)
+        return _leaky_grad(u, pre).sum(1)
+
+    def export(self) -> list[Tensor]:
+        R = self.R1.view(self.M, self.H, -1)
+        W1 = torch.cat([R[:, :, :-1], self.r1g[:, :, None]], 2)
+        return [W1.clone(), R[:, :, -1].clone(), self.w2.clone(), self.b2.clone()]
+
+
+def _ones_row(X: Tensor) -> Tensor:
+    """[X, 1] transposed: (d+1, N), so a bias rides along in every matmul."""
+    return torch.cat([X, torch.ones(X.shape[0], 1, dtype=X.dtype, device=X.device)], 1).t()
 
 
 def train(
@@ -301,20 +386,19 @@ def train(
     *,
     shuffle_seed: int = 0,
     progress: Callable[[int], None] | None = None,
-    record_every: int = 0,
 ) -> EngineState:
     """Run ``cfg.epochs`` epochs of FR-Train on all M models at once (ALGORITHMS.md §1.3).
 
-    One epoch with full batch is one step: D_F step, D_R step, then (pretraining or every
-    k-th step) a G step. With ``batch_size`` the same happens per mini-batch, with the step
-    counter driving the 1:k ratio and pretraining lasting ``pretrain_epochs`` epochs.
+    Full batch: one epoch is one step: a D_F step, a D_R step, then a G step during
+    pretraining or on every k-th step (G:D = 1:k). With ``batch_size`` the same happens for
+    each mini-batch (reshuffled every epoch from ``shuffle_seed``); the step counter drives
+    the 1:k ratio, and pretraining lasts ``pretrain_epochs`` epochs.
     """
     M = lam_f.shape[0]
     X, t, Xv, yv = data.X, data.t, data.Xv, data.yv
     N, Nv = X.shape[0], Xv.shape[0]
     dt, dev = X.dtype, X.device
-    k_out = st.f_params[0].shape[-1]
-    fair = _Fair(data, cfg.fairness, k_out)
+    fair = _Fair(data, cfg.fairness, st.f_params[0].shape[-1])
     sw = data.sample_weight
     lam_l1 = (1 - lam_f - lam_r)[:, None]
     lam_f_, lam_r_ = lam_f[:, None], lam_r[:, None]
@@ -322,21 +406,37 @@ def train(
         st.weights = torch.ones(M, N, dtype=dt, device=dev)
     if st.last_g_loss is None:
         st.last_g_loss = torch.zeros(M, dtype=dt, device=dev)
-    Xall = torch.cat([X, Xv], 0)
-    yv_rows = yv[None, :].expand(M, Nv)
-    # D_R targets: 0 for generated rows, 1 for validation rows; the two halves are
-    # averaged equally (0.5 each) as in the notebook.
+    G = _Generator(st.g_params)
+    opt = _Adam(G.params, cfg.lr_g)
+    DR = _RobustD(st.r_params)
+    fp = st.f_params
+    X1t_full = _ones_row(X)
+    Xv1t = _ones_row(Xv)
     batch = cfg.batch_size if cfg.batch_size and cfg.batch_size < N else None
     n_batches = 1 if batch is None else math.ceil(N / batch)
     pre_steps = cfg.pretrain_epochs * n_batches
-    total_steps = cfg.epochs * n_batches
     shuf = torch.Generator().manual_seed(int(shuffle_seed))
-    avg_start = None
-    if cfg.average_last > 0:
-        avg_start = int(total_steps * (1 - cfg.average_last))
-        st.avg_params = [torch.zeros_like(p) for p in st.g_params]
-        st.avg_count = 0
+    total_steps = cfg.epochs * n_batches
+    avg_start = int(total_steps * (1 - cfg.average_last)) if cfg.average_last > 0 else None
+    avg: list[Tensor] | None = None
+    avg_n = 0
     refresh_w = cfg.reweight in ("paper", "notebook")
+    if cfg.reweight not in ("paper", "notebook", "off"):
+        raise ValueError(f"unknown reweight mode {cfg.reweight!r}; use paper, notebook or off")
+
+    def layout(nb: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        # D_R sees generated rows (target 0) then validation rows (target 1); each half is
+        # a mean, averaged 0.5/0.5 as in the notebook.
+        Xall1t = torch.cat([X1t_full, Xv1t], 1)
+        tgt = torch.cat([torch.zeros(nb, dtype=dt), torch.ones(Nv, dtype=dt)]).to(dev)
+        scale = torch.cat(
+            [torch.full((nb,), 0.5 / nb, dtype=dt), torch.full((Nv,), 0.5 / Nv, dtype=dt)]
+        ).to(dev)
+        last = torch.empty(M, nb + Nv, dtype=dt, device=dev)
+        last[:, nb:] = yv[None, :]
+        return Xall1t, tgt, scale, last
+
+    full = layout(N)
     step = 0
     ldr = torch.zeros(M, dtype=dt, device=dev)
     with torch.no_grad():
@@ -344,96 +444,89 @@ def train(
             order = None if batch is None else torch.randperm(N, generator=shuf).to(dev)
             for bi in range(n_batches):
                 if order is None:
-                    Xb, tb, idx = X, t, None
-                    fair_b = fair
-                    Xall_b = Xall
+                    idx = None
+                    X1t, tb, fair_b = X1t_full, t, fair
+                    Xall1t, tgt, scale, last = full
                 else:
+                    assert batch is not None
                     idx = order[bi * batch : (bi + 1) * batch]
-                    Xb, tb = X[idx], t[idx]
-                    Xall_b = torch.cat([Xb, Xv], 0)
-                    fair_b = _subset_fair(fair, idx)
-                Nb = Xb.shape[0]
-                g, gcache = g_forward(st.g_params, Xb)
+                    X1t, tb = X1t_full[:, idx], t[idx]
+                    fair_b = fair.subset(idx, N / len(idx))
+                    _, tgt, scale, last = layout(len(idx))
+                    Xall1t = torch.cat([X1t, Xv1t], 1)
+                Nb = tb.shape[0]
+                g, gcache = G.forward(X1t)
 
-                # ---- D_F step: minimise mean CE(D_F(g), z) -----------------------------
-                fp = st.f_params
+                # ---- D_F step: minimise mean CE(D_F(g), z) ---------------------------------
                 lf = fair_b.logits(fp, g)
-                e = fair_b.err(lf)
-                mask = fair_b.rowmask * (N / Nb)
-                grads_f = fair_b.param_grads(e, g, mask[None, :].expand(M, Nb))
-                for p, gr in zip(fp, grads_f, strict=True):
-                    p.sub_(cfg.lr_f * gr)
+                grads_f = fair_b.param_grads(fair_b.err(lf), g)
+                fp[0].sub_(grads_f[0], alpha=cfg.lr_f)
+                fp[1].sub_(grads_f[1], alpha=cfg.lr_f)
 
-                # ---- D_R step: 0.5 [BCE(D_R(val), 1) + BCE(D_R(gen), 0)] ---------------
-                rp = st.r_params
-                last = torch.cat([g, yv_rows], 1)
-                o, pre, h = r_forward(rp, Xall_b, last)
-                q = torch.sigmoid(o)
-                er = torch.cat([q[:, :Nb] * (0.5 / Nb), (q[:, Nb:] - 1) * (0.5 / Nv)], 1)
-                need_ldr = refresh_w and step >= pre_steps and (step % cfg.refresh_every == 0)
-                if need_ldr:
+                # ---- D_R step: 0.5 [BCE(D_R(gen), 0) + BCE(D_R(val), 1)] -------------------
+                last[:, :Nb] = g
+                o, pre, h = DR.forward(Xall1t, last)
+                er = (torch.sigmoid(o) - tgt) * scale
+                main = step >= pre_steps
+                if refresh_w and main and step % cfg.refresh_every == 0:
                     ldr = 0.5 * (_softplus(o[:, :Nb]).mean(1) + _softplus(-o[:, Nb:]).mean(1))
-                dw2 = torch.bmm(er[:, None, :], h)[:, 0, :]
-                db2 = er.sum(1)
-                dh = er[:, :, None] * rp[2][:, None, :]
-                dpre = torch.where(pre > 0, dh, LEAK * dh)
-                dW1x = torch.matmul(dpre.transpose(1, 2), Xall_b)
-                dw1g = torch.bmm(last[:, None, :], dpre)[:, 0, :]
-                db1 = dpre.sum(1)
-                rp[0][:, :, :-1].sub_(cfg.lr_r * dW1x)
-                rp[0][:, :, -1].sub_(cfg.lr_r * dw1g)
-                rp[1].sub_(cfg.lr_r * db1)
-                rp[2].sub_(cfg.lr_r * dw2)
-                rp[3].sub_(cfg.lr_r * db2)
+                DR.sgd_step(Xall1t, last, pre, h, er, cfg.lr_r)
 
-                # ---- G step --------------------------------------------------------------
-                if step < pre_steps:
+                # ---- G step ------------------------------------------------------------------
+                if not main:
                     if cfg.pretrain_link == "tanh":
-                        p2 = torch.sigmoid(2 * g)
-                        dg = (cfg.c_pre * 2.0 / Nb) * (p2 - tb)
-                        if step == pre_steps - 1:
-                            pt = (torch.tanh(g) + 1) / 2
-                            st.last_g_loss = cfg.c_pre * _bce_prob(pt, tb).mean(1)
+                        # d/dg BCE((tanh g + 1)/2, t) = 2 (sigmoid(2g) - t)
+                        dg = (torch.sigmoid(2 * g) - tb) * (cfg.c_pre * 2.0 / Nb)
                     else:
-                        dg = (cfg.c_pre / Nb) * (torch.sigmoid(g) - tb)
-                        if step == pre_steps - 1:
-                            st.last_g_loss = cfg.c_pre * (_softplus(g) - tb * g).mean(1)
+                        dg = (torch.sigmoid(g) - tb) * (cfg.c_pre / Nb)
+                    if step == pre_steps - 1:
+                        st.last_g_loss = cfg.c_pre * _pretrain_loss(g, tb, cfg.pretrain_link)
                     if sw is not None:
                         dg = dg * (sw if idx is None else sw[idx])
-                    _adam(st, g_backward(st.g_params, Xb, gcache, dg), cfg.lr_g)
+                    opt.step(G.backward(X1t, gcache, dg))
                 elif step % cfg.k == 0:
-                    o2, pre2, _ = r_forward(rp, Xb, g)
+                    o2, pre2, _ = DR.forward(X1t, g)
                     qr = torch.sigmoid(o2)
                     W = st.weights if idx is None else st.weights[:, idx]
                     if refresh_w and step % cfg.refresh_every == 0:
                         W = _refresh(st, cfg, qr, ldr, g, tb, idx)
-                    Weff = W if sw is None else W * (sw if idx is None else sw[idx])
-                    ps = torch.sigmoid(g)
-                    lf2 = fair_b.logits(st.f_params, g)
+                    if sw is not None:
+                        W = W * (sw if idx is None else sw[idx])
+                    lf2 = fair_b.logits(fp, g)
                     e2 = fair_b.err(lf2)
-                    dF = fair_b.dlogit_dg(st.f_params, e2) * mask
-                    dg = lam_l1 * Weff * (ps - tb) / Nb - lam_f_ * Weff * dF
+                    inner = lam_l1 * (torch.sigmoid(g) - tb) / Nb
+                    dg = W * (inner - lam_f_ * fair_b.dlogit_dg(fp, e2))
                     if cfg.robust_grad:
-                        slope = torch.where(pre2 > 0, 1.0, LEAK).to(dt)
-                        w_eff = (rp[2] * rp[0][:, :, -1])[:, :, None]
-                        do_dg = torch.bmm(slope, w_eff)[:, :, 0]
-                        dg = dg - lam_r_ * qr * do_dg / Nb
+                        dg = dg - lam_r_ * qr * DR.dlogit_dinput(pre2) / Nb
                     if cfg.reweight == "notebook":
-                        l1v = (Weff * (_softplus(g) - tb * g)).mean(1)
-                        fv = (Weff * fair_b.per_example(lf2) * mask * Nb).mean(1)
+                        l1v = (W * (_softplus(g) - tb * g)).mean(1)
+                        fv = (W * fair_b.per_example(lf2) * fair_b.rowmask).sum(1)
                         rv = torch.clamp(_softplus(o2), max=100.0).mean(1)
                         st.last_g_loss = lam_l1[:, 0] * l1v - lam_f * fv - lam_r * rv
-                    _adam(st, g_backward(st.g_params, Xb, gcache, dg), cfg.lr_g)
-                    if avg_start is not None and step >= avg_start and st.avg_params is not None:
-                        st.avg_count += 1
-                        for a, p in zip(st.avg_params, st.g_params, strict=True):
-                            a.add_(p - a, alpha=1.0 / st.avg_count)
+                    opt.step(G.backward(X1t, gcache, dg))
+                    if avg_start is not None and step >= avg_start:
+                        avg_n += 1
+                        if avg is None:
+                            avg = [p.clone() for p in G.params]
+                        else:
+                            for a, p in zip(avg, G.params, strict=True):
+                                a.add_(p - a, alpha=1.0 / avg_n)
                 step += 1
-            if record_every and (epoch % record_every == 0 or epoch == cfg.epochs - 1):
-                st.history.setdefault("epoch", []).append(epoch)
             if progress is not None:
                 progress(epoch)
+    if avg is not None:
+        for p, a in zip(G.params, avg, strict=True):
+            p.copy_(a)
+    st.g_params = G.export()
+    st.r_params = DR.export()
+    st.step = step
     return st
+
+
+def _pretrain_loss(g: Tensor, t: Tensor, link: str) -> Tensor:
+    if link == "tanh":
+        return _bce_prob((torch.tanh(g) + 1) / 2, t).mean(1)
+    return (_softplus(g) - t * g).mean(1)
 
 
 def _refresh(
@@ -447,10 +540,10 @@ def _refresh(
 ) -> Tensor:
     """Recompute the example weights W from D_R's decisions (paper Section 3.3).
 
-    ``notebook``: R = sigmoid(last G loss / L_DR - C), W = R * D + (1 - R) (the shipped
-    code's swapped roles and negative loss ratio, ALGORITHMS.md §1.5 items 1-2).
-    ``paper``: R = sigmoid(L_c / L_d - C) with L_c the classifier's own cross-entropy, so the
-    ratio is positive; W = R + D (1 - R), optionally rescaled to mean 1.
+    ``notebook``: R = sigmoid(last G loss / L_DR - C), W = R * D + (1 - R): the shipped
+    code's swapped roles and (negative) total G loss, ALGORITHMS.md §1.5 items 1-2.
+    ``paper``: R = sigmoid(L_c / L_d - C) with L_c the classifier's own cross-entropy (so
+    the ratio is positive) and W = R + D (1 - R), optionally rescaled to mean 1.
     """
     assert st.weights is not None and st.last_g_loss is not None
     if cfg.reweight == "notebook":
@@ -467,16 +560,3 @@ def _refresh(
     else:
         st.weights[:, idx] = W
     return W
-
-
-def _subset_fair(fair: _Fair, idx: Tensor) -> _Fair:
-    """A view of ``fair`` restricted to the rows of one mini-batch."""
-    sub = object.__new__(_Fair)
-    sub.k_out = fair.k_out
-    sub.n_cond = fair.n_cond
-    sub.cidx = fair.cidx[idx]
-    sub.rowmask = fair.rowmask[idx]
-    sub.onehot_c = fair.onehot_c[idx]
-    sub.zf = fair.zf[idx]
-    sub.onehot_z = None if fair.onehot_z is None else fair.onehot_z[idx]
-    return sub

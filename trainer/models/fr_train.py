@@ -1,0 +1,465 @@
+"""FR-Train (Roh et al., ICML 2020): fair and robust training with two discriminators.
+
+``FRTrain`` trains one model; ``FRTrainGrid`` trains a whole grid of ``lambda_f`` x
+``lambda_r`` x ``seed`` in ONE batched run (all models stacked in one set of tensors, see
+:mod:`trainer.models._frtrain_engine`) and returns one fitted ``FRTrain`` per grid point,
+identical (up to float rounding) to training each point separately.
+
+Re-weighting modes (``reweight=``), paper Section 3.3 and ALGORITHMS.md §1.5:
+
+* ``"paper"`` (default): the paper's formula ``W = R + D (1 - R)``, ``R = sigmoid(L_c / L_d - C)``
+  with ``L_c`` the classifier's cross-entropy L1 and ``L_d`` the robustness discriminator's
+  loss, so the ratio is positive and D_R's decisions ``D = D_R(x, z, y_hat)`` carry weight
+  once the classifier's loss is not large compared with D_R's (the discriminator performs at
+  least as well as the classifier). W is rescaled to mean 1 so it re-distributes the weight
+  of L1 and L2 between examples without changing their balance against L3 that lambda sets.
+* ``"notebook"``: exactly the authors' code: ``W = R D + (1 - R)`` with the ratio taken
+  from G's *total* (negative) objective, which leaves W within ~[0.96, 0.99], i.e. nearly
+  inert. Kept to reproduce the published numbers (use :func:`notebook_params`).
+* ``"off"``: W = 1, the "Without RW" ablation of Table 5.
+
+Defaults differ from the notebook in two documented ways that only make the paper's method
+more stable across seeds: the paper re-weighting above, and Polyak averaging of the
+generator over the last ``average_last`` fraction of its steps (a standard way to read out
+an adversarial game whose iterates oscillate around the equilibrium).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike, NDArray
+
+from trainer.models import _frtrain_engine as eng
+from trainer.models.base import resolve_device, to01
+
+#: The authors' hyperparameters (ALGORITHMS.md §1.4), reproduced by ``reweight="notebook"``.
+NOTEBOOK_PARAMS: dict[str, dict[str, Any]] = {
+    "poisoned": dict(
+        epochs=10_000, k=5, lr_g=1e-3, lr_f=1e-3, lr_r=1e-3, c_pre=0.1, lambda_r=0.4,
+        robust_grad=True, reweight="notebook", average_last=0.0, seed=1,
+    ),
+    "clean": dict(
+        epochs=4_000, k=3, lr_g=5e-3, lr_f=1e-2, lr_r=1e-3, c_pre=1.0, lambda_r=0.1,
+        robust_grad=False, reweight="notebook", average_last=0.0, seed=1,
+    ),
+}  # fmt: skip
+
+#: The notebooks' lambda_f sweeps.
+NOTEBOOK_LAMBDA_F = {
+    "poisoned": [0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.52],
+    "clean": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85],
+}
+
+FAIRNESS = ("dp", "eo", "eop")
+REWEIGHT = ("paper", "notebook", "off")
+ERR_NO_VAL = (
+    "FR-Train needs a clean validation set: pass X_val, y_val and z_val "
+    "(paper Section 3.2; the robustness discriminator compares against it)"
+)
+
+
+def notebook_params(setting: str) -> dict[str, Any]:
+    """Keyword arguments that make :class:`FRTrain` run the authors' notebook exactly.
+
+    Args:
+        setting: ``"poisoned"`` (FRTrain_poisoned.ipynb) or ``"clean"`` (FRTrain_clean.ipynb).
+    """
+    if setting not in NOTEBOOK_PARAMS:
+        raise ValueError(f"unknown notebook setting {setting!r}; use 'poisoned' or 'clean'")
+    return dict(NOTEBOOK_PARAMS[setting])
+
+
+def _as_list(v: float | Sequence[float]) -> list[float]:
+    return [float(x) for x in v] if isinstance(v, Sequence | np.ndarray) else [float(v)]
+
+
+class FRTrain:
+    """FR-Train classifier (paper Section 3, Figure 3; Appendix A.2 for EO / EOp).
+
+    The generator G (logistic regression, or one hidden layer of ``hidden`` LeakyReLU units)
+    minimises ``(1 - l1 - l2) L1 + l1 L2 + l2 L3`` where L1 is the (weighted) cross-entropy,
+    L2 the fairness discriminator D_F's value and L3 the robustness discriminator D_R's
+    value, which G maximises. G is pretrained for ``pretrain_epochs`` on L1 alone, then
+    updated once for every ``k`` discriminator steps; Adam for G, SGD for D_F and D_R.
+
+    Args:
+        lambda_f: l1, weight of the fairness term.
+        lambda_r: l2, weight of the robustness term.
+        fairness: ``"dp"`` disparate impact (I(Z; Y_hat), Section 3.1), ``"eo"`` equalized odds
+            (I(Z; Y_hat | Y), one D_F per label), ``"eop"`` equal opportunity (Y = 1 only).
+        reweight: ``"paper"``, ``"notebook"`` or ``"off"`` (see the module docstring).
+        hidden: 0 (logistic regression), 8 or 16 hidden units in G (Appendix A.4).
+        epochs, k, lr_g, lr_f, lr_r, pretrain_epochs, c_pre, pretrain_link: training schedule
+            (ALGORITHMS.md §1.3-1.4). ``pretrain_link="tanh"`` is the notebook's sigmoid(2g).
+        robust_grad: False reproduces the clean notebook, where G gets no gradient from L3.
+        reweight_c: the constant C in R = sigmoid(ratio - C).
+        refresh_every: recompute W every this many steps.
+        batch_size: None for full batch (the paper's synthetic runs), else mini-batches.
+        average_last: average G's weights over this final fraction of its steps (0 = off).
+        include_sensitive: feed z to G as a feature (the paper's setting).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        seed: initialisation seed (torch.manual_seed before the N(0, 0.2) init, as the notebook).
+        progress: show a tqdm progress bar.
+    """
+
+    # fitted state (set by fit / load)
+    g_params_: list[torch.Tensor]
+    f_params_: list[torch.Tensor]
+    r_params_: list[torch.Tensor]
+    step_: int
+    n_features_in_: int
+    n_groups_: int
+    weights_: NDArray[Any] | None
+
+    def __init__(
+        self,
+        *,
+        lambda_f: float = 0.3,
+        lambda_r: float = 0.4,
+        fairness: str = "dp",
+        reweight: str = "paper",
+        hidden: int = 0,
+        epochs: int = 10_000,
+        k: int = 5,
+        lr_g: float = 1e-3,
+        lr_f: float = 1e-3,
+        lr_r: float = 1e-3,
+        pretrain_epochs: int = 500,
+        c_pre: float = 0.1,
+        pretrain_link: str = "tanh",
+        robust_grad: bool = True,
+        reweight_c: float = 3.0,
+        refresh_every: int = 100,
+        batch_size: int | None = None,
+        average_last: float = 0.5,
+        include_sensitive: bool = True,
+        device: str = "auto",
+        seed: int = 0,
+        progress: bool = False,
+    ) -> None:
+        self.lambda_f = lambda_f
+        self.lambda_r = lambda_r
+        self.fairness = fairness
+        self.reweight = reweight
+        self.hidden = hidden
+        self.epochs = epochs
+        self.k = k
+        self.lr_g = lr_g
+        self.lr_f = lr_f
+        self.lr_r = lr_r
+        self.pretrain_epochs = pretrain_epochs
+        self.c_pre = c_pre
+        self.pretrain_link = pretrain_link
+        self.robust_grad = robust_grad
+        self.reweight_c = reweight_c
+        self.refresh_every = refresh_every
+        self.batch_size = batch_size
+        self.average_last = average_last
+        self.include_sensitive = include_sensitive
+        self.device = device
+        self.seed = seed
+        self.progress = progress
+
+    # -- sklearn-style plumbing ------------------------------------------------------------
+    _PARAMS = (
+        "lambda_f", "lambda_r", "fairness", "reweight", "hidden", "epochs", "k", "lr_g",
+        "lr_f", "lr_r", "pretrain_epochs", "c_pre", "pretrain_link", "robust_grad",
+        "reweight_c", "refresh_every", "batch_size", "average_last", "include_sensitive",
+        "device", "seed", "progress",
+    )  # fmt: skip
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor arguments as a dict (what a checkpoint stores as its config)."""
+        return {p: getattr(self, p) for p in self._PARAMS}
+
+    def set_params(self, **params: Any) -> Self:
+        for key, value in params.items():
+            if key not in self._PARAMS:
+                raise ValueError(f"unknown FRTrain parameter {key!r}")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        return (
+            f"FRTrain(lambda_f={self.lambda_f}, lambda_r={self.lambda_r}, "
+            f"reweight={self.reweight!r})"
+        )
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sensitive_features: ArrayLike,
+        *,
+        X_val: ArrayLike | None = None,
+        y_val: ArrayLike | None = None,
+        z_val: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> Self:
+        """Train on (X, y, z) with the clean validation set (X_val, y_val, z_val).
+
+        Labels are in {-1, +1} (or {0, 1}); ``sensitive_features`` are group codes 0..G-1.
+        """
+        grid = FRTrainGrid(**{**self.get_params(), "lambda_f": [self.lambda_f],
+                              "lambda_r": [self.lambda_r], "seeds": [self.seed]})  # fmt: skip
+        grid.fit(X, y, sensitive_features, X_val=X_val, y_val=y_val, z_val=z_val,
+                 sample_weight=sample_weight)  # fmt: skip
+        self.__dict__.update(grid.models_[0].__dict__)
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "g_params_"):
+            raise RuntimeError("this FRTrain instance is not fitted yet; call fit() first")
+
+    def _features(self, X: ArrayLike, z: ArrayLike) -> torch.Tensor:
+        self._check_fitted()
+        Xa = _features(X, z, self.include_sensitive, self.n_groups_)
+        if Xa.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {Xa.shape[1]} columns (with the sensitive encoding) but the model "
+                f"was fitted with {self.n_features_in_}"
+            )
+        return torch.from_numpy(Xa)
+
+    def decision_function(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[Any]:
+        """Raw logits of G; positive means +1."""
+        Xt = self._features(X, sensitive_features)
+        with torch.no_grad():
+            g = _g_logits([p[None].cpu() for p in self.g_params_], Xt)[0]
+        return g.double().numpy()
+
+    def predict_proba(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[Any]:
+        """P(y = +1) = sigmoid(logit)."""
+        return 1.0 / (1.0 + np.exp(-self.decision_function(X, sensitive_features)))
+
+    def predict(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[np.int8]:
+        """Labels in {-1, +1}: +1 where the logit is positive (the notebook's test_model)."""
+        return np.where(self.decision_function(X, sensitive_features) > 0, 1, -1).astype(np.int8)
+
+    # -- persistence ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Checkpoint (nanoGPT style): weights of G, D_F, D_R, the config and the step."""
+        self._check_fitted()
+        return {
+            "model": "FRTrain",
+            "weights": {
+                "generator": [p.cpu() for p in self.g_params_],
+                "fairness_discriminator": [p.cpu() for p in self.f_params_],
+                "robustness_discriminator": [p.cpu() for p in self.r_params_],
+            },
+            "config": self.get_params(),
+            "step": self.step_,
+            "n_features_in": self.n_features_in_,
+            "n_groups": self.n_groups_,
+        }
+
+    def save(self, path: str | Path) -> None:
+        """``torch.save`` the checkpoint of :meth:`state_dict`."""
+        torch.save(self.state_dict(), Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path) -> FRTrain:
+        """Rebuild a fitted model from :meth:`save`'s file."""
+        ck = torch.load(Path(path), map_location="cpu", weights_only=True)
+        if ck.get("model") != "FRTrain":
+            raise ValueError(f"{path} is not an FRTrain checkpoint")
+        m = cls(**ck["config"])
+        m.g_params_ = list(ck["weights"]["generator"])
+        m.f_params_ = list(ck["weights"]["fairness_discriminator"])
+        m.r_params_ = list(ck["weights"]["robustness_discriminator"])
+        m.step_ = int(ck["step"])
+        m.n_features_in_ = int(ck["n_features_in"])
+        m.n_groups_ = int(ck["n_groups"])
+        return m
+
+
+def _features(X: ArrayLike, z: ArrayLike, include: bool, n_groups: int) -> NDArray[np.float32]:
+    """G's input: ``[x, z]`` for binary z (the paper), ``[x, onehot(z)]`` for |Z| > 2."""
+    Xa = np.asarray(X, dtype=np.float32)
+    if Xa.ndim == 1:
+        Xa = Xa[:, None]
+    if not include:
+        return np.ascontiguousarray(Xa)
+    za = np.asarray(z).reshape(-1).astype(np.int64)
+    if len(za) != len(Xa):
+        raise ValueError(f"sensitive_features has {len(za)} rows but X has {len(Xa)}")
+    if n_groups <= 2:
+        return np.ascontiguousarray(np.c_[Xa, za.astype(np.float32)])
+    onehot = np.eye(n_groups, dtype=np.float32)[np.clip(za, 0, n_groups - 1)]
+    return np.ascontiguousarray(np.c_[Xa, onehot])
+
+
+def _g_logits(gp: list[torch.Tensor], X: torch.Tensor) -> torch.Tensor:
+    """Logits (M, N) from stacked generator parameters (linear or one hidden layer)."""
+    if len(gp) == 2:
+        w, b = gp
+        return torch.matmul(w, X.T) + b[:, None]
+    W1, b1, w2, b2 = gp
+    h = torch.nn.functional.leaky_relu(torch.matmul(X, W1.transpose(1, 2)) + b1[:, None], 0.2)
+    return torch.bmm(h, w2[:, :, None])[:, :, 0] + b2[:, None]
+
+
+class FRTrainGrid:
+    """Train every (seed, lambda_r, lambda_f) combination in one batched run.
+
+    All models share the data and schedule; their weights are stacked along a leading model
+    axis, so a 9-point sweep costs little more than one run. ``models_`` holds one fitted
+    :class:`FRTrain` per grid point, in the order of ``grid_`` (seeds outermost, then
+    lambda_r, then lambda_f).
+
+    Args:
+        lambda_f: one value or a list.
+        lambda_r: one value or a list.
+        seeds: initialisation seeds (one model per seed and lambda pair).
+        **params: any other :class:`FRTrain` argument.
+    """
+
+    def __init__(
+        self,
+        *,
+        lambda_f: float | Sequence[float] = (0.3,),
+        lambda_r: float | Sequence[float] = (0.4,),
+        seeds: int | Sequence[int] = (0,),
+        **params: Any,
+    ) -> None:
+        self.lambda_f = lambda_f
+        self.lambda_r = lambda_r
+        self.seeds = seeds
+        params.pop("seed", None)
+        bad = set(params) - set(FRTrain._PARAMS)
+        if bad:
+            raise ValueError(f"unknown FRTrain parameter(s): {sorted(bad)}")
+        self.params = params
+
+    def _validate(self) -> FRTrain:
+        proto = FRTrain(**self.params)
+        if proto.fairness not in FAIRNESS:
+            raise ValueError(f"fairness must be one of {FAIRNESS}, got {proto.fairness!r}")
+        if proto.reweight not in REWEIGHT:
+            raise ValueError(f"reweight must be one of {REWEIGHT}, got {proto.reweight!r}")
+        if proto.hidden < 0 or proto.epochs < 1 or proto.k < 1:
+            raise ValueError("hidden must be >= 0, epochs and k >= 1")
+        for lf, lr in itertools.product(_as_list(self.lambda_f), _as_list(self.lambda_r)):
+            if lf < 0 or lr < 0 or lf + lr > 1:
+                raise ValueError(
+                    f"need lambda_f >= 0, lambda_r >= 0 and lambda_f + lambda_r <= 1; "
+                    f"got ({lf}, {lr})"
+                )
+        return proto
+
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sensitive_features: ArrayLike,
+        *,
+        X_val: ArrayLike | None = None,
+        y_val: ArrayLike | None = None,
+        z_val: ArrayLike | None = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> Self:
+        """Fit all grid points at once; see :meth:`FRTrain.fit`."""
+        proto = self._validate()
+        if X_val is None or y_val is None or z_val is None:
+            raise ValueError(ERR_NO_VAL)
+        y_arr = np.asarray(y).reshape(-1)
+        yv_arr = np.asarray(y_val).reshape(-1)
+        for name, arr in (("y", y_arr), ("y_val", yv_arr)):
+            if not np.isin(arr, (-1, 0, 1)).all():
+                raise ValueError(f"{name} must hold binary labels in {{-1, +1}} or {{0, 1}}")
+        z_arr = np.asarray(sensitive_features).reshape(-1).astype(np.int64)
+        zv_arr = np.asarray(z_val).reshape(-1).astype(np.int64)
+        if (z_arr < 0).any():
+            raise ValueError("sensitive_features must be non-negative integer group codes")
+        n_groups = int(max(z_arr.max(initial=0), zv_arr.max(initial=0)) + 1)
+        n_groups = max(n_groups, 2)
+        Xa = _features(X, z_arr, proto.include_sensitive, n_groups)
+        Xva = _features(X_val, zv_arr, proto.include_sensitive, n_groups)
+        if len(y_arr) != len(Xa) or len(yv_arr) != len(Xva):
+            raise ValueError("X and y (and X_val and y_val) must have the same number of rows")
+        if Xa.shape[1] != Xva.shape[1]:
+            raise ValueError("X and X_val must have the same columns")
+        device = resolve_device(proto.device)
+        dt = torch.float32
+
+        def tens(a: Any, dtype: torch.dtype = dt) -> torch.Tensor:
+            return torch.as_tensor(np.asarray(a), dtype=dtype, device=device)
+
+        sw = None
+        if sample_weight is not None:
+            swa = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+            if len(swa) != len(y_arr) or (swa < 0).any() or swa.sum() <= 0:
+                raise ValueError("sample_weight must be non-negative, one per row, not all 0")
+            sw = tens(swa / swa.mean())
+        data = eng.EngineData(
+            X=tens(Xa), t=tens(to01(y_arr)), z=tens(z_arr, torch.long), Xv=tens(Xva),
+            yv=tens(np.where(yv_arr > 0, 1.0, -1.0)), n_groups=n_groups, sample_weight=sw,
+        )  # fmt: skip
+        grid: list[dict[str, Any]] = [
+            {"seed": int(s), "lambda_r": lr, "lambda_f": lf}
+            for s in (self.seeds if isinstance(self.seeds, Sequence) else [self.seeds])
+            for lr in _as_list(self.lambda_r)
+            for lf in _as_list(self.lambda_f)
+        ]
+        k_out = 1 if n_groups == 2 else n_groups
+        st = eng.init_models(
+            [p["seed"] for p in grid], d=Xa.shape[1], g_hidden=proto.hidden, r_hidden=16,
+            n_cond=2 if proto.fairness == "eo" else 1, k_out=k_out, std=0.2, dtype=dt,
+            device=device,
+        )  # fmt: skip
+        cfg = eng.EngineConfig(
+            epochs=proto.epochs, k=proto.k, lr_g=proto.lr_g, lr_f=proto.lr_f, lr_r=proto.lr_r,
+            pretrain_epochs=proto.pretrain_epochs, c_pre=proto.c_pre,
+            pretrain_link=proto.pretrain_link, reweight=proto.reweight,
+            refresh_every=proto.refresh_every, reweight_c=proto.reweight_c,
+            robust_grad=proto.robust_grad, g_hidden=proto.hidden, batch_size=proto.batch_size,
+            average_last=proto.average_last, fairness=proto.fairness,
+        )  # fmt: skip
+        lam_f = torch.tensor([p["lambda_f"] for p in grid], dtype=dt, device=device)
+        lam_r = torch.tensor([p["lambda_r"] for p in grid], dtype=dt, device=device)
+        bar = None
+        if proto.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=proto.epochs, desc=f"FR-Train x{len(grid)}", unit="epoch")
+
+        def tick(epoch: int) -> None:
+            if bar is not None and (epoch + 1) % 100 == 0:
+                bar.update(100)
+
+        first_seed = int(grid[0]["seed"])
+        try:
+            eng.train(st, data, lam_f, lam_r, cfg, shuffle_seed=first_seed, progress=tick)
+        finally:
+            if bar is not None:
+                bar.close()
+        self.grid_ = grid
+        self.models_ = []
+        for i, point in enumerate(grid):
+            m = FRTrain(**{**self.params, **point})
+            m.g_params_ = [p[i].detach().cpu().clone() for p in st.g_params]
+            m.f_params_ = [p[i].detach().cpu().clone() for p in st.f_params]
+            m.r_params_ = [p[i].detach().cpu().clone() for p in st.r_params]
+            m.step_ = st.step
+            m.n_features_in_ = int(Xa.shape[1])
+            m.n_groups_ = n_groups
+            m.weights_ = None if st.weights is None else st.weights[i].detach().cpu().numpy()
+            self.models_.append(m)
+        return self
+
+    def decision_functions(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[Any]:
+        """Logits of every grid model, shape (M, n)."""
+        if not hasattr(self, "models_"):
+            raise RuntimeError("this FRTrainGrid is not fitted yet; call fit() first")
+        return np.stack([m.decision_function(X, sensitive_features) for m in self.models_])
+
+    def predictions(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[np.int8]:
+        """Labels in {-1, +1} of every grid model, shape (M, n)."""
+        return np.where(self.decision_functions(X, sensitive_features) > 0, 1, -1).astype(np.int8)
