@@ -126,9 +126,10 @@ def test_encode_crowd_examples_maps_all_440_rows() -> None:
 
 def test_crowd_file_replaces_validation(tmp_path: Path) -> None:
     ds = load_compas()
-    crowd = pd.read_csv(CROWD).rename(columns={"example_idx": "example_id"})
-    new = replace_validation(ds, crowd)
+    crowd = pd.read_csv(CROWD)
+    new = replace_validation(ds, CROWD)
     assert len(new.val) == 440
+    np.testing.assert_array_equal(new.val.ids, crowd["example_idx"])
     np.testing.assert_array_equal(new.val.y, crowd["true_label"])
     X, z = encode_crowd_examples(crowd, ds)
     np.testing.assert_array_equal(new.val.X, X)

@@ -638,7 +638,9 @@ def read_validation(
         # The export's ``label`` (the crowd's answer) wins over a raw label column.
         label_column = "label" if "label" in df.columns else enc.label
     if id_column is None:
-        id_column = next((c for c in ("example_id", enc.id_column) if c and c in df.columns), None)
+        # example_idx: the id column of the authors' released crowd CSV
+        candidates = ("example_id", "example_idx", enc.id_column)
+        id_column = next((c for c in candidates if c and c in df.columns), None)
     split = enc.transform(df, label_column=label_column, id_column=id_column, what=what)
     if split.X.shape[1] != dataset.n_features:
         raise DataError(
