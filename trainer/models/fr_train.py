@@ -27,7 +27,7 @@ an adversarial game whose iterates oscillate around the equilibrium).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -364,8 +364,13 @@ class FRTrainGrid:
         y_val: ArrayLike | None = None,
         z_val: ArrayLike | None = None,
         sample_weight: ArrayLike | None = None,
+        on_epoch: Callable[[int], None] | None = None,
     ) -> Self:
-        """Fit all grid points at once; see :meth:`FRTrain.fit`."""
+        """Fit all grid points at once; see :meth:`FRTrain.fit`.
+
+        ``on_epoch(epoch)`` is called after every epoch (the training service reports progress
+        and stops a cancelled job by raising from it).
+        """
         proto = self._validate()
         if X_val is None or y_val is None or z_val is None:
             raise ValueError(ERR_NO_VAL)
@@ -433,6 +438,8 @@ class FRTrainGrid:
         def tick(epoch: int) -> None:
             if bar is not None and (epoch + 1) % 100 == 0:
                 bar.update(100)
+            if on_epoch is not None:
+                on_epoch(epoch)
 
         first_seed = int(grid[0]["seed"])
         try:
