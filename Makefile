@@ -35,7 +35,8 @@ imports: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 pytest: $(STAMP)
-	$(PY) -m pytest -n 2 --dist loadgroup
+	# One BLAS/OpenMP thread per xdist worker: 2 workers on 2 cores, no oversubscription.
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadgroup
 
 test: lint typecheck imports pytest
 
