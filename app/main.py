@@ -100,15 +100,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = make_session_factory(engine)
     _install_error_handlers(app)
 
-    from app.api.routes import health
+    from app.api.routes import health, task
 
     app.include_router(health.router)
+    app.include_router(task.router)  # the worker task page (HTML), outside /api/v1
     for router in _api_routers():
         app.include_router(router, prefix=API_PREFIX)
     return app
 
 
 def _api_routers() -> list[Any]:
-    from app.api.routes import data, exports, projects, quality
+    from app.api.routes import data, exports, hits, jobs, projects, quality
 
-    return [projects.router, data.router, quality.router, exports.router]
+    return [projects.router, data.router, quality.router, exports.router, hits.router, jobs.router]

@@ -1,0 +1,530 @@
+"""HIT management (admin, issue 4 §9): publish (with a dry-run cost estimate), list/get, expire,
+extend, delete, assignments, approve/reject/bonus, block/unblock, sync, spend ledger, link invites.
+
+MTurk's refusals come back as 404/409/422 bodies carrying ``turk_error_code`` and
+``allowed_when`` (the state in which the call would be allowed).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.api.deps import AdminDep, IdPath, SessionDep, SettingsDep
+from app.core.config import Settings
+from app.core.errors import Conflict, NotFound
+from app.models import Assignment, Hit, HitAssignment, Project
+from app.services import ledger, providers, publishing, review, sync
+
+router = APIRouter(tags=["hits"])
+ExternalId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PublishRequest(_In):
+    dry_run: bool = False
+    max_assignments: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="answers asked per example in this batch (default N)",
+    )
+    max_per_hit: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="split HITs above this many assignments (9: cheap tier)",
+    )
+
+
+class HitPublic(BaseModel):
+    id: int
+    project_id: int
+    batch: int
+    seq: int
+    provider: str
+    state: str
+    endpoint_url: str | None
+    mturk_hit_id: str | None
+    hit_type_id: str | None
+    annotation: str
+    max_assignments: int
+    reward: float
+    n_questions: int
+    n_task: int
+    n_gold: int
+    n_quiz: int
+    expires_at: datetime | None
+    mturk_status: str | None
+    n_pending: int
+    n_available: int
+    n_completed: int
+    n_submitted: int
+    task_url: str
+    panel_url: str | None
+    error: str | None
+    created_at: datetime
+    published_at: datetime | None
+
+
+class HitsPublic(BaseModel):
+    data: list[HitPublic]
+    count: int
+
+
+class PublishResponse(BaseModel):
+    dry_run: bool
+    batch: int | None
+    estimate: dict[str, Any] | None
+    warnings: list[str]
+    plan: list[dict[str, Any]]
+    hits: list[HitPublic]
+    created: int
+    adopted: int
+    resumed: int
+    failed: list[str]
+
+
+class ExtendRequest(_In):
+    assignments: int | None = Field(default=None, ge=1, le=1000)
+    seconds: int | None = Field(default=None, ge=1, le=31_536_000)
+
+
+class ApproveRequest(_In):
+    feedback: str | None = Field(default=None, max_length=1024)
+    override_rejection: bool = False
+
+
+class RejectRequest(_In):
+    feedback: str = Field(min_length=1, max_length=1024)
+
+
+class BonusRequest(_In):
+    amount: str = Field(pattern=r"^[0-9]+(\.[0-9]{1,2})?$", max_length=10)
+    reason: str = Field(min_length=1, max_length=1024)
+
+
+class BlockRequest(_In):
+    reason: str = Field(min_length=1, max_length=1024)
+    project_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
+
+
+class AssignmentPublic(BaseModel):
+    assignment_id: str
+    worker_id: str
+    status: str
+    mturk_status: str | None
+    review: str
+    feedback: str | None
+    gold_correct: int | None
+    gold_total: int | None
+    bonus: float | None
+    submitted_via: str | None
+    n_answers: int
+    submitted_at: datetime | None
+
+
+class SpendEntryPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    hit_id: int | None
+    kind: str
+    amount: float
+    key: str
+    note: str
+    created_at: datetime
+
+
+class SpendPublic(BaseModel):
+    project_id: int
+    budget_cap: float | None
+    totals: dict[str, float]
+    entries: list[SpendEntryPublic]
+
+
+class PublishSettingsPublic(BaseModel):
+    project_id: int
+    hit_options: dict[str, Any]
+    review_policy: dict[str, Any]
+
+
+class PublishSettingsUpdate(_In):
+    hit_options: dict[str, Any] | None = None
+    review_policy: dict[str, Any] | None = None
+
+
+class InviteRequest(_In):
+    workers: list[Annotated[str, Field(min_length=1, max_length=120)]] = Field(
+        min_length=1, max_length=1000
+    )
+
+
+def _submitted(session: Session, hit_ids: list[int]) -> dict[int, int]:
+    if not hit_ids:
+        return {}
+    return {
+        int(h): int(n)
+        for h, n in session.execute(
+            select(HitAssignment.hit_id, func.count())
+            .where(HitAssignment.hit_id.in_(hit_ids), HitAssignment.submitted_via.is_not(None))
+            .group_by(HitAssignment.hit_id)
+        ).all()
+    }
+
+
+def _public(settings: Settings, hit: Hit, n_submitted: int) -> HitPublic:
+    roles = [i["role"] for i in hit.items]
+    return HitPublic(
+        id=hit.id,
+        project_id=hit.project_id,
+        batch=hit.batch,
+        seq=hit.seq,
+        provider=hit.provider,
+        state=hit.state,
+        endpoint_url=hit.endpoint_url,
+        mturk_hit_id=hit.mturk_hit_id,
+        hit_type_id=hit.hit_type_id,
+        annotation=hit.annotation,
+        max_assignments=hit.max_assignments,
+        reward=hit.reward,
+        n_questions=hit.n_questions,
+        n_task=roles.count("task"),
+        n_gold=roles.count("gold"),
+        n_quiz=roles.count("quiz"),
+        expires_at=hit.expires_at,
+        mturk_status=hit.mturk_status,
+        n_pending=hit.n_pending,
+        n_available=hit.n_available,
+        n_completed=hit.n_completed,
+        n_submitted=n_submitted,
+        task_url=providers.task_url(settings, hit.id),
+        panel_url=providers.panel_url(settings, hit) if hit.provider == "link" else None,
+        error=hit.error,
+        created_at=hit.created_at,
+        published_at=hit.published_at,
+    )
+
+
+def _many(session: Session, settings: Settings, hits: list[Hit]) -> list[HitPublic]:
+    counts = _submitted(session, [h.id for h in hits])
+    return [_public(settings, h, counts.get(h.id, 0)) for h in hits]
+
+
+@router.post("/projects/{project_id}/hits/publish", response_model=PublishResponse)
+def publish(
+    project_id: IdPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: AdminDep,
+    body: Annotated[PublishRequest, Body()] = PublishRequest(),
+) -> PublishResponse:
+    """Publish the next batch (or finish a half-published one). ``dry_run``: plan and cost only."""
+    result = publishing.publish_batch(
+        session,
+        settings,
+        project_id,
+        dry_run=body.dry_run,
+        max_assignments=body.max_assignments,
+        max_per_hit=body.max_per_hit,
+    )
+    plan = result.plan
+    return PublishResponse(
+        dry_run=result.dry_run,
+        batch=plan.batch if plan else (result.hits[0].batch if result.hits else None),
+        estimate=plan.estimate() if plan else None,
+        warnings=plan.warnings if plan else [],
+        plan=[h.to_json() for h in plan.hits] if plan else [],
+        hits=_many(session, settings, result.hits),
+        created=result.created,
+        adopted=result.adopted,
+        resumed=result.resumed,
+        failed=result.failed,
+    )
+
+
+@router.get("/projects/{project_id}/hits", response_model=HitsPublic)
+def list_hits(
+    project_id: IdPath, session: SessionDep, settings: SettingsDep, _: AdminDep
+) -> HitsPublic:
+    hits = publishing.list_hits(session, project_id)
+    return HitsPublic(data=_many(session, settings, hits), count=len(hits))
+
+
+@router.get("/hits/{hit_id}", response_model=HitPublic)
+def get_hit(
+    hit_id: IdPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: AdminDep,
+    refresh: Annotated[bool, Query(description="read status and counts from MTurk")] = True,
+) -> HitPublic:
+    hit = publishing.get_hit(session, hit_id)
+    if refresh:
+        publishing.refresh_hit(session, settings, hit)
+    return _many(session, settings, [hit])[0]
+
+
+@router.post("/hits/{hit_id}/expire", response_model=HitPublic)
+def expire_hit(
+    hit_id: IdPath, session: SessionDep, settings: SettingsDep, _: AdminDep
+) -> HitPublic:
+    hit = publishing.expire_hit(session, settings, hit_id)
+    return _many(session, settings, [hit])[0]
+
+
+@router.post("/hits/{hit_id}/extend", response_model=HitPublic)
+def extend_hit(
+    hit_id: IdPath, body: ExtendRequest, session: SessionDep, settings: SettingsDep, _: AdminDep
+) -> HitPublic:
+    hit = publishing.extend_hit(
+        session, settings, hit_id, assignments=body.assignments, seconds=body.seconds
+    )
+    return _many(session, settings, [hit])[0]
+
+
+@router.delete("/hits/{hit_id}", response_model=HitPublic)
+def delete_hit(
+    hit_id: IdPath, session: SessionDep, settings: SettingsDep, _: AdminDep
+) -> HitPublic:
+    hit = publishing.delete_hit(session, settings, hit_id)
+    return _many(session, settings, [hit])[0]
+
+
+@router.get("/hits/{hit_id}/assignments", response_model=list[AssignmentPublic])
+def hit_assignments(hit_id: IdPath, session: SessionDep, _: AdminDep) -> list[AssignmentPublic]:
+    from app.models import Answer
+
+    publishing.get_hit(session, hit_id)
+    rows = session.execute(
+        select(HitAssignment, Assignment)
+        .join(Assignment, Assignment.id == HitAssignment.assignment_id)
+        .where(HitAssignment.hit_id == hit_id)
+        .order_by(Assignment.id)
+    ).all()
+    counts = dict(
+        session.execute(
+            select(Answer.assignment_id, func.count())
+            .where(Answer.assignment_id.in_([a.id for _, a in rows]))
+            .group_by(Answer.assignment_id)
+        ).all()
+    )
+    return [
+        AssignmentPublic(
+            assignment_id=a.external_id or "",
+            worker_id=ha.worker_external_id,
+            status=a.status,
+            mturk_status=ha.mturk_status,
+            review=ha.review,
+            feedback=ha.feedback,
+            gold_correct=ha.gold_correct,
+            gold_total=ha.gold_total,
+            bonus=ha.bonus,
+            submitted_via=ha.submitted_via,
+            n_answers=int(counts.get(a.id, 0)),
+            submitted_at=a.submitted_at,
+        )
+        for ha, a in rows
+    ]
+
+
+def _assignment_out(session: Session, assignment_id: str) -> AssignmentPublic:
+    assignment = session.scalar(select(Assignment).where(Assignment.external_id == assignment_id))
+    if assignment is None:
+        raise NotFound(f"assignment {assignment_id} is not known here")
+    ha = session.get(HitAssignment, assignment.id)
+    assert ha is not None
+    from app.models import Answer
+
+    n = session.scalar(
+        select(func.count()).select_from(Answer).where(Answer.assignment_id == assignment.id)
+    )
+    return AssignmentPublic(
+        assignment_id=assignment_id,
+        worker_id=ha.worker_external_id,
+        status=assignment.status,
+        mturk_status=ha.mturk_status,
+        review=ha.review,
+        feedback=ha.feedback,
+        gold_correct=ha.gold_correct,
+        gold_total=ha.gold_total,
+        bonus=ha.bonus,
+        submitted_via=ha.submitted_via,
+        n_answers=int(n or 0),
+        submitted_at=assignment.submitted_at,
+    )
+
+
+@router.post("/assignments/{assignment_id}/approve", response_model=AssignmentPublic)
+def approve(
+    assignment_id: ExternalId,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: AdminDep,
+    body: Annotated[ApproveRequest, Body()] = ApproveRequest(),
+) -> AssignmentPublic:
+    review.approve(
+        session,
+        settings,
+        assignment_id,
+        feedback=body.feedback,
+        override_rejection=body.override_rejection,
+    )
+    return _assignment_out(session, assignment_id)
+
+
+@router.post("/assignments/{assignment_id}/reject", response_model=AssignmentPublic)
+def reject(
+    assignment_id: ExternalId,
+    body: RejectRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: AdminDep,
+) -> AssignmentPublic:
+    review.reject(session, settings, assignment_id, feedback=body.feedback)
+    return _assignment_out(session, assignment_id)
+
+
+@router.post("/assignments/{assignment_id}/bonus", response_model=AssignmentPublic)
+def bonus(
+    assignment_id: ExternalId,
+    body: BonusRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: AdminDep,
+) -> AssignmentPublic:
+    review.bonus(session, settings, assignment_id, amount=body.amount, reason=body.reason)
+    return _assignment_out(session, assignment_id)
+
+
+@router.post("/workers/{worker_id}/block")
+def block(
+    worker_id: ExternalId,
+    body: BlockRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: AdminDep,
+) -> dict[str, Any]:
+    w = review.set_block(
+        session,
+        settings,
+        worker_id,
+        blocked=True,
+        reason=body.reason,
+        project_id=body.project_id,
+    )
+    return {"worker_id": w.external_id, "blocked": w.blocked, "reason": w.blocked_reason}
+
+
+@router.delete("/workers/{worker_id}/block")
+def unblock(
+    worker_id: ExternalId,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: AdminDep,
+    project_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
+) -> dict[str, Any]:
+    w = review.set_block(session, settings, worker_id, blocked=False, project_id=project_id)
+    return {"worker_id": w.external_id, "blocked": w.blocked, "reason": w.blocked_reason}
+
+
+@router.post("/projects/{project_id}/sync")
+def sync_project(
+    project_id: IdPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: AdminDep,
+    review_: Annotated[bool, Query(alias="review", description="apply the review policy")] = True,
+) -> dict[str, Any]:
+    """Pull assignments from MTurk, upsert answers, score workers, apply the review policy."""
+    return sync.sync_project(session, settings, project_id, apply_review=review_).to_json()
+
+
+@router.get("/projects/{project_id}/spend", response_model=SpendPublic)
+def spend(project_id: IdPath, session: SessionDep, _: AdminDep) -> SpendPublic:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"project {project_id} does not exist")
+    rows, totals = ledger.ledger(session, project_id)
+    return SpendPublic(
+        project_id=project_id,
+        budget_cap=project.budget_cap,
+        totals=totals,
+        entries=[SpendEntryPublic.model_validate(r) for r in rows],
+    )
+
+
+@router.get("/projects/{project_id}/publish-settings", response_model=PublishSettingsPublic)
+def get_publish_settings(
+    project_id: IdPath, session: SessionDep, _: AdminDep
+) -> PublishSettingsPublic:
+    if session.get(Project, project_id) is None:
+        raise NotFound(f"project {project_id} does not exist")
+    out = PublishSettingsPublic(
+        project_id=project_id,
+        hit_options=publishing.hit_options(session, project_id),
+        review_policy=publishing.review_policy(session, project_id),
+    )
+    session.commit()
+    return out
+
+
+@router.patch("/projects/{project_id}/publish-settings", response_model=PublishSettingsPublic)
+def update_publish_settings(
+    project_id: IdPath, body: PublishSettingsUpdate, session: SessionDep, _: AdminDep
+) -> PublishSettingsPublic:
+    publishing.update_publish_settings(
+        session, project_id, hit_options=body.hit_options, review_policy=body.review_policy
+    )
+    return PublishSettingsPublic(
+        project_id=project_id,
+        hit_options=publishing.hit_options(session, project_id),
+        review_policy=publishing.review_policy(session, project_id),
+    )
+
+
+@router.post("/hits/{hit_id}/invites")
+def invites(
+    hit_id: IdPath, body: InviteRequest, session: SessionDep, settings: SettingsDep, _: AdminDep
+) -> dict[str, Any]:
+    """Signed per-worker task links for a link-provider HIT."""
+    hit = publishing.get_hit(session, hit_id)
+    if hit.provider != "link" or hit.state != "published":
+        raise Conflict(f"HIT {hit_id} is not a published link-provider task")
+    return {
+        "hit_id": hit_id,
+        "invites": {w: providers.invite_url(settings, hit, w) for w in body.workers},
+        "panel_url": providers.panel_url(settings, hit),
+    }
+
+
+@router.get("/projects/{project_id}/completions/{code}")
+def check_completion(
+    project_id: IdPath,
+    code: Annotated[str, Path(min_length=4, max_length=20, pattern=r"^[A-Z2-7]+$")],
+    session: SessionDep,
+    settings: SettingsDep,
+    _: AdminDep,
+) -> dict[str, Any]:
+    """Which submitted link assignment a worker's completion code belongs to."""
+    rows = session.execute(
+        select(Assignment.external_id, HitAssignment.worker_external_id)
+        .join(HitAssignment, HitAssignment.assignment_id == Assignment.id)
+        .where(
+            Assignment.project_id == project_id,
+            Assignment.source == "link",
+            Assignment.status != "accepted",
+        )
+    ).all()
+    for aid, worker in rows:
+        if aid and providers.completion_code(settings, aid) == code:
+            return {"valid": True, "assignment_id": aid, "worker_id": worker}
+    raise NotFound("no submitted assignment of this project has that completion code")

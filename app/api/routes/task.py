@@ -1,0 +1,110 @@
+"""The worker task page (HTML, no JavaScript needed): ``GET /task/{hit_id}``, the training quiz
+``POST /task/{hit_id}/quiz``, the answers ``POST /task/{hit_id}/submit``.
+
+Refusals are HTML pages with the matching 4xx status (workers see them, not API clients).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from app.api.deps import IdPath, SessionDep, SettingsDep
+from app.core.errors import DomainError, InvalidInput
+from app.services import task_page
+
+ROOT = Path(__file__).resolve().parents[2]
+templates = Jinja2Templates(directory=str(ROOT / "templates"))
+router = APIRouter(tags=["task page"], include_in_schema=False)
+_TITLES = {
+    403: "This task is not yours",
+    404: "Task not found",
+    409: "Already done",
+    410: "This task has expired",
+    422: "Please check your answers",
+}
+MAX_FORM_FIELDS = 2000
+
+
+def _error(request: Request, exc: DomainError) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        "task/error.html",
+        {"title": _TITLES.get(exc.status_code, "Something went wrong"), "detail": exc.detail},
+        status_code=exc.status_code,
+    )
+
+
+def _page(request: Request, view: task_page.TaskView) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        "task/task.html",
+        {"view": view, "project": view.project, "hit": view.hit},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form(max_fields=MAX_FORM_FIELDS, max_files=0)
+    out: dict[str, str] = {}
+    for key, value in form.multi_items():
+        if not isinstance(value, str):
+            raise InvalidInput("the task form takes no file uploads")
+        if key in out:
+            raise InvalidInput(f"{key} was posted more than once")
+        out[key] = value
+    return out
+
+
+@router.get("/task-assets/task.css")
+def task_css() -> FileResponse:
+    return FileResponse(ROOT / "static" / "task.css", media_type="text/css")
+
+
+@router.get("/task/{hit_id}", response_class=HTMLResponse)
+def open_task(
+    hit_id: IdPath, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
+    params: dict[str, Any] = dict(request.query_params)
+    try:
+        view = task_page.open_task(session, settings, hit_id, params)
+    except DomainError as exc:
+        session.rollback()
+        return _error(request, exc)
+    return _page(request, view)
+
+
+@router.post("/task/{hit_id}/quiz", response_class=HTMLResponse)
+async def submit_quiz(
+    hit_id: IdPath, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
+    try:
+        form = await _form(request)
+        view = task_page.submit_quiz(session, settings, hit_id, form)
+    except DomainError as exc:
+        session.rollback()
+        return _error(request, exc)
+    return _page(request, view)
+
+
+@router.post("/task/{hit_id}/submit", response_class=HTMLResponse)
+async def submit_task(
+    hit_id: IdPath, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
+    try:
+        form = await _form(request)
+        outcome = task_page.submit_task(session, settings, hit_id, form)
+    except DomainError as exc:
+        session.rollback()
+        return _error(request, exc)
+    template = "task/externalsubmit.html" if outcome.provider == "mturk" else "task/done.html"
+    return templates.TemplateResponse(
+        request,
+        template,
+        {"outcome": outcome, "project": outcome.project},
+        headers={"Cache-Control": "no-store"},
+    )

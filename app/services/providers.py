@@ -1,0 +1,150 @@
+"""Recruiting providers and the signatures the task page relies on.
+
+* ``mturk``: HITs on Mechanical Turk (sandbox by default); MTurk appends ``assignmentId``,
+  ``hitId``, ``workerId`` and ``turkSubmitTo`` to the task URL.
+* ``link``: plain task URLs for any panel or in-house annotators. The worker is identified by a
+  signed per-worker invite token (``?invite=``) or by the panel's id parameter (``?pid=``, allowed
+  only on a link carrying the HIT's signature ``k``); the worker gets a completion code at the end.
+
+Every signature is an HMAC-SHA256 under ``Settings.secret_key`` with a purpose prefix, so a value
+signed for one purpose is never valid for another.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from app.core.config import (
+    MTURK_LIVE_ENDPOINT,
+    MTURK_LIVE_SUBMIT,
+    MTURK_SANDBOX_ENDPOINT,
+    MTURK_SANDBOX_SUBMIT,
+    Settings,
+)
+from app.core.errors import InvalidInput
+from app.models import Hit, Project
+
+PROVIDERS = ("mturk", "link")
+PREVIEW_ASSIGNMENT_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
+LINK_WORKER_PREFIX = "link:"
+
+
+def sign(settings: Settings, purpose: str, *parts: object) -> str:
+    """URL-safe HMAC of ``parts`` for ``purpose`` (43 characters)."""
+    msg = "\x1f".join([purpose, *(str(p) for p in parts)]).encode()
+    digest = hmac.new(settings.secret_key.encode(), msg, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def verify(settings: Settings, signature: str | None, purpose: str, *parts: object) -> bool:
+    if not signature:
+        return False
+    return hmac.compare_digest(signature.encode(), sign(settings, purpose, *parts).encode())
+
+
+def verify_plain(given: str | None, expected: str) -> bool:
+    """Constant-time comparison of a presented signature with the expected one."""
+    return bool(given) and hmac.compare_digest(str(given).encode(), expected.encode())
+
+
+def mturk_client(settings: Settings, project: Project) -> Any:
+    """The requester client for a project (endpoint rules and the live guard in app.mturk)."""
+    from app.mturk.client import make_mturk_client
+
+    return make_mturk_client(
+        settings, project_allow_live=project.allow_live, spending_cap=project.budget_cap
+    )
+
+
+def submit_base_for(endpoint_url: str | None) -> str | None:
+    """Where a worker of a HIT published at ``endpoint_url`` must post (``turkSubmitTo``)."""
+    if not endpoint_url:
+        return None
+    base = endpoint_url.rstrip("/")
+    if base == MTURK_SANDBOX_ENDPOINT:
+        return MTURK_SANDBOX_SUBMIT
+    if base == MTURK_LIVE_ENDPOINT:
+        return MTURK_LIVE_SUBMIT
+    return base  # the local emulator serves its own /mturk/externalSubmit
+
+
+def check_submit_to(hit: Hit, turk_submit_to: str) -> str:
+    """The posted ``turkSubmitTo`` must be the HIT's marketplace (never an arbitrary site)."""
+    want = submit_base_for(hit.endpoint_url)
+    got = turk_submit_to.rstrip("/")
+    parts = urlsplit(got)
+    if want is None or parts.scheme not in ("http", "https") or got != want:
+        raise InvalidInput(
+            f"turkSubmitTo {turk_submit_to!r} is not the marketplace this HIT was published to"
+        )
+    return got
+
+
+def task_url(settings: Settings, hit_id: int) -> str:
+    """The ExternalURL of a HIT (MTurk appends its own parameters)."""
+    return f"{settings.public_base_url.rstrip('/')}/task/{hit_id}"
+
+
+def form_token(
+    settings: Settings,
+    hit_id: int,
+    assignment_id: str,
+    provider_hit_id: str,
+    worker_id: str,
+    submit_to: str,
+) -> str:
+    """Binds a task form to one assignment, HIT, worker and ``turkSubmitTo`` (checked on every
+    post): a forged or altered form is refused."""
+    return sign(settings, "task-form", hit_id, assignment_id, provider_hit_id, worker_id, submit_to)
+
+
+# -- link provider -----------------------------------------------------------------------
+def link_key(settings: Settings, hit_id: int) -> str:
+    return sign(settings, "link-hit", hit_id)[:22]
+
+
+def invite_token(settings: Settings, project_id: int, worker: str) -> str:
+    """A per-worker invite: ``<worker, base64url>.<signature>``."""
+    encoded = base64.urlsafe_b64encode(worker.encode()).decode().rstrip("=")
+    return f"{encoded}.{sign(settings, 'invite', project_id, worker)[:22]}"
+
+
+def read_invite(settings: Settings, project_id: int, token: str) -> str | None:
+    """The invited worker's id, or None when the token is malformed or not ours."""
+    encoded, _, signature = token.partition(".")
+    try:
+        worker = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    expected = sign(settings, "invite", project_id, worker)[:22]
+    if not worker or not hmac.compare_digest(signature.encode(), expected.encode()):
+        return None
+    return worker
+
+
+def link_assignment_id(settings: Settings, hit_id: int, worker: str) -> str:
+    """Deterministic, so reopening the link resumes the same assignment."""
+    digest = hashlib.sha256(sign(settings, "link-assignment", hit_id, worker).encode())
+    return "L" + base64.b32encode(digest.digest()).decode()[:29]
+
+
+def completion_code(settings: Settings, assignment_id: str) -> str:
+    return base64.b32encode(
+        hashlib.sha256(sign(settings, "completion", assignment_id).encode()).digest()
+    ).decode()[:10]
+
+
+def invite_url(settings: Settings, hit: Hit, worker: str) -> str:
+    query = urlencode({"invite": invite_token(settings, hit.project_id, worker)})
+    return f"{task_url(settings, hit.id)}?{query}"
+
+
+def panel_url(settings: Settings, hit: Hit, id_param: str = "pid") -> str:
+    """A link for a panel that appends its own worker id as ``?pid=...``."""
+    return (
+        f"{task_url(settings, hit.id)}?{urlencode({'k': link_key(settings, hit.id)})}&{id_param}="
+    )

@@ -1,0 +1,755 @@
+"""Publishing HITs (issue 4 §2-3): task composition, cost estimate, resumable publishing.
+
+Composition (paper §4.4: "each task displays about 30 questions ... quizzes to educate the
+workers, and some questions are used to evaluate the performance of the workers"): a HIT holds
+``quiz_per_hit`` training-quiz questions first (feedback shown), then ``questions_per_hit -
+gold_per_hit - quiz_per_hit`` examples that still need answers mixed with ``gold_per_hit`` hidden
+gold checks. An example needs ``N - usable - outstanding`` more answers, where usable answers come
+from workers the project's filter does not exclude and outstanding answers are the open slots of
+unexpired HITs holding it; examples with the same need share HITs whose ``MaxAssignments`` is that
+need, so publishing again after a sync tops examples up until each has N usable answers.
+
+Resumability: every HIT row is written with state ``intent``, a deterministic
+``UniqueRequestToken`` and a ``RequesterAnnotation`` naming project, batch and HIT *before*
+MTurk is called. A restart publishes exactly the missing HITs: it first looks for each intent in
+``ListHITs`` (by annotation: that covers tokens MTurk has forgotten after 24 h), then creates it
+with its token, adopting the existing HIT when MTurk answers ``HitAlreadyExists``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import random
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.core.errors import Conflict, InvalidInput, NotFound
+from app.models import GoldQuestion, Hit, HitAssignment, HitType, Project, PublishSettings
+from app.services import ledger
+from app.services.providers import mturk_client, task_url
+
+DEFAULT_HIT_OPTIONS: dict[str, Any] = {
+    "title": None,  # None: "<project name>: label <n> examples"
+    "description": None,  # None: the project's question
+    "keywords": "labeling, classification, survey, research",
+    "lifetime_seconds": 7 * 86400,
+    "assignment_duration_seconds": 3600,
+    "auto_approval_delay_seconds": 3 * 86400,
+    "frame_height": 0,
+}
+DEFAULT_REVIEW_POLICY: dict[str, Any] = {
+    # Approve by default. Reject when the assignment's hidden-gold accuracy is below reject_below
+    # (with at least min_gold gold answers); block below block_below; bonus at/above bonus_at.
+    "reject_below": None,
+    "block_below": None,
+    "min_gold": 3,
+    "bonus_at": None,
+    "bonus_amount": "0.10",
+    "reject_feedback": (
+        "Too many of the check questions in this HIT were answered far from the known answer."
+    ),
+    "bonus_reason": "Thank you: your answers to the check questions were excellent.",
+}
+MAX_PER_HIT_CHEAP = 9  # MaxAssignments below MTurk's 10-assignment fee tier
+ANNOTATION_PREFIX = "frtrain"
+# MTurk's own refusals, and the state in which each call is allowed (issue 4 §9).
+ALLOWED_WHEN = {
+    "DeleteHIT": "a HIT can be deleted when it is Reviewable or Reviewing (expired, or every "
+    "assignment submitted) and no assignment is still Submitted: approve or reject them first",
+    "ApproveAssignment": "an assignment can be approved while Submitted, or when Rejected with "
+    "override_rejection=true within 30 days of submission",
+    "RejectAssignment": "an assignment can be rejected only while Submitted (not once approved "
+    "or auto-approved)",
+    "SendBonus": "a bonus needs a submitted assignment of that worker",
+    "CreateAdditionalAssignmentsForHIT": "assignments can be added to a HIT that is not deleted; "
+    "a HIT with fewer than 10 assignments cannot grow to 10 or more (publish a new HIT instead)",
+    "UpdateExpirationForHIT": "the expiry can be moved later, or to the past to expire the HIT "
+    "now, but not to an earlier future time",
+    "GetHIT": "the HIT must exist on the endpoint it was published to",
+}
+
+
+@contextlib.contextmanager
+def explain_mturk(operation: str) -> Iterator[None]:
+    """Add ``allowed_when`` (what state would allow the call) to MTurk's refusals."""
+    from app.mturk.errors import MTurkRequestError
+
+    try:
+        yield
+    except MTurkRequestError as exc:
+        hint = ALLOWED_WHEN.get(exc.operation or operation)
+        if hint:
+            exc.extra["allowed_when"] = hint
+            exc.detail = f"{exc.detail}; {hint}"
+        raise
+
+
+# -- settings --------------------------------------------------------------------------------------
+def publish_settings(session: Session, project_id: int) -> PublishSettings:
+    """The project's publishing options and review policy (defaults on first use)."""
+    row = session.get(PublishSettings, project_id)
+    if row is None:
+        row = PublishSettings(
+            project_id=project_id,
+            hit_options=dict(DEFAULT_HIT_OPTIONS),
+            review_policy=dict(DEFAULT_REVIEW_POLICY),
+        )
+        session.add(row)
+        session.flush()
+    return row
+
+
+def hit_options(session: Session, project_id: int) -> dict[str, Any]:
+    return {**DEFAULT_HIT_OPTIONS, **publish_settings(session, project_id).hit_options}
+
+
+def review_policy(session: Session, project_id: int) -> dict[str, Any]:
+    return {**DEFAULT_REVIEW_POLICY, **publish_settings(session, project_id).review_policy}
+
+
+def update_publish_settings(
+    session: Session,
+    project_id: int,
+    *,
+    hit_options: dict[str, Any] | None = None,
+    review_policy: dict[str, Any] | None = None,
+) -> PublishSettings:
+    """Change some options; unknown keys are refused (422)."""
+    _get_project(session, project_id)
+    row = publish_settings(session, project_id)
+    for name, given, known in (
+        ("hit_options", hit_options, DEFAULT_HIT_OPTIONS),
+        ("review_policy", review_policy, DEFAULT_REVIEW_POLICY),
+    ):
+        if given is None:
+            continue
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise InvalidInput(f"unknown {name} key(s) {unknown}; known: {sorted(known)}")
+        setattr(row, name, {**getattr(row, name), **given})
+    session.commit()
+    return row
+
+
+def _get_project(session: Session, project_id: int) -> Project:
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"project {project_id} does not exist", project_id=project_id)
+    return project
+
+
+# -- planning ----------------------------------------------------------------------------
+@dataclass
+class PlannedHit:
+    seq: int
+    items: list[dict[str, Any]]
+    max_assignments: int
+    reward: Decimal
+    cost: ledger.HitCost
+
+    def to_json(self) -> dict[str, Any]:
+        roles: dict[str, int] = defaultdict(int)
+        for item in self.items:
+            roles[item["role"]] += 1
+        return {
+            "seq": self.seq,
+            "n_questions": len(self.items),
+            "n_task": roles["task"],
+            "n_gold": roles["gold"],
+            "n_quiz": roles["quiz"],
+            "max_assignments": self.max_assignments,
+            "reward": str(self.reward),
+            "fee_per_assignment": str(self.cost.fee),
+            "cost": str(self.cost.total),
+        }
+
+
+@dataclass
+class PublishPlan:
+    project_id: int
+    provider: str
+    batch: int
+    hits: list[PlannedHit]
+    warnings: list[str] = field(default_factory=list)
+    examples_needing: int = 0
+
+    @property
+    def total_cost(self) -> Decimal:
+        return sum((h.cost.total for h in self.hits), Decimal("0.00"))
+
+    def estimate(self) -> dict[str, Any]:
+        return {
+            "n_hits": len(self.hits),
+            "n_assignments": sum(h.max_assignments for h in self.hits),
+            "rewards": str(sum((h.cost.reward * h.max_assignments for h in self.hits), Decimal(0))),
+            "fees": str(sum((h.cost.fee * h.max_assignments for h in self.hits), Decimal(0))),
+            "total": str(self.total_cost),
+            "fee_rules": "20% of reward, +20% when MaxAssignments >= 10, min $0.01 per assignment",
+        }
+
+
+def _answers_needed(session: Session, project: Project) -> dict[int, int]:
+    """example id -> answers still needed (N - usable - outstanding), for non-gold examples."""
+    from app.crowd import excluded_workers
+    from app.services.labels import load_project_crowd
+
+    data = load_project_crowd(session, project.id)
+    excluded = set(excluded_workers(data.scores))
+    usable = data.answers[~data.answers["worker_id"].isin(list(excluded))]
+    have = usable.groupby("example_id").size().to_dict()
+    gold = set(
+        session.scalars(
+            select(GoldQuestion.example_id).where(GoldQuestion.project_id == project.id)
+        )
+    )
+    outstanding: dict[int, int] = defaultdict(int)
+    now = datetime.now(UTC)
+    submitted = dict(
+        session.execute(
+            select(HitAssignment.hit_id, func.count())
+            .join(Hit, Hit.id == HitAssignment.hit_id)
+            .where(Hit.project_id == project.id, HitAssignment.submitted_via.is_not(None))
+            .group_by(HitAssignment.hit_id)
+        ).all()
+    )
+    for hit in session.scalars(
+        select(Hit).where(Hit.project_id == project.id, Hit.state.in_(("intent", "published")))
+    ):
+        if hit.expires_at is not None and _aware(hit.expires_at) <= now:
+            continue
+        open_slots = max(hit.max_assignments - int(submitted.get(hit.id, 0)), 0)
+        for item in hit.items:
+            if item["role"] == "task":
+                outstanding[int(item["example_id"])] += open_slots
+    from app.models import Example
+
+    need: dict[int, int] = {}
+    for ex_id in session.scalars(
+        select(Example.id).where(Example.project_id == project.id).order_by(Example.id)
+    ):
+        if ex_id in gold:
+            continue
+        n = project.max_answers - int(have.get(ex_id, 0)) - outstanding[ex_id]
+        if n > 0:
+            need[int(ex_id)] = n
+    return need
+
+
+def _aware(ts: datetime) -> datetime:
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
+
+
+def _next_batch(session: Session, project_id: int) -> int:
+    top = session.scalar(select(func.max(Hit.batch)).where(Hit.project_id == project_id))
+    return int(top or 0) + 1
+
+
+def _gold_pools(session: Session, project_id: int) -> tuple[list[int], list[int]]:
+    rows = session.execute(
+        select(GoldQuestion.example_id, GoldQuestion.kind)
+        .where(GoldQuestion.project_id == project_id)
+        .order_by(GoldQuestion.id)
+    ).all()
+    hidden = [int(e) for e, k in rows if k == "hidden_check"]
+    quiz = [int(e) for e, k in rows if k == "training_quiz"]
+    return hidden, quiz
+
+
+def _pick(pool: list[int], start: int, n: int) -> list[int]:
+    if not pool or n <= 0:
+        return []
+    return [pool[(start + j) % len(pool)] for j in range(min(n, len(pool)))]
+
+
+def plan_batch(
+    session: Session,
+    project_id: int,
+    *,
+    max_assignments: int | None = None,
+    max_per_hit: int | None = None,
+    groups: Sequence[tuple[Sequence[int], int]] | None = None,
+) -> PublishPlan:
+    """Compose the next batch of HITs (nothing is written).
+
+    Args:
+        max_assignments: cap on answers asked per example in this batch (default N).
+        max_per_hit: split HITs so none has more than this many assignments (9 keeps MTurk's
+            20% fee tier; the same worker cannot answer an example twice, the page refuses).
+        groups: explicit HITs as ``(example ids, assignments)`` (replay of a released data set);
+            no gold or quiz is added to them.
+    """
+    project = _get_project(session, project_id)
+    batch = _next_batch(session, project.id)
+    rate = ledger.money(project.reward_per_answer)
+    chunks: list[tuple[list[dict[str, Any]], int]] = []
+    warnings: list[str] = []
+    if groups is not None:
+        for example_ids, n in groups:
+            if n < 1 or not example_ids:
+                raise InvalidInput("every explicit HIT needs examples and at least 1 assignment")
+            chunks.append(([{"example_id": int(e), "role": "task"} for e in example_ids], n))
+        needing = sum(len(g[0]) for g in groups)
+    else:
+        need = _answers_needed(session, project)
+        needing = len(need)
+        if max_assignments is not None:
+            need = {e: min(n, max_assignments) for e, n in need.items()}
+        per_hit = project.questions_per_hit - project.gold_per_hit - project.quiz_per_hit
+        if per_hit < 1:
+            raise InvalidInput(
+                "questions_per_hit must exceed gold_per_hit + quiz_per_hit to leave room for "
+                "examples"
+            )
+        hidden, quiz = _gold_pools(session, project.id)
+        if project.gold_per_hit and not hidden:
+            warnings.append(
+                f"gold_per_hit={project.gold_per_hit} but the project has no hidden_check gold "
+                "questions: HITs carry no gold, so workers cannot be scored"
+            )
+        by_need: dict[int, list[int]] = defaultdict(list)
+        for ex, n in need.items():
+            by_need[n].append(ex)
+        index = 0
+        for n in sorted(by_need, reverse=True):
+            examples = by_need[n]
+            for start in range(0, len(examples), per_hit):
+                tasks = [
+                    {"example_id": e, "role": "task"} for e in examples[start : start + per_hit]
+                ]
+                gold = [
+                    {"example_id": e, "role": "gold"}
+                    for e in _pick(hidden, index * project.gold_per_hit, project.gold_per_hit)
+                ]
+                quiz_items = [
+                    {"example_id": e, "role": "quiz"}
+                    for e in _pick(quiz, index * project.quiz_per_hit, project.quiz_per_hit)
+                ]
+                body = tasks + gold
+                # Deterministic shuffle: gold must not sit at predictable positions.
+                random.Random(f"{project.id}:{batch}:{index}").shuffle(body)
+                chunks.append((quiz_items + body, n))
+                index += 1
+    hits: list[PlannedHit] = []
+    for items, n in chunks:
+        parts = [n]
+        if max_per_hit is not None and n > max_per_hit:
+            parts = [max_per_hit] * (n // max_per_hit) + (
+                [n % max_per_hit] if n % max_per_hit else []
+            )
+        for part in parts:
+            reward = ledger.money(rate * len(items))
+            hits.append(
+                PlannedHit(
+                    seq=len(hits),
+                    items=items,
+                    max_assignments=part,
+                    reward=reward,
+                    cost=ledger.hit_cost(reward, part, marketplace=project.provider == "mturk"),
+                )
+            )
+    if any(h.max_assignments >= ledger.FEE_TIER_ASSIGNMENTS for h in hits):
+        warnings.append(
+            "some HITs have 10 or more assignments: MTurk then charges a 40% fee instead of 20%; "
+            f"pass max_per_hit={MAX_PER_HIT_CHEAP} to publish them as HITs of at most 9 "
+            "assignments"
+        )
+    if project.provider == "mturk" and any(h.reward < ledger.CENT for h in hits):
+        raise InvalidInput("a HIT's reward would be $0.00; MTurk needs at least $0.01")
+    return PublishPlan(
+        project_id=project.id,
+        provider=project.provider,
+        batch=batch,
+        hits=hits,
+        warnings=warnings,
+        examples_needing=needing,
+    )
+
+
+def hit_token(project_id: int, batch: int, seq: int, items: list[dict[str, Any]], n: int) -> str:
+    """Deterministic UniqueRequestToken (<= 64 chars): the same intent always maps to it."""
+    digest = hashlib.sha256(repr((project_id, batch, seq, items, n)).encode()).hexdigest()[:16]
+    return f"frt-p{project_id}-b{batch}-h{seq}-{digest}"
+
+
+def annotation_for(project_id: int, batch: int, seq: int, token: str) -> str:
+    return f"{ANNOTATION_PREFIX}:project={project_id}:batch={batch}:hit={seq}:{token[-16:]}"
+
+
+# -- publishing --------------------------------------------------------------------------
+@dataclass
+class PublishResult:
+    plan: PublishPlan | None
+    dry_run: bool
+    hits: list[Hit]
+    resumed: int = 0
+    adopted: int = 0
+    created: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def publish_batch(
+    session: Session,
+    settings: Settings,
+    project_id: int,
+    *,
+    dry_run: bool = False,
+    max_assignments: int | None = None,
+    max_per_hit: int | None = None,
+    groups: Sequence[tuple[Sequence[int], int]] | None = None,
+    mt: Any = None,
+) -> PublishResult:
+    """Plan a batch and publish it; first finishes any batch a crash left half-published.
+
+    A dry run returns the plan and its cost estimate and writes nothing. The budget cap is
+    checked against the whole batch before anything is written.
+    """
+    project = _get_project(session, project_id)
+    pending = _pending(session, project.id)
+    if pending:
+        if dry_run:
+            return PublishResult(plan=None, dry_run=True, hits=pending)
+        return _publish_rows(session, settings, project, pending, mt=mt, reconcile=True)
+    plan = plan_batch(
+        session, project.id, max_assignments=max_assignments, max_per_hit=max_per_hit, groups=groups
+    )
+    if dry_run:
+        session.rollback()  # publish_settings defaults may have been flushed
+        return PublishResult(plan=plan, dry_run=True, hits=[])
+    if not plan.hits:
+        return PublishResult(plan=plan, dry_run=False, hits=[])
+    ledger.check_budget(session, project.id, project.budget_cap, plan.total_cost, what="this batch")
+    options = hit_options(session, project.id)
+    endpoint = None
+    if project.provider == "mturk":
+        mt = mt or mturk_client(settings, project)
+        endpoint = mt.endpoint_url
+    rows = []
+    for planned in plan.hits:
+        token = hit_token(
+            project.id, plan.batch, planned.seq, planned.items, planned.max_assignments
+        )
+        rows.append(
+            Hit(
+                project_id=project.id,
+                batch=plan.batch,
+                seq=planned.seq,
+                provider=project.provider,
+                token=token,
+                annotation=annotation_for(project.id, plan.batch, planned.seq, token),
+                state="intent",
+                endpoint_url=endpoint,
+                max_assignments=planned.max_assignments,
+                reward=float(planned.reward),
+                n_questions=len(planned.items),
+                items=planned.items,
+                lifetime_seconds=int(options["lifetime_seconds"]),
+                n_pending=0,
+                n_available=0,
+                n_completed=0,
+            )
+        )
+    session.add_all(rows)
+    session.commit()  # the intent is durable before MTurk hears of it
+    result = _publish_rows(session, settings, project, rows, mt=mt, reconcile=False)
+    result.plan = plan
+    result.resumed = 0
+    return result
+
+
+def resume(
+    session: Session, settings: Settings, project_id: int, *, mt: Any = None
+) -> PublishResult:
+    """Publish whatever a crashed run left in state ``intent`` (nothing else)."""
+    project = _get_project(session, project_id)
+    return _publish_rows(
+        session, settings, project, _pending(session, project.id), mt=mt, reconcile=True
+    )
+
+
+def _pending(session: Session, project_id: int) -> list[Hit]:
+    return list(
+        session.scalars(
+            select(Hit).where(Hit.project_id == project_id, Hit.state == "intent").order_by(Hit.id)
+        )
+    )
+
+
+def _ensure_hit_type(
+    session: Session, mt: Any, project: Project, reward: Decimal, options: dict[str, Any]
+) -> str:
+    row = session.scalar(
+        select(HitType).where(
+            HitType.project_id == project.id,
+            HitType.endpoint_url == mt.endpoint_url,
+            HitType.reward == float(reward),
+        )
+    )
+    if row is not None:
+        return row.hit_type_id
+    title = options["title"] or f"{project.name}: answer questions about examples"
+    description = options["description"] or project.question
+    type_id = mt.create_hit_type(
+        Title=title[:128],
+        Description=description[:2000],
+        Keywords=str(options["keywords"])[:1000],
+        Reward=str(reward),
+        AssignmentDurationInSeconds=int(options["assignment_duration_seconds"]),
+        AutoApprovalDelayInSeconds=int(options["auto_approval_delay_seconds"]),
+    )
+    session.add(
+        HitType(
+            project_id=project.id,
+            endpoint_url=mt.endpoint_url,
+            reward=float(reward),
+            hit_type_id=type_id,
+        )
+    )
+    session.commit()
+    return str(type_id)
+
+
+def _apply_mturk_hit(row: Hit, hit: dict[str, Any]) -> None:
+    row.mturk_hit_id = hit["HITId"]
+    row.hit_type_id = hit.get("HITTypeId", row.hit_type_id)
+    expiration = hit.get("Expiration")
+    if isinstance(expiration, datetime):
+        row.expires_at = _aware(expiration)
+    row.mturk_status = hit.get("HITStatus")
+    row.n_pending = int(hit.get("NumberOfAssignmentsPending", 0))
+    row.n_available = int(hit.get("NumberOfAssignmentsAvailable", 0))
+    row.n_completed = int(hit.get("NumberOfAssignmentsCompleted", 0))
+
+
+def _mark_published(session: Session, row: Hit) -> None:
+    row.state = "published"
+    row.published_at = datetime.now(UTC)
+    row.error = None
+    cost = ledger.hit_cost(
+        Decimal(str(row.reward)), row.max_assignments, marketplace=row.provider == "mturk"
+    )
+    ledger.record(
+        session,
+        project_id=row.project_id,
+        hit_id=row.id,
+        kind="reserve",
+        amount=cost.total,
+        key=f"reserve:{row.token}",
+        note=f"{row.max_assignments} x (${cost.reward} + ${cost.fee} fee)",
+    )
+    session.commit()
+
+
+def _publish_rows(
+    session: Session,
+    settings: Settings,
+    project: Project,
+    rows: list[Hit],
+    *,
+    mt: Any,
+    reconcile: bool,
+) -> PublishResult:
+    result = PublishResult(
+        plan=None, dry_run=False, hits=rows, resumed=len(rows) if reconcile else 0
+    )
+    if not rows:
+        return result
+    if project.provider == "link":
+        for row in rows:
+            row.expires_at = datetime.now(UTC) + timedelta(seconds=row.lifetime_seconds)
+            _mark_published(session, row)
+            result.created += 1
+        return result
+    from app.mturk.errors import MTurkRequestError
+    from app.mturk.xml import external_question_xml
+
+    mt = mt or mturk_client(settings, project)
+    options = hit_options(session, project.id)
+    found: dict[str, dict[str, Any]] = {}
+    if reconcile:
+        wanted = {row.annotation for row in rows}
+        for hit in mt.iter_hits():
+            if hit.get("RequesterAnnotation") in wanted:
+                found[hit["RequesterAnnotation"]] = hit
+    for row in rows:
+        if row.endpoint_url and row.endpoint_url != mt.endpoint_url:
+            row.state = "failed"
+            row.error = f"intent was for {row.endpoint_url}, client targets {mt.endpoint_url}"
+            session.commit()
+            result.failed.append(row.token)
+            continue
+        row.endpoint_url = mt.endpoint_url
+        existing = found.get(row.annotation)
+        if existing is not None:
+            _apply_mturk_hit(row, existing)
+            result.adopted += 1
+            _mark_published(session, row)
+            continue
+        reward = ledger.money(row.reward)
+        type_id = _ensure_hit_type(session, mt, project, reward, options)
+        question = external_question_xml(
+            task_url(settings, row.id),
+            int(options["frame_height"]),
+            require_https=mt.mode != "custom",
+        )
+        try:
+            created = mt.create_hit_idempotent(
+                HITTypeId=type_id,
+                LifetimeInSeconds=row.lifetime_seconds,
+                MaxAssignments=row.max_assignments,
+                Question=question,
+                RequesterAnnotation=row.annotation,
+                UniqueRequestToken=row.token,
+            )
+        except MTurkRequestError as exc:
+            if exc.status_code >= 500:
+                raise
+            row.state = "failed"
+            row.error = exc.detail[:2000]
+            session.commit()
+            result.failed.append(row.token)
+            continue
+        _apply_mturk_hit(row, created.hit)
+        row.hit_type_id = type_id
+        if created.adopted:
+            result.adopted += 1
+        else:
+            result.created += 1
+        _mark_published(session, row)
+    return result
+
+
+# -- HIT management ----------------------------------------------------------------------
+def get_hit(session: Session, hit_id: int) -> Hit:
+    row = session.get(Hit, hit_id)
+    if row is None:
+        raise NotFound(f"HIT {hit_id} does not exist", hit_id=hit_id)
+    return row
+
+
+def list_hits(session: Session, project_id: int) -> list[Hit]:
+    _get_project(session, project_id)
+    return list(session.scalars(select(Hit).where(Hit.project_id == project_id).order_by(Hit.id)))
+
+
+def _published_mturk(row: Hit) -> str:
+    if row.provider != "mturk":
+        raise Conflict(f"HIT {row.id} is a link-provider task; MTurk operations do not apply")
+    if row.state != "published" or not row.mturk_hit_id:
+        raise Conflict(
+            f"HIT {row.id} is {row.state}, not published on MTurk; run `frtrain hits publish` "
+            "to finish publishing"
+        )
+    return row.mturk_hit_id
+
+
+def refresh_hit(session: Session, settings: Settings, row: Hit, *, mt: Any = None) -> Hit:
+    """Update a HIT row from GetHIT (status and assignment counts)."""
+    if row.provider != "mturk" or row.state != "published" or not row.mturk_hit_id:
+        return row
+    project = _get_project(session, row.project_id)
+    mt = mt or mturk_client(settings, project)
+    with explain_mturk("GetHIT"):
+        hit = mt.get_hit(row.mturk_hit_id)
+    _apply_mturk_hit(row, hit)
+    row.synced_at = datetime.now(UTC)
+    session.commit()
+    return row
+
+
+def expire_hit(session: Session, settings: Settings, hit_id: int, *, mt: Any = None) -> Hit:
+    row = get_hit(session, hit_id)
+    if row.provider == "link":
+        row.expires_at = datetime.now(UTC)
+        session.commit()
+        return row
+    mturk_id = _published_mturk(row)
+    project = _get_project(session, row.project_id)
+    mt = mt or mturk_client(settings, project)
+    with explain_mturk("UpdateExpirationForHIT"):
+        mt.expire_hit(mturk_id)
+    row.expires_at = datetime.now(UTC)
+    return refresh_hit(session, settings, row, mt=mt)
+
+
+def extend_hit(
+    session: Session,
+    settings: Settings,
+    hit_id: int,
+    *,
+    assignments: int | None = None,
+    seconds: int | None = None,
+    mt: Any = None,
+) -> Hit:
+    """Add assignments (idempotent: one token per resulting total) and/or push the expiry."""
+    if not assignments and not seconds:
+        raise InvalidInput("give assignments > 0 and/or seconds > 0")
+    row = get_hit(session, hit_id)
+    project = _get_project(session, row.project_id)
+    cost = Decimal(0)
+    if assignments:
+        cost = (
+            ledger.hit_cost(
+                Decimal(str(row.reward)),
+                row.max_assignments + assignments,
+                marketplace=row.provider == "mturk",
+            ).per_assignment
+            * assignments
+        )
+        ledger.check_budget(
+            session, project.id, project.budget_cap, cost, what=f"{assignments} more assignments"
+        )
+    if row.provider == "link":
+        if assignments:
+            row.max_assignments += assignments
+        if seconds:
+            base = max(_aware(row.expires_at or datetime.now(UTC)), datetime.now(UTC))
+            row.expires_at = base + timedelta(seconds=seconds)
+        session.commit()
+        return row
+    mturk_id = _published_mturk(row)
+    mt = mt or mturk_client(settings, project)
+    if assignments:
+        total = row.max_assignments + assignments
+        token = f"{row.token[:40]}-add{total}"
+        with explain_mturk("CreateAdditionalAssignmentsForHIT"):
+            mt.create_additional_assignments(mturk_id, assignments, unique_request_token=token)
+        row.max_assignments = total
+        ledger.record(
+            session,
+            project_id=project.id,
+            hit_id=row.id,
+            kind="extend",
+            amount=cost,
+            key=f"extend:{token}",
+            note=f"+{assignments} assignments",
+        )
+        session.commit()
+    if seconds:
+        current = _aware(row.expires_at or datetime.now(UTC))
+        new = max(current, datetime.now(UTC)) + timedelta(seconds=seconds)
+        with explain_mturk("UpdateExpirationForHIT"):
+            mt.update_expiration(mturk_id, new.replace(microsecond=0))
+    return refresh_hit(session, settings, row, mt=mt)
+
+
+def delete_hit(session: Session, settings: Settings, hit_id: int, *, mt: Any = None) -> Hit:
+    row = get_hit(session, hit_id)
+    if row.provider == "mturk":
+        mturk_id = _published_mturk(row)
+        project = _get_project(session, row.project_id)
+        mt = mt or mturk_client(settings, project)
+        with explain_mturk("DeleteHIT"):
+            mt.delete_hit(mturk_id)
+        row.mturk_status = "Disposed"
+    row.state = "disposed"
+    session.commit()
+    return row

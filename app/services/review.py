@@ -1,0 +1,350 @@
+"""Reviewing assignments (issue 4 §5): approve / reject / bonus / block, each idempotent on retry.
+
+MTurk is called first and the database second; a retried review finds MTurk already in the wanted
+state (``ensure_approved`` / ``ensure_rejected`` read it back), bonuses carry a deterministic
+``UniqueRequestToken``, and ledger entries are keyed, so a retry never pays twice.
+
+The policy (``publishing.review_policy``): approve by default; reject with feedback when the
+assignment's hidden-gold accuracy is below ``reject_below`` (given at least ``min_gold`` gold
+answers); block the worker below ``block_below``; pay ``bonus_amount`` at or above ``bonus_at``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.core.errors import Conflict, InvalidInput, NotFound
+from app.models import Assignment, Hit, HitAssignment, Project, Worker
+from app.services import ledger
+from app.services.providers import LINK_WORKER_PREFIX, mturk_client
+from app.services.publishing import explain_mturk, review_policy
+
+
+@dataclass
+class ReviewResult:
+    approved: int = 0
+    rejected: int = 0
+    bonuses: int = 0
+    blocked: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "approved": self.approved,
+            "rejected": self.rejected,
+            "bonuses": self.bonuses,
+            "blocked": self.blocked,
+        }
+
+
+@dataclass
+class _Ctx:
+    assignment: Assignment
+    ha: HitAssignment
+    hit: Hit
+    project: Project
+
+
+def _ctx(session: Session, assignment_id: str) -> _Ctx:
+    assignment = session.scalar(select(Assignment).where(Assignment.external_id == assignment_id))
+    ha = session.get(HitAssignment, assignment.id) if assignment is not None else None
+    if assignment is None or ha is None:
+        raise NotFound(f"assignment {assignment_id} is not known here (run a sync first)")
+    hit = session.get(Hit, ha.hit_id)
+    project = session.get(Project, assignment.project_id)
+    assert hit is not None and project is not None
+    return _Ctx(assignment, ha, hit, project)
+
+
+def _cost(hit: Hit) -> Decimal:
+    return ledger.hit_cost(
+        Decimal(str(hit.reward)), hit.max_assignments, marketplace=hit.provider == "mturk"
+    ).per_assignment
+
+
+def _client(settings: Settings, project: Project, mt: Any) -> Any:
+    return mt or mturk_client(settings, project)
+
+
+def _require_submitted(c: _Ctx) -> None:
+    if c.assignment.status == "accepted":
+        raise Conflict(
+            f"assignment {c.assignment.external_id} is still in progress; it can be reviewed "
+            "once it is Submitted"
+        )
+
+
+def approve(
+    session: Session,
+    settings: Settings,
+    assignment_id: str,
+    *,
+    feedback: str | None = None,
+    override_rejection: bool = False,
+    mt: Any = None,
+) -> Assignment:
+    """Approve (pays reward + fee). Already approved: nothing happens (idempotent)."""
+    c = _ctx(session, assignment_id)
+    _require_submitted(c)
+    if c.assignment.status == "approved":
+        return c.assignment
+    if c.assignment.status == "rejected" and not override_rejection:
+        raise Conflict(
+            f"assignment {assignment_id} was rejected; pass override_rejection=true to approve it "
+            "(MTurk allows this within 30 days of submission)",
+            allowed_when="Rejected assignments can be approved with override_rejection=true",
+        )
+    if c.hit.provider == "mturk":
+        client = _client(settings, c.project, mt)
+        with explain_mturk("ApproveAssignment"):
+            if override_rejection and c.assignment.status == "rejected":
+                _override(client, assignment_id, feedback)
+            else:
+                client.ensure_approved(assignment_id, feedback=feedback)
+    was_rejected = c.assignment.status == "rejected"
+    c.assignment.status = "approved"
+    c.ha.review = "approved"
+    c.ha.mturk_status = "Approved" if c.hit.provider == "mturk" else None
+    c.ha.feedback = feedback or c.ha.feedback
+    c.ha.reviewed_at = datetime.now(UTC)
+    cost = _cost(c.hit)
+    if was_rejected:  # the released reserve is needed again
+        ledger.record(
+            session,
+            project_id=c.project.id,
+            hit_id=c.hit.id,
+            kind="reserve",
+            amount=cost,
+            key=f"unrelease:{assignment_id}",
+            note="rejection overridden",
+        )
+    ledger.record(
+        session,
+        project_id=c.project.id,
+        hit_id=c.hit.id,
+        kind="paid",
+        amount=cost,
+        key=f"paid:{assignment_id}",
+        note="reward + fee",
+    )
+    session.commit()
+    return c.assignment
+
+
+def _override(client: Any, assignment_id: str, feedback: str | None) -> None:
+    from app.mturk.errors import INVALID_ASSIGNMENT_STATE, MTurkRequestError
+
+    try:
+        client.approve_assignment(assignment_id, feedback=feedback, override_rejection=True)
+    except MTurkRequestError as exc:  # a retry after the override went through
+        status = client.get_assignment(assignment_id)["Assignment"]["AssignmentStatus"]
+        if exc.turk_error_code != INVALID_ASSIGNMENT_STATE or status != "Approved":
+            raise
+
+
+def reject(
+    session: Session,
+    settings: Settings,
+    assignment_id: str,
+    *,
+    feedback: str,
+    mt: Any = None,
+) -> Assignment:
+    """Reject with feedback (the worker is not paid). Already rejected: nothing happens."""
+    if not feedback or not feedback.strip():
+        raise InvalidInput("a rejection needs feedback telling the worker why")
+    c = _ctx(session, assignment_id)
+    _require_submitted(c)
+    if c.assignment.status == "rejected":
+        return c.assignment
+    if c.assignment.status == "approved":
+        raise Conflict(
+            f"assignment {assignment_id} is already approved; it cannot be rejected",
+            allowed_when="an assignment can be rejected only while Submitted",
+        )
+    if c.hit.provider == "mturk":
+        client = _client(settings, c.project, mt)
+        with explain_mturk("RejectAssignment"):
+            client.ensure_rejected(assignment_id, feedback=feedback[:1024])
+    c.assignment.status = "rejected"
+    c.ha.review = "rejected"
+    c.ha.mturk_status = "Rejected" if c.hit.provider == "mturk" else None
+    c.ha.feedback = feedback
+    c.ha.reviewed_at = datetime.now(UTC)
+    ledger.record(
+        session,
+        project_id=c.project.id,
+        hit_id=c.hit.id,
+        kind="release",
+        amount=-_cost(c.hit),
+        key=f"release:{assignment_id}",
+        note="rejected: not paid",
+    )
+    session.commit()
+    return c.assignment
+
+
+def bonus(
+    session: Session,
+    settings: Settings,
+    assignment_id: str,
+    *,
+    amount: str,
+    reason: str,
+    mt: Any = None,
+) -> Assignment:
+    """Pay a bonus once per assignment and amount (retries add nothing)."""
+    try:
+        value = ledger.money(amount)
+    except ArithmeticError:
+        raise InvalidInput(f"bonus amount {amount!r} is not a dollar amount") from None
+    if value < ledger.CENT or value > Decimal("100"):
+        raise InvalidInput("a bonus must be between $0.01 and $100.00")
+    if not reason.strip():
+        raise InvalidInput("a bonus needs a reason the worker will read")
+    c = _ctx(session, assignment_id)
+    _require_submitted(c)
+    if c.hit.provider != "mturk":
+        raise Conflict("link-provider workers are paid through their panel; no bonus here")
+    token = f"bonus-{assignment_id}-{int(value * 100)}"[:64]
+    key = f"bonus:{token}"
+    cost = value + ledger.fee(value)
+    if ledger.record_exists(session, key):
+        return c.assignment
+    ledger.check_budget(session, c.project.id, c.project.budget_cap, cost, what="this bonus")
+    client = _client(settings, c.project, mt)
+    with explain_mturk("SendBonus"):
+        client.send_bonus(
+            worker_id=c.ha.worker_external_id,
+            assignment_id=assignment_id,
+            amount=str(value),
+            reason=reason[:1024],
+            unique_request_token=token,
+        )
+    c.ha.bonus = float(value + Decimal(str(c.ha.bonus or 0)))
+    ledger.record(
+        session,
+        project_id=c.project.id,
+        hit_id=c.hit.id,
+        kind="bonus",
+        amount=cost,
+        key=key,
+        note=f"${value} bonus + ${ledger.fee(value)} fee",
+    )
+    session.commit()
+    return c.assignment
+
+
+def set_block(
+    session: Session,
+    settings: Settings,
+    worker_id: str,
+    *,
+    blocked: bool,
+    reason: str = "",
+    project_id: int | None = None,
+    mt: Any = None,
+) -> Worker:
+    """Block (MTurk CreateWorkerBlock + excluded from aggregation) or unblock a worker."""
+    worker = session.scalar(select(Worker).where(Worker.external_id == worker_id))
+    if worker is None:
+        raise NotFound(f"worker {worker_id} is not known here")
+    if blocked and not reason.strip():
+        raise InvalidInput("a block needs a reason")
+    if not worker_id.startswith(LINK_WORKER_PREFIX):
+        project = session.get(Project, project_id) if project_id is not None else None
+        if mt is None:
+            from app.mturk.client import make_mturk_client
+
+            mt = make_mturk_client(
+                settings,
+                project_allow_live=bool(project and project.allow_live),
+                spending_cap=project.budget_cap if project else None,
+            )
+        with explain_mturk("CreateWorkerBlock" if blocked else "DeleteWorkerBlock"):
+            if blocked:
+                mt.create_worker_block(worker_id, reason[:1024])
+            else:
+                mt.delete_worker_block(worker_id, reason[:1024] or None)
+    worker.blocked = blocked
+    worker.blocked_reason = reason if blocked else None
+    session.commit()
+    return worker
+
+
+def _accuracy(ha: HitAssignment, min_gold: int) -> float | None:
+    if not ha.gold_total or ha.gold_total < max(min_gold, 1):
+        return None
+    return (ha.gold_correct or 0) / ha.gold_total
+
+
+def apply_policy(
+    session: Session, settings: Settings, project_id: int, *, mt: Any = None
+) -> ReviewResult:
+    """Review every submitted, unreviewed assignment of the project by its policy."""
+    policy = review_policy(session, project_id)
+    project = session.get(Project, project_id)
+    if project is None:
+        raise NotFound(f"project {project_id} does not exist")
+    rows = session.execute(
+        select(HitAssignment, Hit.provider)
+        .join(Hit, Hit.id == HitAssignment.hit_id)
+        .where(
+            Hit.project_id == project_id,
+            HitAssignment.review == "pending",
+            HitAssignment.submitted_via.is_not(None),
+        )
+        .order_by(HitAssignment.assignment_id)
+    ).all()
+    out = ReviewResult()
+    client = None
+    for ha, provider in rows:
+        if provider == "mturk" and ha.mturk_status != "Submitted":
+            continue  # MTurk has not seen the submission yet (sync again later)
+        if provider == "mturk" and client is None:
+            client = _client(settings, project, mt)
+        assignment = session.get(Assignment, ha.assignment_id)
+        assert assignment is not None and assignment.external_id is not None
+        aid = assignment.external_id
+        acc = _accuracy(ha, int(policy["min_gold"]))
+        if policy["reject_below"] is not None and acc is not None and acc < policy["reject_below"]:
+            reject(session, settings, aid, feedback=str(policy["reject_feedback"]), mt=client)
+            out.rejected += 1
+        else:
+            approve(session, settings, aid, mt=client)
+            out.approved += 1
+            if (
+                policy["bonus_at"] is not None
+                and acc is not None
+                and acc >= policy["bonus_at"]
+                and provider == "mturk"
+            ):
+                bonus(
+                    session,
+                    settings,
+                    aid,
+                    amount=str(policy["bonus_amount"]),
+                    reason=str(policy["bonus_reason"]),
+                    mt=client,
+                )
+                out.bonuses += 1
+        if policy["block_below"] is not None and acc is not None and acc < policy["block_below"]:
+            worker = session.get(Worker, assignment.worker_id)
+            if worker is not None and not worker.blocked:
+                set_block(
+                    session,
+                    settings,
+                    worker.external_id,
+                    blocked=True,
+                    reason="gold accuracy below the project's threshold",
+                    project_id=project_id,
+                    mt=client,
+                )
+                out.blocked.append(worker.external_id)
+    return out
