@@ -67,7 +67,7 @@ class _ProjectFields(_In):
     quiz_per_hit: int = Field(default=0, ge=0, le=1000)
     worker_filter: WorkerFilterRule = Field(default_factory=WorkerFilterRule)
     visible_columns: list[ColumnName] | None = Field(
-        None, max_length=1000, description="feature columns workers see; null = all"
+        default=None, max_length=1000, description="feature columns workers see; null = all"
     )
     sensitive_column: ColumnName | None = None
     provider: Provider = "mturk"
@@ -93,7 +93,7 @@ class ProjectUpdate(_In):
     description: str | None = Field(default=None, max_length=10_000)
     question: str | None = Field(default=None, min_length=1, max_length=10_000)
     scale_labels: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
-        None, min_length=4, max_length=4
+        default=None, min_length=4, max_length=4
     )
     threshold: float | None = Field(default=None, gt=1.0, lt=4.0)
     max_answers: int | None = Field(default=None, ge=1, le=1000)

@@ -208,3 +208,20 @@ def test_compas_release_matches_oracle_and_readme(client: TestClient, admin_head
         accuracy[n] = float((ours.loc[truth.index] == truth).mean())
     # ../shared/data/README.md: 0.591 / 0.650 / 0.680 (the paper's Table 6: .609 / .656 / .667).
     assert accuracy == pytest.approx({1: 0.591, 5: 0.650, 11: 0.680}, abs=0.0015)
+
+
+def test_reduced_scoring_table_scores_like_the_full_table() -> None:
+    """Worker scores read only gold answers plus a stand-in row per worker; same result."""
+    from app import crowd
+    from app.services.labels import _scoring_table
+
+    answers = crowd.wide_to_long(pd.read_csv(CROWD_CSV))
+    answers["example_id"] = answers["example_id"].astype(np.int64) + 1
+    rng = np.random.default_rng(0)
+    ids = np.unique(answers["example_id"])
+    gold = {int(e): int(rng.choice([-1, 1])) for e in rng.choice(ids, size=88, replace=False)}
+    rule = {"min_gold": 3, "min_accuracy": 0.55, "credible_level": None}
+    full = crowd.score_workers(answers, gold, rule)
+    reduced = crowd.score_workers(_scoring_table(answers, gold), gold, rule)
+    pd.testing.assert_frame_equal(full, reduced)
+    assert set(full["status"]) >= {"trusted", "filtered"}
