@@ -325,9 +325,12 @@ def plan_batch(
                 tasks = [
                     {"example_id": e, "role": "task"} for e in examples[start : start + per_hit]
                 ]
+                # A short HIT (the last of a group) is filled up with more hidden gold, so every
+                # HIT keeps the same size, reward and HITType (and scores its workers better).
+                n_gold = project.gold_per_hit + per_hit - len(tasks) if project.gold_per_hit else 0
                 gold = [
                     {"example_id": e, "role": "gold"}
-                    for e in _pick(hidden, index * project.gold_per_hit, project.gold_per_hit)
+                    for e in _pick(hidden, index * project.gold_per_hit, n_gold)
                 ]
                 quiz_items = [
                     {"example_id": e, "role": "quiz"}

@@ -1,0 +1,223 @@
+"""Fixtures for publishing, the task page, sync and review: a fresh MTurk emulator per test, the
+service app (TestClient at http://testserver) whose settings point boto3 at the emulator, and a
+small labeling project (examples, hidden gold, a training quiz) built through the services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pandas as pd
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.api.deps import get_session
+from app.core.config import Settings
+from app.main import create_app
+from app.models import Answer, Example, Hit
+from app.mturk.emulator import Emulator, run_emulator, synthetic_worker_id
+from app.schemas.crowd import GoldCreate, ProjectCreate, WorkerFilterRule
+from app.services.examples import add_gold, upload_examples
+from app.services.projects import create_project
+from app.services.replay import parse_forms
+
+N_EXAMPLES = 40
+QUIZ_EXPLANATION = "Many prior offences and a young age make reoffending likely."
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with run_emulator(allow_http_questions=True) as e:
+        yield e
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's standard mode backs off up to 2^attempt seconds after throttling; keep the
+    retries (what the tests are about) but not the waiting."""
+    from botocore.retries.standard import ExponentialBackoff
+
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.002)
+
+
+@pytest.fixture
+def hsettings(db_url: str, emu: Emulator, tmp_path: Path) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        environment="test",
+        database_url=db_url,
+        mturk_endpoint_url=emu.url,
+        public_base_url="http://testserver",
+        secret_key="test-secret-key",
+        artifact_dir=tmp_path / "artifacts",
+    )
+
+
+@pytest.fixture
+def happ(hsettings: Settings, session: Session) -> FastAPI:
+    application = create_app(hsettings)
+    application.dependency_overrides[get_session] = lambda: session
+    return application
+
+
+@pytest.fixture
+def web(happ: FastAPI) -> Iterator[TestClient]:
+    with TestClient(happ) as c:
+        yield c
+
+
+def truth(i: int) -> int:
+    return 1 if i % 2 == 0 else -1
+
+
+def examples_frame(n: int = N_EXAMPLES) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "example_id": [f"e{i}" for i in range(n)],
+            "age": [20 + i for i in range(n)],
+            "priors": [i % 7 for i in range(n)],
+            "race": ["Caucasian" if i % 3 else "Non-caucasian" for i in range(n)],
+            "true_label": [truth(i) for i in range(n)],
+        }
+    )
+
+
+def make_project(
+    session: Session,
+    *,
+    n_examples: int = N_EXAMPLES,
+    n_gold: int = 6,
+    n_quiz: int = 2,
+    max_answers: int = 3,
+    questions_per_hit: int = 10,
+    gold_per_hit: int = 2,
+    quiz_per_hit: int = 1,
+    provider: str = "mturk",
+    budget_cap: float | None = None,
+) -> int:
+    """Examples e0..e{n-1}; e0..e{n_gold-1} hidden gold, the next n_quiz a training quiz."""
+    project = create_project(
+        session=session,
+        data=ProjectCreate(
+            name="COMPAS recidivism",
+            question="How likely is this person to reoffend within two years?",
+            max_answers=max_answers,
+            questions_per_hit=questions_per_hit,
+            gold_per_hit=gold_per_hit,
+            quiz_per_hit=quiz_per_hit,
+            visible_columns=["age", "priors", "race"],
+            provider=provider,  # type: ignore[arg-type]
+            budget_cap=budget_cap,
+            worker_filter=WorkerFilterRule(min_gold=1, min_accuracy=0.5, credible_level=None),
+        ),
+    )
+    upload_examples(
+        session=session,
+        project_id=project.id,
+        data=examples_frame(n_examples).to_csv(index=False).encode(),
+        filename="examples.csv",
+    )
+    gold = [
+        GoldCreate(example_id=f"e{i}", label=truth(i), kind="hidden_check") for i in range(n_gold)
+    ]
+    gold += [
+        GoldCreate(
+            example_id=f"e{i}", label=truth(i), kind="training_quiz", explanation=QUIZ_EXPLANATION
+        )
+        for i in range(n_gold, n_gold + n_quiz)
+    ]
+    if gold:
+        add_gold(session=session, project_id=project.id, items=gold)
+    return project.id
+
+
+def project_hits(session: Session, project_id: int) -> list[Hit]:
+    return list(session.scalars(select(Hit).where(Hit.project_id == project_id).order_by(Hit.id)))
+
+
+def n_answers(session: Session, project_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count()).select_from(Answer).where(Answer.project_id == project_id)
+        )
+        or 0
+    )
+
+
+def gold_value(session: Session, field: str, *, right: bool) -> str:
+    """A 1-4 answer to question ``ex_<id>`` that is right (or wrong) for its true label."""
+    example = session.get(Example, int(field.split("_")[1]))
+    assert example is not None and example.known_label is not None
+    positive = example.known_label == 1
+    return "4" if positive == right else "1"
+
+
+def local(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def hidden(form: dict[str, Any]) -> dict[str, str]:
+    return {i["name"]: i.get("value", "") for i in form["inputs"] if i.get("type") == "hidden"}
+
+
+def radios(form: dict[str, Any]) -> list[str]:
+    return sorted({i["name"] for i in form["inputs"] if i.get("type") == "radio"})
+
+
+class Worker:
+    """A simulated worker driving the emulator (accept, externalSubmit) and the task page."""
+
+    def __init__(self, web: TestClient, emu: Emulator, label: str) -> None:
+        self.web, self.emu = web, emu
+        self.id = synthetic_worker_id(label)
+        self.assignment_id = ""
+        self.page = ""
+
+    def open(self, hit: Hit) -> httpx.Response:
+        acc = self.emu.worker_accept(str(hit.mturk_hit_id), self.id)
+        self.assignment_id = acc["assignmentId"]
+        response = self.web.get(local(acc["frameUrl"]))
+        self.page = response.text
+        return response
+
+    def form(self, suffix: str) -> dict[str, Any]:
+        return next(f for f in parse_forms(self.page) if f["action"].endswith(suffix))
+
+    def do_quiz(self, value: str = "4") -> httpx.Response:
+        form = self.form("/quiz")
+        data = hidden(form) | dict.fromkeys(radios(form), value)
+        response = self.web.post(form["action"], data=data)
+        self.page = response.text
+        return response
+
+    def answers(self, value: Any = "2") -> dict[str, str]:
+        form = self.form("/submit")
+        fields = radios(form)
+        values = {f: value(f) if callable(value) else value for f in fields}
+        return hidden(form) | values
+
+    def submit(self, data: dict[str, str]) -> httpx.Response:
+        return self.web.post(self.form("/submit")["action"], data=data)
+
+    def external_submit(self, response: httpx.Response) -> httpx.Response:
+        back = parse_forms(response.text)[0]
+        assert back["action"] == f"{self.emu.url}/mturk/externalSubmit"
+        return httpx.post(back["action"], data=hidden(back), timeout=30)
+
+    def complete(self, hit: Hit, value: Any = "2") -> httpx.Response:
+        """Accept, open, quiz if asked, submit, post to externalSubmit."""
+        assert self.open(hit).status_code == 200
+        if any(f["action"].endswith("/quiz") for f in parse_forms(self.page)):
+            assert self.do_quiz().status_code == 200
+        response = self.submit(self.answers(value))
+        assert response.status_code == 200, response.text
+        final = self.external_submit(response)
+        assert final.status_code == 200, final.text
+        return response
