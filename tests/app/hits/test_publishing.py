@@ -96,13 +96,14 @@ def test_publish_once_hittype_reused_ledger_and_topup(
     assert {h.endpoint_url for h in hits} == {emu.url}
     assert {h.state for h in hits} == {"published"}
     # One HITType for the project, reused by every HIT.
-    assert session.scalar(select(func.count()).select_from(HitType)) == 1
+    n_types = select(func.count()).select_from(HitType).where(HitType.project_id == pid)
+    assert session.scalar(n_types) == 1
     assert len({h["HITTypeId"] for h in on_mturk}) == 1
-    for row, hit in zip(
-        hits, sorted(on_mturk, key=lambda h: h["RequesterAnnotation"]), strict=False
-    ):
+    assert {h["MaxAssignments"] for h in on_mturk} == {3}
+    by_id = {h["HITId"]: h for h in on_mturk}
+    for row in hits:
+        assert by_id[str(row.mturk_hit_id)]["RequesterAnnotation"] == row.annotation
         assert f"project={pid}" in row.annotation and f"batch={row.batch}" in row.annotation
-        assert hit["MaxAssignments"] == 3
         assert row.token.startswith(f"frt-p{pid}-b1-")
     reserved = session.scalar(
         select(func.sum(SpendEntry.amount)).where(
