@@ -90,8 +90,19 @@ def smooth(values: Sequence[float]) -> np.ndarray:
 
 def choose_lambda(points: Sequence[SweepPoint], min_di: float = MIN_DI) -> tuple[int, dict]:
     """Index of the chosen point (validation-only criterion of the module docstring)."""
-    acc = smooth([p.val_acc for p in points])
-    di = smooth([p.pool_di for p in points])
+    return choose_index([p.val_acc for p in points], [p.pool_di for p in points], min_di=min_di)
+
+
+def choose_index(
+    val_acc: Sequence[float], val_fair: Sequence[float], *, min_di: float = MIN_DI
+) -> tuple[int, dict]:
+    """Pick a grid point from validation metrics along a lambda grid (no test data).
+
+    Both curves are smoothed over neighbouring grid points; the most accurate point whose
+    smoothed fairness reaches ``min_di`` wins, else the fairest one.
+    """
+    acc = smooth(val_acc)
+    di = smooth(np.nan_to_num(np.asarray(val_fair, dtype=float), nan=0.0))
     ok = np.flatnonzero(di >= min_di)
     if len(ok):
         i = int(ok[np.argmax(acc[ok])])
@@ -134,11 +145,15 @@ def run_fr_sweep(
                 continue
             pts.append(
                 SweepPoint(
-                    seed=int(seed), lambda_f=g["lambda_f"], lambda_r=g["lambda_r"],
-                    val_acc=accuracy(va.y, pv[i]), val_di=disparate_impact(pv[i], va.z),
+                    seed=int(seed),
+                    lambda_f=g["lambda_f"],
+                    lambda_r=g["lambda_r"],
+                    val_acc=accuracy(va.y, pv[i]),
+                    val_di=disparate_impact(pv[i], va.z),
                     pool_di=disparate_impact(pp[i], pool_z),
-                    test_acc=accuracy(te.y, pt[i]), test_di=disparate_impact(pt[i], te.z),
-                )  # fmt: skip
+                    test_acc=accuracy(te.y, pt[i]),
+                    test_di=disparate_impact(pt[i], te.z),
+                )
             )
         idx, crit = choose_lambda(pts)
         results.append(SeedResult(seed=int(seed), points=pts, chosen=idx, criterion=crit))
