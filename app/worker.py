@@ -250,15 +250,18 @@ def run_workers(
     settings: Settings | None = None,
     exit_when_idle: bool = False,
     max_jobs: int | None = None,
+    threads: int = 1,
 ) -> int:
     """Run ``concurrency`` worker loops: in this process for 1, else as child processes (one
-    per job at a time; training is CPU-bound Python, so threads would share one GIL)."""
+    per job at a time; training is CPU-bound Python, so threads would share one GIL).
+
+    ``threads``: torch intra-op threads per worker. The models are tiny, so one thread is
+    fastest: on a busy 2-core machine two threads made an FR-Train run six times slower."""
     settings = settings or get_settings()
     if concurrency < 1:
         raise ValueError("concurrency must be >= 1")
-    cpus = os.cpu_count() or 1
     if concurrency == 1:
-        trainer_api.set_threads(cpus)
+        trainer_api.set_threads(threads)
         worker = Worker(settings)
         _install_signals(worker.stop.set)
         try:
@@ -266,7 +269,6 @@ def run_workers(
         finally:
             worker.close()
     ctx = multiprocessing.get_context("spawn")
-    threads = max(1, cpus // concurrency)
     procs = [
         ctx.Process(
             target=_child_main,
@@ -296,12 +298,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--exit-when-idle", action="store_true")
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = get_settings()
     if args.database_url:
         settings = settings.model_copy(update={"database_url": args.database_url})
-    run_workers(args.concurrency, settings=settings, exit_when_idle=args.exit_when_idle)
+    run_workers(
+        args.concurrency,
+        settings=settings,
+        exit_when_idle=args.exit_when_idle,
+        threads=args.threads,
+    )
 
 
 if __name__ == "__main__":

@@ -88,6 +88,10 @@ FRTRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "lr_r": 1e-2,
         "pretrain_epochs": 500,
         "c_pre": 1.0,
+        # Averaging G over the last half of its steps damps the adversarial oscillation:
+        # on poisoned COMPAS with the crowd validation set it kept every seed's validation-
+        # chosen point above DI 0.85 where the last iterate swung between 0.67 and 0.97.
+        "average_last": 0.5,
     },
 }
 _FRTRAIN_COMMON: dict[str, Any] = {
@@ -298,7 +302,7 @@ def _validate_poisoning(raw: Any) -> dict[str, Any] | None:
 def _validate_frtrain(raw: Mapping[str, Any], dataset: str) -> dict[str, Any]:
     _check_keys("hyperparameters", raw, _FRTRAIN_KEYS)
     base = FRTRAIN_DEFAULTS["synthetic" if dataset == "synthetic" else "real"]
-    hp: dict[str, Any] = {**base, **_FRTRAIN_COMMON, **raw}
+    hp: dict[str, Any] = {**_FRTRAIN_COMMON, **base, **raw}
     hp["l1"] = [_number("hyperparameters.l1", v, 0.0, 0.99) for v in _as_list(hp["l1"])]
     hp["l2"] = [_number("hyperparameters.l2", v, 0.0, 0.99) for v in _as_list(hp["l2"])]
     if not hp["l1"] or not hp["l2"]:

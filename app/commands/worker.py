@@ -15,6 +15,7 @@ def worker(
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Jobs run at once."),
     database_url: str | None = typer.Option(None, help="Database URL (default: DATABASE_URL)."),
     exit_when_idle: bool = typer.Option(False, help="Stop once the queue is empty."),
+    threads: int = typer.Option(1, min=1, help="torch threads per job (1 is fastest here)."),
 ) -> None:
     """Run a training worker: claim queued jobs, train, store results and artifacts.
 
@@ -28,7 +29,7 @@ def worker(
     settings = get_settings()
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
-    run_workers(concurrency, settings=settings, exit_when_idle=exit_when_idle)
+    run_workers(concurrency, settings=settings, exit_when_idle=exit_when_idle, threads=threads)
 
 
 def _session():  # type: ignore[no-untyped-def]
