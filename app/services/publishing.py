@@ -435,6 +435,7 @@ def publish_batch(
     if project.provider == "mturk":
         mt = mt or mturk_client(settings, project)
         endpoint = mt.endpoint_url
+        _check_task_url(settings, mt)
     rows = []
     for planned in plan.hits:
         token = hit_token(
@@ -466,6 +467,19 @@ def publish_batch(
     result.plan = plan
     result.resumed = 0
     return result
+
+
+def _check_task_url(settings: Settings, mt: Any) -> None:
+    """MTurk only frames https task pages (the local emulator may allow http)."""
+    from app.mturk.xml import QuestionXMLError, external_question_xml
+
+    try:
+        external_question_xml(task_url(settings, 1), 0, require_https=mt.mode != "custom")
+    except QuestionXMLError as exc:
+        raise InvalidInput(
+            f"the task page URL cannot be used by MTurk ({exc}); set PUBLIC_BASE_URL to the "
+            "service's public https:// address"
+        ) from None
 
 
 def resume(
