@@ -47,11 +47,17 @@ class BuiltinValidation(_In):
 
 
 class ExportValidation(_In):
-    """A crowdsourced validation set: an export snapshot (issue 3 §7)."""
+    """A crowdsourced validation set: an export snapshot (issue 3 §7).
+
+    ``exclude_gold`` drops the gold rows (whose labels are the requester's known truth, not the
+    crowd's); ``labels="known"`` swaps the crowd labels for the examples' known labels (the
+    paper's Table 7 comparison: the same examples with ground-truth labels)."""
 
     kind: Literal["export"]
     export_id: Id
     label_column: ColumnName | None = None
+    exclude_gold: bool = False
+    labels: Literal["crowd", "known"] = "crowd"
 
 
 class Poisoning(_In):

@@ -16,6 +16,7 @@ never overwrite the new owner's state: its next heartbeat reports the loss and i
 from __future__ import annotations
 
 import hashlib
+import io
 import shutil
 import time
 import uuid
@@ -23,12 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.models import ExportSnapshot, TrainingFile, TrainingJob, TrainingJobRun
+from app.models import Example, ExportSnapshot, TrainingFile, TrainingJob, TrainingJobRun
 from app.models.crowd import utcnow
 from app.models.jobs import TERMINAL_STATUSES
 from app.schemas.jobs import (
@@ -117,6 +119,13 @@ def build_spec(
             "path": None,
             "label_column": body.validation.label_column,
         }
+        # How the worker derives the file from the snapshot (service-side; not a trainer key).
+        export_options = {
+            "exclude_gold": body.validation.exclude_gold,
+            "labels": body.validation.labels,
+        }
+        if body.validation.labels == "known":
+            _check_known_labels(session, snapshot, body.validation.exclude_gold)
         if body.validation.label_column and body.validation.label_column not in snapshot.columns:
             raise InvalidInput(
                 f"validation.label_column: {body.validation.label_column!r} is not a column of "
@@ -126,7 +135,34 @@ def build_spec(
         spec = trainer_api.validate_spec(raw, file_columns=columns)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
-    return spec.to_dict(), file_id, export_id
+    out = spec.to_dict()
+    if export_id is not None:
+        out["export_options"] = export_options
+    return out, file_id, export_id
+
+
+def _export_frame(content: bytes) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(content))
+
+
+def _known_label_map(session: Session, project_id: int) -> dict[str, int | None]:
+    rows = session.execute(
+        select(Example.external_id, Example.known_label).where(Example.project_id == project_id)
+    )
+    return {str(e): k for e, k in rows}
+
+
+def _check_known_labels(session: Session, snapshot: ExportSnapshot, exclude_gold: bool) -> None:
+    frame = _export_frame(snapshot.content)
+    if exclude_gold:
+        frame = frame.loc[~frame["is_gold"].astype(bool)]
+    known = _known_label_map(session, snapshot.project_id)
+    missing = [e for e in frame["example_id"].astype(str) if known.get(e) is None]
+    if missing:
+        raise InvalidInput(
+            f"validation.labels: 'known' needs a known label for every exported example; "
+            f"{len(missing)} have none (e.g. {missing[:5]})"
+        )
 
 
 def create_job(*, session: Session, settings: Settings, body: JobCreate) -> JobPublic:
@@ -511,7 +547,19 @@ def materialize_inputs(session: Session, claim: Claim, folder: Path) -> dict[str
         if snapshot is None:
             raise ValueError(f"export {claim.export_id} no longer exists")
         path = folder / f"validation-export-{claim.export_id}.parquet"
-        path.write_bytes(snapshot.content)
+        options = spec.pop("export_options", None) or {}
+        if not options.get("exclude_gold") and options.get("labels", "crowd") == "crowd":
+            path.write_bytes(snapshot.content)
+        else:
+            frame = _export_frame(snapshot.content)
+            if options.get("exclude_gold"):
+                frame = frame.loc[~frame["is_gold"].astype(bool)].reset_index(drop=True)
+            if options.get("labels") == "known":
+                known = _known_label_map(session, snapshot.project_id)
+                frame["label"] = [known[str(e)] for e in frame["example_id"]]
+            if len(frame) == 0:
+                raise ValueError(f"export {claim.export_id} has no rows left for validation")
+            frame.to_parquet(path, index=False)
         spec["validation"] = {**spec["validation"], "path": str(path)}
     session.commit()
     return spec
