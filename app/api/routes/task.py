@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import IdPath, SessionDep, SettingsDep
 from app.core.errors import DomainError, InvalidInput
@@ -84,7 +85,8 @@ async def submit_quiz(
 ) -> Response:
     try:
         form = await _form(request)
-        view = task_page.submit_quiz(session, settings, hit_id, form)
+        # The database work runs in the threadpool: it must not block the event loop.
+        view = await run_in_threadpool(task_page.submit_quiz, session, settings, hit_id, form)
     except DomainError as exc:
         session.rollback()
         return _error(request, exc)
@@ -97,7 +99,7 @@ async def submit_task(
 ) -> Response:
     try:
         form = await _form(request)
-        outcome = task_page.submit_task(session, settings, hit_id, form)
+        outcome = await run_in_threadpool(task_page.submit_task, session, settings, hit_id, form)
     except DomainError as exc:
         session.rollback()
         return _error(request, exc)

@@ -213,3 +213,28 @@ def test_restart_publishes_exactly_the_missing_hits(
     on_mturk = emulator_hits(emu)
     assert len(on_mturk) == 5
     assert sorted(h["HITId"] for h in on_mturk) == sorted(str(h.mturk_hit_id) for h in hits)
+
+
+def test_live_publishing_refused_without_all_three_switches(
+    session: Session, hsettings: Settings, emu: Emulator
+) -> None:
+    from app.core.errors import InvalidInput
+    from app.mturk.errors import MTurkLiveNotAllowed
+
+    pid = make_project(session, budget_cap=100.0)
+    live = hsettings.model_copy(
+        update={"mturk_endpoint_url": None, "mturk_sandbox": False, "mturk_allow_live": False}
+    )
+    with pytest.raises(MTurkLiveNotAllowed, match="MTURK_ALLOW_LIVE") as refused:
+        publishing.publish_batch(session, live, pid)
+    assert refused.value.status_code == 403
+    assert project_hits(session, pid) == [] and emulator_hits(emu) == []
+    session.get(Project, pid).allow_live = True  # type: ignore[union-attr]
+    with pytest.raises(MTurkLiveNotAllowed):  # project switch + cap, but not the env switch
+        publishing.publish_batch(session, live, pid)
+    # All three set: the live guard passes (the http task URL is what stops it here, before
+    # any call; nothing is written).
+    armed = live.model_copy(update={"mturk_allow_live": True})
+    with pytest.raises(InvalidInput, match="https"):
+        publishing.publish_batch(session, armed, pid)
+    assert project_hits(session, pid) == []
