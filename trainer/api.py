@@ -352,6 +352,9 @@ def _validate_baseline(method: str, raw: Mapping[str, Any]) -> dict[str, Any]:
                 isinstance(item, float) and not math.isfinite(item)
             ):
                 raise _fail(f"hyperparameters.{k}", f"unsupported value {item!r}")
+            # Every knob of the baselines (l2, lam, alpha, eta, c, steps, rates) is >= 0.
+            if isinstance(item, int | float) and not isinstance(item, bool) and item < 0:
+                raise _fail(f"hyperparameters.{k}", f"must be >= 0, got {item!r}")
     out = {k: (list(v) if isinstance(v, list | tuple) else v) for k, v in raw.items()}
     for k in lists:
         if not out[k]:

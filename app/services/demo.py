@@ -399,7 +399,7 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("accuracy (test)")
     ax.set_title("Poisoned COMPAS: ours (dots) vs paper (stars)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -254,7 +254,7 @@ def cancel_job(*, session: Session, job_id: int) -> JobPublic:
             raise Conflict(
                 f"training job {job_id} is already {job.status}; only queued or running jobs "
                 "can be cancelled",
-                status=job.status,
+                job_status=job.status,
             )
         now = utcnow()
         # Conditional updates: the worker may claim or finish the job between our read and
