@@ -89,8 +89,10 @@ class Worker:
         *,
         worker_id: str | None = None,
         engine: Engine | None = None,
+        threads: int = 1,
     ) -> None:
         self.settings = settings or get_settings()
+        self.threads = threads
         self.worker_id = worker_id or new_worker_id()
         self.engine = engine or make_engine(self.settings.database_url)
         self._owns_engine = engine is None
@@ -169,7 +171,11 @@ class Worker:
             with self.sessions() as session:
                 spec = queue.materialize_inputs(session, claim, attempt_dir / "inputs")
             results = trainer_api.run_training(
-                spec, progress=progress, should_cancel=should_cancel, artifact_dir=attempt_dir
+                spec,
+                progress=progress,
+                should_cancel=should_cancel,
+                artifact_dir=attempt_dir,
+                threads=self.threads,
             )
             names = [f"{attempt_dir.name}/{n}" for n in results.pop("artifacts", [])]
             outcome = self._settle(claim, hb, "succeeded", results=results, artifacts=names)
@@ -224,11 +230,10 @@ def _install_signals(stop: Callable[[], None]) -> None:
 
 def _child_main(database_url: str | None, threads: int, parent: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    trainer_api.set_threads(threads)
     settings = get_settings()
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
-    worker = Worker(settings)
+    worker = Worker(settings, threads=threads)
     _install_signals(worker.stop.set)
 
     def watch_parent() -> None:
@@ -261,8 +266,7 @@ def run_workers(
     if concurrency < 1:
         raise ValueError("concurrency must be >= 1")
     if concurrency == 1:
-        trainer_api.set_threads(threads)
-        worker = Worker(settings)
+        worker = Worker(settings, threads=threads)
         _install_signals(worker.stop.set)
         try:
             return worker.run(exit_when_idle=exit_when_idle, max_jobs=max_jobs)

@@ -701,6 +701,7 @@ def run_training(
     progress: Progress | None = None,
     should_cancel: Callable[[], bool] | None = None,
     artifact_dir: str | Path | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Train ``spec.method`` for every seed and grid point; evaluate; pick a point per seed on
     validation; write artifacts; return the results (JSON-safe).
@@ -713,11 +714,31 @@ def run_training(
             :class:`Cancelled` is raised (nothing is returned, artifacts may be partial).
         artifact_dir: where ``model.pt``, ``config.json``, ``predictions.csv``,
             ``tradeoff.png`` and ``metrics.json`` go (nothing written when None).
+        threads: torch intra-op threads for this run (restored afterwards); None leaves the
+            process setting alone. The models are small: one thread is usually fastest.
 
     Raises:
         Cancelled: ``should_cancel()`` returned true.
         ValueError: bad data (e.g. a validation file that does not match the data set).
     """
+    if threads is None:
+        return _run_training(spec, progress, should_cancel, artifact_dir)
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads))
+    try:
+        return _run_training(spec, progress, should_cancel, artifact_dir)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_training(
+    spec: JobSpec | Mapping[str, Any],
+    progress: Progress | None,
+    should_cancel: Callable[[], bool] | None,
+    artifact_dir: str | Path | None,
+) -> dict[str, Any]:
     from trainer.metrics import evaluate
 
     if not isinstance(spec, JobSpec):

@@ -200,7 +200,6 @@ def run_demo(
     """Run the whole pipeline; returns the report (also written to ``cfg.out_dir``)."""
     from app.core.migrate import upgrade
     from app.worker import Worker
-    from trainer import api as trainer_api
 
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -227,8 +226,7 @@ def run_demo(
                     session=session, settings=settings, body=JobCreate(**body)
                 )
                 job_ids[key] = job.id
-        trainer_api.set_threads(1)
-        worker = Worker(settings, engine=engine)
+        worker = Worker(settings, engine=engine, threads=1)
         order = {v: k for k, v in job_ids.items()}
 
         def on_job_progress(job_id: int, p: dict[str, Any]) -> None:
