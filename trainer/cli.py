@@ -250,6 +250,62 @@ def reproduce_synthetic(
         typer.echo(f"wrote {plot}")
 
 
+# -- paper tables (trainer.experiments.paper / report) -------------------------------------
+def _reproduce_tables(
+    tables: list[str], out: Path, quick: bool, seeds: str | None, workers: int,
+    data_dir: Path | None, progress: bool, command: str,
+) -> None:  # fmt: skip
+    from trainer.experiments import paper, report
+
+    profile = paper.profile_with(
+        paper.QUICK if quick else paper.FULL, _ints(seeds, "--seeds") if seeds else None
+    )
+    if not 1 <= workers <= 2:
+        raise typer.BadParameter("--workers must be 1 or 2 (the machine has 2 cores)")
+    path, _, findings = report.reproduce(
+        tables, out=out, profile=profile, data_dir=str(data_dir) if data_dir else None,
+        workers=workers, progress=progress, command=command,
+    )  # fmt: skip
+    for f in findings:
+        verdict = {True: "holds", False: "DOES NOT HOLD", None: "not checked"}[f.holds]
+        typer.echo(f"finding ({f.key}) {verdict}: {f.claim}")
+    typer.echo(f"wrote {path} and {path.parent / 'results.json'}")
+
+
+def _table_command(table: str) -> Any:
+    def command(
+        out: Path = typer.Option(Path("reproduction"), help="Output folder (cache/ inside)."),
+        quick: bool = typer.Option(False, "--quick", help="Fewer seeds, epochs and knobs."),
+        seeds: str = typer.Option(None, help="Comma-separated seeds (default 0-4; quick 0,1)."),
+        workers: int = typer.Option(2, help="Worker processes (1 or 2)."),
+        data_dir: Path = typer.Option(None, help="Data folder (default ../shared/data)."),
+        progress: bool = typer.Option(True, "--progress/--no-progress"),
+    ) -> None:
+        tables = list(_paper_tables()) if table == "all" else [table]
+        _reproduce_tables(tables, out, quick, seeds, workers, data_dir, progress,
+                          f"frtrain reproduce {table}" + (" --quick" if quick else ""))  # fmt: skip
+
+    command.__doc__ = (
+        "Every paper table and figure: REPORT.md, results.json and PNGs under --out."
+        if table == "all"
+        else f"Regenerate the paper's {table} (ours beside the paper's) under --out."
+    )
+    return command
+
+
+def _paper_tables() -> tuple[str, ...]:
+    from trainer.experiments.paper import TABLES
+
+    return TABLES
+
+
+for _name in (
+    "table1", "table2", "table3", "table5", "table7", "table8", "table9", "figure2b", "figure4",
+    "all",
+):  # fmt: skip
+    reproduce_app.command(_name)(_table_command(_name))
+
+
 def register(root: Any) -> None:
     root.command("train")(train)
     root.add_typer(reproduce_app, name="reproduce")
