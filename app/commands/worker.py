@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from sqlalchemy.orm import Session
 
 from app.commands import jobs_app, root
 
@@ -32,12 +35,23 @@ def worker(
     run_workers(concurrency, settings=settings, exit_when_idle=exit_when_idle, threads=threads)
 
 
-def _session():  # type: ignore[no-untyped-def]
+@contextmanager
+def _service(exit_code: int = 1) -> Iterator[Session]:
+    """A session on DATABASE_URL; a domain error becomes its message and an exit code."""
     from app.core.config import get_settings
     from app.core.db import make_engine, make_session_factory
+    from app.core.errors import DomainError
 
     engine = make_engine(get_settings().database_url)
-    return engine, make_session_factory(engine)()
+    session = make_session_factory(engine)()
+    try:
+        yield session
+    except DomainError as exc:
+        typer.echo(exc.detail, err=True)
+        raise typer.Exit(exit_code) from exc
+    finally:
+        session.close()
+        engine.dispose()
 
 
 @jobs_app.command("submit")
@@ -46,7 +60,6 @@ def submit(
 ) -> None:
     """Queue a training job from a JSON file shaped like POST /api/v1/training-jobs."""
     from app.core.config import get_settings
-    from app.core.errors import DomainError
     from app.schemas.jobs import JobCreate
     from app.services import jobs as svc
 
@@ -55,15 +68,8 @@ def submit(
     except (ValueError, json.JSONDecodeError) as exc:
         typer.echo(f"invalid job request: {exc}", err=True)
         raise typer.Exit(2) from exc
-    engine, session = _session()
-    try:
+    with _service(exit_code=2) as session:
         job = svc.create_job(session=session, settings=get_settings(), body=body)
-    except DomainError as exc:
-        typer.echo(f"invalid job request: {exc.detail}", err=True)
-        raise typer.Exit(2) from exc
-    finally:
-        session.close()
-        engine.dispose()
     typer.echo(f"queued job {job.id} ({job.method} on {job.dataset})")
 
 
@@ -72,12 +78,8 @@ def list_jobs(status: str | None = typer.Option(None, help="Only this status."))
     """List training jobs, newest first."""
     from app.services import jobs as svc
 
-    engine, session = _session()
-    try:
+    with _service() as session:
         rows, count = svc.list_jobs(session=session, status=status, limit=1000)
-    finally:
-        session.close()
-        engine.dispose()
     typer.echo(f"{count} job(s)")
     for j in rows:
         typer.echo(
@@ -89,34 +91,18 @@ def list_jobs(status: str | None = typer.Option(None, help="Only this status."))
 @jobs_app.command("show")
 def show(job_id: int = typer.Argument(...)) -> None:
     """Print one job as JSON (status, progress, results)."""
-    from app.core.errors import DomainError
     from app.services import jobs as svc
 
-    engine, session = _session()
-    try:
+    with _service() as session:
         job = svc.read_job(session=session, job_id=job_id)
-    except DomainError as exc:
-        typer.echo(exc.detail, err=True)
-        raise typer.Exit(1) from exc
-    finally:
-        session.close()
-        engine.dispose()
     typer.echo(job.model_dump_json(indent=2))
 
 
 @jobs_app.command("cancel")
 def cancel(job_id: int = typer.Argument(...)) -> None:
     """Cancel a queued or running job."""
-    from app.core.errors import DomainError
     from app.services import jobs as svc
 
-    engine, session = _session()
-    try:
+    with _service() as session:
         job = svc.cancel_job(session=session, job_id=job_id)
-    except DomainError as exc:
-        typer.echo(exc.detail, err=True)
-        raise typer.Exit(1) from exc
-    finally:
-        session.close()
-        engine.dispose()
     typer.echo(f"job {job.id}: {job.status} (cancel requested)")
