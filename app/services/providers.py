@@ -28,7 +28,6 @@ from app.core.config import (
 from app.core.errors import InvalidInput
 from app.models import Hit, Project
 
-PROVIDERS = ("mturk", "link")
 PREVIEW_ASSIGNMENT_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
 LINK_WORKER_PREFIX = "link:"
 
@@ -38,12 +37,6 @@ def sign(settings: Settings, purpose: str, *parts: object) -> str:
     msg = "\x1f".join([purpose, *(str(p) for p in parts)]).encode()
     digest = hmac.new(settings.secret_key.encode(), msg, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-def verify(settings: Settings, signature: str | None, purpose: str, *parts: object) -> bool:
-    if not signature:
-        return False
-    return hmac.compare_digest(signature.encode(), sign(settings, purpose, *parts).encode())
 
 
 def verify_plain(given: str | None, expected: str) -> bool:
@@ -143,8 +136,7 @@ def invite_url(settings: Settings, hit: Hit, worker: str) -> str:
     return f"{task_url(settings, hit.id)}?{query}"
 
 
-def panel_url(settings: Settings, hit: Hit, id_param: str = "pid") -> str:
-    """A link for a panel that appends its own worker id as ``?pid=...``."""
-    return (
-        f"{task_url(settings, hit.id)}?{urlencode({'k': link_key(settings, hit.id)})}&{id_param}="
-    )
+def panel_url(settings: Settings, hit: Hit) -> str:
+    """A link for a panel, which appends its own worker id after the trailing ``pid=``."""
+    query = urlencode({"k": link_key(settings, hit.id)})
+    return f"{task_url(settings, hit.id)}?{query}&pid="

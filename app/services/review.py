@@ -62,7 +62,8 @@ def _ctx(session: Session, assignment_id: str) -> _Ctx:
     return _Ctx(assignment, ha, hit, project)
 
 
-def _cost(hit: Hit) -> Decimal:
+def assignment_cost(hit: Hit) -> Decimal:
+    """What one approved assignment of ``hit`` costs: reward plus MTurk fee (none for link)."""
     return ledger.hit_cost(
         Decimal(str(hit.reward)), hit.max_assignments, marketplace=hit.provider == "mturk"
     ).per_assignment
@@ -113,7 +114,7 @@ def approve(
     c.ha.mturk_status = "Approved" if c.hit.provider == "mturk" else None
     c.ha.feedback = feedback or c.ha.feedback
     c.ha.reviewed_at = datetime.now(UTC)
-    cost = _cost(c.hit)
+    cost = assignment_cost(c.hit)
     if was_rejected:  # the released reserve is needed again
         ledger.record(
             session,
@@ -182,7 +183,7 @@ def reject(
         project_id=c.project.id,
         hit_id=c.hit.id,
         kind="release",
-        amount=-_cost(c.hit),
+        amount=-assignment_cost(c.hit),
         key=f"release:{assignment_id}",
         note="rejected: not paid",
     )

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.errors import NotFound
 from app.models import Answer, Assignment, GoldQuestion, Hit, HitAssignment, Project, Worker
-from app.services import publishing, review
+from app.services import ledger, publishing, review
 from app.services.providers import mturk_client
 from app.services.task_page import ANSWER_FIELD
 
@@ -165,9 +165,9 @@ def _upsert(
         assignment.status = _STATUS[status]
         ha.review = _STATUS[status]
         ha.reviewed_at = datetime.now(UTC)
-        cost = review._cost(hit)
+        cost = review.assignment_cost(hit)
         kind, amount = ("paid", cost) if status == "Approved" else ("release", -cost)
-        review.ledger.record(
+        ledger.record(
             session,
             project_id=project.id,
             hit_id=hit.id,
