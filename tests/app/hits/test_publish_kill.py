@@ -31,7 +31,7 @@ def test_sigkill_half_way_then_restart(db_url: str, emu: Emulator, hsettings: Se
     proc = None
     try:
         # Slow CreateHIT down so the kill lands in the middle of the batch.
-        emu.faults.set(delay_seconds=0.25, operations=["CreateHITWithHITType"])
+        emu.faults.set(delay_seconds=0.4, operations=["CreateHITWithHITType"])
         env = {
             **os.environ,
             "DATABASE_URL": db_url,
