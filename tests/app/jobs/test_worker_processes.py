@@ -100,7 +100,7 @@ def test_job_of_a_killed_worker_is_finished_by_another_after_the_lease_expires(
     assert all(a.startswith("attempt2-") for a in job.artifacts or [])
 
 
-def test_cancel_stops_a_running_job_and_a_failing_job_does_not_stop_the_worker(
+def test_cancel_failure_and_sigterm_release(
     committed: Callable[[], Session], queue_settings: Settings, workers: WorkerProcs
 ) -> None:
     # A training file whose label column has three values: accepted at creation (the
@@ -119,7 +119,8 @@ def test_cancel_stops_a_running_job_and_a_failing_job_does_not_stop_the_worker(
     )
     endless = queue_job(committed, queue_settings, long_job(200_000))
     after = queue_job(committed, queue_settings, uploaded_job(committed))
-    workers.start()
+    last = queue_job(committed, queue_settings, long_job(200_000))
+    proc = workers.start()
 
     wait_for(
         lambda: job_row(committed, endless).progress_epoch > 0,
@@ -147,8 +148,25 @@ def test_cancel_stops_a_running_job_and_a_failing_job_does_not_stop_the_worker(
         "the worker to carry on with the next job",
         workers.logs,
     )
+    # SIGTERM mid-job: the worker hands the job back to the queue (the attempt does not
+    # count) and exits cleanly.
+    wait_for(
+        lambda: job_row(committed, last).progress_epoch > 0,
+        60,
+        "the last job to start training",
+        workers.logs,
+    )
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0, workers.logs()
+    released = job_row(committed, last)
+    assert (released.status, released.attempts, released.lease_token) == ("queued", 0, None)
     outcomes = {(r.job_id, r.outcome) for r in runs_of(committed)}
-    assert outcomes == {(failing, "failed"), (endless, "cancelled"), (after, "succeeded")}
+    assert outcomes == {
+        (failing, "failed"),
+        (endless, "cancelled"),
+        (after, "succeeded"),
+        (last, "released"),
+    }
     # The job after them trained FR-Train on an uploaded file the worker read from the DB.
     results = job_row(committed, after).results
     assert results is not None
