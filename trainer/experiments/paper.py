@@ -37,6 +37,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -225,51 +226,69 @@ def _fit(model: Any, tr: Split, val: Split, w: Any = None) -> Any:
 
 
 def run_baselines(task: Task, profile: Profile, data_dir: str | None) -> dict[str, Any]:
-    """LR, RML and the three fairness methods with and without RML weights, one seed."""
+    """LR, RML and the three fairness methods with and without RML weights, every seed.
+
+    Returns ``{method: [record per seed]}``. LR, FC and LBC are deterministic given the
+    data, so they are fitted once and their record repeated for every seed; RML, AD and
+    the RML+X methods are fitted per seed (RML's and AD's initialisation).
+    """
     from trainer.models.ad import AdversarialDebiasing
     from trainer.models.fc import FairnessConstraints
     from trainer.models.lbc import LabelBiasCorrection
     from trainer.models.lr import LogisticRegression
     from trainer.models.rml import LearningToReweight
 
-    (seed,) = task.seeds
     ds = load_data(task.dataset, task.setting, data_dir)
     tr, val = ds.train, ds.val
     l2 = BASE_L2[task.dataset]
-    out: dict[str, Any] = {}
-    lr = _fit(LogisticRegression(), tr, val)
-    out["LR"] = {**{f"test_{k}": v for k, v in _scores(lr, ds.test).items()}, "knob": None}
-    rml = _fit(
-        LearningToReweight(
-            n_steps=profile.rml_steps, last_k=min(100, profile.rml_steps), seed=seed
-        ),
-        tr,
-        val,
-    )
-    out["RML"] = {**{f"test_{k}": v for k, v in _scores(rml, ds.test).items()}, "knob": None}
-    w_rml = rml.weights_
-    if task.setting == "poisoned":
-        clean_y = load_data(task.dataset, "clean", data_dir).train.y
-        flipped = tr.y != clean_y
-        out["RML"]["weight_flipped"] = float(w_rml[flipped].mean()) if flipped.any() else None
-        out["RML"]["weight_unflipped"] = float(w_rml[~flipped].mean())
-    for prefix, w in (("", None), ("RML+", w_rml)):
+    n_seeds = len(task.seeds)
 
-        def fc_path(w: Any = w) -> Iterable[tuple[Any, Any]]:
+    def fc(w: Any) -> dict[str, Any]:
+        def path() -> Iterable[tuple[Any, Any]]:
             for c in profile.fc_grid:
                 model = FairnessConstraints(mode="constraint", c=c, c_relative=True, l2=l2)
                 yield c, _fit(model, tr, val, w)
 
-        def ad_path(w: Any = w) -> Iterable[tuple[Any, Any]]:
+        return _sweep(path(), ds, val)
+
+    def lbc(w: Any) -> dict[str, Any]:
+        model = _fit(LabelBiasCorrection(n_iter=profile.lbc_max_iter, l2=l2), tr, val, w)
+        T = profile.lbc_max_iter
+        return _sweep(((t, model.at_iteration(t)) for t in range(1, T + 1)), ds, val)
+
+    def ad(w: Any, seed: int) -> dict[str, Any]:
+        def path() -> Iterable[tuple[Any, Any]]:
             for a in profile.ad_grid:
                 model = AdversarialDebiasing(alpha=a, n_steps=profile.ad_steps, seed=seed)
                 yield a, _fit(model, tr, val, w)
 
-        lbc = _fit(LabelBiasCorrection(n_iter=profile.lbc_max_iter, l2=l2), tr, val, w)
-        lbc_path = ((t, lbc.at_iteration(t)) for t in range(1, profile.lbc_max_iter + 1))
-        out[prefix + "FC"] = _sweep(fc_path(), ds, val)
-        out[prefix + "LBC"] = _sweep(lbc_path, ds, val)
-        out[prefix + "AD"] = _sweep(ad_path(), ds, val)
+        return _sweep(path(), ds, val)
+
+    lr = _fit(LogisticRegression(), tr, val)
+    lr_rec = {**{f"test_{k}": v for k, v in _scores(lr, ds.test).items()}, "knob": None}
+    out: dict[str, list[dict[str, Any]]] = {
+        "LR": [lr_rec] * n_seeds,
+        "FC": [fc(None)] * n_seeds,
+        "LBC": [lbc(None)] * n_seeds,
+    }
+    flipped = None
+    if task.setting == "poisoned":
+        flipped = tr.y != load_data(task.dataset, "clean", data_dir).train.y
+    for seed in task.seeds:
+        rml = LearningToReweight(
+            n_steps=profile.rml_steps, last_k=min(100, profile.rml_steps), seed=seed
+        )
+        rml = _fit(rml, tr, val)
+        rec = {**{f"test_{k}": v for k, v in _scores(rml, ds.test).items()}, "knob": None}
+        w = rml.weights_
+        if flipped is not None and flipped.any():
+            rec["weight_flipped"] = float(w[flipped].mean())
+            rec["weight_unflipped"] = float(w[~flipped].mean())
+        out.setdefault("RML", []).append(rec)
+        out.setdefault("AD", []).append(ad(None, seed))
+        out.setdefault("RML+FC", []).append(fc(w))
+        out.setdefault("RML+LBC", []).append(lbc(w))
+        out.setdefault("RML+AD", []).append(ad(w, seed))
     return out
 
 
@@ -416,6 +435,11 @@ def fr_main_task(dataset: str, setting: str, profile: Profile) -> Task:
     return Task("fr", dataset, setting, profile.seeds, (("ablation", True),))
 
 
+def baselines_task(dataset: str, setting: str, profile: Profile) -> Task:
+    """All baselines of one (data set, setting), every seed (Tables 1-3, 9, Figures)."""
+    return Task("baselines", dataset, setting, profile.seeds)
+
+
 def tasks_for(table: str, profile: Profile) -> list[Task]:
     """Every task a table needs (deduplicated by the runner across tables)."""
     seeds = profile.seeds
@@ -423,7 +447,7 @@ def tasks_for(table: str, profile: Profile) -> list[Task]:
     if table in MAIN_TABLE_DATASET:
         d = MAIN_TABLE_DATASET[table]
         for s in SETTINGS:
-            out += [Task("baselines", d, s, (seed,)) for seed in seeds]
+            out.append(baselines_task(d, s, profile))
             out.append(fr_main_task(d, s, profile))
     elif table == "table5":
         for s in SETTINGS:
@@ -440,12 +464,12 @@ def tasks_for(table: str, profile: Profile) -> list[Task]:
                 out.append(Task("rml_val", "synthetic", "poisoned", (seed,), (("n_val", n),)))
     elif table == "table9":
         for d in DATASETS:
-            out += [Task("baselines", d, "clean", (seed,)) for seed in seeds[:1]]
+            out.append(baselines_task(d, "clean", profile))
             out.append(Task("fr", d, "clean", seeds, (("fairness", "eo"),)))
     elif table == "figure2b":
-        out += [Task("baselines", "synthetic", s, (seed,)) for s in SETTINGS for seed in seeds]
+        out += [baselines_task("synthetic", s, profile) for s in SETTINGS]
     elif table == "figure4":
-        out += [Task("baselines", "synthetic", s, (seed,)) for s in SETTINGS for seed in seeds]
+        out += [baselines_task("synthetic", s, profile) for s in SETTINGS]
         out += [fr_main_task("synthetic", s, profile) for s in SETTINGS]
         out.append(Task("fr", "synthetic", "poisoned", seeds, (("n_val", 100),)))
         out.append(
@@ -523,9 +547,13 @@ def run_tasks(
             for t in todo:
                 store(*_execute(t, profile, data_dir))
         else:
-            os.environ.setdefault("OMP_NUM_THREADS", "1")
-            os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-            with ProcessPoolExecutor(max_workers=min(workers, 2)) as pool:
+            # Fresh (spawned) workers read these before importing numpy: one BLAS thread
+            # each, since the pool already occupies both cores (2-3x faster than
+            # oversubscribed BLAS threads on this machine).
+            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+                os.environ.setdefault(var, "1")
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=min(workers, 2), mp_context=ctx) as pool:
                 futs = [pool.submit(_execute, t, profile, data_dir) for t in todo]
                 for fut in as_completed(futs):
                     store(*fut.result())

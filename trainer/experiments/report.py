@@ -140,9 +140,7 @@ def main_table(table: str, results: dict[str, Any], profile: P.Profile) -> dict[
                 row[s] = _cell([c["test_di"] for c in ch], [c["test_acc"] for c in ch])
                 row[s]["knob"] = [c["lambda_f"] for c in ch]
             else:
-                recs = [
-                    results[P.Task("baselines", d, s, (seed,)).key][m] for seed in profile.seeds
-                ]
+                recs = results[P.baselines_task(d, s, profile).key][m]
                 row[s] = _cell([r["test_di"] for r in recs], [r["test_acc"] for r in recs])
                 row[s]["knob"] = [r.get("knob") for r in recs]
                 row[s]["reached"] = [r.get("reached") for r in recs]
@@ -225,7 +223,7 @@ def table9(results: dict[str, Any], profile: P.Profile) -> dict[str, Any]:
     """Table 9: equalized odds of LR and FR-Train (EO variant) on clean training data."""
     rows = []
     for d in P.DATASETS:
-        lr = results[P.Task("baselines", d, "clean", profile.seeds[:1]).key]["LR"]
+        lr = results[P.baselines_task(d, "clean", profile).key]["LR"][0]
         rec = results[P.Task("fr", d, "clean", profile.seeds, (("fairness", "eo"),)).key]
         lr_main = P.fr_settings(d, "clean", profile)["lambda_r"]
         ch = fr_chosen(rec, profile.seeds, lr_main, eo=True)
@@ -253,10 +251,8 @@ def baseline_curves(results: dict[str, Any], profile: P.Profile, method: str) ->
     """Test (DI, accuracy) along a fairness method's knob, mean over seeds, synthetic data."""
     out = {}
     for s in P.SETTINGS:
-        curves = [
-            results[P.Task("baselines", "synthetic", s, (seed,)).key][method]["curve"]
-            for seed in profile.seeds
-        ]
+        recs = results[P.baselines_task("synthetic", s, profile).key][method]
+        curves = [r["curve"] for r in recs]
         knobs, di, acc = _mean_curve(curves, "test_di", "test_acc")
         out[s] = {"knob": knobs, "di": di, "acc": acc}
     return out
