@@ -105,8 +105,8 @@ def train(
     fraction: float = typer.Option(0.1, help="Poisoning budget as a fraction of D_tr."),
     target_group: int = typer.Option(1, help="Group whose labels the attack flips."),
     val_file: Path = typer.Option(None, help="External (e.g. crowdsourced) validation file."),
-    l1: str = typer.Option("0.1,0.2,0.3,0.35,0.4,0.45,0.5,0.55", help="lambda_1 value(s)."),
-    l2: str = typer.Option("0.4", help="lambda_2 value(s)."),
+    l1: str = typer.Option("0.4,0.5,0.55,0.6,0.65,0.68,0.71,0.74", help="lambda_1 value(s)."),
+    l2: str = typer.Option("0.2", help="lambda_2 value(s)."),
     fairness: str = typer.Option("dp", help="dp, eo or eop."),
     reweight: str = typer.Option("paper", help="paper, notebook or off."),
     hidden: int = typer.Option(0, help="Hidden units in the generator (0, 8 or 16)."),
@@ -117,6 +117,7 @@ def train(
     split_seed: int = typer.Option(0, help="Seed of the train/val/test split (real data)."),
     min_di: float = typer.Option(0.8, help="Model selection on validation: DI floor."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    threads: int = typer.Option(1, help="torch CPU threads (small models: 1 is fastest)."),
     out: Path = typer.Option(Path("frtrain-out"), help="Output folder."),
 ) -> None:
     """Train FR-Train (a whole lambda grid in one batched run) or LR; print test metrics and
@@ -129,6 +130,7 @@ def train(
 
     if method not in METHODS:
         raise typer.BadParameter(f"--method must be one of {', '.join(METHODS)}")
+    torch.set_num_threads(max(1, threads))
     ds = _load_data(
         data, poison=poison, attack=attack, fraction=fraction, target_group=target_group,
         val_file=val_file, label=label, sensitive=sensitive, features=features,
@@ -235,10 +237,14 @@ def reproduce_synthetic(
     plot: Path = typer.Option(None, help="Write the Figure 4c-style trade-off PNG here."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    threads: int = typer.Option(1, help="torch CPU threads (small models: 1 is fastest)."),
 ) -> None:
     """Table 1's LR and FR-Train rows (clean and poisoned), ours beside the paper's."""
+    import torch
+
     from trainer.experiments import synthetic as exp
 
+    torch.set_num_threads(max(1, threads))
     result = exp.reproduce(_ints(seeds, "--seeds"), progress=progress, log=typer.echo,
                            device=device)  # fmt: skip
     typer.echo(exp.format_table(result))
