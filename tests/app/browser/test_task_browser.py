@@ -19,6 +19,7 @@ from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
 from app.core.migrate import upgrade
 from app.models import Answer, Assignment, GoldQuestion
+from app.mturk.client import make_mturk_client
 from app.mturk.emulator import Emulator, run_emulator, synthetic_worker_id
 from app.services import publishing
 from app.services.replay import serve_app
@@ -116,8 +117,9 @@ def test_worker_answers_every_question_in_chromium(
         assert sorted(a.example_id for a in answers) == sorted(expected)
         assert {a.value for a in answers} == {1, 2, 3, 4}
         assert gold_ids & {a.example_id for a in answers}  # hidden gold was answered unknowingly
-    mturk = emu.service.store["assignments"][accepted["assignmentId"]]
-    assert mturk["state"] == "Submitted" and mturk["Answer"].count("<Answer>") == len(expected)
+    mturk = make_mturk_client(settings).get_assignment(accepted["assignmentId"])["Assignment"]
+    assert mturk["AssignmentStatus"] == "Submitted"
+    assert mturk["Answer"].count("<Answer>") == len(expected)
 
     # A screenshot of the task page, for people to look at.
     other = emu.worker_accept(str(project_hits(factory(), pid)[1].mturk_hit_id), "ASHOTWORKER1")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pandas as pd
@@ -21,10 +21,12 @@ from app.api.deps import get_session
 from app.core.config import Settings
 from app.main import create_app
 from app.models import Answer, Example, Hit
+from app.mturk.client import MTurkClient, make_mturk_client
 from app.mturk.emulator import Emulator, run_emulator, synthetic_worker_id
 from app.schemas.crowd import GoldCreate, ProjectCreate, WorkerFilterRule
 from app.services.examples import add_gold, upload_examples
 from app.services.projects import create_project
+from app.services.providers import task_url
 from app.services.replay import parse_forms
 
 N_EXAMPLES = 40
@@ -57,6 +59,41 @@ def hsettings(db_url: str, emu: Emulator, tmp_path: Path) -> Settings:
         secret_key="test-secret-key",
         artifact_dir=tmp_path / "artifacts",
     )
+
+
+@pytest.fixture
+def mt(hsettings: Settings) -> MTurkClient:
+    """A requester client on the emulator: tests check MTurk's side through its public API."""
+    return make_mturk_client(hsettings)
+
+
+def mturk_hits(mt: MTurkClient) -> list[dict[str, Any]]:
+    return list(mt.iter_hits())
+
+
+def mturk_assignment(mt: MTurkClient, assignment_id: str) -> dict[str, Any]:
+    return dict(mt.get_assignment(assignment_id)["Assignment"])
+
+
+def mturk_blocks(mt: MTurkClient) -> set[str]:
+    return {b["WorkerId"] for b in mt.iter_worker_blocks()}
+
+
+def mturk_bonuses(mt: MTurkClient, assignment_id: str) -> list[dict[str, Any]]:
+    return list(mt.call("ListBonusPayments", AssignmentId=assignment_id)["BonusPayments"])
+
+
+def frame_url(settings: Settings, emu: Emulator, hit: Hit, assignment_id: str, worker: str) -> str:
+    """The URL MTurk frames: ExternalURL + assignmentId, hitId, turkSubmitTo, workerId."""
+    query = urlencode(
+        {
+            "assignmentId": assignment_id,
+            "hitId": hit.mturk_hit_id,
+            "turkSubmitTo": emu.url,
+            "workerId": worker,
+        }
+    )
+    return f"{task_url(settings, hit.id)}?{query}"
 
 
 @pytest.fixture

@@ -16,14 +16,17 @@ from sqlalchemy import delete
 from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
 from app.models import Project
+from app.mturk.client import MTurkClient
 from app.mturk.emulator import Emulator
 from app.services import publishing
-from tests.app.hits.conftest import make_project, project_hits
+from tests.app.hits.conftest import make_project, mturk_hits, project_hits
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def test_sigkill_half_way_then_restart(db_url: str, emu: Emulator, hsettings: Settings) -> None:
+def test_sigkill_half_way_then_restart(
+    db_url: str, emu: Emulator, hsettings: Settings, mt: MTurkClient
+) -> None:
     engine = make_engine(db_url)
     factory = make_session_factory(engine)
     with factory() as session:
@@ -47,7 +50,7 @@ def test_sigkill_half_way_then_restart(db_url: str, emu: Emulator, hsettings: Se
             stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 90
-        while len(emu.service.summary()["hits"]) < 3:
+        while len(mturk_hits(mt)) < 3:
             assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
             assert time.monotonic() < deadline, "the publish never got going"
             time.sleep(0.02)
@@ -59,13 +62,13 @@ def test_sigkill_half_way_then_restart(db_url: str, emu: Emulator, hsettings: Se
             states = [h.state for h in project_hits(session, pid)]
         assert len(states) == 9  # every intent was written before MTurk was called
         assert "intent" in states
-        assert len(emu.service.summary()["hits"]) < 9
+        assert len(mturk_hits(mt)) < 9
         with factory() as session:  # the restart
             publishing.publish_batch(session, hsettings, pid)
         with factory() as session:
             hits = project_hits(session, pid)
             assert [h.state for h in hits] == ["published"] * 9
-            on_mturk = emu.service.summary()["hits"]
+            on_mturk = mturk_hits(mt)
             assert len(on_mturk) == 9
             assert sorted(h["HITId"] for h in on_mturk) == sorted(str(h.mturk_hit_id) for h in hits)
             assert sorted(h["RequesterAnnotation"] for h in on_mturk) == sorted(

@@ -13,13 +13,10 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.models import GoldQuestion, HitType, Project, SpendEntry
+from app.mturk.client import MTurkClient
 from app.mturk.emulator import Emulator
 from app.services import ledger, publishing
-from tests.app.hits.conftest import make_project, project_hits
-
-
-def emulator_hits(emu: Emulator) -> list[dict[str, Any]]:
-    return list(emu.service.summary()["hits"])
+from tests.app.hits.conftest import make_project, mturk_hits, project_hits
 
 
 def test_fee_rules_hand_computed() -> None:
@@ -83,6 +80,7 @@ def test_publish_once_hittype_reused_ledger_and_topup(
     web: TestClient,
     admin_headers: dict[str, str],
     emu: Emulator,
+    mt: MTurkClient,
     hsettings: Settings,
 ) -> None:
     pid = make_project(session)
@@ -91,7 +89,7 @@ def test_publish_once_hittype_reused_ledger_and_topup(
     body = r.json()
     assert body["created"] == 5 and body["failed"] == []
     hits = project_hits(session, pid)
-    on_mturk = emulator_hits(emu)
+    on_mturk = mturk_hits(mt)
     assert sorted(h["HITId"] for h in on_mturk) == sorted(str(h.mturk_hit_id) for h in hits)
     assert {h.endpoint_url for h in hits} == {emu.url}
     assert {h.state for h in hits} == {"published"}
@@ -113,19 +111,19 @@ def test_publish_once_hittype_reused_ledger_and_topup(
     assert reserved == pytest.approx(5.40)
     # Every example has N answers outstanding: nothing more to publish.
     again = web.post(f"/api/v1/projects/{pid}/hits/publish", json={}, headers=admin_headers)
-    assert again.json()["created"] == 0 and len(emulator_hits(emu)) == 5
+    assert again.json()["created"] == 0 and len(mturk_hits(mt)) == 5
     spend = web.get(f"/api/v1/projects/{pid}/spend", headers=admin_headers).json()
     assert spend["totals"]["committed"] == pytest.approx(5.40)
 
 
 def test_budget_cap_refuses_and_writes_nothing(
-    session: Session, web: TestClient, admin_headers: dict[str, str], emu: Emulator
+    session: Session, web: TestClient, admin_headers: dict[str, str], emu: Emulator, mt: MTurkClient
 ) -> None:
     pid = make_project(session, budget_cap=5.00)  # the batch costs $5.40
     r = web.post(f"/api/v1/projects/{pid}/hits/publish", json={}, headers=admin_headers)
     assert r.status_code == 409
     assert "budget cap" in r.json()["detail"]
-    assert project_hits(session, pid) == [] and emulator_hits(emu) == []
+    assert project_hits(session, pid) == [] and mturk_hits(mt) == []
     # Within the cap when fewer answers are asked: 5 x 2 x $0.36 = $3.60.
     ok = web.post(
         f"/api/v1/projects/{pid}/hits/publish", json={"max_assignments": 2}, headers=admin_headers
@@ -147,7 +145,7 @@ def _publish_until_done(session: Session, settings: Settings, pid: int) -> int:
 
 @pytest.mark.usefixtures("fast_retries")
 def test_faults_every_hit_published_exactly_once(
-    session: Session, hsettings: Settings, emu: Emulator
+    session: Session, hsettings: Settings, emu: Emulator, mt: MTurkClient
 ) -> None:
     pid = make_project(session, n_examples=76, n_quiz=0, quiz_per_hit=0)  # 70 examples: 9 HITs
     emu.faults.set(throttle_rate=0.3, fault_after_commit_rate=0.3, seed=11)
@@ -156,7 +154,7 @@ def test_faults_every_hit_published_exactly_once(
     hits = project_hits(session, pid)
     planned = len(hits)
     assert planned == 9 and {h.state for h in hits} == {"published"}
-    on_mturk = emulator_hits(emu)
+    on_mturk = mturk_hits(mt)
     assert len(on_mturk) == planned
     assert sorted(h["RequesterAnnotation"] for h in on_mturk) == sorted(h.annotation for h in hits)
     assert len({h.mturk_hit_id for h in hits}) == planned
@@ -192,7 +190,7 @@ class CrashAfter:
 
 @pytest.mark.parametrize("token_expired", [False, True])
 def test_restart_publishes_exactly_the_missing_hits(
-    session: Session, hsettings: Settings, emu: Emulator, token_expired: bool
+    session: Session, hsettings: Settings, emu: Emulator, mt: MTurkClient, token_expired: bool
 ) -> None:
     from app.services.providers import mturk_client
 
@@ -203,20 +201,20 @@ def test_restart_publishes_exactly_the_missing_hits(
         publishing.publish_batch(session, hsettings, pid, mt=CrashAfter(mt, 3))
     states = [h.state for h in project_hits(session, pid)]
     assert states == ["published", "published", "intent", "intent", "intent"]
-    assert len(emulator_hits(emu)) == 3
+    assert len(mturk_hits(mt)) == 3
     if token_expired:
         emu.clock.advance(25 * 3600)  # MTurk forgets tokens after 24 h: ListHITs finds it
     result = publishing.publish_batch(session, hsettings, pid)  # the restart
     assert result.resumed == 3 and result.adopted == 1 and result.created == 2
     hits = project_hits(session, pid)
     assert [h.state for h in hits] == ["published"] * 5
-    on_mturk = emulator_hits(emu)
+    on_mturk = mturk_hits(mt)
     assert len(on_mturk) == 5
     assert sorted(h["HITId"] for h in on_mturk) == sorted(str(h.mturk_hit_id) for h in hits)
 
 
 def test_live_publishing_refused_without_all_three_switches(
-    session: Session, hsettings: Settings, emu: Emulator
+    session: Session, hsettings: Settings, emu: Emulator, mt: MTurkClient
 ) -> None:
     from app.core.errors import InvalidInput
     from app.mturk.errors import MTurkLiveNotAllowed
@@ -228,7 +226,7 @@ def test_live_publishing_refused_without_all_three_switches(
     with pytest.raises(MTurkLiveNotAllowed, match="MTURK_ALLOW_LIVE") as refused:
         publishing.publish_batch(session, live, pid)
     assert refused.value.status_code == 403
-    assert project_hits(session, pid) == [] and emulator_hits(emu) == []
+    assert project_hits(session, pid) == [] and mturk_hits(mt) == []
     session.get(Project, pid).allow_live = True  # type: ignore[union-attr]
     with pytest.raises(MTurkLiveNotAllowed):  # project switch + cap, but not the env switch
         publishing.publish_batch(session, live, pid)

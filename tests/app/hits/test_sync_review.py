@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.models import Answer, Assignment, SpendEntry, Worker
+from app.mturk.client import MTurkClient
 from app.mturk.emulator import Emulator
 from app.services import publishing, sync
 from tests.app.hits.conftest import (
@@ -20,6 +21,9 @@ from tests.app.hits.conftest import (
 from tests.app.hits.conftest import (
     gold_value,
     make_project,
+    mturk_assignment,
+    mturk_blocks,
+    mturk_bonuses,
     n_answers,
     project_hits,
     radios,
@@ -76,6 +80,7 @@ def test_review_policy_reject_block_bonus_idempotent(
     session: Session,
     hsettings: Settings,
     emu: Emulator,
+    mt: MTurkClient,
     web: TestClient,
     admin_headers: dict[str, str],
 ) -> None:
@@ -107,12 +112,12 @@ def test_review_policy_reject_block_bonus_idempotent(
     assert out["review"] == {"approved": 1, "rejected": 1, "bonuses": 1, "blocked": [bad.id]}
     assert emu.faults.stats["after_commit"] == 1  # the retried approve found it Approved
     assert emu.errors[("ApproveAssignment", "AWS.MechanicalTurk.InvalidAssignmentState")] == 1
-    store = emu.service.store
-    assert store["assignments"][good.assignment_id]["state"] == "Approved"
-    assert store["assignments"][bad.assignment_id]["state"] == "Rejected"
-    assert "check questions" in store["assignments"][bad.assignment_id]["RequesterFeedback"]
-    assert bad.id in store["blocks"]
-    assert len(store["bonuses"]) == 1
+    assert mturk_assignment(mt, good.assignment_id)["AssignmentStatus"] == "Approved"
+    rejected = mturk_assignment(mt, bad.assignment_id)
+    assert rejected["AssignmentStatus"] == "Rejected"
+    assert "check questions" in rejected["RequesterFeedback"]
+    assert bad.id in mturk_blocks(mt)
+    assert [b["BonusAmount"] for b in mturk_bonuses(mt, good.assignment_id)] == ["0.25"]
     worker = session.scalar(select(Worker).where(Worker.external_id == bad.id))
     assert worker is not None and worker.blocked
     # reward 10 x 0.03 = 0.30 + 0.06 fee; bonus 0.25 + 0.05 fee. Reserve: 4 HITs of 10 questions
@@ -123,21 +128,21 @@ def test_review_policy_reject_block_bonus_idempotent(
     # Running the review again (a retry) changes nothing and pays nothing twice.
     again = web.post(f"/api/v1/projects/{pid}/sync", headers=admin_headers).json()
     assert again["review"] == {"approved": 0, "rejected": 0, "bonuses": 0, "blocked": []}
-    assert _ledger(session, pid) == money and len(store["bonuses"]) == 1
+    assert _ledger(session, pid) == money and len(mturk_bonuses(mt, good.assignment_id)) == 1
     # Bonus again for the same assignment and amount: nothing new.
     r = web.post(
         f"/api/v1/assignments/{good.assignment_id}/bonus",
         json={"amount": "0.25", "reason": "thanks"},
         headers=admin_headers,
     )
-    assert r.status_code == 200 and len(store["bonuses"]) == 1
+    assert r.status_code == 200 and len(mturk_bonuses(mt, good.assignment_id)) == 1
     # The blocked worker can no longer accept this requester's HITs.
     with pytest.raises(Exception, match="blocked"):
         emu.worker_accept(str(project_hits(session, pid)[1].mturk_hit_id), bad.id)
     # Unblock through the API.
     r = web.delete(f"/api/v1/workers/{bad.id}/block", headers=admin_headers)
     assert r.status_code == 200 and r.json()["blocked"] is False
-    assert bad.id not in store["blocks"]
+    assert bad.id not in mturk_blocks(mt)
 
 
 def test_topup_publishes_only_what_filtered_workers_left_missing(
@@ -175,6 +180,7 @@ def test_api_maps_mturk_refusals_to_4xx_with_turk_error_code(
     session: Session,
     hsettings: Settings,
     emu: Emulator,
+    mt: MTurkClient,
     web: TestClient,
     admin_headers: dict[str, str],
 ) -> None:
@@ -200,7 +206,7 @@ def test_api_maps_mturk_refusals_to_4xx_with_turk_error_code(
         headers=admin_headers,
     )
     assert ok.status_code == 200 and ok.json()["max_assignments"] == 5
-    assert emu.service.store["hits"][str(hit.mturk_hit_id)]["MaxAssignments"] == 5
+    assert mt.get_hit(str(hit.mturk_hit_id))["MaxAssignments"] == 5
     # A worker submits; approve, then reject is refused (409) and approve again is a no-op.
     w = SimWorker(web, emu, "api")
     w.complete(hit)

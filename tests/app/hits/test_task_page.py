@@ -11,14 +11,18 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.models import Answer, Assignment, Example, GoldQuestion, HitAssignment, Worker
+from app.mturk.client import MTurkClient
 from app.mturk.emulator import Emulator
 from app.services import publishing
 from app.services.replay import parse_forms
 from tests.app.hits.conftest import (
     QUIZ_EXPLANATION,
+    frame_url,
     hidden,
     local,
     make_project,
+    mturk_assignment,
+    mturk_hits,
     n_answers,
     project_hits,
     radios,
@@ -67,7 +71,7 @@ def test_preview_shows_task_but_cannot_submit_and_hides_gold(
 
 
 def test_worker_quiz_feedback_submit_and_external_submit(
-    session: Session, hsettings: Settings, emu: Emulator, web: TestClient
+    session: Session, hsettings: Settings, emu: Emulator, mt: MTurkClient, web: TestClient
 ) -> None:
     pid, hits = _published(session, hsettings)
     hit = hits[0]
@@ -111,8 +115,8 @@ def test_worker_quiz_feedback_submit_and_external_submit(
     # The page hands the answers to MTurk's externalSubmit; the emulator records them.
     final = w.external_submit(response)
     assert final.status_code == 200
-    mturk = emu.service.store["assignments"][w.assignment_id]
-    assert mturk["state"] == "Submitted" and "<FreeText>3</FreeText>" in mturk["Answer"]
+    mturk = mturk_assignment(mt, w.assignment_id)
+    assert mturk["AssignmentStatus"] == "Submitted" and "<FreeText>3</FreeText>" in mturk["Answer"]
 
 
 def test_refusals_are_4xx_and_change_nothing(
@@ -143,12 +147,7 @@ def test_refusals_are_4xx_and_change_nothing(
     refused(good | {"workerId": bob.id}, 403)  # altered form: the token binds the worker
     refused(good | {"assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE"}, (400, 422))
     # Bob opens the task with Alice's assignment id: refused, nothing bound to him.
-    frame = emu.service.frame_url(
-        emu.service.store["hits"][str(hit.mturk_hit_id)],
-        assignment_id=alice.assignment_id,
-        worker_id=bob.id,
-    )
-    assert frame is not None
+    frame = frame_url(hsettings, emu, hit, alice.assignment_id, bob.id)
     assert web.get(local(frame)).status_code == 403
     # Unknown task, task/HIT mismatch.
     assert web.get(local(frame).replace(f"/task/{hit.id}?", "/task/999999?")).status_code == 404
@@ -166,23 +165,23 @@ def test_refusals_are_4xx_and_change_nothing(
     r = web.post(f"/api/v1/hits/{hits[1].id}/expire", headers=admin_headers)
     assert r.status_code == 200 and r.json()["mturk_status"] in ("Reviewable", "Unassignable")
     carol = SimWorker(web, emu, "carol")
-    frame = emu.service.frame_url(
-        emu.service.store["hits"][str(hits[1].mturk_hit_id)],
-        assignment_id="A" * 30,
-        worker_id=carol.id,
-    )
-    assert frame is not None
+    frame = frame_url(hsettings, emu, hits[1], "A" * 30, carol.id)
     assert web.get(local(frame)).status_code == 410
     assert n_answers(session, pid) == after
 
 
 def test_link_provider_invites_panel_ids_and_completion_codes(
-    session: Session, hsettings: Settings, emu: Emulator, web: TestClient, admin_headers: dict
+    session: Session,
+    hsettings: Settings,
+    emu: Emulator,
+    mt: MTurkClient,
+    web: TestClient,
+    admin_headers: dict,
 ) -> None:
     pid = make_project(session, provider="link", n_quiz=0, quiz_per_hit=0, max_answers=2)
     r = web.post(f"/api/v1/projects/{pid}/hits/publish", json={}, headers=admin_headers)
     assert r.status_code == 200, r.text
-    assert emu.service.summary()["hits"] == []  # the link provider never calls MTurk
+    assert mturk_hits(mt) == []  # the link provider never calls MTurk
     hit = r.json()["hits"][0]
     assert hit["provider"] == "link" and hit["state"] == "published" and hit["endpoint_url"] is None
     invites = web.post(
