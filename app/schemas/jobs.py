@@ -7,9 +7,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.schemas.crowd import ColumnName
+from app.schemas.crowd import _has_nul as has_nul
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Id = Annotated[int, Field(ge=1, le=2_147_483_647)]
@@ -17,6 +18,14 @@ Id = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        # Postgres text and JSON cannot hold NUL: a 422 here, not a database error later.
+        if has_nul(data):
+            raise ValueError("text must not contain NUL (\\x00) characters")
+        return data
 
 
 class BuiltinData(_In):

@@ -93,6 +93,7 @@ def test_create_get_list_cancel(
         ({"method": "lr", "hyperparameters": {"l1": 0.3}}, "unknown key(s) ['l1']"),
         ({"method": "lr", "hyperparameters": {"l2": -1}}, "hyperparameters"),
         ({"extra_field": 1}, "extra_field"),
+        ({"name": "a\x00b"}, "NUL"),
     ],
 )
 def test_bad_requests_are_4xx_and_store_nothing(
