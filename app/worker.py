@@ -228,7 +228,7 @@ def _install_signals(stop: Callable[[], None]) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
-def _child_main(database_url: str | None, threads: int, parent: int) -> None:
+def _child_main(database_url: str | None, threads: int, parent: int, exit_when_idle: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = get_settings()
     if database_url:
@@ -244,7 +244,7 @@ def _child_main(database_url: str | None, threads: int, parent: int) -> None:
 
     threading.Thread(target=watch_parent, daemon=True).start()
     try:
-        worker.run()
+        worker.run(exit_when_idle=exit_when_idle)
     finally:
         worker.close()
 
@@ -276,7 +276,7 @@ def run_workers(
     procs = [
         ctx.Process(
             target=_child_main,
-            args=(settings.database_url, threads, os.getpid()),
+            args=(settings.database_url, threads, os.getpid(), exit_when_idle),
             name=f"frtrain-worker-{i}",
         )
         for i in range(concurrency)
