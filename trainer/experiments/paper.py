@@ -59,10 +59,13 @@ SETTINGS = ("clean", "poisoned")
 METHODS = ("FC", "LBC", "AD", "RML+FC", "RML+LBC", "RML+AD", "LR", "RML", "FR-Train")
 FAIRNESS_METHODS = ("FC", "LBC", "AD")
 TARGET_DI = 0.8
-#: Ridge strength of the LR-based baselines (FC, LBC) on standardised inputs: 0 on the
-#: synthetic data (the authors' unregularised LR, ALGORITHMS.md §3.1); a tiny amount on the
-#: one-hot real data, where rare categories are separable and an unpenalised fit diverges.
-BASE_L2 = {"synthetic": 0.0, "compas": 1e-4, "adult": 1e-4}
+#: Ridge strength of the LR-based baselines (FC, LBC) on standardised inputs. A small
+#: amount everywhere: RML's static weights put zero weight on the rows that disagree with
+#: the validation set, which makes the weighted data separable, and an unpenalised fit
+#: then runs off to infinity along one direction whatever LBC's or FC's weights say
+#: (measured: LBC's DI did not move over 30 iterations). On the clean synthetic data
+#: 1e-3 changes LR from .883 / .414 to .882 / .416 (acc / DI).
+BASE_L2 = {"synthetic": 1e-3, "compas": 1e-3, "adult": 1e-3}
 #: The paper's Table 6 crowd accuracy at N = 11, used to simulate Adult crowd labels.
 CROWD_ACCURACY = {"compas": 0.667, "adult": 0.743}
 #: Validation-set sizes of Table 8 / Figure 4 as fractions of the paper's |D_tr| = 2,000.
