@@ -155,3 +155,35 @@ def test_cancellation_stops_training_within_an_epoch() -> None:
     with pytest.raises(api.Cancelled):
         api.run_training(spec, should_cancel=should_cancel, threads=1)
     assert calls["n"] == 6
+
+
+def test_every_available_baseline_runs_as_a_job() -> None:
+    fast = {"ad": {"n_steps": 200}, "lbc": {"n_iter": 5}, "fc": {"lam": [0.0, 1.0]}}
+    methods = [m for m in api.available_methods() if m != "fr-train"]
+    assert {"lr", "fc", "lbc", "ad"} <= set(methods)
+    for method in methods:
+        spec = {
+            "data": {"builtin": "synthetic"},
+            "method": method,
+            "hyperparameters": fast.get(method, {}),
+            "seeds": [0],
+        }
+        res = api.run_training(spec, threads=1)
+        seed = res["seeds"][0]
+        assert len(seed["grid"]) == (2 if method == "fc" else 1)
+        assert 0.5 < seed["test"]["accuracy"] <= 1.0, method
+        assert seed["test"]["confusion"].keys() == {"0", "1"}
+
+
+def test_equalized_odds_fr_train_selects_on_validation_equalized_odds() -> None:
+    spec = {
+        **SMALL,
+        "hyperparameters": {**SMALL["hyperparameters"], "fairness": "eo"},
+        "selection": {"metric": "equalized_odds", "min_fairness": 0.7},
+        "seeds": [0],
+    }
+    res = api.run_training(spec, threads=1)
+    seed = res["seeds"][0]
+    vals = [p["val"] for p in seed["grid"]]
+    assert seed["selected"] == api.select_point(vals, min_fairness=0.7, metric="equalized_odds")
+    assert res["hyperparameters"]["fairness"] == "eo"
