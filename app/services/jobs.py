@@ -316,6 +316,20 @@ def _claimable(now: float) -> Any:
 def _reap_expired(session: Session, now: float) -> None:
     """Lost workers' jobs that must not run again: cancelled if asked, else failed."""
     expired = and_(TrainingJob.status == "running", TrainingJob.lease_expires_at < now)
+    final = or_(
+        TrainingJob.cancel_requested.is_(True),
+        TrainingJob.attempts >= TrainingJob.max_attempts,
+    )
+    tokens = [
+        t for t in session.scalars(select(TrainingJob.lease_token).where(expired, final)) if t
+    ]
+    if not tokens:
+        return
+    session.execute(
+        update(TrainingJobRun)
+        .where(TrainingJobRun.lease_token.in_(tokens))
+        .values(outcome="lost", finished_at=utcnow())
+    )
     session.execute(
         update(TrainingJob)
         .where(expired, TrainingJob.cancel_requested.is_(True))

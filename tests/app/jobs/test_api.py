@@ -178,7 +178,7 @@ def test_a_stale_lease_cannot_write_and_expired_jobs_are_retried_then_failed(
     assert job.status == "failed" and "lease expired" in (job.error or "")
     with committed() as s:
         outcomes = list(s.scalars(select(TrainingJobRun.outcome).order_by(TrainingJobRun.id)))
-    assert outcomes == ["lost", "lost", "running"]
+    assert outcomes == ["lost", "lost", "lost"]
 
 
 def test_worker_in_process_writes_results_and_artifacts_served_by_the_api(
