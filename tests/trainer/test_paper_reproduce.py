@@ -65,6 +65,7 @@ def test_tasks_are_shared_between_tables() -> None:
         P.tasks_for("table4", SMOKE)
 
 
+@pytest.mark.slow  # ~35 s on an idle 2-core machine (FR-Train grids, AD sweeps)
 def test_smoke_reproduction_writes_report_and_resumes(tmp_path: Path) -> None:
     tables = ["table1", "table8", "figure2b", "figure4"]
     path, assembled, findings = R.reproduce(

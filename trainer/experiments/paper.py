@@ -357,7 +357,12 @@ def run_fr(task: Task, profile: Profile, data_dir: str | None) -> dict[str, Any]
         val = crowd_validation(task.dataset, task.opt("val_source"), 0, len(ds.val), data_dir)
     lrs = task.opt("lambda_r", cfg["lambda_r"])
     lambda_r = list(lrs) if isinstance(lrs, tuple) else [float(lrs)]
-    lambda_f = list(cfg["lambda_f"])
+    lambda_f = [lf for lf in cfg["lambda_f"] if lf + max(lambda_r) <= 0.95 + 1e-9]
+    if len(lambda_f) < len(cfg["lambda_f"]) // 2:
+        # A larger λ_r override (Figure 4e's 0.4) leaves too few of the default λ_f values
+        # valid (λ_f + λ_r <= 0.95, the paper's appendix); spread as many over what is left.
+        n = len(cfg["lambda_f"])
+        lambda_f = [round(x, 3) for x in np.linspace(0.1, 0.95 - max(lambda_r), n)]
     if task.opt("ablation"):
         lambda_r = [*lambda_r, 0.0]
         lambda_f = [0.0, *lambda_f]
