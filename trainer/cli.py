@@ -186,9 +186,12 @@ def train(
         vacc = float(np.mean((m.predict(va.X, va.z) > 0) == (va.y > 0)))
         rows.append({**points[i], "val_accuracy": vacc, "test": met})
         mark = "*" if i == chosen else " "
+        lam = "".join(
+            f"{points[i][key]:>5.2f} " if key in points[i] else f"{'-':>5} "
+            for key in ("lambda_f", "lambda_r")
+        )
         typer.echo(
-            f"{i:>2}{mark}{points[i].get('lambda_f', float('nan')):>5.2f} "
-            f"{points[i].get('lambda_r', float('nan')):>5.2f}  {vacc:>7.3f} "
+            f"{i:>2}{mark}{lam} {vacc:>7.3f} "
             f"{met['accuracy']:>8.3f} {met['disparate_impact']:>7.3f} "
             f"{met['equalized_odds_y0']:>6.3f} {met['equalized_odds_y1']:>6.3f}"
         )
