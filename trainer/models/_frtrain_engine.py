@@ -341,17 +341,35 @@ class _RobustD:
         self.R1 = torch.cat([W1[:, :, :-1], b1[:, :, None]], 2).reshape(M * H, d1).contiguous()
         self.r1g = W1[:, :, -1].contiguous()
         self.w2, self.b2 = w2.clone(), b2.clone()
+        self._bufs: dict[tuple[str, int], Tensor] = {}
 
-    def forward(self, X1t: Tensor, last: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        pre = (self.R1 @ X1t).view(self.M, self.H, -1)
+    def _buf(self, tag: str, n: int) -> Tensor:
+        # preallocated (M*H, n) work buffers: the hidden layer is the only large tensor of a
+        # step, and reusing its storage avoids a fresh multi-MB allocation per op
+        key = (tag, n)
+        buf = self._bufs.get(key)
+        if buf is None:
+            buf = torch.empty(self.M * self.H, n, dtype=self.R1.dtype, device=self.R1.device)
+            self._bufs[key] = buf
+        return buf
+
+    def forward(
+        self, X1t: Tensor, last: Tensor, tag: str = "step"
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        n = X1t.shape[1]
+        pre = torch.mm(self.R1, X1t, out=self._buf(tag + "pre", n)).view(self.M, self.H, n)
         pre.addcmul_(self.r1g[:, :, None], last[:, None, :])
-        h = torch.nn.functional.leaky_relu(pre, LEAK)
+        h = self._buf(tag + "h", n).view(self.M, self.H, n)
+        torch.ops.aten.leaky_relu.out(pre, LEAK, out=h)
         o = torch.baddbmm(self.b2[:, None, None], self.w2[:, None, :], h)[:, 0]
         return o, pre, h
 
     def sgd_step(self, X1t: Tensor, last: Tensor, pre: Tensor, h: Tensor, er: Tensor, lr: float):
         """One SGD step given dLoss/dlogit ``er`` (M, N')."""
-        dpre = _leaky_grad(self.w2[:, :, None] * er[:, None, :], pre)
+        n = X1t.shape[1]
+        dpre = self._buf("dpre", n).view(self.M, self.H, n)
+        torch.mul(self.w2[:, :, None], er[:, None, :], out=dpre)
+        torch.ops.aten.leaky_relu_backward.grad_input(dpre, pre, LEAK, False, grad_input=dpre)
         dR1 = (X1t @ dpre.view(self.M * self.H, -1).t()).t()
         # batched mat-vec as (M,1,N) @ (M,N,H): the transposed form is the fast GEMM shape
         dr1g = torch.bmm(last[:, None, :], dpre.transpose(1, 2))[:, 0]
@@ -363,8 +381,11 @@ class _RobustD:
 
     def dlogit_dinput(self, pre: Tensor) -> Tensor:
         """d D_R-logit / d last-column input, per row (M, N)."""
+        n = pre.shape[2]
         u = (self.w2 * self.r1g)[:, :, None].expand_as(pre)
-        return _leaky_grad(u, pre).sum(1)
+        out = self._buf("du", n).view(self.M, self.H, n)
+        torch.ops.aten.leaky_relu_backward.grad_input(u, pre, LEAK, False, grad_input=out)
+        return out.sum(1)
 
     def export(self) -> list[Tensor]:
         R = self.R1.view(self.M, self.H, -1)
@@ -485,7 +506,7 @@ def train(
                         dg = dg * (sw if idx is None else sw[idx])
                     opt.step(G.backward(X1t, gcache, dg))
                 elif step % cfg.k == 0:
-                    o2, pre2, _ = DR.forward(X1t, g)
+                    o2, pre2, _ = DR.forward(X1t, g, tag="g")
                     qr = torch.sigmoid(o2)
                     W = st.weights if idx is None else st.weights[:, idx]
                     if refresh_w and step % cfg.refresh_every == 0:
