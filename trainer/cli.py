@@ -315,6 +315,48 @@ for _name in (
     reproduce_app.command(_name)(_table_command(_name))
 
 
+@reproduce_app.command("select-defaults")
+def reproduce_select_defaults(
+    data: str = typer.Option("synthetic", help="synthetic (poisoned and clean) or compas."),
+    seeds: str = typer.Option("0,1,2,3,4", help="Comma-separated seeds."),
+    json_path: Path = typer.Option(None, "--json", help="Write the selection as JSON here."),
+    epochs: int = typer.Option(None, help="Override every candidate's epochs (quick checks)."),
+    data_dir: Path = typer.Option(None, help="Data folder (default ../shared/data)."),
+    crowd_csv: Path = typer.Option(None, help="COMPAS crowd answers (default crowd/ in data)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    threads: int = typer.Option(1, help="torch CPU threads (small models: 1 is fastest)."),
+) -> None:
+    """Choose the FR-Train defaults on VALIDATION data only; test metrics of the winner are
+    printed afterwards, as a report (trainer.experiments.select_defaults)."""
+    import torch
+
+    from trainer.experiments import select_defaults as sd
+
+    if data not in ("synthetic", "compas"):
+        raise typer.BadParameter("--data must be synthetic or compas")
+    torch.set_num_threads(max(1, threads))
+    names = ["synthetic-poisoned", "synthetic-clean"] if data == "synthetic" else ["compas"]
+    out: dict[str, Any] = {}
+    typer.echo(f"criterion: {sd.CRITERION}")
+    for name in names:
+        sel, load = sd.run(
+            name, _ints(seeds, "--seeds"), data_dir=data_dir, crowd_csv=crowd_csv,
+            epochs=epochs, progress=progress, log=typer.echo,
+        )  # fmt: skip
+        typer.echo(sd.format_selection(sel))
+        # Only now, with the winner fixed, is the test split loaded: a report, not an input.
+        rep = sd.report_test(sel, load())
+        typer.echo(
+            f"REPORT ONLY (test split, not used for the choice): {rep['winner']}: "
+            f"acc {rep['acc_mean']:.3f} ± {rep['acc_std']:.3f}, "
+            f"DI {rep['di_mean']:.3f} ± {rep['di_std']:.3f}"
+        )
+        out[name] = {**sel.to_dict(), "test_report_after_selection": rep}
+    if json_path is not None:
+        json_path.write_text(json.dumps(_json_safe(out), indent=2, default=float))
+        typer.echo(f"wrote {json_path}")
+
+
 def register(root: Any) -> None:
     root.command("train")(train)
     root.add_typer(reproduce_app, name="reproduce")
