@@ -34,6 +34,15 @@ def test_select_falls_back_to_highest_di_and_handles_nan() -> None:
         select_knob([])
 
 
+def test_select_sets_degenerate_models_aside() -> None:
+    results = [r(0, 0.85, 0.70), r(1, 0.20, 0.90), r(2, 0.80, 0.78)]
+    assert select_knob(results)[0].knob == 1
+    best, reached = select_knob(results, min_accuracy=0.5)
+    assert (best.knob, reached) == (2, False)
+    # If every model is below the floor, none is dropped.
+    assert select_knob(results, min_accuracy=0.99)[0].knob == 1
+
+
 def test_select_ties_go_to_di_closest_then_first() -> None:
     best, _ = select_knob([r(0, 0.8, 0.95), r(1, 0.8, 0.85), r(2, 0.8, 0.85)])
     assert best.knob == 1

@@ -212,16 +212,28 @@ def _scores(model: Any, split: Split) -> dict[str, float]:
 
 
 def _sweep(fitted: Iterable[tuple[Any, Any]], ds: Dataset, val: Split) -> dict[str, Any]:
-    """Score every knob on val and test; choose on val only (tuning.select_knob)."""
-    curve, knobs = [], []
+    """Score every knob on val and test; the choice (on val only) is :func:`select_curve`."""
+    curve = []
     for knob, model in fitted:
         v, t = _scores(model, val), _scores(model, ds.test)
         curve.append({"knob": knob, "val_acc": v["acc"], "val_di": v["di"], **{
             f"test_{k}": x for k, x in t.items()}})  # fmt: skip
-        knobs.append(KnobResult(knob=knob, val_accuracy=v["acc"], val_di=v["di"]))
-    best, reached = select_knob(knobs, target_di=TARGET_DI)
-    chosen = next(c for c in curve if c["knob"] == best.knob)
-    return {**chosen, "reached": reached, "curve": curve}
+    majority = float(max(np.mean(val.y > 0), np.mean(val.y <= 0)))
+    return select_curve({"curve": curve, "val_majority": majority})
+
+
+def select_curve(rec: dict[str, Any]) -> dict[str, Any]:
+    """The record with its validation-chosen knob's fields (tuning.select_knob).
+
+    Kept separate from training so that the report re-applies the current rule to cached
+    curves. A model worse than the constant majority prediction on validation (AD at large
+    α can flip the classifier's sign) is never chosen while a sane one exists.
+    """
+    curve = rec["curve"]
+    knobs = [KnobResult(knob=i, val_accuracy=c["val_acc"], val_di=c["val_di"]) for i, c in
+             enumerate(curve)]  # fmt: skip
+    best, reached = select_knob(knobs, target_di=TARGET_DI, min_accuracy=rec.get("val_majority"))
+    return {**rec, **curve[int(best.knob)], "reached": reached}
 
 
 def _fit(model: Any, tr: Split, val: Split, w: Any = None) -> Any:

@@ -141,6 +141,7 @@ def main_table(table: str, results: dict[str, Any], profile: P.Profile) -> dict[
                 row[s]["knob"] = [c["lambda_f"] for c in ch]
             else:
                 recs = results[P.baselines_task(d, s, profile).key][m]
+                recs = [P.select_curve(r) if "curve" in r else r for r in recs]
                 row[s] = _cell([r["test_di"] for r in recs], [r["test_acc"] for r in recs])
                 row[s]["knob"] = [r.get("knob") for r in recs]
                 row[s]["reached"] = [r.get("reached") for r in recs]

@@ -11,7 +11,9 @@ The rule, applied to the *validation* split only (the test split is never looked
    then the earlier knob in the grid);
 3. if no knob is feasible, the one with the highest validation DI wins (the closest
    from below; ties: better accuracy), and ``reached`` is False so reports can say the
-   method could not reach the target.
+   method could not reach the target;
+4. optionally (``min_accuracy``), models whose validation accuracy is below a floor
+   such as the majority-class rate are set aside before steps 2-3.
 """
 
 from __future__ import annotations
@@ -53,11 +55,23 @@ def score_on_split(model: Estimator, split: Split) -> tuple[float, float]:
 
 
 def select_knob(
-    results: Sequence[KnobResult], *, target_di: float = 0.8, tolerance: float = 0.0
+    results: Sequence[KnobResult],
+    *,
+    target_di: float = 0.8,
+    tolerance: float = 0.0,
+    min_accuracy: float | None = None,
 ) -> tuple[KnobResult, bool]:
-    """Pick a knob by the rule in the module docstring; returns ``(best, reached)``."""
+    """Pick a knob by the rule in the module docstring; returns ``(best, reached)``.
+
+    ``min_accuracy`` (e.g. the validation majority-class rate) drops degenerate models
+    first, such as an adversarial game that flipped the classifier's sign: any model below
+    it is no better than a constant prediction. If every model is below it, none is dropped.
+    """
     if not results:
         raise ValueError("select_knob needs at least one evaluated knob value")
+    if min_accuracy is not None:
+        sane = [r for r in results if r.val_accuracy >= min_accuracy]
+        results = sane or list(results)
 
     def di(r: KnobResult) -> float:
         return -math.inf if math.isnan(r.val_di) else r.val_di
