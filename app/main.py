@@ -100,10 +100,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = make_session_factory(engine)
     _install_error_handlers(app)
 
-    from app.api.routes import health, task
+    from app.api.routes import admin_pages, health, task
 
     app.include_router(health.router)
     app.include_router(task.router)  # the worker task page (HTML), outside /api/v1
+    app.include_router(admin_pages.router)  # admin web pages (HTML, cookie sign-in) under /admin
     for router in _api_routers():
         app.include_router(router, prefix=API_PREFIX)
     return app

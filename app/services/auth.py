@@ -13,6 +13,7 @@ from app.core.errors import NotFound, Unauthorized
 
 __all__ = [
     "Unauthorized",
+    "active_token",
     "create_token",
     "hash_token",
     "list_tokens",
@@ -79,5 +80,14 @@ def verify_token(*, session: Session, token: str | None) -> AdminToken:
         )
     ).one_or_none()
     if row is None:
+        raise Unauthorized(UNAUTHORIZED_DETAIL)
+    return row
+
+
+def active_token(*, session: Session, token_id: int) -> AdminToken:
+    """The token row by id if it is not revoked, else Unauthorized (admin web-page sessions
+    store only the id, so a revoked token's session stops working at once)."""
+    row = session.get(AdminToken, token_id)
+    if row is None or row.revoked_at is not None:
         raise Unauthorized(UNAUTHORIZED_DETAIL)
     return row
