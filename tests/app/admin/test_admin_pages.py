@@ -10,11 +10,17 @@ import re
 from pathlib import Path
 
 import pytest
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.api.deps import get_session
+from app.api.routes import admin_pages
 from app.core.config import Settings
+from app.main import create_app
 from app.models import Worker
+from app.mturk.client import make_mturk_client
+from app.mturk.emulator import run_emulator, synthetic_worker_id
 from app.schemas.crowd import GoldCreate, ProjectCreate, WorkerFilterRule
 from app.schemas.jobs import BuiltinData, JobCreate
 from app.services import answers, auth, examples, exports, projects
@@ -97,6 +103,22 @@ def test_every_page_needs_sign_in(client: TestClient, session: Session) -> None:
     page = client.get("/admin/jobs")
     assert page.status_code == 200
     assert '<label for="token">' in page.text and "<h1>Sign in</h1>" in page.text
+
+
+def test_every_admin_route_needs_sign_in(client: TestClient) -> None:
+    public = {"/admin/login", "/admin/logout", "/admin/assets/admin.css"}
+    fill = {"action": "block", "name": "metrics.json"}
+    checked = 0
+    for route in admin_pages.router.routes:
+        assert isinstance(route, APIRoute)
+        if route.path in public:
+            continue
+        path = re.sub(r"\{(\w+)\}", lambda m: fill.get(m.group(1), "1"), route.path)
+        for method in route.methods or ():
+            r = client.request(method, path, follow_redirects=False)
+            assert is_login_redirect(r), (method, path, r.status_code)
+            checked += 1
+    assert checked >= 8
 
 
 def test_wrong_token_is_refused(client: TestClient, admin_token: str) -> None:
@@ -320,3 +342,43 @@ def test_jobs_page_lists_metrics_artifacts_and_cancels(
 def test_stylesheet_is_public(client: TestClient, path: str) -> None:
     r = client.get(path)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/css")
+
+
+def test_block_form_blocks_mturk_workers_on_the_marketplace(
+    db_url: str, session: Session, tmp_path: Path, admin_token: str
+) -> None:
+    """An MTurk worker id is blocked on MTurk too (CreateWorkerBlock / DeleteWorkerBlock), here
+    on the local emulator, checked through the requester API; a refusal is a page, not a 500."""
+    pid = toy_project(session)
+    worker = synthetic_worker_id("admin_page")
+    extra = f"example_id,worker_id,value\ne2,{worker},2\n".encode()
+    answers.import_answers(session=session, project_id=pid, data=extra)
+    with run_emulator() as emu:
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            environment="test",
+            database_url=db_url,
+            mturk_endpoint_url=emu.url,
+            artifact_dir=tmp_path / "artifacts",
+        )
+        application = create_app(settings)
+        application.dependency_overrides[get_session] = lambda: session
+        mt = make_mturk_client(settings)
+        with TestClient(application) as web:
+            csrf = sign_in(web, admin_token)
+            url = f"/admin/projects/{pid}/workers"
+            form = {"csrf": csrf, "worker_id": worker, "reason": "bots"}
+            # MTurk refuses a worker who never worked for this requester: the page says so
+            # and nothing changes here.
+            refused = web.post(f"{url}/block", data=form)
+            assert refused.status_code == 422
+            assert "MTurk CreateWorkerBlock failed" in refused.text
+            assert session.query(Worker).filter_by(external_id=worker).one().blocked is False
+            emu.set_worker_profile(worker)  # the worker now exists on the marketplace
+            r = web.post(f"{url}/block", data=form)
+            assert r.status_code == 200, r.text
+            assert worker in {b["WorkerId"] for b in mt.iter_worker_blocks()}
+            assert ">blocked</span>" in r.text.split(f"<code>{worker}</code>")[1].split("</tr>")[0]
+            r = web.post(f"{url}/unblock", data={"csrf": csrf, "worker_id": worker})
+            assert r.status_code == 200
+            assert worker not in {b["WorkerId"] for b in mt.iter_worker_blocks()}
