@@ -348,9 +348,9 @@ def _project_page(
     raw_id: str,
     *,
     n: int | None = None,
-    notice: str | None = None,
     error: DomainError | None = None,
     created: int | None = None,
+    worker: str | None = None,
 ) -> HTMLResponse:
     try:
         project_id = _parse_id(raw_id, "project")
@@ -358,6 +358,12 @@ def _project_page(
     except DomainError as exc:
         session.rollback()
         return _error(request, exc, admin)
+    notice = None
+    # After a block/unblock (post/redirect/get) say what the worker's state now is, read back
+    # from the service rather than echoed from the URL.
+    for q in context["workers"] if worker else ():
+        if q.worker_id == worker:
+            notice = f"Worker {worker} is {'now' if q.status == 'blocked' else 'not'} blocked."
     context.update(
         notice=notice,
         error=error.detail if error else None,
@@ -380,11 +386,14 @@ def project_page(
     settings: SettingsDep,
     n: Annotated[int | None, Query(ge=1, le=1000)] = None,
     created: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    worker: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     admin = _gate(request, session, settings)
     if not isinstance(admin, Admin):
         return admin
-    return _project_page(request, session, settings, admin, project_id, n=n, created=created)
+    return _project_page(
+        request, session, settings, admin, project_id, n=n, created=created, worker=worker
+    )
 
 
 @router.post("/projects/{project_id}/exports", response_class=HTMLResponse)
@@ -447,9 +456,8 @@ def set_worker_block(
     except DomainError as exc:
         session.rollback()
         return _project_page(request, session, settings, admin, project_id, error=exc)
-    verb = "blocked" if action == "block" else "unblocked"
-    return _project_page(
-        request, session, settings, admin, project_id, notice=f"Worker {worker_id} {verb}."
+    return RedirectResponse(
+        f"/admin/projects/{pid}?worker={quote(worker_id, safe='')}#workers", status_code=303
     )
 
 
@@ -495,8 +503,8 @@ def _jobs_page(
     session: Session,
     admin: Admin,
     *,
-    notice: str | None = None,
     error: DomainError | None = None,
+    cancelled: int | None = None,
 ) -> HTMLResponse:
     summaries, total = job_service.list_jobs(session=session, limit=200)
     jobs = [job_service.read_job(session=session, job_id=s.id) for s in summaries]
@@ -509,6 +517,11 @@ def _jobs_page(
         }
         for j in jobs
     }
+    notice = None
+    for j in jobs if cancelled else ():
+        if j.id == cancelled and j.cancel_requested:
+            state = "cancelled" if j.status == "cancelled" else "asked to stop"
+            notice = f"Training job {j.id} {state}."
     return _render(
         request,
         "admin/jobs.html",
@@ -525,11 +538,16 @@ def _jobs_page(
 
 
 @router.get("/jobs", response_class=HTMLResponse)
-def jobs_page(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+def jobs_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    cancelled: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> Response:
     admin = _gate(request, session, settings)
     if not isinstance(admin, Admin):
         return admin
-    return _jobs_page(request, session, admin)
+    return _jobs_page(request, session, admin, cancelled=cancelled)
 
 
 @router.post("/jobs/{job_id}/cancel", response_class=HTMLResponse)
@@ -545,14 +563,13 @@ def cancel_job(
         return admin
     try:
         jid = _parse_id(job_id, "training job")
-        job = job_service.cancel_job(session=session, job_id=jid)
+        job_service.cancel_job(session=session, job_id=jid)
     except NotFound as exc:
         return _error(request, exc, admin)
     except DomainError as exc:
         session.rollback()
         return _jobs_page(request, session, admin, error=exc)
-    state = "cancelled" if job.status == "cancelled" else "asked to stop"
-    return _jobs_page(request, session, admin, notice=f"Training job {jid} {state}.")
+    return RedirectResponse(f"/admin/jobs?cancelled={jid}", status_code=303)
 
 
 @router.get("/jobs/{job_id}/artifacts/{name}")

@@ -264,7 +264,8 @@ def test_block_form_changes_worker_status(
     no_reason = client.post(f"{url}/block", data={"csrf": csrf, "worker_id": GOOD})
     assert no_reason.status_code == 422 and "a block needs a reason" in no_reason.text
     r = client.post(f"{url}/block", data={"csrf": csrf, "worker_id": GOOD, "reason": "copying"})
-    assert r.status_code == 200 and f"Worker {GOOD} blocked." in r.text
+    assert r.status_code == 200 and f"Worker {GOOD} is now blocked." in r.text
+    assert r.history[0].status_code == 303  # post/redirect/get: a reload posts nothing
     worker = session.query(Worker).filter_by(external_id=GOOD).one()
     session.refresh(worker)
     assert worker.blocked is True and worker.blocked_reason == "copying"
@@ -274,7 +275,7 @@ def test_block_form_changes_worker_status(
     mean_row = r.text.split('<th scope="row">mean</th>')[1].split("</tr>")[0]
     assert re.findall(r'class="num">([\d.]+)</td>', mean_row)[:2] == ["11", "1"]
     r = client.post(f"{url}/unblock", data={"csrf": csrf, "worker_id": GOOD})
-    assert r.status_code == 200
+    assert r.status_code == 200 and f"Worker {GOOD} is not blocked." in r.text
     session.refresh(worker)
     assert worker.blocked is False
     unknown = client.post(f"{url}/block", data={"csrf": csrf, "worker_id": "x", "reason": "r"})
@@ -333,6 +334,7 @@ def test_jobs_page_lists_metrics_artifacts_and_cancels(
 
     r = client.post(f"/admin/jobs/{queued.id}/cancel", data={"csrf": csrf})
     assert r.status_code == 200 and f"Training job {queued.id} cancelled." in r.text
+    assert r.history[0].headers["location"] == f"/admin/jobs?cancelled={queued.id}"
     assert job_service.read_job(session=session, job_id=queued.id).status == "cancelled"
     again = client.post(f"/admin/jobs/{done.id}/cancel", data={"csrf": csrf})
     assert again.status_code == 409 and "already succeeded" in again.text
