@@ -420,9 +420,9 @@ def _plot_curves(ax: Any, curves: dict[str, dict[str, Any]], title: str) -> None
     colors = ["tab:blue", "tab:red", "tab:green", "tab:purple"]
     markers = ["o", "s", "^", "D"]
     for i, (label, c) in enumerate(curves.items()):
-        order = np.argsort(c["di"])
-        ax.plot(np.asarray(c["di"])[order], np.asarray(c["acc"])[order],
-                marker=markers[i % 4], color=colors[i % 4], label=label, ms=4)  # fmt: skip
+        # Points joined in knob order (the path the knob traces), not sorted by DI.
+        ax.plot(c["di"], c["acc"], marker=markers[i % 4], color=colors[i % 4], label=label,
+                ms=4)  # fmt: skip
     ax.axvline(0.8, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("disparate impact (test)")
     ax.set_ylabel("accuracy (test)")
