@@ -112,6 +112,29 @@ def _fr_points(rec: dict[str, Any], seed: int, lambda_r: float) -> list[dict[str
     return [p for p in rec["points"] if p["seed"] == seed and abs(p["lambda_r"] - lambda_r) < 1e-9]
 
 
+def main_lambda_r(rec: dict[str, Any]) -> float:
+    """The λ_r a grid record was trained for (its first; ablation grids append 0)."""
+    return float(rec["lambda_r"][0])
+
+
+def fr_settings_used(results: dict[str, Any]) -> list[str]:
+    """One line per FR-Train grid record: λ_r, λ_f grid and schedule it was trained with.
+
+    Taken from the records themselves, so a report built from a cache states what was
+    run even if the defaults in :mod:`trainer.experiments.synthetic` changed since.
+    """
+    lines = []
+    for key, rec in sorted(results.items()):
+        if key.startswith("fr.") and "params" in rec:
+            prm = rec["params"]
+            keys = ("epochs", "pretrain_epochs", "k", "lr_g", "batch_size", "reweight",
+                    "average_last")  # fmt: skip
+            sched = ", ".join(f"{k}={prm[k]}" for k in keys if k in prm)
+            lines.append(f"`{key}`: λ_r {rec['lambda_r']}, λ_f {rec['lambda_f']}, {sched}, "
+                         f"{rec['n_val']} validation rows")  # fmt: skip
+    return lines
+
+
 def fr_chosen(
     rec: dict[str, Any], seeds: Sequence[int], lambda_r: float, *, eo: bool = False,
     drop_zero_f: bool = False,
@@ -135,8 +158,7 @@ def main_table(table: str, results: dict[str, Any], profile: P.Profile) -> dict[
         for s in P.SETTINGS:
             if m == "FR-Train":
                 rec = results[P.fr_main_task(d, s, profile).key]
-                lr_main = P.fr_settings(d, s, profile)["lambda_r"]
-                ch = fr_chosen(rec, profile.seeds, lr_main, drop_zero_f=True)
+                ch = fr_chosen(rec, profile.seeds, main_lambda_r(rec), drop_zero_f=True)
                 row[s] = _cell([c["test_di"] for c in ch], [c["test_acc"] for c in ch])
                 row[s]["knob"] = [c["lambda_f"] for c in ch]
             else:
@@ -164,7 +186,7 @@ def table5(results: dict[str, Any], profile: P.Profile) -> dict[str, Any]:
         row: dict[str, Any] = {"method": name}
         for s in P.SETTINGS:
             main = results[P.fr_main_task("compas", s, profile).key]
-            lr_main = P.fr_settings("compas", s, profile)["lambda_r"]
+            lr_main = main_lambda_r(main)
             if name == "Without R":
                 ch = fr_chosen(main, profile.seeds, 0.0, drop_zero_f=True)
             elif name == "Without F":
@@ -174,7 +196,7 @@ def table5(results: dict[str, Any], profile: P.Profile) -> dict[str, Any]:
                 ]
             elif name == "Without RW":
                 off = results[P.Task("fr", "compas", s, profile.seeds, (("reweight", "off"),)).key]
-                ch = fr_chosen(off, profile.seeds, lr_main)
+                ch = fr_chosen(off, profile.seeds, main_lambda_r(off))
             else:
                 ch = fr_chosen(main, profile.seeds, lr_main, drop_zero_f=True)
             row[s] = _cell([c["test_di"] for c in ch], [c["test_acc"] for c in ch])
@@ -190,10 +212,9 @@ def table7(results: dict[str, Any], profile: P.Profile) -> dict[str, Any]:
     """Table 7: FR-Train on poisoned data with crowdsourced vs ground-truth validation."""
     rows = []
     for d in ("compas", "adult"):
-        lr_main = P.fr_settings(d, "poisoned", profile)["lambda_r"]
         for src in ("crowd", "truth"):
             rec = results[P.Task("fr", d, "poisoned", profile.seeds, (("val_source", src),)).key]
-            ch = fr_chosen(rec, profile.seeds, lr_main)
+            ch = fr_chosen(rec, profile.seeds, main_lambda_r(rec))
             di, acc = PAPER_TABLE7[(d, src)]
             rows.append({
                 "dataset": d, "validation": src, "n_val": rec["n_val"],
@@ -226,8 +247,7 @@ def table9(results: dict[str, Any], profile: P.Profile) -> dict[str, Any]:
     for d in P.DATASETS:
         lr = results[P.baselines_task(d, "clean", profile).key]["LR"][0]
         rec = results[P.Task("fr", d, "clean", profile.seeds, (("fairness", "eo"),)).key]
-        lr_main = P.fr_settings(d, "clean", profile)["lambda_r"]
-        ch = fr_chosen(rec, profile.seeds, lr_main, eo=True)
+        ch = fr_chosen(rec, profile.seeds, main_lambda_r(rec), eo=True)
         for m, eo0, eo1, acc in (
             ("LR", [lr["test_eo0"]], [lr["test_eo1"]], [lr["test_acc"]]),
             ("FR-Train", [c["test_eo0"] for c in ch], [c["test_eo1"] for c in ch],
@@ -276,10 +296,10 @@ def fr_curve(rec: dict[str, Any], seeds: Sequence[int], lambda_r: float) -> dict
 def figure4(results: dict[str, Any], profile: P.Profile) -> dict[str, Any]:
     """Figure 4 a-e curves (synthetic): LBC, AD, FR-Train at 10% / 5% / 0.1% validation."""
     seeds = profile.seeds
-    lr_p = P.fr_settings("synthetic", "poisoned", profile)["lambda_r"]
-    lr_c = P.fr_settings("synthetic", "clean", profile)["lambda_r"]
-    clean = fr_curve(results[P.fr_main_task("synthetic", "clean", profile).key], seeds, lr_c)
+    main_c = results[P.fr_main_task("synthetic", "clean", profile).key]
+    clean = fr_curve(main_c, seeds, main_lambda_r(main_c))
     main_p = results[P.fr_main_task("synthetic", "poisoned", profile).key]
+    lr_p = main_lambda_r(main_p)
     v5 = results[P.Task("fr", "synthetic", "poisoned", seeds, (("n_val", 100),)).key]
     tiny_key = P.Task(
         "fr", "synthetic", "poisoned", seeds, (("lambda_r", (0.4, 0.1)), ("n_val", 2))
@@ -546,6 +566,7 @@ def write_report(
     profile: P.Profile,
     timing: dict[str, Any],
     command: str,
+    fr_lines: Sequence[str] = (),
 ) -> Path:
     """REPORT.md + results.json + PNG figures under ``out``; returns the report path."""
     out.mkdir(parents=True, exist_ok=True)
@@ -610,6 +631,9 @@ def write_report(
                                "acc (ours)", "paper"], rows), ""]  # fmt: skip
     if figures:
         L += ["## Figures", ""] + [f"![{f}]({f})" for f in figures] + [""]
+    if fr_lines:
+        L += ["## FR-Train grids run (settings read from each record)", ""]
+        L += [f"- {line}" for line in fr_lines] + [""]
     L += ["## Protocol", "", *(line.strip() for line in (P.__doc__ or "").splitlines()[8:])]
     report = out / "REPORT.md"
     report.write_text("\n".join(L) + "\n")
@@ -617,6 +641,7 @@ def write_report(
         "profile": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(profile).items()},
         "versions": versions, "command": command, "timing": timing,
         "findings": [vars(f) for f in findings], "tables": tables,
+        "fr_grids": list(fr_lines),
     }  # fmt: skip
     (out / "results.json").write_text(json.dumps(_nan_to_none(payload), indent=2))
     return report
@@ -662,7 +687,9 @@ def reproduce(
         },
         "tasks": log.seconds,
     }  # fmt: skip
+    used = {t.key: results[t.key] for t in all_tasks}
     path = write_report(
-        assembled, findings, out=out, profile=profile, timing=timing, command=command
-    )
+        assembled, findings, out=out, profile=profile, timing=timing, command=command,
+        fr_lines=fr_settings_used(used),
+    )  # fmt: skip
     return path, assembled, findings
