@@ -509,6 +509,8 @@ class RunLog:
 
     seconds: dict[str, float] = field(default_factory=dict)
     cached: set[str] = field(default_factory=set)
+    #: cached FR-Train grids whose λ_r differs from today's defaults (delete to rerun)
+    stale: list[str] = field(default_factory=list)
 
 
 def _execute(task: Task, profile: Profile, data_dir: str | None) -> tuple[str, dict, float]:
@@ -545,6 +547,11 @@ def run_tasks(
             results[t.key] = rec["result"]
             log.seconds[t.key] = rec["seconds"]
             log.cached.add(t.key)
+            if t.kind == "fr" and not t.opt("lambda_r"):
+                cfg = fr_settings(t.dataset, t.setting, profile)
+                if float(rec["result"]["lambda_r"][0]) != cfg["lambda_r"]:
+                    # The cache key does not hold FR-Train's defaults; say when they moved.
+                    log.stale.append(t.key)
         else:
             todo.append(t)
     # Longest first (FR-Train grids), so the two workers finish together.

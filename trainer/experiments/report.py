@@ -594,8 +594,15 @@ def write_report(
           "|---|---|---|"]  # fmt: skip
     for t, info in timing.get("tables", {}).items():
         L.append(f"| {t} | {info['tasks']} ({info['cached']} from cache) | {info['seconds']:.0f} |")
+    if timing.get("stale_cache"):
+        L += ["", "Cached FR-Train grids trained under earlier FR-Train defaults (their own "
+              "settings are listed at the end; delete OUT/cache to retrain): "
+              + ", ".join(f"`{k}`" for k in timing["stale_cache"])]  # fmt: skip
+    total = sum(timing.get("tasks", {}).values())
     L += ["", f"Wall time of this invocation: {timing.get('wall', float('nan')):.0f} s "
-          f"with {timing.get('workers', 1)} worker process(es).", ""]  # fmt: skip
+          f"with {timing.get('workers', 1)} worker process(es) (tasks read from the cache "
+          f"cost nothing here). Training time of all tasks of this report, cached or not: "
+          f"{total:.0f} s, i.e. about {total / 2:.0f} s of wall time on 2 workers.", ""]  # fmt: skip
     L += ["## Tables", ""]
     names = {"table1": "Table 1", "table2": "Table 2", "table3": "Table 3"}
     for t, tab in tables.items():
@@ -686,6 +693,7 @@ def reproduce(
             for t, ts in per_table.items()
         },
         "tasks": log.seconds,
+        "stale_cache": log.stale,
     }  # fmt: skip
     used = {t.key: results[t.key] for t in all_tasks}
     path = write_report(
