@@ -602,7 +602,7 @@ def write_report(
     L += ["", f"Wall time of this invocation: {timing.get('wall', float('nan')):.0f} s "
           f"with {timing.get('workers', 1)} worker process(es) (tasks read from the cache "
           f"cost nothing here). Training time of all tasks of this report, cached or not: "
-          f"{total:.0f} s, i.e. about {total / 2:.0f} s of wall time on 2 workers.", ""]  # fmt: skip
+          f"{total:.0f} s, about {total / 2:.0f} s of wall time on 2 workers.", ""]  # fmt: skip
     L += ["## Tables", ""]
     names = {"table1": "Table 1", "table2": "Table 2", "table3": "Table 3"}
     for t, tab in tables.items():
