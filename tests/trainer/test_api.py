@@ -73,7 +73,9 @@ def test_grid_skips_pairs_without_weight_on_accuracy() -> None:
     syn = api.validate_spec({"data": {"builtin": "synthetic"}}).hyperparameters
     assert (syn["epochs"], syn["lr_g"], syn["l2"]) == (10_000, 1e-3, [0.4])
     real = api.validate_spec({"data": {"builtin": "compas"}}).hyperparameters
-    assert real["lr_g"] == 1e-2 and real["average_last"] == 0.5
+    # (the real-data defaults are chosen by `frtrain reproduce select-defaults --data compas`)
+    assert real["lr_g"] == 1e-2 and real["l2"] == api.FRTRAIN_DEFAULTS["real"]["l2"]
+    assert real["average_last"] == api.FRTRAIN_DEFAULTS["real"]["average_last"]
 
 
 def test_select_point_uses_validation_metrics_only() -> None:
