@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.schemas.common import RequestModel
 
 Label = Literal[-1, 1]
 AggregationMethod = Literal["mean", "majority", "weighted", "dawid_skene"]
@@ -16,33 +18,11 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 ColumnName = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        # Postgres text cannot hold NUL; refuse it here as a 422 rather than a database error.
-        if _has_nul(data):
-            raise ValueError("text must not contain NUL (\\x00) characters")
-        return data
-
-
 class _Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-class WorkerFilterRule(_In):
+class WorkerFilterRule(RequestModel):
     """Who is trusted (issue 3 §5; app.crowd.WorkerFilterRule): gold accuracy has a
     Beta(prior_alpha, prior_beta) prior; a worker is judged once they have `min_gold` gold
     answers and filtered when P(accuracy < min_accuracy) >= credible_level (or, with
@@ -55,7 +35,7 @@ class WorkerFilterRule(_In):
     credible_level: float | None = Field(default=0.95, gt=0.0, lt=1.0)
 
 
-class _ProjectFields(_In):
+class _ProjectFields(RequestModel):
     description: str = Field(default="", max_length=10_000)
     threshold: float = Field(default=2.5, gt=1.0, lt=4.0)
     max_answers: int = Field(
@@ -86,7 +66,7 @@ class ProjectCreate(_ProjectFields):
     )
 
 
-class ProjectUpdate(_In):
+class ProjectUpdate(RequestModel):
     """Every field optional; only the fields sent are changed."""
 
     name: Name | None = None
@@ -164,7 +144,7 @@ class UploadResult(BaseModel):
     columns: list[str] = Field(description="feature columns stored")
 
 
-class GoldCreate(_In):
+class GoldCreate(RequestModel):
     example_id: Annotated[str, Field(min_length=1, max_length=200)]
     label: Label
     explanation: str | None = Field(default=None, max_length=10_000)
@@ -222,7 +202,7 @@ class LabelsPublic(BaseModel):
     count: int
 
 
-class ExportCreate(_In):
+class ExportCreate(RequestModel):
     method: AggregationMethod = "mean"
     n: int | None = Field(
         default=None, ge=1, le=1000, description="N; default: the project's max_answers"

@@ -7,28 +7,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from app.schemas.common import RequestModel
 from app.schemas.crowd import ColumnName
-from app.schemas.crowd import _has_nul as has_nul
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Id = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        # Postgres text and JSON cannot hold NUL: a 422 here, not a database error later.
-        if has_nul(data):
-            raise ValueError("text must not contain NUL (\\x00) characters")
-        return data
-
-
-class BuiltinData(_In):
+class BuiltinData(RequestModel):
     """A data set shipped with the trainer (paper §4.1, §4.2)."""
 
     builtin: Literal["synthetic", "compas", "adult"]
@@ -36,7 +24,7 @@ class BuiltinData(_In):
     synthetic_poisoned: bool | None = None
 
 
-class UploadedData(_In):
+class UploadedData(RequestModel):
     """An uploaded table (``POST /training-files``) with its column roles."""
 
     upload_id: Id
@@ -49,13 +37,13 @@ class UploadedData(_In):
     privileged: str | int | float | bool | None = None
 
 
-class BuiltinValidation(_In):
+class BuiltinValidation(RequestModel):
     """The data set's own clean validation split (5% of D_tr, paper §4.2)."""
 
     kind: Literal["builtin"] = "builtin"
 
 
-class ExportValidation(_In):
+class ExportValidation(RequestModel):
     """A crowdsourced validation set: an export snapshot (issue 3 §7).
 
     ``exclude_gold`` drops the gold rows (whose labels are the requester's known truth, not the
@@ -69,18 +57,18 @@ class ExportValidation(_In):
     labels: Literal["crowd", "known"] = "crowd"
 
 
-class Poisoning(_In):
+class Poisoning(RequestModel):
     attack: Literal["top_margin", "paudice_greedy"] = "top_margin"
     fraction: float = Field(default=0.1, ge=0.0, le=0.5)
     target_group: int | None = Field(default=1, ge=0, le=1000)
 
 
-class Selection(_In):
+class Selection(RequestModel):
     min_fairness: float = Field(default=0.8, ge=0.0, le=1.0)
     metric: Literal["disparate_impact", "equalized_odds", "equal_opportunity"] = "disparate_impact"
 
 
-class JobCreate(_In):
+class JobCreate(RequestModel):
     """A training request. ``hyperparameters`` are method-specific (see ``trainer.api``): for
     FR-Train ``l1`` and ``l2`` may be lists (the trade-off grid), plus epochs, k, lr_g, lr_f,
     lr_r, pretrain_epochs, c_pre, reweight, g_hidden, batch_size, fairness."""
