@@ -34,8 +34,9 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.models import GoldQuestion, Hit, HitAssignment, HitType, Project, PublishSettings
+from app.schemas.hits import HitPublic
 from app.services import ledger
-from app.services.providers import mturk_client, task_url
+from app.services.providers import mturk_client, panel_url, task_url
 
 DEFAULT_HIT_OPTIONS: dict[str, Any] = {
     "title": None,  # None: "<project name>: label <n> examples"
@@ -655,6 +656,57 @@ def get_hit(session: Session, hit_id: int) -> Hit:
 def list_hits(session: Session, project_id: int) -> list[Hit]:
     _get_project(session, project_id)
     return list(session.scalars(select(Hit).where(Hit.project_id == project_id).order_by(Hit.id)))
+
+
+def hit_views(*, session: Session, settings: Settings, hits: list[Hit]) -> list[HitPublic]:
+    """The public view of each HIT: its row, item counts by role, links and submitted count."""
+    counts: dict[int, int] = {}
+    if hits:
+        counts = {
+            int(h): int(n)
+            for h, n in session.execute(
+                select(HitAssignment.hit_id, func.count())
+                .where(
+                    HitAssignment.hit_id.in_([h.id for h in hits]),
+                    HitAssignment.submitted_via.is_not(None),
+                )
+                .group_by(HitAssignment.hit_id)
+            ).all()
+        }
+    return [_hit_view(settings, h, counts.get(h.id, 0)) for h in hits]
+
+
+def _hit_view(settings: Settings, hit: Hit, n_submitted: int) -> HitPublic:
+    roles = [i["role"] for i in hit.items]
+    return HitPublic(
+        id=hit.id,
+        project_id=hit.project_id,
+        batch=hit.batch,
+        seq=hit.seq,
+        provider=hit.provider,
+        state=hit.state,
+        endpoint_url=hit.endpoint_url,
+        mturk_hit_id=hit.mturk_hit_id,
+        hit_type_id=hit.hit_type_id,
+        annotation=hit.annotation,
+        max_assignments=hit.max_assignments,
+        reward=hit.reward,
+        n_questions=hit.n_questions,
+        n_task=roles.count("task"),
+        n_gold=roles.count("gold"),
+        n_quiz=roles.count("quiz"),
+        expires_at=hit.expires_at,
+        mturk_status=hit.mturk_status,
+        n_pending=hit.n_pending,
+        n_available=hit.n_available,
+        n_completed=hit.n_completed,
+        n_submitted=n_submitted,
+        task_url=task_url(settings, hit.id),
+        panel_url=panel_url(settings, hit) if hit.provider == "link" else None,
+        error=hit.error,
+        created_at=hit.created_at,
+        published_at=hit.published_at,
+    )
 
 
 def _published_mturk(row: Hit) -> str:

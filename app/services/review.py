@@ -16,15 +16,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.models import Assignment, Hit, HitAssignment, Project, Worker
+from app.models import Answer, Assignment, Hit, HitAssignment, Project, Worker
+from app.schemas.hits import AssignmentPublic
 from app.services import ledger
 from app.services.providers import LINK_WORKER_PREFIX, mturk_client
-from app.services.publishing import explain_mturk, review_policy
+from app.services.publishing import explain_mturk, get_hit, review_policy
 
 
 @dataclass
@@ -67,6 +68,58 @@ def assignment_cost(hit: Hit) -> Decimal:
     return ledger.hit_cost(
         Decimal(str(hit.reward)), hit.max_assignments, marketplace=hit.provider == "mturk"
     ).per_assignment
+
+
+def assignment_views(*, session: Session, hit_id: int) -> list[AssignmentPublic]:
+    """The assignments of one HIT (404 if the HIT does not exist), oldest first."""
+    get_hit(session, hit_id)
+    rows = session.execute(
+        select(HitAssignment, Assignment)
+        .join(Assignment, Assignment.id == HitAssignment.assignment_id)
+        .where(HitAssignment.hit_id == hit_id)
+        .order_by(Assignment.id)
+    ).all()
+    counts = _answer_counts(session, [a.id for _, a in rows])
+    return [_assignment_view(a, ha, counts.get(a.id, 0)) for ha, a in rows]
+
+
+def assignment_view(*, session: Session, assignment_id: str) -> AssignmentPublic:
+    """One assignment by its external id, as reviewed so far."""
+    assignment = session.scalar(select(Assignment).where(Assignment.external_id == assignment_id))
+    if assignment is None:
+        raise NotFound(f"assignment {assignment_id} is not known here")
+    ha = session.get(HitAssignment, assignment.id)
+    assert ha is not None
+    counts = _answer_counts(session, [assignment.id])
+    return _assignment_view(assignment, ha, counts.get(assignment.id, 0))
+
+
+def _answer_counts(session: Session, assignment_ids: list[int]) -> dict[int | None, int]:
+    return {
+        a: int(n)
+        for a, n in session.execute(
+            select(Answer.assignment_id, func.count())
+            .where(Answer.assignment_id.in_(assignment_ids))
+            .group_by(Answer.assignment_id)
+        ).all()
+    }
+
+
+def _assignment_view(a: Assignment, ha: HitAssignment, n_answers: int) -> AssignmentPublic:
+    return AssignmentPublic(
+        assignment_id=a.external_id or "",
+        worker_id=ha.worker_external_id,
+        status=a.status,
+        mturk_status=ha.mturk_status,
+        review=ha.review,
+        feedback=ha.feedback,
+        gold_correct=ha.gold_correct,
+        gold_total=ha.gold_total,
+        bonus=ha.bonus,
+        submitted_via=ha.submitted_via,
+        n_answers=n_answers,
+        submitted_at=a.submitted_at,
+    )
 
 
 def _client(settings: Settings, project: Project, mt: Any) -> Any:

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 from starlette.responses import StreamingResponse
 
 from app.api.deps import MAX_ID, SessionDep, SettingsDep
-from app.api.routes.hits import _many as hits_public
 from app.core.config import Settings
 from app.core.errors import DomainError, InvalidInput, NotFound, Unauthorized
 from app.schemas.crowd import AggregationMethod
@@ -330,7 +329,9 @@ def _project_context(
     n_used = n if n is not None else project.max_answers
     return {
         "project": project,
-        "hits": hits_public(session, settings, publishing.list_hits(session, project_id)),
+        "hits": publishing.hit_views(
+            session=session, settings=settings, hits=publishing.list_hits(session, project_id)
+        ),
         "workers": labels.worker_quality(session=session, project_id=project_id),
         "summary": _label_summary(session, project_id, n_used),
         "n": n_used,

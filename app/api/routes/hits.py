@@ -12,13 +12,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from app.api.deps import AdminDep, IdPath, SessionDep, SettingsDep
-from app.core.config import Settings
 from app.core.errors import Conflict, NotFound
-from app.models import Assignment, Hit, HitAssignment, Project
+from app.models import Assignment, HitAssignment, Project
+from app.schemas.hits import AssignmentPublic, HitPublic
 from app.services import ledger, providers, publishing, review, sync
 
 router = APIRouter(tags=["hits"])
@@ -43,36 +42,6 @@ class PublishRequest(_In):
         le=1000,
         description="split HITs above this many assignments (9: cheap tier)",
     )
-
-
-class HitPublic(BaseModel):
-    id: int
-    project_id: int
-    batch: int
-    seq: int
-    provider: str
-    state: str
-    endpoint_url: str | None
-    mturk_hit_id: str | None
-    hit_type_id: str | None
-    annotation: str
-    max_assignments: int
-    reward: float
-    n_questions: int
-    n_task: int
-    n_gold: int
-    n_quiz: int
-    expires_at: datetime | None
-    mturk_status: str | None
-    n_pending: int
-    n_available: int
-    n_completed: int
-    n_submitted: int
-    task_url: str
-    panel_url: str | None
-    error: str | None
-    created_at: datetime
-    published_at: datetime | None
 
 
 class HitsPublic(BaseModel):
@@ -117,21 +86,6 @@ class BlockRequest(_In):
     project_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
 
 
-class AssignmentPublic(BaseModel):
-    assignment_id: str
-    worker_id: str
-    status: str
-    mturk_status: str | None
-    review: str
-    feedback: str | None
-    gold_correct: int | None
-    gold_total: int | None
-    bonus: float | None
-    submitted_via: str | None
-    n_answers: int
-    submitted_at: datetime | None
-
-
 class SpendEntryPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -168,57 +122,6 @@ class InviteRequest(_In):
     )
 
 
-def _submitted(session: Session, hit_ids: list[int]) -> dict[int, int]:
-    if not hit_ids:
-        return {}
-    return {
-        int(h): int(n)
-        for h, n in session.execute(
-            select(HitAssignment.hit_id, func.count())
-            .where(HitAssignment.hit_id.in_(hit_ids), HitAssignment.submitted_via.is_not(None))
-            .group_by(HitAssignment.hit_id)
-        ).all()
-    }
-
-
-def _public(settings: Settings, hit: Hit, n_submitted: int) -> HitPublic:
-    roles = [i["role"] for i in hit.items]
-    return HitPublic(
-        id=hit.id,
-        project_id=hit.project_id,
-        batch=hit.batch,
-        seq=hit.seq,
-        provider=hit.provider,
-        state=hit.state,
-        endpoint_url=hit.endpoint_url,
-        mturk_hit_id=hit.mturk_hit_id,
-        hit_type_id=hit.hit_type_id,
-        annotation=hit.annotation,
-        max_assignments=hit.max_assignments,
-        reward=hit.reward,
-        n_questions=hit.n_questions,
-        n_task=roles.count("task"),
-        n_gold=roles.count("gold"),
-        n_quiz=roles.count("quiz"),
-        expires_at=hit.expires_at,
-        mturk_status=hit.mturk_status,
-        n_pending=hit.n_pending,
-        n_available=hit.n_available,
-        n_completed=hit.n_completed,
-        n_submitted=n_submitted,
-        task_url=providers.task_url(settings, hit.id),
-        panel_url=providers.panel_url(settings, hit) if hit.provider == "link" else None,
-        error=hit.error,
-        created_at=hit.created_at,
-        published_at=hit.published_at,
-    )
-
-
-def _many(session: Session, settings: Settings, hits: list[Hit]) -> list[HitPublic]:
-    counts = _submitted(session, [h.id for h in hits])
-    return [_public(settings, h, counts.get(h.id, 0)) for h in hits]
-
-
 @router.post("/projects/{project_id}/hits/publish", response_model=PublishResponse)
 def publish(
     project_id: IdPath,
@@ -243,7 +146,7 @@ def publish(
         estimate=plan.estimate() if plan else None,
         warnings=plan.warnings if plan else [],
         plan=[h.to_json() for h in plan.hits] if plan else [],
-        hits=_many(session, settings, result.hits),
+        hits=publishing.hit_views(session=session, settings=settings, hits=result.hits),
         created=result.created,
         adopted=result.adopted,
         resumed=result.resumed,
@@ -256,7 +159,8 @@ def list_hits(
     project_id: IdPath, session: SessionDep, settings: SettingsDep, _: AdminDep
 ) -> HitsPublic:
     hits = publishing.list_hits(session, project_id)
-    return HitsPublic(data=_many(session, settings, hits), count=len(hits))
+    data = publishing.hit_views(session=session, settings=settings, hits=hits)
+    return HitsPublic(data=data, count=len(hits))
 
 
 @router.get("/hits/{hit_id}", response_model=HitPublic)
@@ -270,7 +174,7 @@ def get_hit(
     hit = publishing.get_hit(session, hit_id)
     if refresh:
         publishing.refresh_hit(session, settings, hit)
-    return _many(session, settings, [hit])[0]
+    return publishing.hit_views(session=session, settings=settings, hits=[hit])[0]
 
 
 @router.post("/hits/{hit_id}/expire", response_model=HitPublic)
@@ -278,7 +182,7 @@ def expire_hit(
     hit_id: IdPath, session: SessionDep, settings: SettingsDep, _: AdminDep
 ) -> HitPublic:
     hit = publishing.expire_hit(session, settings, hit_id)
-    return _many(session, settings, [hit])[0]
+    return publishing.hit_views(session=session, settings=settings, hits=[hit])[0]
 
 
 @router.post("/hits/{hit_id}/extend", response_model=HitPublic)
@@ -288,7 +192,7 @@ def extend_hit(
     hit = publishing.extend_hit(
         session, settings, hit_id, assignments=body.assignments, seconds=body.seconds
     )
-    return _many(session, settings, [hit])[0]
+    return publishing.hit_views(session=session, settings=settings, hits=[hit])[0]
 
 
 @router.delete("/hits/{hit_id}", response_model=HitPublic)
@@ -296,71 +200,12 @@ def delete_hit(
     hit_id: IdPath, session: SessionDep, settings: SettingsDep, _: AdminDep
 ) -> HitPublic:
     hit = publishing.delete_hit(session, settings, hit_id)
-    return _many(session, settings, [hit])[0]
+    return publishing.hit_views(session=session, settings=settings, hits=[hit])[0]
 
 
 @router.get("/hits/{hit_id}/assignments", response_model=list[AssignmentPublic])
 def hit_assignments(hit_id: IdPath, session: SessionDep, _: AdminDep) -> list[AssignmentPublic]:
-    from app.models import Answer
-
-    publishing.get_hit(session, hit_id)
-    rows = session.execute(
-        select(HitAssignment, Assignment)
-        .join(Assignment, Assignment.id == HitAssignment.assignment_id)
-        .where(HitAssignment.hit_id == hit_id)
-        .order_by(Assignment.id)
-    ).all()
-    counts = dict(
-        session.execute(
-            select(Answer.assignment_id, func.count())
-            .where(Answer.assignment_id.in_([a.id for _, a in rows]))
-            .group_by(Answer.assignment_id)
-        ).all()
-    )
-    return [
-        AssignmentPublic(
-            assignment_id=a.external_id or "",
-            worker_id=ha.worker_external_id,
-            status=a.status,
-            mturk_status=ha.mturk_status,
-            review=ha.review,
-            feedback=ha.feedback,
-            gold_correct=ha.gold_correct,
-            gold_total=ha.gold_total,
-            bonus=ha.bonus,
-            submitted_via=ha.submitted_via,
-            n_answers=int(counts.get(a.id, 0)),
-            submitted_at=a.submitted_at,
-        )
-        for ha, a in rows
-    ]
-
-
-def _assignment_out(session: Session, assignment_id: str) -> AssignmentPublic:
-    assignment = session.scalar(select(Assignment).where(Assignment.external_id == assignment_id))
-    if assignment is None:
-        raise NotFound(f"assignment {assignment_id} is not known here")
-    ha = session.get(HitAssignment, assignment.id)
-    assert ha is not None
-    from app.models import Answer
-
-    n = session.scalar(
-        select(func.count()).select_from(Answer).where(Answer.assignment_id == assignment.id)
-    )
-    return AssignmentPublic(
-        assignment_id=assignment_id,
-        worker_id=ha.worker_external_id,
-        status=assignment.status,
-        mturk_status=ha.mturk_status,
-        review=ha.review,
-        feedback=ha.feedback,
-        gold_correct=ha.gold_correct,
-        gold_total=ha.gold_total,
-        bonus=ha.bonus,
-        submitted_via=ha.submitted_via,
-        n_answers=int(n or 0),
-        submitted_at=assignment.submitted_at,
-    )
+    return review.assignment_views(session=session, hit_id=hit_id)
 
 
 @router.post("/assignments/{assignment_id}/approve", response_model=AssignmentPublic)
@@ -378,7 +223,7 @@ def approve(
         feedback=body.feedback,
         override_rejection=body.override_rejection,
     )
-    return _assignment_out(session, assignment_id)
+    return review.assignment_view(session=session, assignment_id=assignment_id)
 
 
 @router.post("/assignments/{assignment_id}/reject", response_model=AssignmentPublic)
@@ -390,7 +235,7 @@ def reject(
     _: AdminDep,
 ) -> AssignmentPublic:
     review.reject(session, settings, assignment_id, feedback=body.feedback)
-    return _assignment_out(session, assignment_id)
+    return review.assignment_view(session=session, assignment_id=assignment_id)
 
 
 @router.post("/assignments/{assignment_id}/bonus", response_model=AssignmentPublic)
@@ -402,7 +247,7 @@ def bonus(
     _: AdminDep,
 ) -> AssignmentPublic:
     review.bonus(session, settings, assignment_id, amount=body.amount, reason=body.reason)
-    return _assignment_out(session, assignment_id)
+    return review.assignment_view(session=session, assignment_id=assignment_id)
 
 
 @router.post("/workers/{worker_id}/block")

@@ -1,0 +1,53 @@
+"""Response models of the HIT and assignment views (issue 4 §9), shared by the JSON API and the
+admin pages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+class HitPublic(BaseModel):
+    id: int
+    project_id: int
+    batch: int
+    seq: int
+    provider: str
+    state: str
+    endpoint_url: str | None
+    mturk_hit_id: str | None
+    hit_type_id: str | None
+    annotation: str
+    max_assignments: int
+    reward: float
+    n_questions: int
+    n_task: int
+    n_gold: int
+    n_quiz: int
+    expires_at: datetime | None
+    mturk_status: str | None
+    n_pending: int
+    n_available: int
+    n_completed: int
+    n_submitted: int
+    task_url: str
+    panel_url: str | None
+    error: str | None
+    created_at: datetime
+    published_at: datetime | None
+
+
+class AssignmentPublic(BaseModel):
+    assignment_id: str
+    worker_id: str
+    status: str
+    mturk_status: str | None
+    review: str
+    feedback: str | None
+    gold_correct: int | None
+    gold_total: int | None
+    bonus: float | None
+    submitted_via: str | None
+    n_answers: int
+    submitted_at: datetime | None
