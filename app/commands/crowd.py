@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -18,7 +20,7 @@ from app.crowd import CrowdInputError
 from app.services.table6 import PAPER_TABLE6, Table6Config, Table6Result, run_table6
 
 
-def _parse_seeds(text: str) -> tuple[int, ...]:
+def parse_seeds(text: str) -> tuple[int, ...]:
     try:
         seeds = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
@@ -31,7 +33,7 @@ def _parse_seeds(text: str) -> tuple[int, ...]:
     return seeds
 
 
-def _paper_key(csv: Path, paper: str | None) -> str | None:
+def paper_key_for(csv: Path, paper: str | None) -> str | None:
     if paper is not None:
         return None if paper.lower() == "none" else paper
     name = csv.name.lower()
@@ -42,7 +44,35 @@ def _paper_key(csv: Path, paper: str | None) -> str | None:
     return None
 
 
-def _render(result: Table6Result, paper: str | None, console: Console) -> None:
+def table6_options(
+    csv: Path, paper: str | None, gold_fraction: float, seeds: str
+) -> tuple[str | None, Table6Config]:
+    """The paper row to print beside ours and the Table 6 settings, from the shared CLI options
+    of `crowd table6` and `crowd replay` (a clear BadParameter naming the option otherwise)."""
+    if not 0.0 < gold_fraction < 1.0:
+        raise typer.BadParameter("must be in (0, 1)", param_hint="--gold-fraction")
+    paper_key = paper_key_for(csv, paper)
+    if paper_key is not None and paper_key not in PAPER_TABLE6:
+        raise typer.BadParameter(
+            f"choose one of {', '.join(PAPER_TABLE6)} or none", param_hint="--paper"
+        )
+    return paper_key, Table6Config(gold_fraction=gold_fraction, seeds=parse_seeds(seeds))
+
+
+@contextmanager
+def exit_on_bad_csv(csv: Path, console: Console) -> Iterator[None]:
+    """Print why the crowd CSV was refused and exit 1, instead of a traceback."""
+    try:
+        yield
+    except DomainError as error:  # the service rejected the file; detail names row and column
+        console.print(f"[red]error:[/red] {escape(f'{csv}: {error.detail}')}")
+        raise typer.Exit(code=1) from None
+    except (CrowdInputError, ValueError) as error:
+        console.print(f"[red]error:[/red] {escape(f'{csv}: {error}')}")
+        raise typer.Exit(code=1) from None
+
+
+def render_table6(result: Table6Result, paper: str | None, console: Console) -> None:
     config = result.config
     console.print(
         f"{result.n_examples} examples, {result.n_workers} workers; hidden gold "
@@ -99,29 +129,15 @@ def table6(
     ),
 ) -> None:
     """Reproduce Table 6 (paper Section 4.4): label accuracy for N = 1..11 per method."""
-    if not 0.0 < gold_fraction < 1.0:
-        raise typer.BadParameter("must be in (0, 1)", param_hint="--gold-fraction")
-    paper_key = _paper_key(csv, paper)
-    if paper_key is not None and paper_key not in PAPER_TABLE6:
-        raise typer.BadParameter(
-            f"choose one of {', '.join(PAPER_TABLE6)} or none", param_hint="--paper"
-        )
-    config = Table6Config(gold_fraction=gold_fraction, seeds=_parse_seeds(seeds))
+    paper_key, config = table6_options(csv, paper, gold_fraction, seeds)
     # A fixed minimum width keeps the table readable when the output is piped to a file.
     console = Console(width=max(120, shutil.get_terminal_size().columns))
-    try:
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task(
-                "gold split x method", total=len(config.seeds) * len(config.methods)
-            )
-            result = run_table6(csv_path=csv, config=config, on_step=lambda: progress.advance(task))
-    except DomainError as error:  # the service rejected the file; detail names row and column
-        console.print(f"[red]error:[/red] {escape(f'{csv}: {error.detail}')}")
-        raise typer.Exit(code=1) from None
-    except (CrowdInputError, ValueError) as error:
-        console.print(f"[red]error:[/red] {escape(f'{csv}: {error}')}")
-        raise typer.Exit(code=1) from None
-    _render(result, paper_key, console)
+    with exit_on_bad_csv(csv, console), Progress(console=console, transient=True) as progress:
+        task = progress.add_task(
+            "gold split x method", total=len(config.seeds) * len(config.methods)
+        )
+        result = run_table6(csv_path=csv, config=config, on_step=lambda: progress.advance(task))
+    render_table6(result, paper_key, console)
     if json_out is not None:
         payload = result.to_json()
         payload["csv"] = str(csv)

@@ -13,10 +13,7 @@ from rich.markup import escape
 from rich.progress import Progress
 
 from app.commands import crowd_app
-from app.commands.crowd import _paper_key, _parse_seeds, _render
-from app.core.errors import DomainError
-from app.crowd import CrowdInputError
-from app.services.table6 import PAPER_TABLE6, Table6Config
+from app.commands.crowd import exit_on_bad_csv, render_table6, table6_options
 
 
 @crowd_app.command("replay")
@@ -51,31 +48,15 @@ def replay(
     review, aggregate; then print Table 6 (paper Section 4.4)."""
     from app.services.replay import run_replay
 
-    if not 0.0 < gold_fraction < 1.0:
-        raise typer.BadParameter("must be in (0, 1)", param_hint="--gold-fraction")
-    paper_key = _paper_key(csv, paper)
-    if paper_key is not None and paper_key not in PAPER_TABLE6:
-        raise typer.BadParameter(
-            f"choose one of {', '.join(PAPER_TABLE6)} or none", param_hint="--paper"
-        )
-    config = Table6Config(gold_fraction=gold_fraction, seeds=_parse_seeds(seeds))
+    paper_key, config = table6_options(csv, paper, gold_fraction, seeds)
     console = Console(width=max(120, shutil.get_terminal_size().columns))
-    try:
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("simulated workers submitting", total=None)
+    with exit_on_bad_csv(csv, console), Progress(console=console, transient=True) as progress:
+        task = progress.add_task("simulated workers submitting", total=None)
 
-            def on_progress(_stage: str, done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total)
+        def on_progress(_stage: str, done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
 
-            result = run_replay(
-                csv, database_url=database_url, config=config, on_progress=on_progress
-            )
-    except DomainError as error:
-        console.print(f"[red]error:[/red] {escape(f'{csv}: {error.detail}')}")
-        raise typer.Exit(code=1) from None
-    except (CrowdInputError, ValueError) as error:
-        console.print(f"[red]error:[/red] {escape(f'{csv}: {error}')}")
-        raise typer.Exit(code=1) from None
+        result = run_replay(csv, database_url=database_url, config=config, on_progress=on_progress)
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
     console.print(
         f"replayed {result.n_hits} HITs, {result.n_assignments} assignments, "
@@ -86,7 +67,7 @@ def replay(
     for warning in result.warnings:
         console.print(f"[yellow]note:[/yellow] {escape(warning)}")
     if result.table6 is not None:
-        _render(result.table6, paper_key, console)
+        render_table6(result.table6, paper_key, console)
     else:
         console.print("the file has no true_label column: labels only, no Table 6")
     if database_url:
