@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import NotFound
-from app.models import Answer, Assignment, GoldQuestion, Hit, HitAssignment, Project, Worker
+from app.models import Answer, Assignment, GoldQuestion, Hit, HitAssignment, Project
 from app.services import ledger, publishing, review
 from app.services.providers import mturk_client
-from app.services.task_page import ANSWER_FIELD
+from app.services.task_page import ANSWER_FIELD, worker_row
 
 log = logging.getLogger(__name__)
 _STATUS = {"Submitted": "submitted", "Approved": "approved", "Rejected": "rejected"}
@@ -52,15 +52,6 @@ class SyncResult:
             "review": self.review.to_json() if self.review else None,
             "problems": self.problems,
         }
-
-
-def _worker(session: Session, external_id: str) -> Worker:
-    row = session.scalar(select(Worker).where(Worker.external_id == external_id))
-    if row is None:
-        row = Worker(external_id=external_id)
-        session.add(row)
-        session.flush()
-    return row
 
 
 def _values(answer_xml: str | None, allowed: set[int], out: SyncResult) -> dict[int, int]:
@@ -96,7 +87,7 @@ def _upsert(
     when = submit_time if isinstance(submit_time, datetime) else datetime.now(UTC)
     assignment = session.scalar(select(Assignment).where(Assignment.external_id == aid))
     if assignment is None:
-        worker = _worker(session, worker_ext)
+        worker = worker_row(session, worker_ext)
         assignment = Assignment(
             project_id=hit.project_id,
             worker_id=worker.id,

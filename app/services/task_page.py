@@ -196,7 +196,8 @@ def _hidden(settings: Settings, hit: Hit, ident: Identity) -> dict[str, str]:
     }
 
 
-def _worker(session: Session, external_id: str) -> WorkerRow:
+def worker_row(session: Session, external_id: str) -> WorkerRow:
+    """The worker with this marketplace (or link) id, created on first sight."""
     row = session.scalar(select(WorkerRow).where(WorkerRow.external_id == external_id))
     if row is None:
         row = WorkerRow(external_id=external_id)
@@ -222,7 +223,7 @@ def _bind(session: Session, hit: Hit, ident: Identity) -> tuple[Assignment, HitA
         if worker is None or worker.external_id != ident.worker_id:
             raise Forbidden(f"assignment {ident.assignment_id} belongs to another worker")
         return assignment, ha
-    worker = _worker(session, ident.worker_id)
+    worker = worker_row(session, ident.worker_id)
     if worker.blocked:
         raise Forbidden("this worker may not work on this project's tasks")
     if hit.provider == "link":
