@@ -36,6 +36,7 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.models import GoldQuestion, Hit, HitAssignment, HitType, Project, PublishSettings
 from app.schemas.hits import HitPublic
 from app.services import ledger
+from app.services.projects import get_project
 from app.services.providers import mturk_client, panel_url, task_url
 
 DEFAULT_HIT_OPTIONS: dict[str, Any] = {
@@ -125,7 +126,7 @@ def update_publish_settings(
     review_policy: dict[str, Any] | None = None,
 ) -> PublishSettings:
     """Change some options; unknown keys are refused (422)."""
-    _get_project(session, project_id)
+    get_project(session=session, project_id=project_id)
     row = publish_settings(session, project_id)
     for name, given, known in (
         ("hit_options", hit_options, DEFAULT_HIT_OPTIONS),
@@ -139,13 +140,6 @@ def update_publish_settings(
         setattr(row, name, {**getattr(row, name), **given})
     session.commit()
     return row
-
-
-def _get_project(session: Session, project_id: int) -> Project:
-    project = session.get(Project, project_id)
-    if project is None:
-        raise NotFound(f"project {project_id} does not exist", project_id=project_id)
-    return project
 
 
 # -- planning ----------------------------------------------------------------------------
@@ -288,7 +282,7 @@ def plan_batch(
         groups: explicit HITs as ``(example ids, assignments)`` (replay of a released data set);
             no gold or quiz is added to them.
     """
-    project = _get_project(session, project_id)
+    project = get_project(session=session, project_id=project_id)
     batch = _next_batch(session, project.id)
     rate = ledger.money(project.reward_per_answer)
     chunks: list[tuple[list[dict[str, Any]], int]] = []
@@ -416,7 +410,7 @@ def publish_batch(
     A dry run returns the plan and its cost estimate and writes nothing. The budget cap is
     checked against the whole batch before anything is written.
     """
-    project = _get_project(session, project_id)
+    project = get_project(session=session, project_id=project_id)
     pending = _pending(session, project.id)
     if pending:
         if dry_run:
@@ -487,7 +481,7 @@ def resume(
     session: Session, settings: Settings, project_id: int, *, mt: Any = None
 ) -> PublishResult:
     """Publish whatever a crashed run left in state ``intent`` (nothing else)."""
-    project = _get_project(session, project_id)
+    project = get_project(session=session, project_id=project_id)
     return _publish_rows(
         session, settings, project, _pending(session, project.id), mt=mt, reconcile=True
     )
@@ -654,7 +648,7 @@ def get_hit(session: Session, hit_id: int) -> Hit:
 
 
 def list_hits(session: Session, project_id: int) -> list[Hit]:
-    _get_project(session, project_id)
+    get_project(session=session, project_id=project_id)
     return list(session.scalars(select(Hit).where(Hit.project_id == project_id).order_by(Hit.id)))
 
 
@@ -724,7 +718,7 @@ def refresh_hit(session: Session, settings: Settings, row: Hit, *, mt: Any = Non
     """Update a HIT row from GetHIT (status and assignment counts)."""
     if row.provider != "mturk" or row.state != "published" or not row.mturk_hit_id:
         return row
-    project = _get_project(session, row.project_id)
+    project = get_project(session=session, project_id=row.project_id)
     mt = mt or mturk_client(settings, project)
     with explain_mturk("GetHIT"):
         hit = mt.get_hit(row.mturk_hit_id)
@@ -741,7 +735,7 @@ def expire_hit(session: Session, settings: Settings, hit_id: int, *, mt: Any = N
         session.commit()
         return row
     mturk_id = _published_mturk(row)
-    project = _get_project(session, row.project_id)
+    project = get_project(session=session, project_id=row.project_id)
     mt = mt or mturk_client(settings, project)
     with explain_mturk("UpdateExpirationForHIT"):
         mt.expire_hit(mturk_id)
@@ -762,7 +756,7 @@ def extend_hit(
     if not assignments and not seconds:
         raise InvalidInput("give assignments > 0 and/or seconds > 0")
     row = get_hit(session, hit_id)
-    project = _get_project(session, row.project_id)
+    project = get_project(session=session, project_id=row.project_id)
     cost = Decimal(0)
     if assignments:
         cost = (
@@ -814,7 +808,7 @@ def delete_hit(session: Session, settings: Settings, hit_id: int, *, mt: Any = N
     row = get_hit(session, hit_id)
     if row.provider == "mturk":
         mturk_id = _published_mturk(row)
-        project = _get_project(session, row.project_id)
+        project = get_project(session=session, project_id=row.project_id)
         mt = mt or mturk_client(settings, project)
         with explain_mturk("DeleteHIT"):
             mt.delete_hit(mturk_id)
