@@ -37,7 +37,7 @@ from app.models import GoldQuestion, Hit, HitAssignment, HitType, Project, Publi
 from app.schemas.hits import HitPublic
 from app.services import ledger
 from app.services.projects import get_project
-from app.services.providers import mturk_client, panel_url, task_url
+from app.services.providers import invite_url, mturk_client, panel_url, task_url
 
 DEFAULT_HIT_OPTIONS: dict[str, Any] = {
     "title": None,  # None: "<project name>: label <n> examples"
@@ -116,6 +116,18 @@ def hit_options(session: Session, project_id: int) -> dict[str, Any]:
 
 def review_policy(session: Session, project_id: int) -> dict[str, Any]:
     return {**DEFAULT_REVIEW_POLICY, **publish_settings(session, project_id).review_policy}
+
+
+def read_publish_settings(*, session: Session, project_id: int) -> dict[str, dict[str, Any]]:
+    """``hit_options`` and ``review_policy`` with defaults filled in (stored on first read)."""
+    if session.get(Project, project_id) is None:
+        raise NotFound(f"project {project_id} does not exist")
+    out = {
+        "hit_options": hit_options(session, project_id),
+        "review_policy": review_policy(session, project_id),
+    }
+    session.commit()
+    return out
 
 
 def update_publish_settings(
@@ -701,6 +713,20 @@ def _hit_view(settings: Settings, hit: Hit, n_submitted: int) -> HitPublic:
         created_at=hit.created_at,
         published_at=hit.published_at,
     )
+
+
+def link_invites(
+    *, session: Session, settings: Settings, hit_id: int, workers: list[str]
+) -> dict[str, Any]:
+    """Signed per-worker task links (and the panel link) for a published link-provider HIT."""
+    hit = get_hit(session, hit_id)
+    if hit.provider != "link" or hit.state != "published":
+        raise Conflict(f"HIT {hit_id} is not a published link-provider task")
+    return {
+        "hit_id": hit_id,
+        "invites": {w: invite_url(settings, hit, w) for w in workers},
+        "panel_url": panel_url(settings, hit),
+    }
 
 
 def _published_mturk(row: Hit) -> str:

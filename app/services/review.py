@@ -24,7 +24,7 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.models import Answer, Assignment, Hit, HitAssignment, Project, Worker
 from app.schemas.hits import AssignmentPublic
 from app.services import ledger
-from app.services.providers import LINK_WORKER_PREFIX, mturk_client
+from app.services.providers import LINK_WORKER_PREFIX, completion_code, mturk_client
 from app.services.publishing import explain_mturk, get_hit, review_policy
 
 
@@ -120,6 +120,25 @@ def _assignment_view(a: Assignment, ha: HitAssignment, n_answers: int) -> Assign
         n_answers=n_answers,
         submitted_at=a.submitted_at,
     )
+
+
+def find_completion(
+    *, session: Session, settings: Settings, project_id: int, code: str
+) -> tuple[str, str]:
+    """The submitted link assignment (and its worker) that a completion code belongs to."""
+    rows = session.execute(
+        select(Assignment.external_id, HitAssignment.worker_external_id)
+        .join(HitAssignment, HitAssignment.assignment_id == Assignment.id)
+        .where(
+            Assignment.project_id == project_id,
+            Assignment.source == "link",
+            Assignment.status != "accepted",
+        )
+    ).all()
+    for aid, worker in rows:
+        if aid and completion_code(settings, aid) == code:
+            return aid, worker
+    raise NotFound("no submitted assignment of this project has that completion code")
 
 
 def _client(settings: Settings, project: Project, mt: Any) -> Any:

@@ -12,13 +12,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from app.api.deps import AdminDep, IdPath, SessionDep, SettingsDep
-from app.core.errors import Conflict, NotFound
-from app.models import Assignment, HitAssignment, Project
+from app.core.errors import NotFound
+from app.models import Project
 from app.schemas.hits import AssignmentPublic, HitPublic
-from app.services import ledger, providers, publishing, review, sync
+from app.services import ledger, publishing, review, sync
 
 router = APIRouter(tags=["hits"])
 ExternalId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@-]+$")]
@@ -311,15 +310,8 @@ def spend(project_id: IdPath, session: SessionDep, _: AdminDep) -> SpendPublic:
 def get_publish_settings(
     project_id: IdPath, session: SessionDep, _: AdminDep
 ) -> PublishSettingsPublic:
-    if session.get(Project, project_id) is None:
-        raise NotFound(f"project {project_id} does not exist")
-    out = PublishSettingsPublic(
-        project_id=project_id,
-        hit_options=publishing.hit_options(session, project_id),
-        review_policy=publishing.review_policy(session, project_id),
-    )
-    session.commit()
-    return out
+    view = publishing.read_publish_settings(session=session, project_id=project_id)
+    return PublishSettingsPublic(project_id=project_id, **view)
 
 
 @router.patch("/projects/{project_id}/publish-settings", response_model=PublishSettingsPublic)
@@ -329,11 +321,8 @@ def update_publish_settings(
     publishing.update_publish_settings(
         session, project_id, hit_options=body.hit_options, review_policy=body.review_policy
     )
-    return PublishSettingsPublic(
-        project_id=project_id,
-        hit_options=publishing.hit_options(session, project_id),
-        review_policy=publishing.review_policy(session, project_id),
-    )
+    view = publishing.read_publish_settings(session=session, project_id=project_id)
+    return PublishSettingsPublic(project_id=project_id, **view)
 
 
 @router.post("/hits/{hit_id}/invites")
@@ -341,14 +330,9 @@ def invites(
     hit_id: IdPath, body: InviteRequest, session: SessionDep, settings: SettingsDep, _: AdminDep
 ) -> dict[str, Any]:
     """Signed per-worker task links for a link-provider HIT."""
-    hit = publishing.get_hit(session, hit_id)
-    if hit.provider != "link" or hit.state != "published":
-        raise Conflict(f"HIT {hit_id} is not a published link-provider task")
-    return {
-        "hit_id": hit_id,
-        "invites": {w: providers.invite_url(settings, hit, w) for w in body.workers},
-        "panel_url": providers.panel_url(settings, hit),
-    }
+    return publishing.link_invites(
+        session=session, settings=settings, hit_id=hit_id, workers=body.workers
+    )
 
 
 @router.get("/projects/{project_id}/completions/{code}")
@@ -360,16 +344,7 @@ def check_completion(
     _: AdminDep,
 ) -> dict[str, Any]:
     """Which submitted link assignment a worker's completion code belongs to."""
-    rows = session.execute(
-        select(Assignment.external_id, HitAssignment.worker_external_id)
-        .join(HitAssignment, HitAssignment.assignment_id == Assignment.id)
-        .where(
-            Assignment.project_id == project_id,
-            Assignment.source == "link",
-            Assignment.status != "accepted",
-        )
-    ).all()
-    for aid, worker in rows:
-        if aid and providers.completion_code(settings, aid) == code:
-            return {"valid": True, "assignment_id": aid, "worker_id": worker}
-    raise NotFound("no submitted assignment of this project has that completion code")
+    aid, worker = review.find_completion(
+        session=session, settings=settings, project_id=project_id, code=code
+    )
+    return {"valid": True, "assignment_id": aid, "worker_id": worker}
