@@ -77,17 +77,7 @@ def _times(frame: pd.DataFrame, base: datetime) -> list[datetime]:
 def _workers(session: Session, external: list[str], *, create: bool) -> tuple[dict[str, int], int]:
     """external worker id -> internal id; registers new ones when `create`."""
     wanted = list(dict.fromkeys(external))
-    found: dict[str, int] = {}
-    for start in range(0, len(wanted), 5000):
-        chunk = wanted[start : start + 5000]
-        found.update(
-            {
-                ext: int(pk)
-                for pk, ext in session.execute(
-                    select(Worker.id, Worker.external_id).where(Worker.external_id.in_(chunk))
-                ).all()
-            }
-        )
+    found = _worker_ids(session, wanted)
     new = [w for w in wanted if w not in found]
     if new and not create:
         row = external.index(new[0])
@@ -96,17 +86,24 @@ def _workers(session: Session, external: list[str], *, create: bool) -> tuple[di
         )
     if new:
         session.execute(insert(Worker), [{"external_id": w} for w in new])
-        for start in range(0, len(new), 5000):
-            chunk = new[start : start + 5000]
-            found.update(
-                {
-                    ext: int(pk)
-                    for pk, ext in session.execute(
-                        select(Worker.id, Worker.external_id).where(Worker.external_id.in_(chunk))
-                    ).all()
-                }
-            )
+        found.update(_worker_ids(session, new))
     return found, len(new)
+
+
+def _worker_ids(session: Session, external: list[str]) -> dict[str, int]:
+    # Chunked so that the IN list stays within every driver's bound-parameter limit.
+    found: dict[str, int] = {}
+    for start in range(0, len(external), 5000):
+        chunk = external[start : start + 5000]
+        found.update(
+            {
+                ext: int(pk)
+                for pk, ext in session.execute(
+                    select(Worker.id, Worker.external_id).where(Worker.external_id.in_(chunk))
+                ).all()
+            }
+        )
+    return found
 
 
 def _check_duplicates(
