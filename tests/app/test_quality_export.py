@@ -18,9 +18,8 @@ from sqlalchemy.orm import Session
 
 from app.models import Worker
 
-from .test_data_import import import_answers, make_project, upload
+from .api_helpers import H, import_answers, make_project, upload
 
-H = dict[str, str]
 CROWD_CSV = (
     Path(__file__).resolve().parents[3]
     / "shared"

@@ -20,7 +20,7 @@ from app.core.migrate import DatabaseNotMigrated, check_migrated
 from app.main import create_app
 from app.services import auth
 
-from .test_data_import import make_project
+from .api_helpers import make_project
 
 UNAUTHORIZED = {"error": "unauthorized", "detail": auth.UNAUTHORIZED_DETAIL}
 
