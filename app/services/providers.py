@@ -44,12 +44,15 @@ def verify_plain(given: str | None, expected: str) -> bool:
     return bool(given) and hmac.compare_digest(str(given).encode(), expected.encode())
 
 
-def mturk_client(settings: Settings, project: Project) -> Any:
-    """The requester client for a project (endpoint rules and the live guard in app.mturk)."""
+def mturk_client(settings: Settings, project: Project | None) -> Any:
+    """The requester client for a project, or for none (then no live permission and no spending
+    cap); endpoint rules and the live guard are in app.mturk."""
     from app.mturk.client import make_mturk_client
 
     return make_mturk_client(
-        settings, project_allow_live=project.allow_live, spending_cap=project.budget_cap
+        settings,
+        project_allow_live=bool(project and project.allow_live),
+        spending_cap=project.budget_cap if project else None,
     )
 
 

@@ -333,13 +333,7 @@ def set_block(
     if not worker_id.startswith(LINK_WORKER_PREFIX):
         project = session.get(Project, project_id) if project_id is not None else None
         if mt is None:
-            from app.mturk.client import make_mturk_client
-
-            mt = make_mturk_client(
-                settings,
-                project_allow_live=bool(project and project.allow_live),
-                spending_cap=project.budget_cap if project else None,
-            )
+            mt = mturk_client(settings, project)
         with explain_mturk("CreateWorkerBlock" if blocked else "DeleteWorkerBlock"):
             if blocked:
                 mt.create_worker_block(worker_id, reason[:1024])
