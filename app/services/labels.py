@@ -4,6 +4,7 @@ database (vectorised; COPY on Postgres) and hands it to the pure functions of ap
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import crowd
-from app.core.errors import InvalidInput
+from app.core.errors import DomainError, InvalidInput
 from app.models import Project, Worker
 from app.schemas.crowd import LabelPublic, WorkerQuality
 from app.services.examples import gold_labels
@@ -214,6 +215,50 @@ def aggregate_project(data: ProjectCrowd, *, method: str, n: int | None) -> pd.D
         )
     except crowd.CrowdInputError as exc:
         raise InvalidInput(str(exc)) from None
+
+
+@dataclass(frozen=True)
+class LabelSummary:
+    """What one aggregation method makes of a project (the admin project page's table)."""
+
+    method: str
+    n: int
+    labeled: int
+    positive: int
+    negative: int
+    mean_confidence: float | None
+    error: str | None = None
+
+
+def label_summary(
+    *, session: Session, project_id: int, n: int, methods: Sequence[str]
+) -> list[LabelSummary]:
+    """Per method, with the first ``n`` answers per example: labeled examples, +1 and -1 counts
+    and mean confidence; a method that cannot label the project carries its error instead. The
+    answers are read once and aggregated by every method."""
+    try:
+        data = load_project_crowd(session, project_id)
+    except DomainError as exc:
+        session.rollback()
+        return [LabelSummary(m, n, 0, 0, 0, None, error=exc.detail) for m in methods]
+    out = []
+    for method in methods:
+        try:
+            frame = aggregate_project(data, method=method, n=n)
+        except DomainError as exc:
+            out.append(LabelSummary(method, n, 0, 0, 0, None, error=exc.detail))
+            continue
+        out.append(
+            LabelSummary(
+                method=method,
+                n=n,
+                labeled=len(frame),
+                positive=int((frame["label"] == 1).sum()),
+                negative=int((frame["label"] == -1).sum()),
+                mean_confidence=float(frame["confidence"].mean()) if len(frame) else None,
+            )
+        )
+    return out
 
 
 def example_index(session: Session, project_id: int) -> pd.DataFrame:

@@ -287,41 +287,6 @@ def projects_page(request: Request, session: SessionDep, settings: SettingsDep) 
     )
 
 
-@dataclass(frozen=True)
-class LabelSummary:
-    method: str
-    n: int
-    labeled: int
-    positive: int
-    negative: int
-    mean_confidence: float | None
-    error: str | None = None
-
-
-def _label_summary(session: Session, project_id: int, n: int) -> list[LabelSummary]:
-    out = []
-    for method in METHODS:
-        try:
-            frame = labels.compute_labels(
-                session=session, project_id=project_id, method=method, n=n
-            )
-        except DomainError as exc:
-            session.rollback()
-            out.append(LabelSummary(method, n, 0, 0, 0, None, error=exc.detail))
-            continue
-        out.append(
-            LabelSummary(
-                method=method,
-                n=n,
-                labeled=len(frame),
-                positive=int((frame["label"] == 1).sum()),
-                negative=int((frame["label"] == -1).sum()),
-                mean_confidence=float(frame["confidence"].mean()) if len(frame) else None,
-            )
-        )
-    return out
-
-
 def _project_context(
     session: Session, settings: Settings, project_id: int, n: int | None
 ) -> dict[str, Any]:
@@ -333,7 +298,9 @@ def _project_context(
             session=session, settings=settings, hits=publishing.list_hits(session, project_id)
         ),
         "workers": labels.worker_quality(session=session, project_id=project_id),
-        "summary": _label_summary(session, project_id, n_used),
+        "summary": labels.label_summary(
+            session=session, project_id=project_id, n=n_used, methods=METHODS
+        ),
         "n": n_used,
         "exports": exports.list_exports(session=session, project_id=project_id),
         "methods": METHODS,
