@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.api.deps import AdminDep, IdPath, SessionDep, SettingsDep
 from app.core.errors import NotFound
 from app.models import Project
+from app.schemas.common import RequestModel
 from app.schemas.hits import AssignmentPublic, HitPublic
 from app.services import ledger, publishing, review, sync
 
@@ -23,8 +24,8 @@ router = APIRouter(tags=["hits"])
 ExternalId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@-]+$")]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _In(RequestModel):
+    """Unknown fields and NUL characters (Postgres cannot store them) are a 422."""
 
 
 class PublishRequest(_In):

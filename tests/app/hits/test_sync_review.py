@@ -232,3 +232,16 @@ def test_api_maps_mturk_refusals_to_4xx_with_turk_error_code(
     assert spend["totals"]["paid"] == pytest.approx(0.36)
     # Extra assignments: 2 x 0.36 on top of the 5.19 reserve (see the review test).
     assert spend["totals"]["committed"] == pytest.approx(5.19 + 0.72)
+
+
+def test_hit_management_bodies_refuse_nul_text(
+    client: TestClient, admin_headers: dict[str, str]
+) -> None:
+    # Postgres text cannot hold NUL: the request is refused as a 422 before any lookup.
+    for path, body in [
+        ("/api/v1/assignments/1/reject", {"feedback": "bad\x00"}),
+        ("/api/v1/workers/w1/block", {"reason": "spam\x00"}),
+    ]:
+        r = client.post(path, json=body, headers=admin_headers)
+        assert r.status_code == 422, (path, r.status_code, r.text)
+        assert "NUL" in r.text
