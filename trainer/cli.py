@@ -105,8 +105,10 @@ def train(
     fraction: float = typer.Option(0.1, help="Poisoning budget as a fraction of D_tr."),
     target_group: int = typer.Option(1, help="Group whose labels the attack flips."),
     val_file: Path = typer.Option(None, help="External (e.g. crowdsourced) validation file."),
-    l1: str = typer.Option("0.4,0.5,0.55,0.6,0.65,0.68,0.71,0.74", help="lambda_1 value(s)."),
-    l2: str = typer.Option("0.2", help="lambda_2 value(s)."),
+    # Defaults: the poisoned-synthetic grid chosen on validation only by
+    # `frtrain reproduce select-defaults` (trainer.experiments.synthetic.DEFAULT_SETTINGS).
+    l1: str = typer.Option("0.3,0.4,0.45,0.5,0.55,0.58,0.61,0.64", help="lambda_1 value(s)."),
+    l2: str = typer.Option("0.3", help="lambda_2 value(s)."),
     fairness: str = typer.Option("dp", help="dp, eo or eop."),
     reweight: str = typer.Option("paper", help="paper, notebook or off."),
     hidden: int = typer.Option(0, help="Hidden units in the generator (0, 8 or 16)."),

@@ -123,3 +123,17 @@ def test_reproduce_synthetic_writes_table_json_and_plot(app, tmp_path, monkeypat
         if r["method"] == "FR-Train":
             assert set(r["chosen_lambda_f"]) == {"0", "1"}
     assert (tmp_path / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_cli_defaults_follow_the_validation_selected_settings() -> None:
+    # The CLI repeats the defaults as literals (Typer needs them at import time); keep them equal.
+    import inspect
+
+    from trainer.cli import train
+    from trainer.experiments.synthetic import DEFAULT_SETTINGS
+
+    sig = inspect.signature(train)
+    l1 = [float(v) for v in sig.parameters["l1"].default.default.split(",")]
+    l2 = [float(v) for v in sig.parameters["l2"].default.default.split(",")]
+    assert l1 == DEFAULT_SETTINGS["poisoned"]["lambda_f"]
+    assert l2 == [DEFAULT_SETTINGS["poisoned"]["lambda_r"]]
