@@ -10,7 +10,7 @@ from trainer.data.base import Dataset
 from trainer.data.synthetic import load_synthetic
 from trainer.metrics import disparate_impact, equal_opportunity
 from trainer.models._linear import WeightedLogisticRegression, check_labels
-from trainer.models.ad import AdversarialDebiasing
+from trainer.models.ad import AdversarialDebiasing, _ad_gradients, _Rows, fit_many
 from trainer.models.base import Estimator
 from trainer.models.fc import FairnessConstraints, decision_covariance
 from trainer.models.lbc import LabelBiasCorrection, lbc_weights
@@ -181,6 +181,76 @@ def test_ad_projection_and_eo_variants_differ_and_are_deterministic(clean: Datas
     assert not np.allclose(a.coef_, b.coef_)  # type: ignore[attr-defined]
     np.testing.assert_array_equal(a.coef_, c.coef_)  # type: ignore[attr-defined]
     assert not np.allclose(e.coef_, b.coef_)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("constraint", ["demographic_parity", "equalized_odds"])
+def test_ad_fit_many_equals_separate_fits(poisoned: Dataset, constraint: str) -> None:
+    tr = poisoned.train
+    w = np.random.default_rng(3).uniform(0.0, 2.0, len(tr.y))
+    cols = [
+        (
+            AdversarialDebiasing(alpha=a, seed=s, projection=p, n_steps=150, constraint=constraint),
+            ww,
+        )
+        for a in (0.0, 2.0)
+        for s in (0, 1)
+        for p in (False, True)
+        for ww in (None, w)
+    ]  # type: ignore[arg-type]
+    fit_many(tr.X, tr.y, tr.z, cols)
+    coefs = [m.coef_ for m, _ in cols]
+    assert len({np.round(c, 3).tobytes() for c in coefs}) == len(cols)  # all columns differ
+    for m, ww in cols:
+        one = AdversarialDebiasing(
+            alpha=m.alpha, seed=m.seed, projection=m.projection, n_steps=150, constraint=constraint
+        ).fit(tr.X, tr.y, tr.z, sample_weight=ww)  # type: ignore[arg-type]
+        np.testing.assert_allclose(one.coef_, m.coef_, rtol=1e-4, atol=1e-4)
+        assert one.adversary_["c"] == pytest.approx(m.adversary_["c"], abs=1e-4)
+
+
+def test_ad_fit_many_rejects_mixed_schedules(clean: Dataset) -> None:
+    tr = clean.train
+    cols = [(AdversarialDebiasing(n_steps=10), None), (AdversarialDebiasing(n_steps=20), None)]
+    with pytest.raises(ValueError, match="share n_steps"):
+        fit_many(tr.X, tr.y, tr.z, cols)
+
+
+@pytest.mark.parametrize("eo", [False, True])
+def test_ad_closed_form_gradients_match_autograd(eo: bool) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    n, d, K = 50, 4, 3
+    k = 3 if eo else 1
+    X = rng.normal(size=(n, d))
+    t = (rng.random(n) < 0.5).astype(np.float64)
+    zt = (rng.random(n) < 0.4).astype(np.float64)
+    W = rng.uniform(0.1, 1.0, (n, K))
+    W /= W.sum(0)
+    theta, adv = rng.normal(size=(d + 1, K)), rng.normal(size=(k + 2, K))
+    f = torch.float32
+    tt = torch.tensor(t, dtype=f)[:, None]
+    rows = _Rows(X=torch.tensor(X, dtype=f), t=tt, zt=torch.tensor(zt, dtype=f)[:, None],
+                 W=torch.tensor(W, dtype=f))  # fmt: skip
+    if eo:
+        rows.dfeat = torch.cat([torch.ones_like(tt), tt, 1 - tt], 1)
+    dm_p, dm_a, g_adv = _ad_gradients(theta, adv, rows)
+    # Autograd oracle in float64 on the written-out losses.
+    th = torch.tensor(theta, requires_grad=True)
+    av = torch.tensor(adv, requires_grad=True)
+    Xt = torch.tensor(X)
+    feats = torch.tensor(np.stack([np.ones(n), t, 1 - t], 1) if eo else np.ones((n, 1)))
+    m = Xt @ th[:-1] + th[-1]
+    s = torch.sigmoid((1 + av[0].abs()) * m)
+    a = s * (feats @ av[1:-1]) + av[-1]
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    Wt = torch.tensor(W)
+    L_p = (Wt * bce(m, torch.tensor(t)[:, None].expand(n, K), reduction="none")).sum()
+    L_a = (Wt * bce(a, torch.tensor(zt)[:, None].expand(n, K), reduction="none")).sum()
+    (gp_theta,) = torch.autograd.grad(L_p, th, retain_graph=True)
+    ga_theta, ga_adv = torch.autograd.grad(L_a, [th, av])
+    np.testing.assert_allclose(rows.to_theta(dm_p), gp_theta.numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(rows.to_theta(dm_a), ga_theta.numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(g_adv, ga_adv.numpy(), rtol=1e-4, atol=1e-6)
 
 
 # --- RML ---------------------------------------------------------------------------------

@@ -103,3 +103,57 @@ def test_cli_quick_table8(tmp_path: Path) -> None:
     assert "Table 8" in (tmp_path / "REPORT.md").read_text()
     bad = CliRunner().invoke(reproduce_app, ["table8", "--workers", "3", "--out", str(tmp_path)])
     assert bad.exit_code != 0 and "--workers" in bad.output
+
+
+def test_fr_settings_are_the_products_defaults() -> None:
+    from trainer.api import FRTRAIN_DEFAULTS
+    from trainer.experiments.synthetic import DEFAULT_SETTINGS
+
+    real = FRTRAIN_DEFAULTS["real"]
+    for setting in P.SETTINGS:
+        syn = P.fr_settings("synthetic", setting, P.FULL)
+        assert syn["lambda_r"] == DEFAULT_SETTINGS[setting]["lambda_r"]
+        assert syn["lambda_f"] == DEFAULT_SETTINGS[setting]["lambda_f"]
+        assert syn["params"]["epochs"] == DEFAULT_SETTINGS[setting]["params"]["epochs"]
+        compas = P.fr_settings("compas", setting, P.FULL)
+        assert [compas["lambda_r"]] == real["l2"] and compas["lambda_f"] == real["l1"]
+        for k in ("epochs", "pretrain_epochs", "lr_g", "lr_f", "lr_r", "k", "c_pre"):
+            assert compas["params"][k] == real[k], k
+    # AdultCensus: mini-batches of 2,048 with the same number of steps as 2,000 epochs.
+    adult = P.fr_settings("adult", "poisoned", P.FULL)["params"]
+    n = len(P.load_data("adult", "clean").train)
+    steps_per_epoch = -(-n // 2048)
+    assert adult["batch_size"] == 2048
+    assert abs(adult["epochs"] * steps_per_epoch - real["epochs"]) <= steps_per_epoch / 2
+    assert abs(adult["pretrain_epochs"] * steps_per_epoch - real["pretrain_epochs"]) <= (
+        steps_per_epoch / 2
+    )
+
+
+def test_choose_fr_rules() -> None:
+    def pt(lf: float, acc: float, di: float) -> dict:
+        return {"lambda_f": lf, "val_acc": acc, "sel_di": di, "val_eo0": di, "val_eo1": 1.0}
+
+    # Raw validation numbers (the product's rule): the most accurate point with DI >= 0.8.
+    pts = [pt(0.1, 0.70, 0.60), pt(0.2, 0.66, 0.81), pt(0.3, 0.69, 0.79), pt(0.4, 0.60, 0.95)]
+    assert P.choose_fr(pts, selection="validation")["lambda_f"] == 0.2
+    # Smoothed along the grid (synthetic's rule): the lone 0.81 is noise between 0.60 and
+    # 0.79 (smoothed 0.73); 0.3 and 0.4 smooth to DI .85 / .87 and accuracy .650 / .645.
+    assert P.choose_fr(pts, selection="smoothed")["lambda_f"] == 0.3
+    # Nothing reaches 0.8: the fairest point, whatever the rule.
+    low = [pt(0.1, 0.7, 0.5), pt(0.2, 0.6, 0.7), pt(0.3, 0.5, 0.6)]
+    assert P.choose_fr(low, selection="validation")["lambda_f"] == 0.2
+    # Equalized odds uses the worse of the two EO ratios.
+    assert P.choose_fr(pts, eo=True, selection="validation")["lambda_f"] == 0.2
+
+
+def test_selection_pool_never_holds_training_or_test_rows() -> None:
+    ds = P.load_data("compas", "poisoned")
+    X, _, rule = P.selection_pool("compas", ds.val, None)
+    assert rule == "validation" and len(X) == len(ds.val)
+    syn = P.load_data("synthetic", "poisoned")
+    X, _, rule = P.selection_pool("synthetic", syn.val, None)
+    assert rule == "smoothed" and len(X) == len(syn.val) + 500
+    rows = {r.tobytes() for r in X.astype("float32")}
+    assert not rows & {r.tobytes() for r in syn.test.X.astype("float32")}
+    assert not rows & {r.tobytes() for r in syn.train.X.astype("float32")}

@@ -247,7 +247,7 @@ def run_baselines(task: Task, profile: Profile, data_dir: str | None) -> dict[st
     data, so they are fitted once and their record repeated for every seed; RML, AD and
     the RML+X methods are fitted per seed (RML's and AD's initialisation).
     """
-    from trainer.models.ad import AdversarialDebiasing
+    from trainer.models.ad import AdversarialDebiasing, fit_many
     from trainer.models.fc import FairnessConstraints
     from trainer.models.lbc import LabelBiasCorrection
     from trainer.models.lr import LogisticRegression
@@ -271,14 +271,6 @@ def run_baselines(task: Task, profile: Profile, data_dir: str | None) -> dict[st
         T = profile.lbc_max_iter
         return _sweep(((t, model.at_iteration(t)) for t in range(1, T + 1)), ds, val)
 
-    def ad(w: Any, seed: int) -> dict[str, Any]:
-        def path() -> Iterable[tuple[Any, Any]]:
-            for a in profile.ad_grid:
-                model = AdversarialDebiasing(alpha=a, n_steps=profile.ad_steps, seed=seed)
-                yield a, _fit(model, tr, val, w)
-
-        return _sweep(path(), ds, val)
-
     lr = _fit(LogisticRegression(), tr, val)
     lr_rec = {**{f"test_{k}": v for k, v in _scores(lr, ds.test).items()}, "knob": None}
     out: dict[str, list[dict[str, Any]]] = {
@@ -289,6 +281,7 @@ def run_baselines(task: Task, profile: Profile, data_dir: str | None) -> dict[st
     flipped = None
     if task.setting == "poisoned":
         flipped = tr.y != load_data(task.dataset, "clean", data_dir).train.y
+    rml_weights = []
     for seed in task.seeds:
         rml = LearningToReweight(
             n_steps=profile.rml_steps, last_k=min(100, profile.rml_steps), seed=seed
@@ -296,14 +289,25 @@ def run_baselines(task: Task, profile: Profile, data_dir: str | None) -> dict[st
         rml = _fit(rml, tr, val)
         rec = {**{f"test_{k}": v for k, v in _scores(rml, ds.test).items()}, "knob": None}
         w = rml.weights_
+        rml_weights.append(w)
         if flipped is not None and flipped.any():
             rec["weight_flipped"] = float(w[flipped].mean())
             rec["weight_unflipped"] = float(w[~flipped].mean())
         out.setdefault("RML", []).append(rec)
-        out.setdefault("AD", []).append(ad(None, seed))
         out.setdefault("RML+FC", []).append(fc(w))
         out.setdefault("RML+LBC", []).append(lbc(w))
-        out.setdefault("RML+AD", []).append(ad(w, seed))
+    # AD and RML+AD: every (seed, weighting, α) in ONE vectorised run (ad.fit_many).
+    cols = [
+        (method, seed, a, AdversarialDebiasing(alpha=a, n_steps=profile.ad_steps, seed=seed), w)
+        for seed, w_rml in zip(task.seeds, rml_weights, strict=True)
+        for method, w in (("AD", None), ("RML+AD", w_rml))
+        for a in profile.ad_grid
+    ]
+    fit_many(tr.X, tr.y, tr.z, [(m, w) for *_, m, w in cols])
+    for seed in task.seeds:
+        for method in ("AD", "RML+AD"):
+            path = [(a, m) for (mth, s_, a, m, _) in cols if mth == method and s_ == seed]
+            out.setdefault(method, []).append(_sweep(path, ds, val))
     return out
 
 
@@ -325,28 +329,67 @@ def run_rml_val(task: Task, profile: Profile, data_dir: str | None) -> dict[str,
 
 
 def fr_settings(dataset: str, setting: str, profile: Profile) -> dict[str, Any]:
-    """FR-Train hyperparameters: the synthetic helper's defaults, scaled by the profile.
+    """FR-Train hyperparameters, the same ones the product uses, scaled by the profile.
 
-    COMPAS uses the synthetic schedules unchanged (a similar number of rows and a handful
-    of features). AdultCensus has 17x the rows and 97 features, so its full-batch epochs
-    are replaced by mini-batches of 2,048 rows: 300 epochs = ~4,500 steps, pretraining 30
-    epochs, with the generator's rate raised 3x to fit in fewer steps.
+    Synthetic: :data:`trainer.experiments.synthetic.DEFAULT_SETTINGS` (what ``frtrain
+    reproduce synthetic`` runs). COMPAS and AdultCensus: ``trainer.api.FRTRAIN_DEFAULTS
+    ["real"]`` (what ``frtrain train`` and the demo run: λ_r 0.3, λ_f 0.1-0.6, 2,000
+    full-batch epochs at rate 1e-2, 500 of them pretraining), for clean and poisoned data
+    alike. AdultCensus has 6x COMPAS's rows and 97 features, so it trains on mini-batches
+    of 2,048 rows with the same number of optimisation *steps* (2,000, of which 500
+    pretraining) instead of 2,000 passes over the data.
     """
-    from trainer.experiments.synthetic import DEFAULT_SETTINGS
+    if dataset == "synthetic":
+        from trainer.experiments.synthetic import DEFAULT_SETTINGS
 
-    base = DEFAULT_SETTINGS[setting]
-    params = dict(base["params"])
-    lambda_f = list(base["lambda_f"])[:: profile.fr_lambda_stride]
+        base = DEFAULT_SETTINGS[setting]
+        params = dict(base["params"])
+        lambda_r, lambda_f = float(base["lambda_r"]), list(base["lambda_f"])
+    else:
+        from trainer.api import FRTRAIN_DEFAULTS
+
+        params = dict(FRTRAIN_DEFAULTS["real"])
+        lambda_f = list(params.pop("l1"))
+        (lambda_r,) = (float(v) for v in params.pop("l2"))
+    params.setdefault("pretrain_epochs", 500)
     if dataset == "adult":
-        params.update(epochs=300, pretrain_epochs=30, batch_size=2048, lr_g=3 * params["lr_g"])
+        batch = 2048
+        per_epoch = math.ceil(len(load_data("adult", "clean").train) / batch)
+        params.update(
+            batch_size=batch,
+            epochs=max(1, round(params["epochs"] / per_epoch)),
+            pretrain_epochs=max(1, round(params["pretrain_epochs"] / per_epoch)),
+        )
+    lambda_f = lambda_f[:: profile.fr_lambda_stride]
     scale = profile.fr_epoch_scale
-    epochs = max(20, round(params["epochs"] * scale))
-    pre = max(5, round(params.get("pretrain_epochs", 500) * scale))
-    params.update(epochs=epochs, pretrain_epochs=pre)
-    if dataset != "adult":
-        # W refreshes every 100 steps; keep about as many refreshes in a shortened run.
-        params["refresh_every"] = max(10, round(100 * scale))
-    return {"lambda_r": float(base["lambda_r"]), "lambda_f": lambda_f, "params": params}
+    if scale != 1.0:
+        params["epochs"] = max(20, round(params["epochs"] * scale))
+        params["pretrain_epochs"] = max(5, round(params["pretrain_epochs"] * scale))
+        if dataset != "adult":
+            # W refreshes every 100 steps; keep about as many refreshes in a shortened run.
+            params["refresh_every"] = max(10, round(100 * scale))
+    return {"lambda_r": lambda_r, "lambda_f": lambda_f, "params": params}
+
+
+def selection_pool(dataset: str, val: Split, data_dir: str | None) -> tuple[Any, Any, str]:
+    """Rows on which FR-Train's λ_f choice measures DI, and the rule that uses them.
+
+    Synthetic: ``frtrain reproduce synthetic``'s rule (smoothed along the λ_f grid; DI on
+    the validation rows plus the features of the authors' unused block [2200, 2700)).
+    Real data: ``trainer.api.select_point`` (what ``frtrain train`` and the demo use),
+    validation accuracy and validation DI. Never the test split; never the training rows
+    (G's fairness adversary is fitted on them, so their DI overstates).
+    """
+    if dataset != "synthetic":
+        return val.X, val.z, "validation"
+    from trainer.data.synthetic import load_synthetic_arrays
+    from trainer.experiments.synthetic import VAL2_ROWS
+
+    X_all, _, z_all, _ = load_synthetic_arrays(Path(data_dir) / "synthetic" if data_dir else None)
+    lo, hi = VAL2_ROWS
+    X = np.concatenate([val.X, X_all[lo:hi]])
+    z = np.concatenate([val.z, z_all[lo:hi].astype(np.int64)])
+    return X, z, "smoothed"
 
 
 def run_fr(task: Task, profile: Profile, data_dir: str | None) -> dict[str, Any]:
@@ -391,8 +434,7 @@ def run_fr(task: Task, profile: Profile, data_dir: str | None) -> dict[str, Any]
         **params,
     )
     grid.fit(tr.X, tr.y, tr.z, X_val=val.X, y_val=val.y, z_val=val.z)
-    pool_X = np.concatenate([tr.X, val.X])
-    pool_z = np.concatenate([tr.z, val.z])
+    pool_X, pool_z, selection = selection_pool(task.dataset, ds.val, data_dir)
     pv, pt = grid.predictions(val.X, val.z), grid.predictions(te.X, te.z)
     pp = grid.predictions(pool_X, pool_z)
     points = []
@@ -402,12 +444,12 @@ def run_fr(task: Task, profile: Profile, data_dir: str | None) -> dict[str, Any]
             {"seed": int(g["seed"]), "lambda_f": float(g["lambda_f"]),
              "lambda_r": float(g["lambda_r"]),
              "val_acc": accuracy(val.y, pv[i]), "val_di": disparate_impact(pv[i], val.z),
-             "pool_di": disparate_impact(pp[i], pool_z),
+             "sel_di": disparate_impact(pp[i], pool_z),
              "test_acc": accuracy(te.y, pt[i]), "test_di": disparate_impact(pt[i], te.z),
              "val_eo0": eo_v[0], "val_eo1": eo_v[1], "test_eo0": eo_t[0], "test_eo1": eo_t[1]}
         )  # fmt: skip
     return {"points": points, "lambda_f": lambda_f, "lambda_r": lambda_r, "params": params,
-            "n_val": len(val), "fairness": fairness}  # fmt: skip
+            "n_val": len(val), "fairness": fairness, "selection": selection}  # fmt: skip
 
 
 RUNNERS: dict[str, Callable[[Task, Profile, str | None], dict[str, Any]]] = {
@@ -417,19 +459,31 @@ RUNNERS: dict[str, Callable[[Task, Profile, str | None], dict[str, Any]]] = {
 }
 
 
-def choose_fr(points: Sequence[dict[str, Any]], *, eo: bool = False) -> dict[str, Any]:
+def choose_fr(
+    points: Sequence[dict[str, Any]], *, eo: bool = False, selection: str = "smoothed"
+) -> dict[str, Any]:
     """Pick one FR-Train point of one (seed, λ_r) sweep on validation data only.
 
-    Reuses the synthetic helper's rule (:func:`~trainer.experiments.synthetic.choose_index`:
-    validation accuracy and fairness smoothed along the λ_f grid; the most accurate point
-    whose fairness reaches 0.8, else the fairest). Fairness is DI estimated on the
-    train+val features (no labels needed), or for equalized odds (Table 9) the worse of
-    the two validation EO ratios.
+    ``selection="smoothed"`` (synthetic) is ``frtrain reproduce synthetic``'s rule
+    (:func:`~trainer.experiments.synthetic.choose_index`: validation accuracy and fairness
+    smoothed along the λ_f grid; the most accurate point whose fairness reaches 0.8, else
+    the fairest); ``"validation"`` (real data) is ``trainer.api.select_point``, the
+    product's rule, on the raw validation numbers. Fairness is DI on
+    :func:`selection_pool`'s rows, or for equalized odds (Table 9) the worse of the two
+    validation EO ratios.
     """
+    pts = sorted(points, key=lambda p: p["lambda_f"])
+    if eo:
+        fair = [_nanmin(p["val_eo0"], p["val_eo1"]) for p in pts]
+    else:
+        fair = [p["sel_di"] if "sel_di" in p else p["pool_di"] for p in pts]
+    if selection == "validation":
+        from trainer.api import select_point
+
+        metrics = [{"accuracy": p["val_acc"], "fair": f} for p, f in zip(pts, fair, strict=True)]
+        return pts[select_point(metrics, min_fairness=TARGET_DI, metric="fair")]
     from trainer.experiments.synthetic import choose_index
 
-    pts = sorted(points, key=lambda p: p["lambda_f"])
-    fair = [_nanmin(p["val_eo0"], p["val_eo1"]) for p in pts] if eo else [p["pool_di"] for p in pts]
     idx, _ = choose_index([p["val_acc"] for p in pts], fair, min_di=TARGET_DI)
     return pts[idx]
 
@@ -547,11 +601,9 @@ def run_tasks(
             results[t.key] = rec["result"]
             log.seconds[t.key] = rec["seconds"]
             log.cached.add(t.key)
-            if t.kind == "fr" and not t.opt("lambda_r"):
-                cfg = fr_settings(t.dataset, t.setting, profile)
-                if float(rec["result"]["lambda_r"][0]) != cfg["lambda_r"]:
-                    # The cache key does not hold FR-Train's defaults; say when they moved.
-                    log.stale.append(t.key)
+            if t.kind == "fr" and _stale(t, rec["result"], profile):
+                # The cache key does not hold FR-Train's defaults; say when they moved.
+                log.stale.append(t.key)
         else:
             todo.append(t)
     # Longest first (FR-Train grids), so the two workers finish together.
@@ -587,6 +639,17 @@ def run_tasks(
     finally:
         bar.close()
     return results, log
+
+
+def _stale(task: Task, result: dict[str, Any], profile: Profile) -> bool:
+    """Whether a cached FR-Train grid was trained under other settings than today's."""
+    cfg = fr_settings(task.dataset, task.setting, profile)
+    if not task.opt("lambda_r") and float(result["lambda_r"][0]) != cfg["lambda_r"]:
+        return True
+    if "selection" not in result:  # recorded before the selection rules were unified
+        return True
+    done = result.get("params", {})
+    return any(done.get(k) != v for k, v in cfg["params"].items() if k != "reweight")
 
 
 def _json_default(o: Any) -> Any:

@@ -145,7 +145,7 @@ def fr_chosen(
         pts = _fr_points(rec, s, lambda_r)
         if drop_zero_f:
             pts = [p for p in pts if p["lambda_f"] > 0]
-        out.append(P.choose_fr(pts, eo=eo))
+        out.append(P.choose_fr(pts, eo=eo, selection=rec.get("selection", "smoothed")))
     return out
 
 

@@ -251,14 +251,18 @@ class WeightedLogisticRegression(LinearClassifierMixin):
 
 
 class Adam:
-    """Adam (Kingma & Ba 2014) on one float64 vector, as ``torch.optim.Adam`` defaults.
+    """Adam (Kingma & Ba 2014) on a float64 array, as ``torch.optim.Adam`` defaults.
 
     Used by the full-batch gradient baselines (AD, RML) written with closed-form LR
     gradients; ``lr`` can be changed between steps (AIF360's step decay).
     """
 
     def __init__(
-        self, size: int, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+        self,
+        size: int | tuple[int, ...],
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
     ) -> None:
         self.lr = lr
         self.b1, self.b2 = betas

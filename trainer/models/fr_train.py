@@ -330,7 +330,7 @@ class FRTrainGrid:
         self,
         *,
         lambda_f: float | Sequence[float] = (0.3,),
-        lambda_r: float | Sequence[float] = (0.4,),
+        lambda_r: float | Sequence[float] = (0.3,),
         seeds: int | Sequence[int] = (0,),
         **params: Any,
     ) -> None:
