@@ -273,13 +273,14 @@ def _reproduce_tables(
     )
     if not 1 <= workers <= 2:
         raise typer.BadParameter("--workers must be 1 or 2 (the machine has 2 cores)")
-    path, _, findings = report.reproduce(
+    path, _, findings, timing = report.reproduce(
         tables, out=out, profile=profile, data_dir=str(data_dir) if data_dir else None,
         workers=workers, progress=progress, command=command,
     )  # fmt: skip
     for f in findings:
         verdict = {True: "holds", False: "DOES NOT HOLD", None: "not checked"}[f.holds]
         typer.echo(f"finding ({f.key}) {verdict}: {f.claim}")
+    typer.echo(report.format_timing(timing))
     typer.echo(f"wrote {path} and {path.parent / 'results.json'}")
 
 

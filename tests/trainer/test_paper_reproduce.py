@@ -68,9 +68,15 @@ def test_tasks_are_shared_between_tables() -> None:
 @pytest.mark.slow  # ~35 s on an idle 2-core machine (FR-Train grids, AD sweeps)
 def test_smoke_reproduction_writes_report_and_resumes(tmp_path: Path) -> None:
     tables = ["table1", "table8", "figure2b", "figure4"]
-    path, assembled, findings = R.reproduce(
+    path, assembled, findings, timing = R.reproduce(
         tables, out=tmp_path, profile=SMOKE, workers=1, progress=False
     )
+    # Each task is charged to one table: the charged times add up to the whole run's.
+    charged = sum(t["new_seconds"] for t in timing["tables"].values())
+    assert charged == pytest.approx(sum(timing["tasks"].values()))
+    assert timing["tables"]["figure2b"]["new_seconds"] == 0  # its tasks are Table 1's
+    assert timing["tables"]["figure2b"]["seconds"] > 0
+    assert "figure2b" in R.format_timing(timing)
     text = path.read_text()
     assert "Table 1" in text and "Table 8" in text and "paper" in text
     assert (tmp_path / "figure2b.png").stat().st_size > 0
@@ -83,7 +89,7 @@ def test_smoke_reproduction_writes_report_and_resumes(tmp_path: Path) -> None:
     assert rows["LR"]["clean"]["acc"]["mean"] == pytest.approx(0.883, abs=0.005)
     assert {f.key for f in findings} == {"a", "b", "c", "d"}
     # Second run: every task comes from the cache.
-    _, again, _ = R.reproduce(tables, out=tmp_path, profile=SMOKE, workers=1, progress=False)
+    _, again, _, _ = R.reproduce(tables, out=tmp_path, profile=SMOKE, workers=1, progress=False)
     assert again["table1"] == assembled["table1"]
     timing = json.loads((tmp_path / "results.json").read_text())["timing"]["tables"]
     assert all(v["cached"] == v["tasks"] for v in timing.values())
@@ -101,6 +107,7 @@ def test_cli_quick_table8(tmp_path: Path) -> None:
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "Table 8" in (tmp_path / "REPORT.md").read_text()
+    assert "charged s" in res.output and "wall time" in res.output
     bad = CliRunner().invoke(reproduce_app, ["table8", "--workers", "3", "--out", str(tmp_path)])
     assert bad.exit_code != 0 and "--workers" in bad.output
 
