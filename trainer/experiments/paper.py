@@ -25,11 +25,17 @@ Protocol (paper §4, ALGORITHMS.md §4; every choice made on the validation spli
   path as the penalty λ of Figure 2b, from λ = 0 at c = 1 to Cov = 0 at c = 0); LBC's is
   the iteration count T; AD's is α (no projection term). RML+X = the same sweeps with
   RML's static weights as ``sample_weight`` (:mod:`trainer.models.rml_x`).
-* FR-Train: the other helper's settings and selection rule are reused
-  (:data:`trainer.experiments.synthetic.DEFAULT_SETTINGS`,
-  :func:`~trainer.experiments.synthetic.choose_lambda`); one batched
-  :class:`~trainer.models.fr_train.FRTrainGrid` per (data set, setting) trains every seed,
-  λ_f and the ablation points (λ_r = 0, λ_f = 0) at once.
+* FR-Train: the product's own settings and selection rules. Synthetic:
+  ``frtrain reproduce synthetic``'s (:data:`trainer.experiments.synthetic.DEFAULT_SETTINGS`;
+  λ_f chosen on validation accuracy and on DI over the validation rows plus the authors'
+  unused block [2200, 2700), both smoothed along the λ_f grid). COMPAS and AdultCensus:
+  ``frtrain train``'s (``trainer.api.FRTRAIN_DEFAULTS["real"]``, λ_r 0.3, λ_f 0.1-0.6,
+  chosen by ``trainer.api.select_point`` on validation accuracy and validation DI;
+  AdultCensus in mini-batches of 2,048 with as many steps). One batched
+  :class:`~trainer.models.fr_train.FRTrainGrid` per (data set, setting) trains every
+  seed, λ_f and the ablation points (λ_r = 0, λ_f = 0) at once.
+* AD and RML+AD: every (seed, weighting, α) of a task in one vectorised run
+  (:func:`trainer.models.ad.fit_many`).
 """
 
 from __future__ import annotations
