@@ -79,6 +79,12 @@ def test_smoke_reproduction_writes_report_and_resumes(tmp_path: Path) -> None:
     assert "figure2b" in R.format_timing(timing)
     text = path.read_text()
     assert "Table 1" in text and "Table 8" in text and "paper" in text
+    lr = next(r for r in assembled["table1"]["rows"] if r["method"] == "LR")
+    summary = text.split("## Summary", 1)[1].split("## Findings", 1)[0]
+    assert (
+        f"| LR | {lr['clean']['acc']['mean']:.3f} / {lr['clean']['di']['mean']:.3f} (0.885 / 0.409)"
+        in summary
+    )
     assert (tmp_path / "figure2b.png").stat().st_size > 0
     assert (tmp_path / "figure4.png").stat().st_size > 0
     data = json.loads((tmp_path / "results.json").read_text())
@@ -91,8 +97,13 @@ def test_smoke_reproduction_writes_report_and_resumes(tmp_path: Path) -> None:
     # Second run: every task comes from the cache.
     _, again, _, _ = R.reproduce(tables, out=tmp_path, profile=SMOKE, workers=1, progress=False)
     assert again["table1"] == assembled["table1"]
-    timing = json.loads((tmp_path / "results.json").read_text())["timing"]["tables"]
-    assert all(v["cached"] == v["tasks"] for v in timing.values())
+    again_timing = json.loads((tmp_path / "results.json").read_text())["timing"]
+    assert all(v["cached"] == v["tasks"] for v in again_timing["tables"].values())
+    # The cached rerun trained nothing, but its report still states what the first run cost.
+    (run,) = again_timing["runs"]
+    assert run["tasks_trained"] == len(timing["tasks"])
+    assert run["training_seconds"] == pytest.approx(sum(timing["tasks"].values()), abs=0.1)
+    assert f"{run['tasks_trained']} tasks" in (tmp_path / "REPORT.md").read_text()
 
 
 def test_cli_quick_table8(tmp_path: Path) -> None:

@@ -571,6 +571,8 @@ class RunLog:
     cached: set[str] = field(default_factory=set)
     #: cached FR-Train grids whose λ_r differs from today's defaults (delete to rerun)
     stale: list[str] = field(default_factory=list)
+    #: every invocation that trained tasks into this cache (OUT/cache/runs.jsonl)
+    runs: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _execute(task: Task, profile: Profile, data_dir: str | None) -> tuple[str, dict, float]:
@@ -595,6 +597,7 @@ def run_tasks(
     """Run (or load from ``cache_dir``) every distinct task; at most ``workers`` processes."""
     from tqdm.auto import tqdm
 
+    t_start = time.perf_counter()
     cache_dir.mkdir(parents=True, exist_ok=True)
     unique = list({t.key: t for t in tasks}.values())
     results: dict[str, dict[str, Any]] = {}
@@ -644,6 +647,17 @@ def run_tasks(
                     store(*fut.result())
     finally:
         bar.close()
+    runs_file = cache_dir / "runs.jsonl"
+    if todo:
+        # A report rebuilt later from this cache still states what training it cost.
+        entry = {"finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+                 "profile": profile.name, "tasks_trained": len(todo), "workers": workers,
+                 "wall_seconds": round(time.perf_counter() - t_start, 1),
+                 "training_seconds": round(sum(log.seconds[t.key] for t in todo), 1)}  # fmt: skip
+        with runs_file.open("a") as fh:
+            fh.write(json.dumps(entry) + "\n")
+    if runs_file.exists():
+        log.runs = [json.loads(line) for line in runs_file.read_text().splitlines() if line]
     return results, log
 
 
