@@ -57,6 +57,25 @@ def test_findings_are_computed_from_the_numbers() -> None:
     assert any("NOT" in e for e in found["b"].evidence)
 
 
+def test_finding_a_uses_the_clean_curve_when_chosen_dis_differ() -> None:
+    rows = {m: _row(m, (0.82, 0.80), (0.83, 0.79)) for m in P.METHODS}
+    # AD's clean knob landed at DI 0.60, its poisoned one at 0.85: not similar. Its clean
+    # curve (test DI, acc per knob) has a point at DI 0.86 with accuracy 0.75.
+    rows["AD"] = _row("AD", (0.60, 0.84), (0.85, 0.74))
+    rows["AD"]["clean"]["curve"] = [[[0.60, 0.84], [0.86, 0.75], [0.99, 0.60]]]
+    tables = {"table1": {"dataset": "synthetic", "rows": list(rows.values())}}
+    found = {f.key: f for f in R.check_findings(tables)}["a"]
+    assert found.holds is True  # 0.74 poisoned < 0.75 clean at DI 0.86
+    assert any("acc 0.750 at DI 0.860 vs poisoned 0.740" in e for e in found.evidence)
+    # A clean point at similar DI that is *less* accurate than the poisoned one breaks it.
+    rows["AD"]["clean"]["curve"] = [[[0.60, 0.84], [0.86, 0.70]]]
+    assert {f.key: f for f in R.check_findings(tables)}["a"].holds is False
+    # No clean knob within 0.1 DI: not comparable, skipped (like finding (c)).
+    rows["AD"]["clean"]["curve"] = [[[0.60, 0.84], [0.70, 0.80]]]
+    found = {f.key: f for f in R.check_findings(tables)}["a"]
+    assert found.holds is True and any(e.endswith("skipped") for e in found.evidence)
+
+
 def test_tasks_are_shared_between_tables() -> None:
     t2 = {t.key for t in P.tasks_for("table2", SMOKE)}
     t5 = {t.key for t in P.tasks_for("table5", SMOKE)}

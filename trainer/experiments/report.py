@@ -167,6 +167,10 @@ def main_table(table: str, results: dict[str, Any], profile: P.Profile) -> dict[
                 row[s] = _cell([r["test_di"] for r in recs], [r["test_acc"] for r in recs])
                 row[s]["knob"] = [r.get("knob") for r in recs]
                 row[s]["reached"] = [r.get("reached") for r in recs]
+                if all("curve" in r for r in recs):
+                    # Test (DI, acc) of every knob value per seed, for finding (a) only.
+                    row[s]["curve"] = [[[c["test_di"], c["test_acc"]] for c in r["curve"]]
+                                       for r in recs]  # fmt: skip
                 if m == "RML" and s == "poisoned":
                     row[s]["weight_flipped"] = stat([r.get("weight_flipped") for r in recs])
                     row[s]["weight_unflipped"] = stat([r.get("weight_unflipped") for r in recs])
@@ -354,6 +358,41 @@ def _m(row: dict[str, Any], s: str, what: str) -> float:
     return float(row[s][what]["mean"])
 
 
+def _verdict(checks: Sequence[bool | None]) -> bool | None:
+    """All comparable cases hold (None = not comparable, skipped, as in finding (c))."""
+    done = [c for c in checks if c is not None]
+    return all(done) if done else None
+
+
+def _clean_curve_at(row: dict[str, Any]) -> tuple[bool | None, str]:
+    """Finding (a) when the chosen knobs' DIs differ: poisoned vs the clean trade-off curve.
+
+    Per seed, the poisoned chosen point is paired with the clean knob value whose *test*
+    DI is nearest to it (and within 0.1); the accuracies are then averaged over the paired
+    seeds. Reporting only: no knob is chosen from this.
+    """
+    curves = row["clean"].get("curve")
+    if not curves:
+        return None, "no clean curve recorded: not checked"
+    pairs = []
+    for curve, di_p, acc_p in zip(curves, row["poisoned"]["di"]["per_seed"],
+                                  row["poisoned"]["acc"]["per_seed"], strict=True):  # fmt: skip
+        pts = [(abs(d - di_p), a, d) for d, a in curve if d == d and di_p is not None]
+        if pts:
+            gap, acc_c, di_c = min(pts)
+            if gap <= 0.1:
+                pairs.append((acc_c, di_c, acc_p, di_p))
+    if not pairs:
+        return (
+            None,
+            "no clean knob reaches a DI within 0.1 of the poisoned one: not comparable, skipped",
+        )
+    acc_c, di_c, acc_p, di_p = (float(np.mean(v)) for v in zip(*pairs, strict=True))
+    holds = acc_p < acc_c
+    return holds, (f"the clean knob nearest in DI ({len(pairs)} seed(s)): acc {acc_c:.3f} at DI "
+                   f"{di_c:.3f} vs poisoned {acc_p:.3f} at DI {di_p:.3f} {_ok(holds)}")  # fmt: skip
+
+
 def check_findings(tables: dict[str, dict[str, Any]]) -> list[Finding]:
     """Findings (a)-(d) of issue 6, each evaluated on our means (never used for tuning)."""
     mains = {t: tables[t] for t in ("table1", "table2", "table3") if t in tables}
@@ -367,14 +406,22 @@ def check_findings(tables: dict[str, dict[str, Any]]) -> list[Finding]:
             r = rows[m]
             dacc = _m(r, "poisoned", "acc") - _m(r, "clean", "acc")
             ddi = _m(r, "poisoned", "di") - _m(r, "clean", "di")
-            holds = dacc < 0 and abs(ddi) <= 0.1
+            line = (f"{t} {m}: acc {_m(r, 'clean', 'acc'):.3f} -> {_m(r, 'poisoned', 'acc'):.3f}"
+                    f" ({dacc:+.3f}), DI {_m(r, 'clean', 'di'):.3f} -> "
+                    f"{_m(r, 'poisoned', 'di'):.3f} ({ddi:+.3f})")  # fmt: skip
+            if abs(ddi) <= 0.1:
+                holds: bool | None = dacc < 0
+                line += f" {_ok(bool(holds))}"
+            else:
+                holds, note = _clean_curve_at(r)
+                line += f"; DI not similar at the chosen knobs, so {note}"
             ok.append(holds)
-            ev.append(f"{t} {m}: acc {_m(r, 'clean', 'acc'):.3f} -> {_m(r, 'poisoned', 'acc'):.3f}"
-                      f" ({dacc:+.3f}), DI {_m(r, 'clean', 'di'):.3f} -> "
-                      f"{_m(r, 'poisoned', 'di'):.3f} ({ddi:+.3f}) {_ok(holds)}")  # fmt: skip
+            ev.append(line)
     out.append(Finding(
         "a", "On poisoned data FC, LBC and AD lose accuracy compared with clean data at "
-        "similar DI (|ΔDI| <= 0.1).", all(ok) if ok else None, ev))  # fmt: skip
+        "similar DI (|ΔDI| <= 0.1; where the validation-chosen knobs land further apart, the "
+        "poisoned point is compared with the clean knob whose test DI is nearest).",
+        _verdict(ok), ev))  # fmt: skip
 
     # (b) LR and RML have DI below 0.6
     ev, ok = [], []
@@ -613,6 +660,9 @@ def write_report(
         L = [*L[:-2], *summary, "", *L[-2:]]
     for f in findings:
         verdict = {True: "HOLDS", False: "DOES NOT HOLD", None: "NOT CHECKED"}[f.holds]
+        skipped = sum(e.endswith("skipped") for e in f.evidence)
+        if skipped:
+            verdict += f" ({skipped} case(s) not comparable and skipped, listed below)"
         L += [f"**({f.key}) {verdict}.** {f.claim}", ""]
         L += [f"- {e}" for e in f.evidence] + [""]
     L += ["## Run time", "",
