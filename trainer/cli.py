@@ -340,7 +340,9 @@ def reproduce_all(
 
 @reproduce_app.command("select-defaults")
 def reproduce_select_defaults(
-    data: str = typer.Option("synthetic", help="synthetic (poisoned and clean) or compas."),
+    data: str = typer.Option(
+        "synthetic", help="synthetic (poisoned and clean), compas or adult (step count)."
+    ),
     seeds: str = typer.Option("0,1,2,3,4", help="Comma-separated seeds."),
     json_path: Path = typer.Option(None, "--json", help="Write the selection as JSON here."),
     epochs: int = typer.Option(None, help="Override every candidate's epochs (quick checks)."),
@@ -355,10 +357,14 @@ def reproduce_select_defaults(
 
     from trainer.experiments import select_defaults as sd
 
-    if data not in ("synthetic", "compas"):
-        raise typer.BadParameter("--data must be synthetic or compas")
+    if data not in ("synthetic", "compas", "adult"):
+        raise typer.BadParameter("--data must be synthetic, compas or adult")
+    if data == "adult" and epochs is not None:
+        raise typer.BadParameter(
+            "--epochs does not apply to adult (its candidates are step counts)"
+        )
     torch.set_num_threads(max(1, threads))
-    names = ["synthetic-poisoned", "synthetic-clean"] if data == "synthetic" else ["compas"]
+    names = ["synthetic-poisoned", "synthetic-clean"] if data == "synthetic" else [data]
     out: dict[str, Any] = {}
     typer.echo(f"criterion: {sd.CRITERION}")
     for name in names:

@@ -166,6 +166,31 @@ def test_cli_rejects_unknown_data() -> None:
 
     root = typer.Typer()
     cli.register(root)
-    res = CliRunner().invoke(root, ["reproduce", "select-defaults", "--data", "adult"])
+    res = CliRunner().invoke(root, ["reproduce", "select-defaults", "--data", "german"])
     assert res.exit_code != 0
-    assert "synthetic or compas" in res.output
+    assert "synthetic, compas or adult" in res.output
+    res = CliRunner().invoke(
+        root, ["reproduce", "select-defaults", "--data", "adult", "--epochs", "5"]
+    )
+    assert res.exit_code != 0 and "--epochs does not apply" in res.output
+
+
+def test_adult_candidates_are_step_counts_of_the_real_defaults() -> None:
+    from trainer.api import FRTRAIN_DEFAULTS
+    from trainer.experiments import paper as P
+
+    real = FRTRAIN_DEFAULTS["real"]
+    n = len(P.load_data("adult", "clean").train)
+    per_epoch = -(-n // 2048)
+    cands = sd.adult_candidates((2000, 8000))
+    assert [c.name for c in cands] == ["steps=2000", "steps=8000"]
+    for c, steps in zip(cands, (2000, 8000), strict=True):
+        assert c.lambda_r == real["l2"][0] and list(c.lambda_f) == real["l1"]
+        assert abs(c.params["epochs"] * per_epoch - steps) <= per_epoch / 2
+        assert c.params["batch_size"] == 2048 and c.params["lr_g"] == real["lr_g"]
+    # The reproduction's AdultCensus schedule is one of the candidates.
+    harness = P.fr_settings("adult", "poisoned", P.FULL)["params"]
+    assert any(
+        all(harness[k] == c.params[k] for k in ("epochs", "pretrain_epochs", "batch_size"))
+        for c in cands
+    )
