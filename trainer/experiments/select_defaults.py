@@ -436,18 +436,13 @@ def adult_candidates(steps: Sequence[int] = (2_000, 8_000)) -> list[Candidate]:
             name=f"steps={n}",
             lambda_r=float(real["l2"][0]),
             lambda_f=tuple(float(v) for v in real["l1"]),
-            params=dict(
-                k=real["k"],
-                c_pre=real["c_pre"],
-                lr_g=real["lr_g"],
-                lr_f=real["lr_f"],
-                lr_r=real["lr_r"],
-                average_last=real["average_last"],
-                reweight="paper",
-                hidden=0,
-                fairness="dp",
+            params={
+                **{
+                    key: real[key] for key in ("k", "c_pre", "lr_g", "lr_f", "lr_r", "average_last")
+                },
+                **dict(reweight="paper", hidden=0, fairness="dp"),
                 **adult_schedule(n, int(real["pretrain_epochs"])),
-            ),
+            },
         )
         for n in steps
     ]
