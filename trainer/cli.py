@@ -264,13 +264,24 @@ def reproduce_synthetic(
 # -- paper tables (trainer.experiments.paper / report) -------------------------------------
 def _reproduce_tables(
     tables: list[str], out: Path, quick: bool, seeds: str | None, workers: int,
-    data_dir: Path | None, progress: bool, command: str,
+    data_dir: Path | None, progress: bool, command: str, device: str = "auto",
 ) -> None:  # fmt: skip
+    from dataclasses import replace
+
+    import torch
+
     from trainer.experiments import paper, report
 
     profile = paper.profile_with(
         paper.QUICK if quick else paper.FULL, _ints(seeds, "--seeds") if seeds else None
     )
+    if device not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter("--device must be auto, cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise typer.BadParameter("--device cuda: no CUDA device is available here")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    profile = replace(profile, device=device)
     if not 1 <= workers <= 2:
         raise typer.BadParameter("--workers must be 1 or 2 (the machine has 2 cores)")
     path, _, findings, timing = report.reproduce(
@@ -284,6 +295,9 @@ def _reproduce_tables(
     typer.echo(f"wrote {path} and {path.parent / 'results.json'}")
 
 
+_DEVICE_HELP = "FR-Train grids on auto|cpu|cuda (auto: CUDA if present)."
+
+
 def _table_command(table: str) -> Any:
     def command(
         out: Path = typer.Option(Path("reproduction"), help="Output folder (cache/ inside)."),
@@ -292,9 +306,11 @@ def _table_command(table: str) -> Any:
         workers: int = typer.Option(2, help="Worker processes (1 or 2)."),
         data_dir: Path = typer.Option(None, help="Data folder (default ../shared/data)."),
         progress: bool = typer.Option(True, "--progress/--no-progress"),
+        device: str = typer.Option("auto", help=_DEVICE_HELP),
     ) -> None:
         _reproduce_tables([table], out, quick, seeds, workers, data_dir, progress,
-                          f"frtrain reproduce {table}" + (" --quick" if quick else ""))  # fmt: skip
+                          f"frtrain reproduce {table}" + (" --quick" if quick else ""),
+                          device)  # fmt: skip
 
     command.__doc__ = f"Regenerate the paper's {table} (ours beside the paper's) under --out."
     return command
@@ -321,6 +337,7 @@ def reproduce_all(
     data_dir: Path = typer.Option(None, help="Data folder (default ../shared/data)."),
     only: str = typer.Option(None, help="Comma-separated subset, e.g. table1,table8."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    device: str = typer.Option("auto", help=_DEVICE_HELP),
 ) -> None:
     """Every paper table and figure: REPORT.md, results.json and PNGs under --out."""
     tables = list(_paper_tables())
@@ -335,7 +352,7 @@ def reproduce_all(
         + (" --quick" if quick else "")
         + (f" --only {only}" if only else "")
     )
-    _reproduce_tables(tables, out, quick, seeds, workers, data_dir, progress, cmd)
+    _reproduce_tables(tables, out, quick, seeds, workers, data_dir, progress, cmd, device)
 
 
 @reproduce_app.command("select-defaults")

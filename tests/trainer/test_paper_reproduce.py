@@ -194,3 +194,16 @@ def test_selection_pool_never_holds_training_or_test_rows() -> None:
     rows = {r.tobytes() for r in X.astype("float32")}
     assert not rows & {r.tobytes() for r in syn.test.X.astype("float32")}
     assert not rows & {r.tobytes() for r in syn.train.X.astype("float32")}
+
+
+def test_cli_device_option() -> None:
+    import torch
+    from typer.testing import CliRunner
+
+    from trainer.cli import reproduce_app
+
+    bad = CliRunner().invoke(reproduce_app, ["table8", "--device", "tpu"])
+    assert bad.exit_code != 0 and "--device" in bad.output
+    if not torch.cuda.is_available():
+        res = CliRunner().invoke(reproduce_app, ["table8", "--device", "cuda"])
+        assert res.exit_code != 0 and "no CUDA device" in res.output

@@ -95,6 +95,8 @@ class Profile:
     lbc_max_iter: int = 30
     fc_grid: tuple[float, ...] = (1.0, 0.6, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.015, 0.0)
     ad_grid: tuple[float, ...] = (0.0, 0.1, 0.3, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0)
+    #: where the FR-Train grids train ("cpu" or "cuda"); the baselines run on the CPU
+    device: str = "cpu"
 
 
 FULL = Profile("full", seeds=(0, 1, 2, 3, 4))
@@ -450,7 +452,7 @@ def run_fr(task: Task, profile: Profile, data_dir: str | None) -> dict[str, Any]
         lambda_r=lambda_r,
         seeds=list(task.seeds),
         fairness=fairness,
-        device="cpu",
+        device=profile.device,
         **params,
     )
     grid.fit(tr.X, tr.y, tr.z, X_val=val.X, y_val=val.y, z_val=val.z)

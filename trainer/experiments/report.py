@@ -646,7 +646,8 @@ def write_report(
         "# FR-Train reproduction report",
         "",
         f"Generated {time.strftime('%Y-%m-%d %H:%M:%S %Z')} by `{command}`.",
-        f"Profile **{profile.name}**; seeds {list(profile.seeds)}; ours = mean ± std over "
+        f"Profile **{profile.name}**; seeds {list(profile.seeds)}; FR-Train grids on "
+        f"{profile.device}; ours = mean ± std over "
         "seeds (population std); paper = the published figure. Knobs are chosen on the "
         "validation split only; the test split is only reported.",
         "",
