@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -42,6 +43,19 @@ def paper_key_for(csv: Path, paper: str | None) -> str | None:
     if "adult" in name:
         return "AdultCensus"
     return None
+
+
+def crowd_csv_option() -> Any:
+    """The ``--csv`` option of `crowd table6` and `crowd replay` (a fresh one per command)."""
+    return typer.Option(
+        ...,
+        "--csv",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        help="Crowd CSV in the released format (example_idx, true_label, ans_k, worker_id_k, "
+        "features).",
+    )
 
 
 def table6_options(
@@ -107,15 +121,7 @@ def render_table6(result: Table6Result, paper: str | None, console: Console) -> 
 
 @crowd_app.command("table6")
 def table6(
-    csv: Path = typer.Option(
-        ...,
-        "--csv",
-        exists=True,
-        dir_okay=False,
-        readable=True,
-        help="Crowd CSV in the released format (example_idx, true_label, ans_k, worker_id_k, "
-        "features).",
-    ),
+    csv: Path = crowd_csv_option(),
     gold_fraction: float = typer.Option(
         0.2, "--gold-fraction", help="Share of examples used as hidden gold (0 < f < 1)."
     ),

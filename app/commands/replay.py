@@ -13,20 +13,17 @@ from rich.markup import escape
 from rich.progress import Progress
 
 from app.commands import crowd_app
-from app.commands.crowd import exit_on_bad_csv, render_table6, table6_options
+from app.commands.crowd import (
+    crowd_csv_option,
+    exit_on_bad_csv,
+    render_table6,
+    table6_options,
+)
 
 
 @crowd_app.command("replay")
 def replay(
-    csv: Path = typer.Option(
-        ...,
-        "--csv",
-        exists=True,
-        dir_okay=False,
-        readable=True,
-        help="Crowd CSV in the released format (example_idx, true_label, ans_k, worker_id_k, "
-        "features).",
-    ),
+    csv: Path = crowd_csv_option(),
     json_out: Path | None = typer.Option(
         None, "--json", help="Also write the results as JSON (the `crowd table6` schema + replay)."
     ),

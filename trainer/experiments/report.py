@@ -653,12 +653,11 @@ def write_report(
         "",
         "Software: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         "",
-        "## Findings (issue 6 (a)-(d)), checked on our numbers",
-        "",
     ]
     summary = summary_table(tables)
     if summary:
-        L = [*L[:-2], *summary, "", *L[-2:]]
+        L += [*summary, ""]
+    L += ["## Findings (issue 6 (a)-(d)), checked on our numbers", ""]
     for f in findings:
         verdict = {True: "HOLDS", False: "DOES NOT HOLD", None: "NOT CHECKED"}[f.holds]
         skipped = sum(e.endswith("skipped") for e in f.evidence)

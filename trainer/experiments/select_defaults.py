@@ -440,7 +440,9 @@ def adult_candidates(steps: Sequence[int] = (2_000, 8_000)) -> list[Candidate]:
                 **{
                     key: real[key] for key in ("k", "c_pre", "lr_g", "lr_f", "lr_r", "average_last")
                 },
-                **dict(reweight="paper", hidden=0, fairness="dp"),
+                "reweight": "paper",
+                "hidden": 0,
+                "fairness": "dp",
                 **adult_schedule(n, int(real["pretrain_epochs"])),
             },
         )

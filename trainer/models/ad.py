@@ -230,15 +230,10 @@ class _Rows:
 
     def to_theta(self, dm: Any) -> FloatArray:
         """∇ over (β, b) from per-row derivatives ``dm`` (n, K)."""
-        g = torch_cat_rows(self.X.T @ dm, dm.sum(0, keepdim=True))
+        import torch  # lazily, as everywhere in this module: importing it stays cheap
+
+        g = torch.cat([self.X.T @ dm, dm.sum(0, keepdim=True)], 0)
         return np.asarray(g.numpy(), dtype=np.float64)
-
-
-def torch_cat_rows(a: Any, b: Any) -> Any:
-    """``torch.cat([a, b], 0)`` (torch is imported lazily: importing the module stays cheap)."""
-    import torch
-
-    return torch.cat([a, b], 0)
 
 
 def _ad_gradients(theta: FloatArray, adv: FloatArray, rows: _Rows) -> tuple[Any, Any, FloatArray]:
