@@ -1,6 +1,6 @@
 """SQLAlchemy ORM models. Every model module is imported here so `Base.metadata` is complete
 (Alembic autogenerate and the test fixtures rely on it). Helpers adding tables register their
-module below (app.models.mturk, app.models.jobs)."""
+module below (app.models.mturk, app.models.jobs, app.models.prolific)."""
 
 from app.models.auth import AdminToken
 from app.models.crowd import (
@@ -14,6 +14,7 @@ from app.models.crowd import (
 )
 from app.models.jobs import TrainingFile, TrainingJob, TrainingJobRun
 from app.models.mturk import Hit, HitAssignment, HitType, PublishSettings, SpendEntry
+from app.models.prolific import ProlificAccount, ProlificPayment, ProlificSession, ProlificStudy
 
 __all__ = [
     "AdminToken",
@@ -25,6 +26,10 @@ __all__ = [
     "Hit",
     "HitAssignment",
     "HitType",
+    "ProlificAccount",
+    "ProlificPayment",
+    "ProlificSession",
+    "ProlificStudy",
     "Project",
     "PublishSettings",
     "SpendEntry",

@@ -61,6 +61,8 @@ DEFAULT_REVIEW_POLICY: dict[str, Any] = {
     ),
     "bonus_reason": "Thank you: your answers to the check questions were excellent.",
 }
+#: Providers whose publishing lives in this module; others publish through app.services.recruiting.
+BUILTIN_PROVIDERS = ("mturk", "link")
 MAX_PER_HIT_CHEAP = 9  # MaxAssignments below MTurk's 10-assignment fee tier
 ANNOTATION_PREFIX = "frtrain"
 # MTurk's own refusals, and the state in which each call is allowed (issue 4 §9).
@@ -200,8 +202,22 @@ class PublishPlan:
             "rewards": str(sum((h.cost.reward * h.max_assignments for h in self.hits), Decimal(0))),
             "fees": str(sum((h.cost.fee * h.max_assignments for h in self.hits), Decimal(0))),
             "total": str(self.total_cost),
-            "fee_rules": "20% of reward, +20% when MaxAssignments >= 10, min $0.01 per assignment",
+            "fee_rules": _fee_rules(self.provider),
         }
+
+
+def _hit_cost(provider: str, reward: Decimal, assignments: int) -> ledger.HitCost:
+    if provider in BUILTIN_PROVIDERS:
+        return ledger.hit_cost(reward, assignments, marketplace=provider == "mturk")
+    from app.services import recruiting
+
+    return recruiting.get(provider).hit_cost(reward, assignments)
+
+
+def _fee_rules(provider: str) -> str:
+    from app.services import recruiting
+
+    return recruiting.get(provider).fee_rules
 
 
 def _answers_needed(session: Session, project: Project) -> dict[int, int]:
@@ -363,10 +379,12 @@ def plan_batch(
                     items=items,
                     max_assignments=part,
                     reward=reward,
-                    cost=ledger.hit_cost(reward, part, marketplace=project.provider == "mturk"),
+                    cost=_hit_cost(project.provider, reward, part),
                 )
             )
-    if any(h.max_assignments >= ledger.FEE_TIER_ASSIGNMENTS for h in hits):
+    if project.provider == "mturk" and any(
+        h.max_assignments >= ledger.FEE_TIER_ASSIGNMENTS for h in hits
+    ):
         warnings.append(
             "some HITs have 10 or more assignments: MTurk then charges a 40% fee instead of 20%; "
             f"pass max_per_hit={MAX_PER_HIT_CHEAP} to publish them as HITs of at most 9 "
@@ -586,6 +604,12 @@ def _publish_rows(
     )
     if not rows:
         return result
+    if project.provider not in BUILTIN_PROVIDERS:
+        from app.services import recruiting
+
+        return recruiting.get(project.provider).publish_rows(
+            session, settings, project, rows, result, reconcile=reconcile
+        )
     if project.provider == "link":
         for row in rows:
             row.expires_at = datetime.now(UTC) + timedelta(seconds=row.lifetime_seconds)

@@ -76,6 +76,7 @@ class TaskView:
     questions: list[Question] = field(default_factory=list)
     feedback: list[QuizFeedback] = field(default_factory=list)
     completion_code: str | None = None
+    completion_url: str | None = None
     message: str | None = None
 
 
@@ -96,6 +97,7 @@ class SubmitOutcome:
     fields: list[tuple[str, str]] = field(default_factory=list)
     completion_code: str | None = None
     n_answers: int = 0
+    redirect_url: str | None = None  # the marketplace's completion step (Prolific)
 
 
 def _hit(session: Session, hit_id: int) -> tuple[Hit, Project]:
@@ -223,6 +225,9 @@ def _bind(session: Session, hit: Hit, ident: Identity) -> tuple[Assignment, HitA
         if worker is None or worker.external_id != ident.worker_id:
             raise Forbidden(f"assignment {ident.assignment_id} belongs to another worker")
         return assignment, ha
+    from app.services import recruiting
+
+    recruiting.get(hit.provider).admit(session, hit, ident)
     worker = worker_row(session, ident.worker_id)
     if worker.blocked:
         raise Forbidden("this worker may not work on this project's tasks")
@@ -269,10 +274,22 @@ def _bind(session: Session, hit: Hit, ident: Identity) -> tuple[Assignment, HitA
     return assignment, ha
 
 
-def _identify(settings: Settings, hit: Hit, params: dict[str, str]) -> Identity | None:
-    if hit.provider == "mturk":
-        return _identity_mturk(settings, hit, params)
-    return _identity_link(settings, hit, params)
+def _identify(
+    session: Session, settings: Settings, hit: Hit, params: dict[str, str]
+) -> Identity | None:
+    from app.services import recruiting
+
+    return recruiting.get(hit.provider).identify(session, settings, hit, params)
+
+
+def _recruiter(hit: Hit) -> Any:
+    from app.services import recruiting
+
+    return recruiting.get(hit.provider)
+
+
+def _finish_url(session: Session, settings: Settings, hit: Hit, ident: Identity) -> str | None:
+    return _recruiter(hit).finish(session, settings, hit, ident)  # type: ignore[no-any-return]
 
 
 def open_task(
@@ -281,7 +298,7 @@ def open_task(
     """GET: the preview, the quiz, the task, or (already submitted) the end page."""
     hit, project = _hit(session, hit_id)
     _check_open(hit)
-    ident = _identify(settings, hit, params)
+    ident = _identify(session, settings, hit, params)
     quiz = _questions(session, hit, project, ("quiz",), QUIZ_FIELD)
     questions = _questions(session, hit, project, ("task", "gold"), ANSWER_FIELD)
     if ident is None:
@@ -300,6 +317,8 @@ def open_task(
         view.message = "You have already submitted this task. Thank you!"
         if hit.provider == "link":
             view.completion_code = providers.completion_code(settings, ident.assignment_id)
+        else:
+            view.completion_url = _finish_url(session, settings, hit, ident)
         return view
     if quiz and ha.quiz is None:
         view.mode = "quiz"
@@ -453,6 +472,19 @@ def submit_task(
     _check_fields(form, {ANSWER_FIELD.format(e) for e in ids}, "ex")
     values = {e: _value(form, ANSWER_FIELD.format(e)) for e in ids}
     now = datetime.now(UTC)
+    recruiter = _recruiter(hit)
+    if recruiter.holds_answers:
+        # The marketplace must confirm this submission before its answers count.
+        recruiter.hold(session, hit, assignment, ha, values)
+        assignment.status = "submitted"
+        assignment.submitted_at = now
+        session.commit()
+        return SubmitOutcome(
+            hit=hit,
+            project=project,
+            provider=hit.provider,
+            redirect_url=recruiter.finish(session, settings, hit, ident),
+        )
     answered = set(
         session.scalars(
             select(Answer.example_id).where(
