@@ -84,9 +84,7 @@ class ProlificSession(Base):
     __tablename__ = "prolific_sessions"
     __table_args__ = (
         UniqueConstraint("study_row_id", "participant_id"),
-        CheckConstraint(
-            "state IN ('open', 'held', 'confirmed', 'released')", name="state_known"
-        ),
+        CheckConstraint("state IN ('open', 'held', 'confirmed', 'released')", name="state_known"),
     )
 
     session_id: Mapped[str] = mapped_column(String(64), primary_key=True)

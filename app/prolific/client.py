@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from app.core.config import PROLIFIC_LIVE_API, PROLIFIC_LIVE_APP, Settings
-from app.core.errors import Conflict, DomainError, ExternalServiceError, NotFound
+from app.core.errors import DomainError, ExternalServiceError
 
 DEFAULT_ATTEMPTS = 8
 BACKOFF_BASE = 0.05
@@ -136,7 +137,9 @@ def resolve_target(
             + "; set PROLIFIC_API_URL to a local emulator (`frtrain prolific-local`) to test",
             missing=missing,
         )
-    return ProlificTarget("live", url or PROLIFIC_LIVE_API, settings.prolific_app_url or PROLIFIC_LIVE_APP)
+    return ProlificTarget(
+        "live", url or PROLIFIC_LIVE_API, settings.prolific_app_url or PROLIFIC_LIVE_APP
+    )
 
 
 class ProlificClient:
@@ -182,7 +185,7 @@ class ProlificClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        return None  # clients are shared per target (connection pool); close() ends one
 
     # -- plumbing ----------------------------------------------------------------------------
     def request(
@@ -240,10 +243,8 @@ class ProlificClient:
             return
         wait = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * (0.5 + random.random() / 2)
         if retry_after:
-            try:
+            with contextlib.suppress(ValueError):
                 wait = max(wait, min(float(retry_after), BACKOFF_CAP * 5))
-            except ValueError:
-                pass
         self._sleep(wait)
 
     def paginate(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
@@ -357,7 +358,9 @@ class ProlificClient:
         )
 
     def groups(self, workspace_id: str) -> list[dict[str, Any]]:
-        return list(self.paginate("participant-groups/", {"workspace_id": workspace_id, "limit": 100}))
+        return list(
+            self.paginate("participant-groups/", {"workspace_id": workspace_id, "limit": 100})
+        )
 
     def add_to_group(self, group_id: str, participant_ids: list[str]) -> None:
         self.request(
@@ -412,8 +415,6 @@ def make_prolific_client(
 
 
 __all__ = [
-    "Conflict",
-    "NotFound",
     "ProlificAuthError",
     "ProlificClient",
     "ProlificError",

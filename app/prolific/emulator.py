@@ -190,7 +190,9 @@ class ProlificService:
             self.clock.advance(max(0.0, float(offset["value"]) - self.clock.offset))
         if not store["workspaces"]:
             self._bootstrap(tokens or {DEFAULT_TOKEN: "Emulator workspace"}, initial_balance_minor)
-        self.tokens = {t: row["workspace"] for t, row in store["meta"].items() if t[:6] == "token:"}
+        self.tokens = {
+            t[6:]: row["workspace"] for t, row in store["meta"].items() if t[:6] == "token:"
+        }
 
     def _bootstrap(self, tokens: dict[str, str], balance: int) -> None:
         for token, title in tokens.items():
@@ -426,7 +428,9 @@ class ProlificService:
             for n, f in enumerate(filters):
                 if not isinstance(f, dict) or not isinstance(f.get("filter_id"), str):
                     bad("filters", f"Item {n}: filter_id is required.")
-                elif not any(k in f for k in ("selected_values", "selected_range", "selected_filters")):
+                elif not any(
+                    k in f for k in ("selected_values", "selected_range", "selected_filters")
+                ):
                     bad("filters", f"Item {n}: selected_values or selected_range is required.")
                 elif "selected_values" in f and not isinstance(f["selected_values"], list):
                     bad("filters", f"Item {n}: selected_values must be a list.")
@@ -533,14 +537,21 @@ class ProlificService:
             if frozen:
                 raise ApiError(
                     400,
-                    {f: ["This field cannot be changed once the study is published."] for f in frozen},
+                    {
+                        f: ["This field cannot be changed once the study is published."]
+                        for f in frozen
+                    },
                 )
             places = body.get("total_available_places")
             if places is not None:
                 if not isinstance(places, int) or places < study["total_available_places"]:
                     raise ApiError(
                         400,
-                        {"total_available_places": ["Places can only be increased once published."]},
+                        {
+                            "total_available_places": [
+                                "Places can only be increased once published."
+                            ]
+                        },
                     )
                 extra = self.cost(study["reward"], places - study["total_available_places"])
                 self._reserve(study, extra)
@@ -735,7 +746,11 @@ class ProlificService:
         target, matched = mine[-1], None
         for s in mine:
             for c in self.store["studies"][s["study_id"]]["completion_codes"]:
-                if code and c.get("code") == code and c.get("actor", "participant") == "participant":
+                if (
+                    code
+                    and c.get("code") == code
+                    and c.get("actor", "participant") == "participant"
+                ):
                     target, matched = s, c
         study = self.store["studies"][target["study_id"]]
         return self._complete(study, target, matched, code)
@@ -874,7 +889,11 @@ class ProlificService:
             if code is None or status not in ("ACTIVE", "RESERVED"):
                 raise ApiError(
                     400,
-                    {"completion_code": ["A researcher-actor completion code of this study is required."]},
+                    {
+                        "completion_code": [
+                            "A researcher-actor completion code of this study is required."
+                        ]
+                    },
                 )
             return self._complete(study, sub, code, code_value)
         elif action == "RETURN":
@@ -917,7 +936,11 @@ class ProlificService:
 
     def request_return(self, sub: dict[str, Any], body: Any) -> dict[str, Any]:
         reasons = body.get("request_return_reasons") if isinstance(body, dict) else None
-        if not isinstance(reasons, list) or not reasons or not all(isinstance(r, str) for r in reasons):
+        if (
+            not isinstance(reasons, list)
+            or not reasons
+            or not all(isinstance(r, str) for r in reasons)
+        ):
             raise ApiError(400, {"request_return_reasons": ["Give at least one reason."]})
         if sub["status"] not in ("ACTIVE", "AWAITING REVIEW"):
             raise ApiError(400, f"A {sub['status']} submission cannot be asked to return.")
@@ -1253,7 +1276,11 @@ class _Handler(BaseHTTPRequestHandler):
                 elif method == "DELETE":
                     self.emu.faults.clear()
                 self._json(
-                    200, {"config": self.emu.faults.config.to_json(), "stats": dict(self.emu.faults.stats)}
+                    200,
+                    {
+                        "config": self.emu.faults.config.to_json(),
+                        "stats": dict(self.emu.faults.stats),
+                    },
                 )
             elif seg == ["config"]:
                 if method == "POST":
@@ -1304,7 +1331,11 @@ class _Handler(BaseHTTPRequestHandler):
         seg = path.strip("/").split("/")
         n = len(seg)
         if seg == ["users", "me"] and method == "GET":
-            return 200, {"id": ws["owner"], "email": "researcher@example.org", "current_workspace": ws["id"]}
+            return 200, {
+                "id": ws["owner"],
+                "email": "researcher@example.org",
+                "current_workspace": ws["id"],
+            }
         if seg == ["workspaces"] and method == "GET":
             rows = [
                 {"id": w["id"], "title": w["title"], "description": w["description"]}
@@ -1380,13 +1411,21 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             if seg[2:] == ["submissions", "counts"] and method == "GET":
                 counts: Counter[str] = Counter(
-                    s["status"] for s in svc.store["submissions"].values() if s["study_id"] == study["id"]
+                    s["status"]
+                    for s in svc.store["submissions"].values()
+                    if s["study_id"] == study["id"]
                 )
                 return 200, {**counts, "TOTAL": sum(counts.values())}
             if seg[2:] == ["cost"] and method == "GET":
-                subs = [s for s in svc.store["submissions"].values() if s["study_id"] == study["id"]]
+                subs = [
+                    s for s in svc.store["submissions"].values() if s["study_id"] == study["id"]
+                ]
                 rewards = study["reward"] * sum(s["status"] in HOLDS_PLACE for s in subs)
-                bonus = sum(b["amount"] * b["paid"] for b in svc.store["bonuses"].values() if b["study"] == study["id"])
+                bonus = sum(
+                    b["amount"] * b["paid"]
+                    for b in svc.store["bonuses"].values()
+                    if b["study"] == study["id"]
+                )
                 cur = svc.store["workspaces"][ws["id"]]["currency_code"]
 
                 def part(amount: int) -> dict[str, Any]:

@@ -98,7 +98,10 @@ def upgrade() -> None:
             name=op.f("ck_prolific_sessions_state_known"),
         ),
         sa.ForeignKeyConstraint(
-            ["hit_id"], ["hits.id"], name=op.f("fk_prolific_sessions_hit_id_hits"), ondelete="CASCADE"
+            ["hit_id"],
+            ["hits.id"],
+            name=op.f("fk_prolific_sessions_hit_id_hits"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
             ["study_row_id"],

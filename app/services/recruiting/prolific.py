@@ -23,6 +23,7 @@ import hashlib
 import html
 import math
 import re
+import threading
 import time
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -41,11 +42,11 @@ from app.models import (
     GoldQuestion,
     Hit,
     HitAssignment,
+    Project,
     ProlificAccount,
     ProlificPayment,
     ProlificSession,
     ProlificStudy,
-    Project,
     Worker,
 )
 from app.prolific.client import (
@@ -53,6 +54,7 @@ from app.prolific.client import (
     ProlificRequestError,
     ProlificUnavailable,
     make_prolific_client,
+    resolve_target,
 )
 from app.services import ledger
 from app.services.providers import sign
@@ -104,13 +106,32 @@ def worker_id(pid: str) -> str:
     return WORKER_PREFIX + pid
 
 
+_CLIENTS: dict[tuple[Any, ...], ProlificClient] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
 def client_for(settings: Settings, project: Project) -> ProlificClient:
-    return make_prolific_client(
+    """The project's client (the live switches are checked on every call; one connection pool
+    per target and token is shared, so a sync does not reconnect for every submission)."""
+    target = resolve_target(
         settings, project_allow_live=bool(project.allow_live), spending_cap=project.budget_cap
     )
+    key = (target, settings.prolific_api_token)
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(key)
+        if client is None:
+            client = make_prolific_client(
+                settings,
+                project_allow_live=bool(project.allow_live),
+                spending_cap=project.budget_cap,
+            )
+            _CLIENTS[key] = client
+        return client
 
 
-def account(session: Session, settings: Settings, client: ProlificClient, project: Project) -> ProlificAccount:
+def account(
+    session: Session, settings: Settings, client: ProlificClient, project: Project
+) -> ProlificAccount:
     """The workspace and Prolific project of this project's studies (found or made once)."""
     row = session.get(ProlificAccount, project.id)
     if row is not None and row.api_url == client.api_url:
@@ -211,7 +232,11 @@ def study_url(settings: Settings, study: ProlificStudy) -> str:
 
 
 def study_body(
-    session: Session, settings: Settings, project: Project, study: ProlificStudy, acct: ProlificAccount
+    session: Session,
+    settings: Settings,
+    project: Project,
+    study: ProlificStudy,
+    acct: ProlificAccount,
 ) -> dict[str, Any]:
     from app.services.publishing import hit_options
 
@@ -224,7 +249,10 @@ def study_body(
         filters.append({"filter_id": "custom_blocklist", "selected_values": list(study.excluded)})
     if acct.blocklist_group_id:
         filters.append(
-            {"filter_id": "participant_group_blocklist", "selected_values": [acct.blocklist_group_id]}
+            {
+                "filter_id": "participant_group_blocklist",
+                "selected_values": [acct.blocklist_group_id],
+            }
         )
     return {
         "name": title[:120],
@@ -263,7 +291,11 @@ def _find_draft(client: ProlificClient, acct: ProlificAccount, key: str) -> dict
 
 
 def _ensure_created(
-    client: ProlificClient, acct: ProlificAccount, study: ProlificStudy, body: dict[str, Any], reconcile: bool
+    client: ProlificClient,
+    acct: ProlificAccount,
+    study: ProlificStudy,
+    body: dict[str, Any],
+    reconcile: bool,
 ) -> tuple[dict[str, Any], bool]:
     """(the study, adopted?): adopt our draft if it exists, else create it (retry-safe)."""
     if study.study_id:
@@ -306,8 +338,7 @@ def publish_rows(
 ) -> PublishResult:
     if not rows:
         return result
-    client = client_for(settings, project)
-    try:
+    with client_for(settings, project) as client:
         acct = account(session, settings, client, project)
         by_batch: dict[int, list[Hit]] = {}
         for row in rows:
@@ -352,8 +383,6 @@ def publish_rows(
                 result.adopted += len(hits)
             else:
                 result.created += len(hits)
-    finally:
-        client.close()
     return result
 
 
@@ -452,9 +481,7 @@ def _free_set(session: Session, study: ProlificStudy) -> Hit | None:
     taken = dict(
         session.execute(
             select(ProlificSession.hit_id, func.count())
-            .where(
-                ProlificSession.study_row_id == study.id, ProlificSession.state != "released"
-            )
+            .where(ProlificSession.study_row_id == study.id, ProlificSession.state != "released")
             .group_by(ProlificSession.hit_id)
         ).all()
     )
@@ -565,9 +592,10 @@ class ProlificProvider:
         assert study is not None
         project = session.get(Project, hit.project_id)
         assert project is not None
-        client = client_for(settings, project)
-        client.close()
-        return client.completion_url(study.completion_code)
+        target = resolve_target(
+            settings, project_allow_live=bool(project.allow_live), spending_cap=project.budget_cap
+        )
+        return f"{target.app_url}/submissions/complete?cc={study.completion_code}"
 
     # -- sync ----------------------------------------------------------------------------------
     def sync(self, session: Session, settings: Settings, project: Project, out: SyncResult) -> None:
@@ -603,9 +631,11 @@ class ProlificProvider:
     ) -> None:
         project = session.get(Project, hit.project_id)
         assert project is not None
-        with client_for(settings, project) as client:
-            status = _reviewable(client, assignment_id)
-            if status != "APPROVED":
+        client = client_for(settings, project)
+        try:  # idempotent; refused until the completion status has landed
+            client.transition_submission(assignment_id, {"action": "APPROVE"})
+        except ProlificRequestError:
+            if _reviewable(client, assignment_id) != "APPROVED":
                 client.transition_submission(assignment_id, {"action": "APPROVE"})
 
     def reject(
@@ -679,7 +709,9 @@ def _reviewable(client: ProlificClient, submission_id: str) -> str:
     )
 
 
-def _blocklist(session: Session, client: ProlificClient, acct: ProlificAccount, project: Project) -> str:
+def _blocklist(
+    session: Session, client: ProlificClient, acct: ProlificAccount, project: Project
+) -> str:
     """The project's "blocked" participant group, used as a blocklist filter on new studies."""
     if acct.blocklist_group_id:
         return acct.blocklist_group_id
@@ -822,7 +854,9 @@ def pay_bonus(
     assert study is not None and study.study_id is not None
     with client_for(settings, project) as client:
         if row is None:
-            created = client.create_bonus(study.study_id, f"{submission_id},{ledger.money(amount)}\n")
+            created = client.create_bonus(
+                study.study_id, f"{submission_id},{ledger.money(amount)}\n"
+            )
             row = ProlificPayment(
                 key=key,
                 project_id=project.id,
