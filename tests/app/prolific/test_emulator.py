@@ -73,7 +73,9 @@ def study_body(**changes: Any) -> dict[str, Any]:
 
 def published(c: httpx.Client, **changes: Any) -> dict[str, Any]:
     study = c.post("studies/", json=study_body(**changes)).json()
-    assert c.post(f"studies/{study['id']}/transition/", json={"action": "PUBLISH"}).status_code == 200
+    assert (
+        c.post(f"studies/{study['id']}/transition/", json={"action": "PUBLISH"}).status_code == 200
+    )
     return study
 
 
@@ -152,7 +154,10 @@ def test_study_states_and_patch_rules(pemu: ProlificEmulator) -> None:
         assert c.get(f"studies/{sid}/").json()["status"] == "AWAITING REVIEW"
         subs = c.get(f"studies/{sid}/submissions/").json()["results"]
         for s in subs:
-            assert c.post(f"submissions/{s['id']}/transition/", json={"action": "APPROVE"}).status_code == 200
+            assert (
+                c.post(f"submissions/{s['id']}/transition/", json={"action": "APPROVE"}).status_code
+                == 200
+            )
         assert c.get(f"studies/{sid}/").json()["status"] == "COMPLETED"
         more = c.patch(f"studies/{sid}/", json={"total_available_places": 3})
         assert more.status_code == 200 and more.json()["status"] == "ACTIVE"
@@ -197,7 +202,9 @@ def test_blocklist_filters_refuse_at_reserve(pemu: ProlificEmulator) -> None:
     with api(pemu) as c:
         ws = c.get("workspaces/").json()["results"][0]["id"]
         group = c.post("participant-groups/", json={"workspace_id": ws, "name": "blocked"}).json()
-        c.post(f"participant-groups/{group['id']}/participants/", json={"participant_ids": [grouped]})
+        c.post(
+            f"participant-groups/{group['id']}/participants/", json={"participant_ids": [grouped]}
+        )
         sid = published(
             c,
             filters=[
@@ -258,7 +265,9 @@ def test_clock_timeout_and_completion_delay(pemu: ProlificEmulator) -> None:
         pid = pemu.new_participants(1)[0]
         sub = pemu.join(sid, pid)
         httpx.get(f"{pemu.url}/submissions/complete", params={"cc": "ABC123", "participant": pid})
-        early = c.post(f"submissions/{sub['submission_id']}/transition/", json={"action": "APPROVE"})
+        early = c.post(
+            f"submissions/{sub['submission_id']}/transition/", json={"action": "APPROVE"}
+        )
         assert early.status_code == 400  # Dall's race: the status has not landed yet
         httpx.post(f"{pemu.url}/_emu/clock", json={"advance": 31})
         assert c.get(f"submissions/{sub['submission_id']}/").json()["status"] == "AWAITING REVIEW"
