@@ -78,7 +78,8 @@ class ProlificLiveNotAllowed(DomainError):
 def error_message(body: Any, fallback: str) -> str:
     """Prolific's message from either error shape (PROLIFIC.md §1 Errors), else ``fallback``."""
     if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        nested = body.get("error")
+        inner: dict[str, Any] = nested if isinstance(nested, dict) else body
         detail = inner.get("detail", inner.get("message"))
         title = inner.get("title")
         if isinstance(detail, dict):

@@ -196,7 +196,7 @@ class ProlificService:
 
     def _bootstrap(self, tokens: dict[str, str], balance: int) -> None:
         for token, title in tokens.items():
-            ws = {
+            ws: dict[str, Any] = {
                 "id": new_id(),
                 "title": title,
                 "description": "",
@@ -207,7 +207,7 @@ class ProlificService:
             }
             self.store.put("workspaces", ws["id"], ws)
             self.store.put("meta", f"token:{token}", {"workspace": ws["id"]})
-            project = {"id": new_id(), "title": "Project", "workspace": ws["id"]}
+            project: dict[str, Any] = {"id": new_id(), "title": "Project", "workspace": ws["id"]}
             self.store.put("projects", project["id"], project)
         self.store.commit()
 
@@ -707,7 +707,7 @@ class ProlificService:
         active = sum(s["status"] in ("RESERVED", "ACTIVE") for s in subs)
         if concurrent not in (-1, None) and active >= concurrent:
             raise ApiError(409, "Too many participants are taking this study right now.")
-        sub = {
+        sub: dict[str, Any] = {
             "id": new_id(),
             "study_id": study_id,
             "participant": pid,
@@ -961,12 +961,14 @@ class ProlificService:
             raise ApiError(400, {"csv_bonuses": ["At most 200 rows per call."]})
         subs = [s for s in self.store["submissions"].values() if s["study_id"] == study["id"]]
         known = {s["participant"]: s for s in subs} | {s["id"]: s for s in subs}
-        rows, unknown, bad = [], [], []
+        rows: list[tuple[str, int]] = []
+        unknown: list[str] = []
+        bad: list[str] = []
         for line in lines:
-            ident, _, amount = line.partition(",")
+            ident, _, given = line.partition(",")
             ident = ident.strip()
             try:
-                value = Decimal(amount.strip())
+                value = Decimal(given.strip())
             except InvalidOperation:
                 bad.append(line)
                 continue
@@ -1260,8 +1262,8 @@ class _Handler(BaseHTTPRequestHandler):
                 )
                 return
             elif len(seg) == 3 and seg[0] == "studies" and seg[2] == "join" and method == "POST":
-                pid = body.get("participant_id") if isinstance(body, dict) else None
-                self._json(201, svc.join(seg[1], str(pid or "")))
+                given = body.get("participant_id") if isinstance(body, dict) else None
+                self._json(201, svc.join(seg[1], str(given or "")))
             elif len(seg) == 3 and seg[0] == "submissions" and seg[2] == "return":
                 self._json(200, svc.submission_view(svc.participant_return(seg[1])))
             elif seg == ["clock"]:

@@ -67,7 +67,9 @@ def test_participant_reaches_completion_url_in_chromium(tmp_path: Path, browser:
             assert page.url.startswith(f"{base}/task/")
             assert f"PROLIFIC_PID={participant}" in page.url
             questions = page.locator("fieldset")
-            for i in range(questions.count()):
+            n_questions = questions.count()
+            assert n_questions == 10
+            for i in range(n_questions):
                 questions.nth(i).locator("label").nth(i % 4).click()
             page.locator("button.submit").click()
             page.wait_for_url(f"{emu.url}/submissions/complete**")
@@ -76,5 +78,5 @@ def test_participant_reaches_completion_url_in_chromium(tmp_path: Path, browser:
             with factory() as session:
                 sync.sync_project(session, settings, pid)
                 n = session.scalar(select(func.count()).select_from(Answer))
-                assert n == questions.count()
+                assert n == n_questions
     engine.dispose()
