@@ -390,6 +390,12 @@ def plan_batch(
             f"pass max_per_hit={MAX_PER_HIT_CHEAP} to publish them as HITs of at most 9 "
             "assignments"
         )
+    if project.provider not in BUILTIN_PROVIDERS:
+        from app.services import recruiting
+
+        warnings += recruiting.get(project.provider).plan_warnings(
+            [(len(h.items), h.reward) for h in hits]
+        )
     if project.provider == "mturk" and any(h.reward < ledger.CENT for h in hits):
         raise InvalidInput("a HIT's reward would be $0.00; MTurk needs at least $0.01")
     return PublishPlan(
@@ -455,6 +461,11 @@ def publish_batch(
     if not plan.hits:
         return PublishResult(plan=plan, dry_run=False, hits=[])
     ledger.check_budget(session, project.id, project.budget_cap, plan.total_cost, what="this batch")
+    if project.provider not in BUILTIN_PROVIDERS:
+        from app.services import recruiting
+
+        # The live-mode switches are checked before any intent is written.
+        recruiting.get(project.provider).preflight(settings, project)
     options = hit_options(session, project.id)
     endpoint = None
     if project.provider == "mturk":

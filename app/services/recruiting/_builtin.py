@@ -31,6 +31,12 @@ class BuiltinProvider:
     def place_cost(self, hit: Hit) -> Decimal:
         return self.hit_cost(Decimal(str(hit.reward)), hit.max_assignments).per_assignment
 
+    def plan_warnings(self, hits: list[tuple[int, Decimal]]) -> list[str]:
+        return []
+
+    def preflight(self, settings: Settings, project: Project) -> None:
+        return None
+
     def publish_rows(
         self,
         session: Session,

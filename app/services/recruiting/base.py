@@ -33,6 +33,12 @@ class RecruitingProvider(Protocol):
     def hit_cost(self, reward: Decimal, assignments: int) -> HitCost:
         """Worst-case cost of one question set with ``assignments`` places."""
 
+    def plan_warnings(self, hits: list[tuple[int, Decimal]]) -> list[str]:
+        """Notes on a plan of ``(questions, reward)`` per question set (e.g. pay-rate floors)."""
+
+    def preflight(self, settings: Settings, project: Project) -> None:
+        """Refuse (before anything is written) a publish the settings do not allow."""
+
     def publish_rows(
         self,
         session: Session,

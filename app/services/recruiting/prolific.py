@@ -77,6 +77,8 @@ REJECTION_TAIL = (
 )
 RETURN_REASON = "No answers reached the study server; please return this submission."
 ATTEMPTS = 6
+#: Prolific's minimum pay rate per hour (PROLIFIC.md §2: $8, £6), in the project's currency.
+HOURLY_FLOOR = Decimal("8.00")
 
 
 def _now() -> datetime:
@@ -528,6 +530,25 @@ class ProlificProvider:
 
     def place_cost(self, hit: Hit) -> Decimal:
         return self.hit_cost(Decimal(str(hit.reward)), hit.max_assignments).per_assignment
+
+    def plan_warnings(self, hits: list[tuple[int, Decimal]]) -> list[str]:
+        out = []
+        for n, reward in hits:
+            eta = max(1, math.ceil(n * SECONDS_PER_QUESTION / 60))
+            hourly = ledger.money(Decimal(reward) * 60 / eta)
+            if hourly < HOURLY_FLOOR:
+                out.append(
+                    f"a {n}-question set pays {reward} for an estimated {eta} min = {hourly}/h, "
+                    f"below Prolific's minimum of {HOURLY_FLOOR}/h ($8; £6): raise "
+                    "reward_per_answer before a real study"
+                )
+                break
+        return out
+
+    def preflight(self, settings: Settings, project: Project) -> None:
+        resolve_target(
+            settings, project_allow_live=bool(project.allow_live), spending_cap=project.budget_cap
+        )
 
     def publish_rows(
         self,

@@ -62,3 +62,21 @@ def test_429_is_retried(pemu: ProlificEmulator) -> None:
     assert client.me()["id"]
     assert pemu.calls["GET /users/me/"] == 4
     client.close()
+
+
+def test_publish_refused_without_switches_writes_nothing(session: object) -> None:
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from app.models import Hit, ProlificStudy
+    from app.services import publishing
+    from tests.app.hits.conftest import make_project
+
+    assert isinstance(session, Session)
+    pid = make_project(session, provider="prolific")
+    with pytest.raises(ProlificLiveNotAllowed):
+        publishing.publish_batch(session, bare(), pid)
+    for model in (Hit, ProlificStudy):
+        assert session.scalar(select(func.count()).select_from(model)) == 0
+    plan = publishing.publish_batch(session, bare(), pid, dry_run=True).plan
+    assert plan is not None and any("below Prolific's minimum" in w for w in plan.warnings)
