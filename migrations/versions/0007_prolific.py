@@ -78,7 +78,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_prolific_studies")),
         sa.UniqueConstraint("internal_name", name=op.f("uq_prolific_studies_internal_name")),
-        sa.UniqueConstraint("project_id", "batch", name=op.f("uq_prolific_studies_project_id")),
+        sa.UniqueConstraint(
+            "project_id", "batch", name=op.f("uq_prolific_studies_project_id_batch")
+        ),
         sa.UniqueConstraint("study_id", name=op.f("uq_prolific_studies_study_id")),
     )
     op.create_table(
@@ -111,7 +113,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("session_id", name=op.f("pk_prolific_sessions")),
         sa.UniqueConstraint(
-            "study_row_id", "participant_id", name=op.f("uq_prolific_sessions_study_row_id")
+            "study_row_id",
+            "participant_id",
+            name=op.f("uq_prolific_sessions_study_row_id_participant_id"),
         ),
     )
     op.create_index(
