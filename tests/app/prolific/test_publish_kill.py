@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 
 from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
-from app.models import Hit, ProlificStudy, Project
+from app.models import Hit, Project, ProlificStudy
 from app.prolific.emulator import ProlificEmulator
 from app.services import publishing
 from tests.app.hits.conftest import make_project
