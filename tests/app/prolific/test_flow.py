@@ -192,3 +192,78 @@ def test_bonus_paid_once_and_block_uses_group(
         f"{pemu.url}/_emu/studies/{latest['id']}/join", json={"participant_id": pid}
     )
     assert refused.status_code == 403
+
+
+def _finished(
+    session: Session, psettings: Settings, pemu: ProlificEmulator, pweb: TestClient, n: int
+) -> tuple[int, list[str]]:
+    project_id = make_project(session, provider="prolific", n_quiz=0, quiz_per_hit=0)
+    study = publish(session, psettings, project_id)
+    assert study.study_id is not None
+    subs = []
+    for _ in range(n):
+        pid, sub_id, location, _ = _submit(pweb, pemu, study.study_id)
+        complete(pemu, location, pid)
+        subs.append(sub_id)
+    return project_id, subs
+
+
+def test_policy_reject_uses_category_and_long_message_and_ledger(
+    session: Session, psettings: Settings, pemu: ProlificEmulator, pweb: TestClient
+) -> None:
+    project_id, (sub_id,) = _finished(session, psettings, pemu, pweb, 1)
+    publishing.update_publish_settings(
+        session, project_id, review_policy={"reject_below": 1.01, "min_gold": 1}
+    )
+    out = sync.sync_project(session, psettings, project_id)
+    assert out.review is not None and out.review.rejected == 1
+    with api(pemu) as c:
+        assert c.get(f"submissions/{sub_id}/").json()["status"] == "REJECTED"
+    state = pemu.service.store["submissions"][sub_id]["rejection"]
+    assert state["category"] == "FAILED_CHECK" and len(state["message"]) >= 100
+    entries, totals = ledger_of(session, project_id)
+    hit = publishing.list_hits(session, project_id)[0]
+    place = Decimal(str(hit.reward)) + round(Decimal(str(hit.reward)) * Decimal("0.3333"), 2)
+    assert totals["release"] == pytest.approx(-float(place))
+    assert any(e.kind == "reserve" and "Prolific fee" in e.note for e in entries)
+
+
+def test_bulk_approve_and_pay_reply_lost(
+    session: Session, psettings: Settings, pemu: ProlificEmulator, pweb: TestClient
+) -> None:
+    project_id, subs = _finished(session, psettings, pemu, pweb, 3)
+    sync.sync_project(session, psettings, project_id, apply_review=False)
+    assert prolific.bulk_approve(session, psettings, project_id) == 3
+    assert prolific.bulk_approve(session, psettings, project_id) == 0
+    with api(pemu) as c:
+        statuses = {c.get(f"submissions/{s}/").json()["status"] for s in subs}
+    assert statuses == {"APPROVED"}
+    _, totals = ledger_of(session, project_id)
+    hit = publishing.list_hits(session, project_id)[0]
+    place = Decimal(str(hit.reward)) + round(Decimal(str(hit.reward)) * Decimal("0.3333"), 2)
+    assert totals["paid"] == pytest.approx(float(place * 3))
+    # Pay is not idempotent: a lost reply is resolved by reading bonus_payments, never re-paying.
+    pemu.faults.fail_next("POST /bulk-bonus-payments/{id}/pay/", "after_commit")
+    review.bonus(session, psettings, subs[0], amount="0.25", reason="Thanks")
+    review.bonus(session, psettings, subs[0], amount="0.25", reason="Thanks")
+    with api(pemu) as c:
+        assert c.get(f"submissions/{subs[0]}/").json()["bonus_payments"] == [25]
+
+
+def test_client_follows_pagination(psettings: Settings, pemu: ProlificEmulator) -> None:
+    from app.prolific.client import make_prolific_client
+    from tests.app.prolific.test_emulator import published
+
+    with api(pemu) as c:
+        sid = published(c, total_available_places=7)["id"]
+    for _ in range(7):
+        join(pemu, sid)
+    client = make_prolific_client(psettings)
+    rows = list(client.paginate(f"studies/{sid}/submissions/", {"limit": 2}))
+    assert len({r["id"] for r in rows}) == 7
+
+
+def ledger_of(session: Session, project_id: int) -> tuple[list, dict[str, float]]:  # type: ignore[type-arg]
+    from app.services.ledger import ledger
+
+    return ledger(session, project_id)
