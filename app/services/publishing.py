@@ -382,7 +382,7 @@ def plan_batch(
                     cost=_hit_cost(project.provider, reward, part),
                 )
             )
-    if project.provider == "mturk" and any(
+    if project.provider in BUILTIN_PROVIDERS and any(
         h.max_assignments >= ledger.FEE_TIER_ASSIGNMENTS for h in hits
     ):
         warnings.append(
