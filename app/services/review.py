@@ -66,8 +66,6 @@ def _ctx(session: Session, assignment_id: str) -> _Ctx:
 def assignment_cost(hit: Hit) -> Decimal:
     """What one approved assignment of ``hit`` costs: reward plus MTurk fee (none for link)."""
     if hit.provider not in ("mturk", "link"):
-        from app.services import recruiting
-
         return recruiting.get(hit.provider).place_cost(hit)
     return ledger.hit_cost(
         Decimal(str(hit.reward)), hit.max_assignments, marketplace=hit.provider == "mturk"
@@ -324,7 +322,7 @@ def bonus(
     return c.assignment
 
 
-def _recruiter(hit: Hit) -> Any:
+def _recruiter(hit: Hit) -> recruiting.RecruitingProvider:
     return recruiting.get(hit.provider)
 
 

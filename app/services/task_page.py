@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +28,9 @@ from app.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from app.models import Answer, Assignment, Example, GoldQuestion, Hit, HitAssignment, Project
 from app.models import Worker as WorkerRow
 from app.services import providers
+
+if TYPE_CHECKING:
+    from app.services.recruiting import RecruitingProvider
 
 ANSWER_FIELD = "ex_{}"
 QUIZ_FIELD = "quiz_{}"
@@ -225,9 +228,7 @@ def _bind(session: Session, hit: Hit, ident: Identity) -> tuple[Assignment, HitA
         if worker is None or worker.external_id != ident.worker_id:
             raise Forbidden(f"assignment {ident.assignment_id} belongs to another worker")
         return assignment, ha
-    from app.services import recruiting
-
-    recruiting.get(hit.provider).admit(session, hit, ident)
+    _recruiter(hit).admit(session, hit, ident)
     worker = worker_row(session, ident.worker_id)
     if worker.blocked:
         raise Forbidden("this worker may not work on this project's tasks")
@@ -274,22 +275,17 @@ def _bind(session: Session, hit: Hit, ident: Identity) -> tuple[Assignment, HitA
     return assignment, ha
 
 
-def _identify(
-    session: Session, settings: Settings, hit: Hit, params: dict[str, str]
-) -> Identity | None:
-    from app.services import recruiting
-
-    return recruiting.get(hit.provider).identify(session, settings, hit, params)
-
-
-def _recruiter(hit: Hit) -> Any:
+def _recruiter(hit: Hit) -> RecruitingProvider:
+    """The hit's recruiting provider (identity, admission, holding answers, completion)."""
     from app.services import recruiting
 
     return recruiting.get(hit.provider)
 
 
-def _finish_url(session: Session, settings: Settings, hit: Hit, ident: Identity) -> str | None:
-    return _recruiter(hit).finish(session, settings, hit, ident)  # type: ignore[no-any-return]
+def _identify(
+    session: Session, settings: Settings, hit: Hit, params: dict[str, str]
+) -> Identity | None:
+    return _recruiter(hit).identify(session, settings, hit, params)
 
 
 def open_task(
@@ -318,7 +314,7 @@ def open_task(
         if hit.provider == "link":
             view.completion_code = providers.completion_code(settings, ident.assignment_id)
         else:
-            view.completion_url = _finish_url(session, settings, hit, ident)
+            view.completion_url = _recruiter(hit).finish(session, settings, hit, ident)
         return view
     if quiz and ha.quiz is None:
         view.mode = "quiz"
