@@ -287,7 +287,9 @@ def run_replay(
                 for group in groups:
                     done = publishing.publish_batch(session, settings, project_id, groups=[group])
                     hit_rows += [(r.id, _study_id(session, r), r.items) for r in done.hits]
-                    warnings += list(done.plan.warnings if done.plan else [])
+                    warnings += [
+                        w for w in (done.plan.warnings if done.plan else []) if w not in warnings
+                    ]
             else:
                 published = publishing.publish_batch(session, settings, project_id, groups=groups)
                 hit_rows = [(r.id, r.mturk_hit_id, r.items) for r in published.hits]
