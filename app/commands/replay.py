@@ -1,5 +1,6 @@
-"""`frtrain crowd replay`: replay a released crowd CSV end to end through boto3, the MTurk
-emulator and the task page, then print Table 6 exactly as `frtrain crowd table6` does."""
+"""`frtrain crowd replay`: replay a released crowd CSV end to end through boto3 and the MTurk
+emulator (or httpx and the Prolific emulator) and the task page, then print Table 6 exactly as
+`frtrain crowd table6` does."""
 
 from __future__ import annotations
 
@@ -47,8 +48,9 @@ def replay(
     ),
 ) -> None:
     """Replay the original HITs through MTurk's wire protocol (local emulator unless
-    MTURK_ENDPOINT_URL is set): publish, every worker submits through the task page, sync,
-    review, aggregate; then print Table 6 (paper Section 4.4)."""
+    MTURK_ENDPOINT_URL is set) or, with --provider prolific, through Prolific's API (local
+    emulator unless PROLIFIC_API_URL is set): publish, every worker submits through the task
+    page, sync, review, aggregate; then print Table 6 (paper Section 4.4)."""
     from app.services.replay import run_replay
 
     if provider not in ("mturk", "prolific"):

@@ -8,6 +8,12 @@ open the task page over HTTP, post its real answers and post the page's form to 
 ``/mturk/externalSubmit``. Then it syncs, reviews (approve), aggregates and computes Table 6 from
 the answers the service stored, exactly as ``frtrain crowd table6`` does from a direct import.
 
+With ``provider="prolific"`` each original HIT becomes one Prolific study published with httpx to
+the local Prolific emulator (or ``PROLIFIC_API_URL``); each participant (a 24-hex id derived
+from the anonymised id) joins on the emulator, is redirected to the study URL and the task page,
+submits and follows the redirect to the completion URL; the sync then confirms the submissions
+Prolific lists and stores their answers.
+
 Workers of one HIT submit in the order of their ``worker_id_k`` columns, so "the first N answers"
 (paper §4.4) are the same answers as in the file (the released files keep one worker order per
 HIT; where a file does not, the order of the HIT's first example is used).
