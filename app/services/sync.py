@@ -163,8 +163,19 @@ def _upsert(
                 "its answers were discarded"
             )
             out.assignments_discarded += 1
-            session.delete(assignment)
-            session.flush()
+            for table, column in (
+                (Answer, Answer.assignment_id),
+                (HitAssignment, HitAssignment.assignment_id),
+                (Assignment, Assignment.id),
+            ):
+                session.execute(
+                    delete(table)
+                    .where(column == assignment.id)
+                    .execution_options(synchronize_session=False)
+                )
+            for obj in (known, assignment):
+                if obj is not None:
+                    session.expunge(obj)
             assignment = None
     if assignment is None:
         worker = worker_row(session, worker_ext)
