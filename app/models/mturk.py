@@ -103,8 +103,8 @@ class Hit(Base):
     n_pending: Mapped[int] = mapped_column(Integer, default=0)
     n_available: Mapped[int] = mapped_column(Integer, default=0)
     n_completed: Mapped[int] = mapped_column(Integer, default=0)
-    # Assignments bound on the task page; a link HIT takes at most ``max_assignments``, enforced
-    # by one conditional UPDATE (atomic under concurrency, never count-then-insert).
+    # Link HITs: assignments bound on the task page, at most ``max_assignments``, enforced by one
+    # conditional UPDATE (atomic under concurrency, never count-then-insert). MTurk caps its own.
     n_bound: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
