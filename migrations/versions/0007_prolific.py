@@ -2,7 +2,7 @@
 known provider of projects and HITs.
 
 Revision ID: 0007_prolific
-Revises: 0003_jobs
+Revises: 0004_answer_integrity
 Create Date: 2026-12-01 07:40:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_prolific"
-down_revision: str | Sequence[str] | None = "0003_jobs"
+down_revision: str | Sequence[str] | None = "0004_answer_integrity"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -27,7 +27,7 @@ class LinkProvider(BuiltinProvider):
     ) -> Identity | None:
         from app.services.task_page import _identity_link
 
-        return _identity_link(settings, hit, params)
+        return _identity_link(session, settings, hit, params)
 
     def bonus(
         self,
