@@ -24,16 +24,22 @@ these citations live; nothing else matches the patterns):
    ``(issue 5: p99 < 50 ms)`` keeps its text; ``(issue 3 §5; X)`` and ``(X; issue 6 item 2)``
    keep ``X``.
 
-It is idempotent: a second run changes nothing. Afterwards it prints every remaining
-``issue <n>`` mention and every changed line longer than 100 characters (ruff's E501) as
-``path:line: text``, for a person to reword; it never rewraps text itself.
+A changed line that grows past 100 characters (ruff's E501) is wrapped at a space when it is a
+whole-line comment (the continuation gets the same ``#`` / ``#:`` prefix) or lies inside a
+triple-quoted string (the continuation gets the line's indentation); code is never wrapped.
+
+It is idempotent: a second run changes nothing. Afterwards it prints, as ``path:line: text``, every
+remaining ``issue <n>`` mention and every changed line still over 100 characters, for a person to
+reword.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import re
 import sys
+import tokenize
 from pathlib import Path
 
 DEFAULT_PATHS = ("app", "trainer", "benchmarks", "tests")
@@ -106,6 +112,51 @@ def rewrite(text: str) -> str:
     return text
 
 
+def _wrappable(text: str) -> dict[int, str]:
+    """Line number -> continuation prefix, for whole-line comments and lines inside
+    triple-quoted strings (1-based line numbers)."""
+    out: dict[int, str] = {}
+    lines = text.splitlines()
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            (r0, c0), (r1, _) = tok.start, tok.end
+            if tok.type == tokenize.COMMENT and not lines[r0 - 1][:c0].strip():
+                m = re.match(r"\s*#:?\s?", lines[r0 - 1])
+                out[r0] = m.group() if m else "# "
+            elif tok.type == tokenize.STRING and re.match(
+                r"[rRbBuUfF]*(\"\"\"|\'\'\')", tok.string
+            ):
+                for r in range(r0, r1 + 1):
+                    out.setdefault(r, re.match(r"\s*", lines[r - 1]).group())
+    except (tokenize.TokenError, SyntaxError, IndexError):
+        return {}
+    return out
+
+
+def wrap_long(new: str, old: str) -> str:
+    """Wrap changed lines over LINE_LENGTH where that is safe (see the module docstring)."""
+    old_lines = set(old.splitlines())
+    prefixes = _wrappable(new)
+    out: list[str] = []
+    for i, line in enumerate(new.splitlines(keepends=True), 1):
+        body = line.rstrip("\r\n")
+        end = line[len(body) :]
+        prefix = prefixes.get(i)
+        if prefix is None or len(body) <= LINE_LENGTH or body in old_lines:
+            out.append(line)
+            continue
+        parts = []
+        while len(body) > LINE_LENGTH:
+            cut = body.rfind(" ", len(prefix) + 1, LINE_LENGTH + 1)
+            if cut <= len(prefix):
+                break
+            parts.append(body[:cut].rstrip())
+            body = prefix + body[cut + 1 :]
+        parts.append(body)
+        out.append("\n".join(parts) + end)
+    return "".join(out)
+
+
 def files(paths: list[str]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
@@ -122,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     for f in files(args.paths):
         old = f.read_text(encoding="utf-8")
         new = rewrite(old)
+        if new != old:
+            new = wrap_long(new, old)
         if new != old:
             changed.append(f)
             if not args.check:
