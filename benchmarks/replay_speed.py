@@ -1,4 +1,4 @@
-"""End-to-end crowd replay speed (issue 4 acceptance: 15 HITs, 4,840 answers in under 60 s).
+"""End-to-end crowd replay speed (target: 15 HITs, 4,840 answers in under 60 s).
 
 Runs, in the same process and on the same kind of database (a temporary SQLite file each):
 

@@ -1,9 +1,9 @@
-"""Prolific data model (PROLIFIC.md): one study per published batch, the participant sessions
+"""Prolific data model (docs/PROLIFIC.md): one study per published batch, the participant sessions
 bound to it, the money calls that must not repeat, and each project's Prolific account objects.
 
 A batch's :class:`~app.models.Hit` rows are its question sets (provider ``prolific``); the study
 row is written in state ``intent`` before Prolific is called and carries the ``internal_name``
-that finds a draft again after a lost reply or a crash (PROLIFIC.md §7 recipe).
+that finds a draft again after a lost reply or a crash (docs/PROLIFIC.md §7 recipe).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class ProlificSession(Base):
 
 
 class ProlificPayment(Base):
-    """A bonus: created once (its Prolific id kept before pay), paid once (PROLIFIC.md §7)."""
+    """A bonus: created once (its Prolific id kept before pay), paid once (docs/PROLIFIC.md §7)."""
 
     __tablename__ = "prolific_payments"
     __table_args__ = (

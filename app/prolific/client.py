@@ -1,13 +1,13 @@
 """The Prolific researcher-API client: the only module that talks to Prolific (httpx).
 
 * Where: ``PROLIFIC_API_URL`` (a local emulator in tests and the demo). Prolific has no sandbox
-  (PROLIFIC.md §1), so its live API is used only when ``PROLIFIC_ALLOW_LIVE``, the project's
+  (docs/PROLIFIC.md §1), so its live API is used only when ``PROLIFIC_ALLOW_LIVE``, the project's
   ``allow_live`` and a positive spending cap are all set, and with no settings at all nothing is
   reachable: :class:`ProlificLiveNotAllowed` names the missing switches.
 * Auth: ``Authorization: Token <PROLIFIC_API_TOKEN>``; trailing slashes on every path; redirects
   are not followed.
 * Retries: 429 on any call and 5xx/transport errors on calls that are safe to repeat (GETs,
-  submission transitions, group membership; PROLIFIC.md §7), with exponential backoff and
+  submission transitions, group membership; docs/PROLIFIC.md §7), with exponential backoff and
   ``Retry-After``. Calls that would duplicate on repeat (create study, create bonus, pay bonus)
   are tried once; their callers reconcile by reading back (:mod:`app.services.recruiting.prolific`).
 * Errors: Prolific's nested or flat error body → :class:`ProlificRequestError` (or a subclass)
@@ -76,7 +76,8 @@ class ProlificLiveNotAllowed(DomainError):
 
 
 def error_message(body: Any, fallback: str) -> str:
-    """Prolific's message from either error shape (PROLIFIC.md §1 Errors), else ``fallback``."""
+    """Prolific's message from either error shape (docs/PROLIFIC.md §1 Errors), else
+    ``fallback``."""
     if isinstance(body, dict):
         nested = body.get("error")
         inner: dict[str, Any] = nested if isinstance(nested, dict) else body
@@ -176,7 +177,7 @@ class ProlificClient:
         return self.target.mode
 
     def completion_url(self, code: str) -> str:
-        """Where a participant ends (PROLIFIC.md §3 Completion)."""
+        """Where a participant ends (docs/PROLIFIC.md §3 Completion)."""
         return f"{self.target.app_url}/submissions/complete?cc={code}"
 
     def close(self) -> None:
@@ -249,7 +250,7 @@ class ProlificClient:
         self._sleep(wait)
 
     def paginate(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-        """Every row of a paginated list, following ``_links.next.href`` (PROLIFIC.md §1)."""
+        """Every row of a paginated list, following ``_links.next.href`` (docs/PROLIFIC.md §1)."""
         body = self.request("GET", path, params=params)
         while True:
             yield from body.get("results", [])
@@ -315,13 +316,13 @@ class ProlificClient:
         return self.request("GET", f"submissions/{submission_id}/")
 
     def transition_submission(self, submission_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        # Documented idempotent: an identical repeat is ignored (PROLIFIC.md §3).
+        # Documented idempotent: an identical repeat is ignored (docs/PROLIFIC.md §3).
         return self.request(
             "POST", f"submissions/{submission_id}/transition/", json=body, repeatable=True
         )
 
     def bulk_approve(self, submission_ids: list[str]) -> Any:
-        # Skips submissions already approved, so a repeat is harmless (PROLIFIC.md §3).
+        # Skips submissions already approved, so a repeat is harmless (docs/PROLIFIC.md §3).
         return self.request(
             "POST",
             "submissions/bulk-approve/",
@@ -346,7 +347,7 @@ class ProlificClient:
         )
 
     def pay_bonus(self, bonus_id: str) -> None:
-        # NOT idempotent: a second call pays again (PROLIFIC.md §4); never retried on 5xx.
+        # NOT idempotent: a second call pays again (docs/PROLIFIC.md §4); never retried on 5xx.
         self.request("POST", f"bulk-bonus-payments/{bonus_id}/pay/", repeatable=False)
 
     # -- participant groups ------------------------------------------------------------------

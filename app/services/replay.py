@@ -1,4 +1,4 @@
-"""End-to-end replay of a released crowd CSV through MTurk's wire protocol (issue 4 §8).
+"""End-to-end replay of a released crowd CSV through MTurk's wire protocol (docs/MTURK.md §1-§4).
 
 The examples answered by one set of workers formed one HIT (COMPAS: 15 HITs of up to 30
 examples, 11 workers each). The replay rebuilds those HITs, publishes them with boto3 to the local

@@ -1,6 +1,7 @@
 """A local emulator of Prolific's researcher API v1 and of the participant's side of a study.
 
-It follows PROLIFIC.md §8 ("What the emulator must reproduce"): ``Token`` auth (anything else is a
+It follows docs/PROLIFIC.md §8 ("What the emulator must reproduce"): ``Token`` auth (anything else
+is a
 401), paths with or without the trailing slash and no redirects, Prolific's nested error shape
 (the flat one on list/create study and bulk-approve, or forced either way), the create-study
 validation of §2, the study and submission state machines, places and eligibility filters, a

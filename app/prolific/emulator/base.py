@@ -74,7 +74,7 @@ class ServiceBase:
         return self.clock.now()
 
     def stamp(self, ts: float | None, *, list_row: bool = False) -> str | None:
-        """ISO-8601 UTC; detail gives milliseconds, list rows microseconds (PROLIFIC.md §1)."""
+        """ISO-8601 UTC; detail gives milliseconds, list rows microseconds (docs/PROLIFIC.md §1)."""
         if ts is None:
             return None
         dt = datetime.fromtimestamp(ts, UTC)
@@ -194,6 +194,6 @@ class ServiceBase:
             elif not any(s["status"] in ("ACTIVE", "RESERVED") for s in subs):
                 study["status"] = "COMPLETED"
         elif study["status"] in ("AWAITING REVIEW", "COMPLETED") and not study.get("stopped"):
-            # a place reopened (reject / return while full): PROLIFIC.md §2 Conflicts → PAUSED
+            # a place reopened (reject / return while full): docs/PROLIFIC.md §2 Conflicts → PAUSED
             study["status"] = "PAUSED"
         self.store.put("studies", study["id"], study)

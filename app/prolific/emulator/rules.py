@@ -1,4 +1,4 @@
-"""The emulator's constants, ids, errors and switches (PROLIFIC.md §2, §3, §8)."""
+"""The emulator's constants, ids, errors and switches (docs/PROLIFIC.md §2, §3, §8)."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ CENT = Decimal("0.01")
 
 
 def new_id() -> str:
-    """A 24-hex ObjectId-shaped id (PROLIFIC.md §1 Formats)."""
+    """A 24-hex ObjectId-shaped id (docs/PROLIFIC.md §1 Formats)."""
     return secrets.token_hex(12)
 
 
@@ -122,7 +122,7 @@ class EmuConfig:
 
     error_shape: str = "auto"  # auto | nested | flat
     completion_delay_seconds: float = 0.0  # the completion status lands after this (Dall's race)
-    max_time_rule: str = "spec"  # spec: 2+2·ETA+2√ETA; help: 2+ETA+2√ETA (PROLIFIC.md §2)
+    max_time_rule: str = "spec"  # spec: 2+2·ETA+2√ETA; help: 2+ETA+2√ETA (docs/PROLIFIC.md §2)
     money: bool = True  # wallet checks at publish
     fees_percentage: float = 33.33
     vat_percentage: float = 0.0

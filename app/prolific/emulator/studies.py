@@ -22,7 +22,7 @@ from app.prolific.emulator.rules import (
 
 
 class StudyOps(ServiceBase):
-    """Studies: create-time validation, views, PATCH rules, transitions (PROLIFIC.md §2)."""
+    """Studies: create-time validation, views, PATCH rules, transitions (docs/PROLIFIC.md §2)."""
 
     # -- studies -----------------------------------------------------------------------------
     def min_max_time(self, eta: int) -> int:

@@ -21,7 +21,7 @@ from app.prolific.emulator.rules import (
 
 
 class SubmissionOps(ServiceBase):
-    """Participants, submissions, bonuses and groups (PROLIFIC.md §3-§5)."""
+    """Participants, submissions, bonuses and groups (docs/PROLIFIC.md §3-§5)."""
 
     # -- participants ------------------------------------------------------------------------
     def new_participants(self, n: int) -> list[str]:
@@ -381,7 +381,7 @@ class SubmissionOps(ServiceBase):
         return bonus
 
     def pay_bonus(self, bonus: dict[str, Any]) -> None:
-        """Pays, every time it is called (PROLIFIC.md §4: pay is not idempotent)."""
+        """Pays, every time it is called (docs/PROLIFIC.md §4: pay is not idempotent)."""
         ws = self.store["workspaces"][bonus["workspace"]]
         if self.config.money and ws["balance"] - ws["reserved"] < bonus["total_amount"]:
             raise ApiError(400, "Insufficient funds to pay these bonuses.")

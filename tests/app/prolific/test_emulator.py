@@ -1,4 +1,4 @@
-"""The Prolific emulator against PROLIFIC.md's shapes and rules (§1 wire protocol, §2 studies,
+"""The Prolific emulator against docs/PROLIFIC.md's shapes and rules (§1 wire protocol, §2 studies,
 §3 submissions, §4 bonuses, §5 groups, §8 what the emulator must reproduce)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tests.app.prolific.conftest import api
 HEX24 = re.compile(r"^[0-9a-f]{24}$")
 DETAIL_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 LIST_US = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-# PROLIFIC.md §3: detail and list use different field names.
+# docs/PROLIFIC.md §3: detail and list use different field names.
 SUBMISSION_DETAIL = {
     "id",
     "study_id",

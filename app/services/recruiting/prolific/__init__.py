@@ -1,4 +1,5 @@
-"""The Prolific provider (PROLIFIC.md): one study per batch, participants through one study URL.
+"""The Prolific provider (docs/PROLIFIC.md): one study per batch, participants through one study
+URL.
 
 Publishing: the batch's question sets are :class:`~app.models.Hit` rows; a
 :class:`~app.models.ProlificStudy` row (state ``intent``) with an ``internal_name`` key is
@@ -8,7 +9,7 @@ reward per place = questions × reward per answer, times, one completion code an
 filters excluding participants who already answered, were filtered out or were blocked; then it
 is published by its ``PUBLISH`` transition. Prolific has no request tokens, so a lost reply or a
 crash is resolved by listing our Prolific project's studies and adopting the draft whose
-``internal_name`` (and ``metadata``) is ours (PROLIFIC.md §7 recipe); a publish is retried only
+``internal_name`` (and ``metadata``) is ours (docs/PROLIFIC.md §7 recipe); a publish is retried only
 while the study still reads ``UNPUBLISHED``.
 
 Participants: ``/prolific/{study}/start`` binds (participant, study, session) to one question set
@@ -225,7 +226,7 @@ class ProlificProvider:
         self, session: Session, settings: Settings, hit: Hit, assignment_id: str, feedback: str
     ) -> None:
         message = feedback.strip()
-        if len(message) < 100:  # Prolific requires at least 100 characters (PROLIFIC.md §3)
+        if len(message) < 100:  # Prolific requires at least 100 characters (docs/PROLIFIC.md §3)
             message = (message + REJECTION_TAIL).strip()
         project = session.get(Project, hit.project_id)
         assert project is not None

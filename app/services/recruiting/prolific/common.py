@@ -43,7 +43,7 @@ REJECTION_TAIL = (
 )
 RETURN_REASON = "No answers reached the study server; please return this submission."
 ATTEMPTS = 6
-#: Prolific's minimum pay rate per hour (PROLIFIC.md §2: $8, £6), in the project's currency.
+#: Prolific's minimum pay rate per hour (docs/PROLIFIC.md §2: $8, £6), in the project's currency.
 HOURLY_FLOOR = Decimal("8.00")
 
 
@@ -65,7 +65,7 @@ def fees(settings: Settings, amount: Decimal) -> tuple[Decimal, Decimal]:
 
 def max_time(eta: int, options: dict[str, Any]) -> int:
     """``maximum_allowed_time``: the option's duration, at least the stricter documented
-    minimum 2 + 2·ETA + 2·√ETA (PROLIFIC.md §2 lists two; the larger satisfies both)."""
+    minimum 2 + 2·ETA + 2·√ETA (docs/PROLIFIC.md §2 lists two; the larger satisfies both)."""
     floor = math.ceil(2 + 2 * eta + 2 * math.sqrt(eta))
     return max(floor, int(options["assignment_duration_seconds"]) // 60)
 

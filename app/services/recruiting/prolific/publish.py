@@ -1,4 +1,4 @@
-"""Publishing a batch as one Prolific study, retry-safe and resumable (PROLIFIC.md §2, §7)."""
+"""Publishing a batch as one Prolific study, retry-safe and resumable (docs/PROLIFIC.md §2, §7)."""
 
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ def study_body(
     description = options["description"] or project.question
     filters: list[dict[str, Any]] = []
     if study.excluded:
-        # PROLIFIC.md §5: the custom blocklist's API id is unconfirmed (probably this one).
+        # docs/PROLIFIC.md §5: the custom blocklist's API id is unconfirmed (probably this one).
         filters.append({"filter_id": "custom_blocklist", "selected_values": list(study.excluded)})
     if acct.blocklist_group_id:
         filters.append(

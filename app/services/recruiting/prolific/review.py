@@ -1,4 +1,4 @@
-"""Sync, confirmation and review through Prolific (PROLIFIC.md §3-§5, §7): submissions listed,
+"""Sync, confirmation and review through Prolific (docs/PROLIFIC.md §3-§5, §7): submissions listed,
 held answers stored once Prolific confirms, approve / reject, bonuses created and paid once, the
 blocklist group, return requests."""
 
@@ -48,7 +48,7 @@ from app.services.recruiting.prolific.common import (
 
 def reviewable(client: ProlificClient, submission_id: str) -> str:
     """The submission's status once it reads as finished (the completion status may land a
-    moment after the redirect, PROLIFIC.md §3: approve only after AWAITING REVIEW)."""
+    moment after the redirect, docs/PROLIFIC.md §3: approve only after AWAITING REVIEW)."""
     status = ""
     for attempt in range(ATTEMPTS):
         status = str(client.get_submission(submission_id)["status"])
@@ -189,7 +189,8 @@ def pay_bonus(
     session: Session, settings: Settings, hit: Hit, submission_id: str, amount: Decimal
 ) -> Decimal:
     """Create the bonus once (its id kept before paying), pay once; a retry after a lost pay
-    reply reads the submission's ``bonus_payments`` instead of paying again (PROLIFIC.md §7)."""
+    reply reads the submission's ``bonus_payments`` instead of paying again (docs/PROLIFIC.md
+    §7)."""
     key = f"bonus:prolific-{submission_id}-{minor(amount)}"
     project = session.get(Project, hit.project_id)
     assert project is not None
