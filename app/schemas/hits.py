@@ -30,12 +30,15 @@ class HitPublic(BaseModel):
     n_pending: int
     n_available: int
     n_completed: int
-    n_submitted: int
+    n_submitted: int  # submitted assignments recorded here (task page or sync)
+    n_approved: int  # of those, approved here
+    n_rejected: int  # of those, rejected here
     task_url: str
     panel_url: str | None
     error: str | None
     created_at: datetime
     published_at: datetime | None
+    synced_at: datetime | None
 
 
 class AssignmentPublic(BaseModel):

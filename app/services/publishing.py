@@ -665,24 +665,35 @@ def list_hits(session: Session, project_id: int) -> list[Hit]:
 
 
 def hit_views(*, session: Session, settings: Settings, hits: list[Hit]) -> list[HitPublic]:
-    """The public view of each HIT: its row, item counts by role, links and submitted count."""
-    counts: dict[int, int] = {}
+    """The public view of each HIT: its row, item counts by role, links, and how many of its
+    assignments were submitted, approved and rejected as recorded here (MTurk's own counts are
+    as of the last GetHIT)."""
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
     if hits:
-        counts = {
-            int(h): int(n)
-            for h, n in session.execute(
-                select(HitAssignment.hit_id, func.count())
-                .where(
-                    HitAssignment.hit_id.in_([h.id for h in hits]),
-                    HitAssignment.submitted_via.is_not(None),
-                )
-                .group_by(HitAssignment.hit_id)
-            ).all()
-        }
-    return [_hit_view(settings, h, counts.get(h.id, 0)) for h in hits]
+        for h, r, n in session.execute(
+            select(HitAssignment.hit_id, HitAssignment.review, func.count())
+            .where(
+                HitAssignment.hit_id.in_([h.id for h in hits]),
+                HitAssignment.submitted_via.is_not(None),
+            )
+            .group_by(HitAssignment.hit_id, HitAssignment.review)
+        ).all():
+            counts[int(h)][str(r)] = int(n)
+    return [
+        _hit_view(
+            settings,
+            h,
+            sum(counts[h.id].values()),
+            approved=counts[h.id].get("approved", 0),
+            rejected=counts[h.id].get("rejected", 0),
+        )
+        for h in hits
+    ]
 
 
-def _hit_view(settings: Settings, hit: Hit, n_submitted: int) -> HitPublic:
+def _hit_view(
+    settings: Settings, hit: Hit, n_submitted: int, *, approved: int, rejected: int
+) -> HitPublic:
     roles = [i["role"] for i in hit.items]
     return HitPublic(
         id=hit.id,
@@ -707,6 +718,9 @@ def _hit_view(settings: Settings, hit: Hit, n_submitted: int) -> HitPublic:
         n_available=hit.n_available,
         n_completed=hit.n_completed,
         n_submitted=n_submitted,
+        n_approved=approved,
+        n_rejected=rejected,
+        synced_at=hit.synced_at,
         task_url=task_url(settings, hit.id),
         panel_url=panel_url(settings, hit) if hit.provider == "link" else None,
         error=hit.error,
