@@ -58,7 +58,7 @@ class QueueGroup:
 
 def hit_label(batch: int, seq: int) -> str:
     """How a HIT is named to people: its batch and its 1-based place in the batch."""
-    return f"batch {batch}, HIT {seq + 1}"
+    return f"Batch {batch}, HIT {seq + 1}"
 
 
 def _aware(ts: datetime | None) -> datetime | None:
