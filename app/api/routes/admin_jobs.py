@@ -178,12 +178,18 @@ def _summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _more(results: dict[str, Any]) -> list[tuple[str, str]]:
-    return [
-        (k, scrub_paths(json.dumps(v, indent=2, default=str)))
-        for k, v in results.items()
-        if k not in _SHOWN
+def _more(results: dict[str, Any]) -> tuple[list[tuple[str, Any]], list[tuple[str, str]]]:
+    """The result fields the page has no place for: plain values, and structures as JSON."""
+    rest = [(k, v) for k, v in results.items() if k not in _SHOWN]
+    facts = [(k, scrub_paths(v) if isinstance(v, str) else v) for k, v in rest if _plain(v)]
+    nested = [
+        (k, scrub_paths(json.dumps(v, indent=2, default=str))) for k, v in rest if not _plain(v)
     ]
+    return facts, nested
+
+
+def _plain(v: Any) -> bool:
+    return v is None or isinstance(v, str | int | float | bool)
 
 
 def _job_page(request: Request, session: Session, admin: Admin, job_id: str) -> HTMLResponse:
@@ -193,6 +199,7 @@ def _job_page(request: Request, session: Session, admin: Admin, job_id: str) -> 
     except DomainError as exc:
         return error_page(request, exc, admin)
     results = job.results or {}
+    more_facts, more = _more(results)
     selection = results.get("selection") or job.spec.get("selection") or {}
     seeds = [
         {
@@ -216,7 +223,8 @@ def _job_page(request: Request, session: Session, admin: Admin, job_id: str) -> 
             "grid": _grid(results),
             "summary_rows": _summary_rows(results),
             "labels_scored": _labels_scored(job),
-            "more": _more(results),
+            "more_facts": more_facts,
+            "more": more,
             "has_plot": "tradeoff.png" in job.artifacts,
         },
         admin=admin,

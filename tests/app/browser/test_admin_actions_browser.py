@@ -88,12 +88,17 @@ def answers_for(session: Session, hit: Hit, *, right: bool) -> dict[str, int]:
 
 
 def trained_job(settings: Settings, factory: sessionmaker[Session]) -> int:
-    """A succeeded FR-Train job (3 grid points, 1 seed) whose artifacts a worker would write."""
+    """A succeeded FR-Train job (3 grid points, 2 seeds) whose artifacts a worker would write."""
     spec = {
         "data": {"builtin": "synthetic"},
         "method": "fr-train",
-        "hyperparameters": {"epochs": 3, "pretrain_epochs": 1, "l1": [0.1, 0.4, 0.7], "l2": [0.2]},
-        "seeds": [0],
+        "hyperparameters": {
+            "epochs": 12,
+            "pretrain_epochs": 2,
+            "l1": [0.05, 0.4, 0.75],
+            "l2": [0.2],
+        },
+        "seeds": [0, 1],
     }
     with factory() as session:
         body = JobCreate(name="trade-off", data=BuiltinData(builtin="synthetic"), method="fr-train")
