@@ -14,6 +14,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -63,9 +64,17 @@ def stack(tmp_path: Path) -> Iterator[tuple[str, str, Settings, sessionmaker[Ses
     engine.dispose()
 
 
-def shoot(page: object, tmp_path: Path, name: str) -> Path:
+def shoot(page: Any, tmp_path: Path, name: str) -> Path:
+    """Save a full-page screenshot after checking that nothing is wider than the window: no
+    horizontal page scroll, and every table fits its box (columns wrap, none is cut off)."""
+    overflow = page.evaluate(
+        """() => [document.documentElement, ...document.querySelectorAll('.table-wrap')]
+            .filter(e => e.scrollWidth > e.clientWidth + 1)
+            .map(e => (e.querySelector('caption') || e).textContent.trim().slice(0, 60))"""
+    )
+    assert overflow == [], f"{name}: wider than {VIEWPORT['width']} px: {overflow}"
     shot = tmp_path / name
-    page.screenshot(path=str(shot), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 20_000
     if os.environ.get("FRTRAIN_SCREENSHOT_DIR"):
         target = Path(os.environ["FRTRAIN_SCREENSHOT_DIR"])
@@ -111,6 +120,22 @@ def trained_job(settings: Settings, factory: sessionmaker[Session]) -> int:
         assert job_service.finish(
             session, claim, status="succeeded", results=results, artifacts=names
         )
+        return job.id
+
+
+def failed_job(settings: Settings, factory: sessionmaker[Session]) -> int:
+    """A job whose attempt failed; the worker stored the message, then the traceback."""
+    error = (
+        "ValueError: validation.export_id: the export's examples do not match the data set\n\n"
+        "Traceback (most recent call last):\n"
+        '  File "/opt/frtrain/trainer/api.py", line 512, in prepare_dataset\n'
+    )
+    with factory() as session:
+        body = JobCreate(name="bad export", data=BuiltinData(builtin="synthetic"), method="lr")
+        job = job_service.create_job(session=session, settings=settings, body=body)
+        claim = job_service.claim_next(session, worker_id="browser", lease_seconds=600)
+        assert claim is not None and claim.job_id == job.id
+        assert job_service.finish(session, claim, status="failed", error=error)
         return job.id
 
 
@@ -188,7 +213,11 @@ def test_requester_runs_a_project_from_the_admin_pages(
 
         # A training job: the list links to its page; plot and metrics are on it.
         jid = trained_job(settings, factory)
+        failed = failed_job(settings, factory)
         page.get_by_role("link", name="Training jobs").click()
+        failed_row = page.get_by_role("row").filter(has_text=f"#{failed}")
+        expect(failed_row).to_contain_text("ValueError: validation.export_id")
+        expect(failed_row).not_to_contain_text("Traceback")
         shoot(page, tmp_path, "admin-jobs-list.png")
         page.get_by_role("link", name=f"#{jid}", exact=True).click()
         page.get_by_role("heading", name=f"Training job #{jid}").wait_for()
