@@ -2,10 +2,10 @@
 the reason for each quality status, plus the project's crowd-quality summary (admin pages).
 
 One small adapter (:func:`quality_summary`) sits between the pages and the worker-quality
-service (``labels.worker_quality``, the Beta-posterior scores of app/crowd/quality.py), so the
-pages show whatever that service reports; the per-class counts and status reasons are computed
-here from the stored answers and gold labels with the same rule (a gold answer is right when
-``value > threshold`` matches a +1 label).
+service (``labels.worker_quality``, the scores of app/crowd/quality.py), so the pages show what
+that service reports: its per-class counts, scores and status reasons where it gives them;
+otherwise they are computed here from the stored answers and gold labels with the same rule (a
+gold answer is right when ``value > threshold`` matches a +1 label).
 """
 
 from __future__ import annotations
@@ -29,11 +29,16 @@ CLASSES = (1, -1)
 
 @dataclass(frozen=True)
 class ClassTally:
-    """Gold answers of one true class: how many were answered, how many right."""
+    """Gold answers of one true class: how many were answered, how many right, and (when the
+    quality service scores classes) the posterior mean accuracy on that class with its interval:
+    sensitivity for +1, specificity for -1."""
 
     label: int
     right: int
     total: int
+    posterior: float | None = None
+    low: float | None = None
+    high: float | None = None
 
     @property
     def wrong(self) -> int:
@@ -99,6 +104,25 @@ def _reason(q: WorkerQuality, rule: dict[str, Any], blocked_reason: str | None) 
     return f"{acc}: not credibly below {rule['min_accuracy']:g} accuracy"
 
 
+def _service_tallies(q: WorkerQuality) -> tuple[ClassTally, ...] | None:
+    """The quality service's own per-class counts and scores, when it reports them."""
+    if getattr(q, "n_gold_pos", None) is None:
+        return None
+    out = []
+    for label, side, score in ((1, "pos", "sensitivity"), (-1, "neg", "specificity")):
+        out.append(
+            ClassTally(
+                label=label,
+                right=int(getattr(q, f"n_correct_{side}")),
+                total=int(getattr(q, f"n_gold_{side}")),
+                posterior=getattr(q, score, None),
+                low=getattr(q, f"{score}_low", None),
+                high=getattr(q, f"{score}_high", None),
+            )
+        )
+    return tuple(out)
+
+
 def _tallies(frame: pd.DataFrame) -> tuple[ClassTally, ...]:
     return tuple(
         ClassTally(
@@ -154,12 +178,12 @@ def quality_summary(session: Session, project_id: int) -> QualitySummary:
         WorkerEvidence(
             worker_id=q.worker_id,
             status=q.status,
-            reason=_reason(q, rule, blocked.get(q.worker_id)),
+            reason=getattr(q, "reason", "") or _reason(q, rule, blocked.get(q.worker_id)),
             n_answers=q.n_answers,
             n_gold=q.n_gold,
             n_correct=q.n_correct,
             accuracy=q.accuracy,
-            gold_by_class=per_worker.get(q.worker_id, empty),
+            gold_by_class=_service_tallies(q) or per_worker.get(q.worker_id, empty),
             answer_counts=dist.get(q.worker_id, (0,) * len(SCALE)),
         )
         for q in quality
