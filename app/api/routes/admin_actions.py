@@ -122,7 +122,7 @@ def publish_preview(
     settings: SettingsDep,
     max_assignments: Annotated[str, Query(max_length=10)] = "",
     max_per_hit: Annotated[str, Query(max_length=10)] = "",
-    notice: Annotated[str | None, Query(max_length=8000)] = None,
+    notice: Annotated[str | None, Query(max_length=12000)] = None,
 ) -> Response:
     admin = gate(request, session, settings)
     if not isinstance(admin, Admin):
@@ -310,7 +310,7 @@ def review_page(
     session: SessionDep,
     settings: SettingsDep,
     show: Annotated[str, Query(max_length=10)] = "awaiting",
-    notice: Annotated[str | None, Query(max_length=8000)] = None,
+    notice: Annotated[str | None, Query(max_length=12000)] = None,
 ) -> Response:
     admin = gate(request, session, settings)
     if not isinstance(admin, Admin):

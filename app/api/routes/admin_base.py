@@ -165,9 +165,21 @@ class Notice:
     refused: list[str]
 
 
+NOTICE_LINES = 10  # messages of each kind carried; the rest are counted
+NOTICE_CHARS = 300
+
+
+def _lines(messages: list[str]) -> list[str]:
+    out = [m if len(m) <= NOTICE_CHARS else m[: NOTICE_CHARS - 1] + "…" for m in messages]
+    if len(out) > NOTICE_LINES:
+        out = [*out[: NOTICE_LINES - 1], f"… and {len(out) - NOTICE_LINES + 1} more"]
+    return out
+
+
 def notice_token(settings: Settings, ok: list[str], refused: list[str] | None = None) -> str:
-    """What an action did, signed for the page it redirects to (a forged notice is ignored)."""
-    body = {"o": [m[:500] for m in ok[:50]], "r": [m[:1000] for m in (refused or [])[:50]]}
+    """What an action did, signed for the page it redirects to (a forged notice is ignored);
+    short enough for a URL (at most NOTICE_LINES lines of each kind, compressed)."""
+    body = {"o": _lines(ok), "r": _lines(refused or [])}
     return str(signer(settings, "notice").dumps(body))
 
 

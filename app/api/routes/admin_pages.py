@@ -274,7 +274,7 @@ def project_page(
     n: Annotated[int | None, Query(ge=1, le=1000)] = None,
     created: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     worker: Annotated[str | None, Query(max_length=200)] = None,
-    notice: Annotated[str | None, Query(max_length=8000)] = None,
+    notice: Annotated[str | None, Query(max_length=12000)] = None,
 ) -> Response:
     admin = gate(request, session, settings)
     if not isinstance(admin, Admin):

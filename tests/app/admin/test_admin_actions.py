@@ -203,6 +203,14 @@ def test_sync_then_review_queue_approve_reject_bonus_block(
     assert "not a submitted assignment of this project" in act(
         {"action": "approve", "assignment": "3NOTFROMHERE"}
     )
+    # A bulk review naming many unknown ids: each refused, the notice stays short.
+    many = [f"3FAKE{i:04d}" for i in range(40)]
+    r = web.post(
+        f"/admin/projects/{pid}/review",
+        data={"csrf": csrf, "action": "approve", "assignment": many},
+    )
+    assert r.status_code == 200 and len(r.history[0].headers["location"]) < 4000
+    assert "… and 31 more" in text_of(r.text)
     # Block from the queue: on MTurk too.
     r = web.post(
         f"/admin/projects/{pid}/review/block",
