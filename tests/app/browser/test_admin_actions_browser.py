@@ -98,24 +98,21 @@ def answers_for(session: Session, hit: Hit, *, right: bool) -> dict[str, int]:
 
 def trained_job(settings: Settings, factory: sessionmaker[Session]) -> int:
     """A succeeded FR-Train job (3 grid points, 2 seeds) whose artifacts a worker would write."""
-    spec = {
-        "data": {"builtin": "synthetic"},
-        "method": "fr-train",
-        "hyperparameters": {
-            "epochs": 12,
-            "pretrain_epochs": 2,
-            "l1": [0.05, 0.4, 0.75],
-            "l2": [0.2],
-        },
-        "seeds": [0, 1],
-    }
+    hyperparameters = {"epochs": 12, "pretrain_epochs": 2, "l1": [0.05, 0.4, 0.75], "l2": [0.2]}
     with factory() as session:
-        body = JobCreate(name="trade-off", data=BuiltinData(builtin="synthetic"), method="fr-train")
+        body = JobCreate(
+            name="trade-off",
+            data=BuiltinData(builtin="synthetic"),
+            method="fr-train",
+            hyperparameters=hyperparameters,
+            seeds=[0, 1],
+        )
         job = job_service.create_job(session=session, settings=settings, body=body)
         claim = job_service.claim_next(session, worker_id="browser", lease_seconds=600)
         assert claim is not None and claim.job_id == job.id
         folder = job_service.job_folder(settings, job.id) / job_service.attempt_folder_name(claim)
-        results = trainer_api.run_training(spec, artifact_dir=folder, threads=1)
+        # What `frtrain worker` does with a claimed built-in-data job.
+        results = trainer_api.run_training(claim.spec, artifact_dir=folder, threads=1)
         names = [f"{folder.name}/{n}" for n in results.pop("artifacts")]
         assert job_service.finish(
             session, claim, status="succeeded", results=results, artifacts=names
