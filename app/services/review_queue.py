@@ -25,6 +25,7 @@ class QueueItem:
     hit_label: str
     provider: str
     status: str
+    confirmation: str  # confirmed by the marketplace, or unconfirmed / discarded (see sync)
     review: str
     mturk_status: str | None
     gold_correct: int | None
@@ -37,7 +38,11 @@ class QueueItem:
 
     @property
     def awaiting(self) -> bool:
-        return self.review == "pending" and self.status == "submitted"
+        return (
+            self.review == "pending"
+            and self.status == "submitted"
+            and self.confirmation == "confirmed"
+        )
 
 
 @dataclass(frozen=True)
@@ -100,17 +105,20 @@ def review_queue(
             hit_label=hit_label(hit.batch, hit.seq),
             provider=hit.provider,
             status=a.status,
+            confirmation=a.confirmation,
             review=ha.review,
             mturk_status=ha.mturk_status,
             gold_correct=ha.gold_correct,
             gold_total=ha.gold_total,
-            n_answers=counts.get(a.id, 0),
+            n_answers=counts.get((a.id, True), 0),
             seconds=_seconds(ha.created_at, a.submitted_at),
             submitted_at=_aware(a.submitted_at),
             feedback=ha.feedback,
             bonus=ha.bonus,
         )
-        if include_reviewed or item.awaiting:
+        # By default: what can be decided now, plus submissions the marketplace has yet to
+        # confirm (shown so they are not missed; a sync confirms or discards them).
+        if include_reviewed or item.awaiting or item.confirmation == "unconfirmed":
             items.setdefault(ha.worker_external_id, []).append(item)
     if summary is None:
         summary = crowd_summary.quality_summary(session, project_id)
@@ -139,5 +147,9 @@ def submitted_ids(
     if worker is not None:
         query = query.where(HitAssignment.worker_external_id == worker)
     if awaiting:
-        query = query.where(HitAssignment.review == "pending", Assignment.status == "submitted")
+        query = query.where(
+            HitAssignment.review == "pending",
+            Assignment.status == "submitted",
+            Assignment.confirmation == "confirmed",
+        )
     return [str(a) for a in session.scalars(query)]
