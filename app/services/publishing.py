@@ -685,7 +685,9 @@ def hit_views(*, session: Session, settings: Settings, hits: list[Hit]) -> list[
     counts: dict[int, dict[tuple[str, str], int]] = defaultdict(dict)
     if hits:
         for h, c, r, n in session.execute(
-            select(HitAssignment.hit_id, Assignment.confirmation, HitAssignment.review, func.count())
+            select(
+                HitAssignment.hit_id, Assignment.confirmation, HitAssignment.review, func.count()
+            )
             .join(Assignment, Assignment.id == HitAssignment.assignment_id)
             .where(
                 HitAssignment.hit_id.in_([h.id for h in hits]),
