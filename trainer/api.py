@@ -18,7 +18,9 @@ Spec (every key optional except ``data``; defaults in brackets)::
                                          "label_column": COL | null},
       "poisoning": null | {"attack": "top_margin" | "paudice_greedy", "fraction": 0.1,
                            "target_group": 1},
-      "method": "fr-train" | "lr" | "fc" | "lbc" | "ad" | "rml"  ["fr-train"],
+      "method": "fr-train" | "lr" | "fc" | "lbc" | "ad" | "rml" | "auto" | a practitioner
+                baseline (trainer/models/practitioners.py: "eg-dp-clean", "cr-lr", ...)
+                ["auto" for a user file, "fr-train" for a built-in data set],
       "hyperparameters": {...}    # method-specific; list values form the grid
       "selection": {"min_fairness": 0.8, "metric": "disparate_impact"},
       "seeds": [0, 1, 2],         # model seeds; each also draws the split unless split_seed
@@ -59,7 +61,22 @@ _BASELINES = {
     "lbc": ("trainer.models.lbc", "LabelBiasCorrection"),
     "ad": ("trainer.models.ad", "AdversarialDebiasing"),
     "rml": ("trainer.models.rml", "LearningToReweight"),
+    # What a practitioner would do with scikit-learn and fairlearn, and `auto`, which
+    # chooses among them and FR-Train on the clean set (trainer/models/practitioners.py,
+    # trainer/models/auto.py).
+    **{
+        name: ("trainer.models.practitioners", name)
+        for name in (
+            "lr-clean", "eg-dp-clean", "eg-eo-clean", "eg-dp-train", "eg-eo-train",
+            "to-dp-clean", "to-eo-clean", "to-dp-train", "to-eo-train", "to-dp-post",
+            "to-eo-post", "cr-lr", "relabel-eg",
+        )
+    },  # fmt: skip
+    "auto": ("trainer.models.auto", "AutoMethod"),
 }
+#: The method a job runs when its spec names none: `auto` for user files, FR-Train for the
+#: built-in data sets (whose tables reproduce the paper).
+DEFAULT_METHOD = {"file": "auto", "builtin": "fr-train"}
 MAX_GRID = 64
 MAX_SEEDS = 20
 
@@ -120,8 +137,11 @@ def available_methods() -> list[str]:
 
 def _estimator_class(module: str, cls: str) -> Any | None:
     try:
-        return getattr(importlib.import_module(module), cls)
-    except (ImportError, AttributeError):
+        mod = importlib.import_module(module)
+        if hasattr(mod, "estimator_class") and not hasattr(mod, cls):
+            return mod.estimator_class(cls)  # a named configuration (practitioners.py)
+        return getattr(mod, cls)
+    except (ImportError, AttributeError, ValueError):
         return None
 
 
@@ -410,7 +430,7 @@ def validate_spec(raw: Mapping[str, Any], *, file_columns: Sequence[str] | None 
     data = _validate_data(raw["data"], file_columns)
     validation = _validate_validation(raw.get("validation"))
     poisoning = _validate_poisoning(raw.get("poisoning"))
-    method = raw.get("method", "fr-train")
+    method = raw.get("method", DEFAULT_METHOD["file" if "file" in data else "builtin"])
     methods = available_methods()
     if method not in methods:
         raise _fail("method", f"unknown method {method!r}; available: {methods}")
@@ -655,8 +675,17 @@ def _fit_baseline(
         sv.append(np.asarray(est.decision_function(ds.val.X, ds.val.z), dtype=np.float64))
         st.append(np.asarray(est.decision_function(ds.test.X, ds.test.z), dtype=np.float64))
         states.append(_fitted_state(est))
+        if hasattr(est, "report"):  # auto: what it compared, chose and why
+            states[-1]["report"] = _json_safe(est.report())
         tick(i)
     return _Fitted(np.stack(sv), np.stack(st), states)
+
+
+def _method_report(state: Any) -> dict[str, Any]:
+    """``{"method_report": ...}`` for a method that explains its choice (auto), else {}."""
+    if isinstance(state, dict) and "report" in state:
+        return {"method_report": state["report"]}
+    return {}
 
 
 def _fitted_state(est: Any) -> dict[str, Any]:
@@ -803,6 +832,7 @@ def _run_training(
                 "selected_params": grid[chosen],
                 "val": points[chosen]["val"],
                 "test": points[chosen]["test"],
+                **_method_report(fitted.states[chosen]),
                 **facts,
             }
         )

@@ -474,10 +474,26 @@ def run_fr(task: Task, profile: Profile, data_dir: str | None) -> dict[str, Any]
             "n_val": len(val), "fairness": fairness, "selection": selection}  # fmt: skip
 
 
+def run_practitioners(task: Task, profile: Profile, data_dir: str | None) -> dict[str, Any]:
+    """The practitioner comparison's unit (:mod:`trainer.experiments.practitioners`)."""
+    from trainer.experiments.practitioners import run_task
+
+    return run_task(task, profile, data_dir)
+
+
+def run_auto(task: Task, profile: Profile, data_dir: str | None) -> dict[str, Any]:
+    """``method: auto`` on the fixed split (the auto row of Tables 2 and 3)."""
+    from trainer.experiments.practitioners import run_auto_task
+
+    return run_auto_task(task, profile, data_dir)
+
+
 RUNNERS: dict[str, Callable[[Task, Profile, str | None], dict[str, Any]]] = {
     "baselines": run_baselines,
     "fr": run_fr,
     "rml_val": run_rml_val,
+    "practitioners": run_practitioners,
+    "auto": run_auto,
 }
 
 
@@ -632,7 +648,7 @@ def run_tasks(
         else:
             todo.append(t)
     # Longest first (FR-Train grids), so the two workers finish together.
-    todo.sort(key=lambda t: (t.kind != "fr", t.dataset != "adult", t.key))
+    todo.sort(key=lambda t: (t.kind not in ("fr", "practitioners"), t.dataset != "adult", t.key))
     bar = tqdm(
         total=len(todo), desc=f"reproduce ({profile.name})", unit="task", disable=not progress
     )
