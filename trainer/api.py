@@ -53,6 +53,12 @@ BUILTIN_DATASETS = ("synthetic", "compas", "adult")
 ATTACKS = ("top_margin", "paudice_greedy")
 DEVICES = ("auto", "cpu", "cuda")
 FAIRNESS_METRICS = ("disparate_impact", "equalized_odds", "equal_opportunity")
+#: The practitioner baselines' names (trainer/models/practitioners.py PRACTITIONERS).
+PRACTITIONER_METHODS = (
+    "lr-clean", "eg-dp-clean", "eg-eo-clean", "eg-dp-train", "eg-eo-train", "to-dp-clean",
+    "to-eo-clean", "to-dp-train", "to-eo-train", "to-dp-post", "to-eo-post", "cr-lr",
+    "relabel-eg",
+)  # fmt: skip
 #: Methods and where their estimator lives; baselines are offered only when their module
 #: is importable (issue 5: "the baselines, when they exist").
 _BASELINES = {
@@ -62,16 +68,8 @@ _BASELINES = {
     "ad": ("trainer.models.ad", "AdversarialDebiasing"),
     "rml": ("trainer.models.rml", "LearningToReweight"),
     # What a practitioner would do with scikit-learn and fairlearn, and `auto`, which
-    # chooses among them and FR-Train on the clean set (trainer/models/practitioners.py,
-    # trainer/models/auto.py).
-    **{
-        name: ("trainer.models.practitioners", name)
-        for name in (
-            "lr-clean", "eg-dp-clean", "eg-eo-clean", "eg-dp-train", "eg-eo-train",
-            "to-dp-clean", "to-eo-clean", "to-dp-train", "to-eo-train", "to-dp-post",
-            "to-eo-post", "cr-lr", "relabel-eg",
-        )
-    },  # fmt: skip
+    # chooses among them and FR-Train on the clean set.
+    **{name: ("trainer.models.practitioners", name) for name in PRACTITIONER_METHODS},
     "auto": ("trainer.models.auto", "AutoMethod"),
 }
 #: The method a job runs when its spec names none: `auto` for user files, FR-Train for the
@@ -686,6 +684,27 @@ def _method_report(state: Any) -> dict[str, Any]:
     if isinstance(state, dict) and "report" in state:
         return {"method_report": state["report"]}
     return {}
+
+
+def fit_named(
+    method: str, ds: Any, *, seed: int = 0, progress: Callable[[str], None] | None = None
+) -> Any:
+    """A registered baseline (or ``auto``) with its default knobs, fitted on ``ds``'s
+    training split and clean set (``frtrain train --method NAME``)."""
+    import inspect
+
+    if method not in _BASELINES:
+        raise ValueError(f"unknown method {method!r}; available: {available_methods()}")
+    cls = _lr_class() if method == "lr" else _estimator_class(*_BASELINES[method])
+    if cls is None:
+        raise ValueError(f"{method!r} is not available in this build")
+    params = inspect.signature(cls.__init__).parameters
+    kw = {k: seed for k in ("seed", "random_state") if k in params}
+    est = cls(**kw)
+    if progress is not None and hasattr(est, "progress"):
+        est.progress = progress
+    tr, val = ds.train, ds.val
+    return est.fit(tr.X, tr.y, tr.z, X_val=val.X, y_val=val.y, z_val=val.z)
 
 
 def _fitted_state(est: Any) -> dict[str, Any]:

@@ -648,7 +648,7 @@ def run_tasks(
         else:
             todo.append(t)
     # Longest first (FR-Train grids), so the two workers finish together.
-    todo.sort(key=lambda t: (t.kind not in ("fr", "practitioners"), t.dataset != "adult", t.key))
+    todo.sort(key=lambda t: (_cost_rank(t), t.dataset != "adult", t.key))
     bar = tqdm(
         total=len(todo), desc=f"reproduce ({profile.name})", unit="task", disable=not progress
     )
@@ -691,6 +691,13 @@ def run_tasks(
     if runs_file.exists():
         log.runs = [json.loads(line) for line in runs_file.read_text().splitlines() if line]
     return results, log
+
+
+def _cost_rank(task: Task) -> int:
+    """0 for the long tasks (FR-Train grids, auto's cross-validation), run first."""
+    if task.kind in ("fr", "auto"):
+        return 0
+    return 0 if task.kind == "practitioners" and task.opt("method") in ("fr-train", "auto") else 1
 
 
 def _stale(task: Task, result: dict[str, Any], profile: Profile) -> bool:

@@ -88,9 +88,13 @@ def load_split(name: str, setting: str, split_seed: int, data_dir: str | None = 
 
 
 def fit_method(
-    name: str, ds: Dataset, *, seed: int, profile: P.Profile = P.FULL
-) -> Any:
-    """Fit method ``name`` on ``ds``'s training split and clean set only (never its test)."""
+    name: str, ds: Dataset, *, seed: int, profile: P.Profile = P.FULL,
+    auto_options: dict[str, Any] | None = None,
+) -> Any:  # fmt: skip
+    """Fit method ``name`` on ``ds``'s training split and clean set only (never its test).
+
+    ``auto_options``: extra :class:`~trainer.models.auto.AutoMethod` arguments.
+    """
     tr, val = ds.train, ds.val
     if name == FR_ROW:
         from trainer.models.auto import FRTrainSelected
@@ -99,7 +103,7 @@ def fit_method(
         est: Any = FRTrainSelected(l1=cfg["lambda_f"], l2=cfg["lambda_r"], seed=seed,
                                    params=cfg["params"])  # fmt: skip
     elif name == AUTO_ROW:
-        est = make_auto(ds, seed=seed, profile=profile)
+        est = make_auto(ds, seed=seed, profile=profile).set_params(**(auto_options or {}))
     else:
         est = make_practitioner(name)
         if "random_state" in est.get_params():
@@ -122,16 +126,15 @@ def _score(model: Any, split: Split) -> dict[str, float]:
 
 
 def run_task(task: P.Task, profile: P.Profile, data_dir: str | None) -> dict[str, Any]:
-    """Every method on one (data set, setting, split seed); FR-Train and auto per model seed.
+    """One method on one (data set, setting, split seed); FR-Train and auto per model seed.
 
     Returns ``{method: [record per model seed]}`` with test and validation scores, the fit
     time, and for ``auto`` its report (what it chose and why).
     """
     split_seed = int(task.opt("split_seed", 0))
     ds = load_split(task.dataset, task.setting, split_seed, data_dir)
-    methods = list(task.opt("methods", ROWS))
     out: dict[str, list[dict[str, Any]]] = {}
-    for name in methods:
+    for name in [task.opt("method")]:
         seeds = task.seeds if name in (FR_ROW, AUTO_ROW) else task.seeds[:1]
         for seed in seeds:
             t0 = time.perf_counter()
@@ -163,14 +166,15 @@ def run_auto_task(task: P.Task, profile: P.Profile, data_dir: str | None) -> dic
 
 
 def tasks(profile: P.Profile, split_seeds: Sequence[int], datasets: Sequence[str] = DATASETS,
-          methods: Sequence[str] | None = None) -> list[P.Task]:  # fmt: skip
-    """One task per (data set, setting, split seed)."""
-    opts: tuple[tuple[str, Any], ...] = ()
-    if methods is not None:
-        opts = (("methods", tuple(methods)),)
+          methods: Sequence[str] = ROWS) -> list[P.Task]:  # fmt: skip
+    """One task per (data set, setting, split seed, method), each cached on its own."""
+    unknown = sorted(set(methods) - set(ROWS))
+    if unknown:
+        raise ValueError(f"unknown method(s) {unknown}; use {list(ROWS)}")
     return [
-        P.Task("practitioners", d, s, profile.seeds, (("split_seed", int(k)), *opts))
-        for d in datasets for s in P.SETTINGS for k in split_seeds
+        P.Task("practitioners", d, s, profile.seeds if m in (FR_ROW, AUTO_ROW) else
+               profile.seeds[:1], (("split_seed", int(k)), ("method", m)))
+        for d in datasets for s in P.SETTINGS for k in split_seeds for m in methods
     ]  # fmt: skip
 
 
@@ -239,8 +243,13 @@ def write_report(out: Path, table: dict[str, Any], meta: dict[str, Any]) -> Path
             counts = {c: chosen.count(c) for c in sorted(set(chosen))}
             L += ["", "auto chose: " + ", ".join(f"{k} x{v}" for k, v in counts.items()) + "."]
         L.append("")
-    L += ["## Run time", "", f"Wall time {meta['wall_s']:.0f} s with {meta['workers']} "
-          f"worker(s); {meta['n_tasks']} task(s), {meta['n_cached']} read from the cache.", ""]
+    L += [
+        "## Run time",
+        "",
+        f"Wall time {meta['wall_s']:.0f} s with {meta['workers']} "
+        f"worker(s); {meta['n_tasks']} task(s), {meta['n_cached']} read from the cache.",
+        "",
+    ]
     out.mkdir(parents=True, exist_ok=True)
     (out / "REPORT.md").write_text("\n".join(L))
     (out / "results.json").write_text(json.dumps({"meta": meta, "table": table}, indent=2,
@@ -256,7 +265,7 @@ def reproduce(
     quick: bool = False,
     workers: int = 2,
     datasets: Sequence[str] = DATASETS,
-    methods: Sequence[str] | None = None,
+    methods: Sequence[str] = ROWS,
     data_dir: str | None = None,
     progress: bool = True,
     command: str = "frtrain reproduce practitioners",

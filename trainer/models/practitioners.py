@@ -38,8 +38,11 @@ of it) and the LR then sees the filtered ``x`` only.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
+import warnings
+from collections.abc import Iterator
 from typing import Any, Literal, Self
 
 import numpy as np
@@ -54,11 +57,26 @@ _EG_CONSTRAINTS = {"dp": "DemographicParity", "eo": "EqualizedOdds"}
 _TO_CONSTRAINTS = {"dp": "demographic_parity", "eo": "equalized_odds"}
 
 
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence the pandas deprecation warnings fairlearn 0.15 raises inside its own code."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="fairlearn")
+        warnings.filterwarnings("ignore", category=FutureWarning, module="fairlearn")
+        yield
+
+
 def base_lr(C: float = 1.0) -> Any:
-    """The practitioner's classifier: scikit-learn's L2 logistic regression (lbfgs)."""
+    """The practitioner's classifier: scikit-learn's L2 logistic regression.
+
+    Solver ``newton-cholesky``: the same objective as the default lbfgs, solved to
+    convergence in a handful of Newton steps; 5x faster on AdultCensus's 33k x 98 training
+    matrix (0.44 s against 2.2 s per fit), which matters because ExponentiatedGradient refits
+    it up to 50 times.
+    """
     from sklearn.linear_model import LogisticRegression
 
-    return LogisticRegression(C=C, max_iter=1000)
+    return LogisticRegression(C=C, max_iter=1000, solver="newton-cholesky")
 
 
 def _labels01(y: ArrayLike) -> NDArray[np.int64]:
@@ -105,8 +123,10 @@ class _Practitioner(BaseEstimator):  # type: ignore[misc]
     randomized: bool
     random_state: int
 
-    def _feat(self, X: ArrayLike, z: ArrayLike) -> NDArray[np.float32]:
-        return with_sensitive(X, z, self.include_sensitive)
+    def _feat(self, X: ArrayLike, z: ArrayLike) -> NDArray[np.float64]:
+        # float64: fairlearn's ThresholdOptimizer cannot write probabilities into a float32
+        # frame (pandas 3 refuses the upcast)
+        return with_sensitive(X, z, self.include_sensitive).astype(np.float64)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -248,16 +268,20 @@ class ExponentiatedGradientLR(_Practitioner):
         self._check()
         Xf, yf, zf = _pick(self.fit_on, X, y, sensitive_features, X_val, y_val, z_val)
         self.model_ = self.make()
-        self.model_.fit(self._feat(Xf, zf), _labels01(yf), sensitive_features=zf)
+        with quiet():
+            self.model_.fit(self._feat(Xf, zf), _labels01(yf), sensitive_features=zf)
         self.n_fit_rows_ = len(yf)
         return self
 
     def _pmf(self, X: ArrayLike, z: ArrayLike) -> NDArray[np.float64]:
-        pmf = self.model_._pmf_predict(self._feat(X, z))
-        return np.asarray(pmf[:, 1], dtype=np.float64)
+        with quiet():
+            pmf = self.model_._pmf_predict(self._feat(X, z))
+        # a mixture of classifiers: its weights sum to 1 up to rounding
+        return np.clip(np.asarray(pmf[:, 1], dtype=np.float64), 0.0, 1.0)
 
     def _randomized01(self, X: ArrayLike, z: ArrayLike) -> NDArray[Any]:
-        return self.model_.predict(self._feat(X, z), random_state=self.random_state)
+        with quiet():
+            return self.model_.predict(self._feat(X, z), random_state=self.random_state)
 
 
 class ThresholdOptimizerLR(_Practitioner):
@@ -338,18 +362,21 @@ class ThresholdOptimizerLR(_Practitioner):
         else:
             Xf, yf, zf = _pick(self.fit_on, X, y, z, X_val, y_val, z_val)
             self.model_ = self.make(base_lr(self.C), prefit=False)
-        self.model_.fit(self._feat(Xf, zf), _labels01(yf), sensitive_features=zf)
+        with quiet():
+            self.model_.fit(self._feat(Xf, zf), _labels01(yf), sensitive_features=zf)
         self.n_fit_rows_ = len(yf)
         return self
 
     def _pmf(self, X: ArrayLike, z: ArrayLike) -> NDArray[np.float64]:
-        pmf = self.model_._pmf_predict(self._feat(X, z), sensitive_features=np.asarray(z))
+        with quiet():
+            pmf = self.model_._pmf_predict(self._feat(X, z), sensitive_features=np.asarray(z))
         return np.asarray(pmf[:, 1], dtype=np.float64)
 
     def _randomized01(self, X: ArrayLike, z: ArrayLike) -> NDArray[Any]:
-        return self.model_.predict(
-            self._feat(X, z), sensitive_features=np.asarray(z), random_state=self.random_state
-        )
+        with quiet():
+            return self.model_.predict(
+                self._feat(X, z), sensitive_features=np.asarray(z), random_state=self.random_state
+            )
 
 
 class CorrelationRemoverLR(_Practitioner):
@@ -397,14 +424,14 @@ class CorrelationRemoverLR(_Practitioner):
     ) -> Self:
         """Fit the filter and the LR on the rows ``fit_on`` names."""
         Xf, yf, zf = _pick(self.fit_on, X, y, sensitive_features, X_val, y_val, z_val)
-        A = with_sensitive(Xf, zf, True)
+        A = with_sensitive(Xf, zf, True).astype(np.float64)
         self.remover_ = self.make(A.shape[1] - 1).fit(A)
         self.model_ = base_lr(self.C).fit(self.remover_.transform(A), _labels01(yf))
         self.n_fit_rows_ = len(yf)
         return self
 
     def _pmf(self, X: ArrayLike, z: ArrayLike) -> NDArray[np.float64]:
-        A = self.remover_.transform(with_sensitive(X, z, True))
+        A = self.remover_.transform(with_sensitive(X, z, True).astype(np.float64))
         return np.asarray(self.model_.predict_proba(A)[:, 1], dtype=np.float64)
 
 
@@ -474,7 +501,8 @@ class RelabelExponentiatedGradient(ExponentiatedGradientLR):
         ya = np.concatenate([y_new, _labels01(yc)])
         za = np.concatenate([np.asarray(zt), np.asarray(zc)])
         self.model_ = self.make()
-        self.model_.fit(Xa, ya, sensitive_features=za)
+        with quiet():
+            self.model_.fit(Xa, ya, sensitive_features=za)
         self.n_fit_rows_ = len(ya)
         return self
 
