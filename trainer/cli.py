@@ -157,6 +157,8 @@ def train(
         "val_file": str(val_file) if val_file else None, "seed": seed, "split_seed": split_seed,
         "n_train": len(tr), "n_val": len(va), "n_test": len(te),
     }  # fmt: skip
+    models: list[Any]
+    points: list[dict[str, Any]]
     if method in registry:
         from trainer.api import fit_named
 
@@ -174,9 +176,7 @@ def train(
         from trainer.models.lr import LogisticRegression
 
         lr_model = LogisticRegression().fit(tr.X, tr.y, tr.z)
-        models: list[Any] = [lr_model]
-        points: list[dict[str, Any]] = [{}]
-        chosen = 0
+        models, points, chosen = [lr_model], [{}], 0
         torch.save(lr_model.state_dict(), out / "model.pt")
     else:
         from trainer.models.fr_train import FRTrainGrid
@@ -385,6 +385,7 @@ def reproduce_practitioners(
     model_seeds: str = typer.Option("0", help="Model seeds (FR-Train and auto)."),
     datasets: str = typer.Option("compas,adult", help="compas and/or adult."),
     methods: str = typer.Option(None, help="Comma-separated subset of the rows (default: all)."),
+    settings: str = typer.Option("clean,poisoned", help="clean and/or poisoned."),
     quick: bool = typer.Option(False, help="Short FR-Train schedules (a smoke test)."),
     workers: int = typer.Option(2, help="Worker processes (at most 2)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -399,6 +400,7 @@ def reproduce_practitioners(
         model_seeds=_ints(model_seeds, "--model-seeds"),
         datasets=[d.strip() for d in datasets.split(",") if d.strip()],
         methods=[m.strip() for m in methods.split(",")] if methods else prac.ROWS,
+        settings=[x.strip() for x in settings.split(",") if x.strip()],
         quick=quick, workers=workers, progress=progress, command=cmd,
     )  # fmt: skip
     if as_json:

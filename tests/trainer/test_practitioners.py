@@ -245,3 +245,74 @@ def test_auto_rule_picks_the_most_accurate_eligible_candidate() -> None:
     # cr-lr ignores the clean set: one fit serves every fold, so its DI is the same in each
     assert len(set(by["cr-lr"].di)) == 1
     assert type(auto.model_).__name__ == type(PR.make_practitioner(want)).__name__
+
+
+def test_reproduce_all_gains_an_auto_row_per_real_data_table() -> None:
+    from dataclasses import replace as dc_replace
+
+    from trainer.experiments import paper as P
+    from trainer.experiments import report as R
+
+    prof = dc_replace(P.QUICK, seeds=(0, 1))
+    for table, d in (("table2", "compas"), ("table3", "adult")):
+        keys = {t.key for t in P.tasks_for(table, prof)}
+        assert {P.auto_task(d, s, prof).key for s in P.SETTINGS} <= keys
+    assert not any(t.kind == "auto" for t in P.tasks_for("table1", prof))
+    rec = {"auto": [{"test_acc": 0.8, "test_di": 0.9, "knob": "eg-dp-clean"},
+                    {"test_acc": 0.7, "test_di": 0.7, "knob": "cr-lr"}]}  # fmt: skip
+    results = {P.auto_task("adult", s, prof).key: rec for s in P.SETTINGS}
+    row = R._auto_row("adult", results, prof)
+    assert row is not None and row["method"] == "auto"
+    assert row["poisoned"]["acc"]["mean"] == pytest.approx(0.75)
+    assert row["poisoned"]["knob"] == ["eg-dp-clean", "cr-lr"]
+    assert R._auto_row("compas", results, prof) is None  # its tasks did not run
+    tab = {"dataset": "adult", "rows": [row]}
+    md = "\n".join(R._md_main("Table 3", tab))
+    assert "| auto | 0.800 ± 0.100 | — |" in md and "eg-dp-clean,cr-lr" in md
+
+
+def test_practitioner_table_statistics() -> None:
+    from trainer.experiments import paper as P
+
+    task_list = EP.tasks(P.profile_with(P.QUICK, (0,)), [0, 1], ["compas"], ["cr-lr"])
+    assert len(task_list) == 4  # 2 settings x 2 split seeds x 1 method
+    fake = {}
+    for i, t in enumerate(task_list):
+        fake[t.key] = {"cr-lr": [{"seed": 0, "seconds": 1.0, "test_acc": 0.6 + 0.02 * i,
+                                  "test_di": 0.75 + 0.1 * i}]}  # fmt: skip
+    table = EP.summarise(fake, task_list)
+    cell = table["compas.poisoned"]["cr-lr"]
+    assert cell["n"] == 2 and cell["acc_mean"] == pytest.approx(0.65)
+    assert cell["di_ok"] == pytest.approx(1.0)  # DI 0.95 and 1.05
+    assert table["compas.clean"]["cr-lr"]["di_ok"] == pytest.approx(0.5)  # 0.75 and 0.85
+    with pytest.raises(ValueError, match="unknown method"):
+        EP.tasks(P.QUICK, [0], ["compas"], ["nope"])
+
+
+def test_cli_train_runs_a_practitioner_baseline(tmp_path) -> None:
+    import csv
+
+    import torch
+    import typer
+    from typer.testing import CliRunner
+
+    from trainer import cli
+    from trainer.data.synthetic import load_synthetic
+
+    root = typer.Typer()
+    cli.register(root)
+    res = CliRunner().invoke(
+        root, ["train", "--method", "to-dp-post", "--poison", "--out", str(tmp_path)]
+    )
+    assert res.exit_code == 0, res.output
+    ds = load_synthetic(poisoned=True)
+    lr = _lr().fit(_xz(ds.train), _y01(ds.train))
+    ref = ThresholdOptimizer(estimator=lr, constraints="demographic_parity", prefit=True,
+                             predict_method="predict_proba")  # fmt: skip
+    ref.fit(_xz(ds.val), _y01(ds.val), sensitive_features=ds.val.z)
+    want = ref.predict(_xz(ds.test), sensitive_features=ds.test.z, random_state=0)
+    with open(tmp_path / "predictions.csv") as fh:
+        got = [int(r["y_pred"]) for r in csv.DictReader(fh)]
+    np.testing.assert_array_equal(_to01(np.array(got)), want)
+    saved = torch.load(tmp_path / "model.pt", weights_only=False)
+    assert saved["method"] == "to-dp-post"

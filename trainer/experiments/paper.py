@@ -552,6 +552,11 @@ def baselines_task(dataset: str, setting: str, profile: Profile) -> Task:
     return Task("baselines", dataset, setting, profile.seeds)
 
 
+def auto_task(dataset: str, setting: str, profile: Profile) -> Task:
+    """``method: auto`` on the fixed split, every seed (the auto row of Tables 2 and 3)."""
+    return Task("auto", dataset, setting, profile.seeds)
+
+
 def tasks_for(table: str, profile: Profile) -> list[Task]:
     """Every task a table needs (deduplicated by the runner across tables)."""
     seeds = profile.seeds
@@ -561,6 +566,8 @@ def tasks_for(table: str, profile: Profile) -> list[Task]:
         for s in SETTINGS:
             out.append(baselines_task(d, s, profile))
             out.append(fr_main_task(d, s, profile))
+            if d != "synthetic":
+                out.append(auto_task(d, s, profile))
     elif table == "table5":
         for s in SETTINGS:
             out.append(fr_main_task("compas", s, profile))

@@ -166,7 +166,8 @@ def run_auto_task(task: P.Task, profile: P.Profile, data_dir: str | None) -> dic
 
 
 def tasks(profile: P.Profile, split_seeds: Sequence[int], datasets: Sequence[str] = DATASETS,
-          methods: Sequence[str] = ROWS) -> list[P.Task]:  # fmt: skip
+          methods: Sequence[str] = ROWS, settings: Sequence[str] = P.SETTINGS,
+          ) -> list[P.Task]:  # fmt: skip
     """One task per (data set, setting, split seed, method), each cached on its own."""
     unknown = sorted(set(methods) - set(ROWS))
     if unknown:
@@ -174,7 +175,7 @@ def tasks(profile: P.Profile, split_seeds: Sequence[int], datasets: Sequence[str
     return [
         P.Task("practitioners", d, s, profile.seeds if m in (FR_ROW, AUTO_ROW) else
                profile.seeds[:1], (("split_seed", int(k)), ("method", m)))
-        for d in datasets for s in P.SETTINGS for k in split_seeds for m in methods
+        for d in datasets for s in settings for k in split_seeds for m in methods
     ]  # fmt: skip
 
 
@@ -266,13 +267,14 @@ def reproduce(
     workers: int = 2,
     datasets: Sequence[str] = DATASETS,
     methods: Sequence[str] = ROWS,
+    settings: Sequence[str] = P.SETTINGS,
     data_dir: str | None = None,
     progress: bool = True,
     command: str = "frtrain reproduce practitioners",
 ) -> tuple[Path, dict[str, Any]]:
     """Run (or read from ``out/cache``) every task and write the report."""
     profile = P.profile_with(P.QUICK if quick else P.FULL, model_seeds)
-    task_list = tasks(profile, split_seeds, datasets, methods)
+    task_list = tasks(profile, split_seeds, datasets, methods, settings)
     t0 = time.perf_counter()
     results, log = P.run_tasks(task_list, profile, cache_dir=out / "cache", data_dir=data_dir,
                                workers=workers, progress=progress)  # fmt: skip

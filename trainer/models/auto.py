@@ -38,6 +38,7 @@ fold is the expensive part); its paired differences are taken on those folds.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -258,7 +259,7 @@ class AutoMethod(BaseEstimator):  # type: ignore[misc]
         out: dict[str, Callable[[], Any]] = {}
         for name in names:
             make_practitioner(name)  # fail early on unknown names
-            out[name] = lambda name=name: _seeded(make_practitioner(name), self.random_state)
+            out[name] = functools.partial(_make_seeded, name, self.random_state)
         use_fr = self.include_frtrain
         if use_fr == "auto":
             use_fr = n_train <= FRTRAIN_MAX_ROWS
@@ -413,7 +414,8 @@ class AutoMethod(BaseEstimator):  # type: ignore[misc]
             raise RuntimeError("this AutoMethod is not fitted yet; call fit() first")
 
 
-def _seeded(est: Any, seed: int) -> Any:
+def _make_seeded(name: str, seed: int) -> Any:
+    est = make_practitioner(name)
     if "random_state" in est.get_params():
         est.set_params(random_state=seed)
     return est

@@ -553,6 +553,18 @@ def estimator_class(name: str) -> type[_Practitioner]:
         base.__init__(self, **fixed, **kwargs)
 
     __init__.__signature__ = sig.replace(parameters=free)  # type: ignore[attr-defined]
-    title = "".join(part.capitalize() for part in name.split("-"))
-    return type(title, (base,), {"__init__": __init__, "__doc__": base.__doc__,
-                                 "_fixed": dict(fixed)})  # fmt: skip
+    ns = {"__init__": __init__, "__doc__": base.__doc__, "_fixed": dict(fixed),
+          "__module__": __name__, "__qualname__": _title(name)}  # fmt: skip
+    return type(_title(name), (base,), ns)
+
+
+def _title(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("-"))
+
+
+def __getattr__(attr: str) -> Any:
+    """``ToDpPost`` etc.: the named configurations' classes, so fitted models pickle."""
+    for name in PRACTITIONERS:
+        if _title(name) == attr:
+            return estimator_class(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
