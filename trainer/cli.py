@@ -390,18 +390,25 @@ def reproduce_practitioners(
     workers: int = typer.Option(2, help="Worker processes (at most 2)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
+    cached_only: bool = typer.Option(
+        False, help="Train nothing: report the cached tasks and list the missing ones."
+    ),
 ) -> None:
     """FR-Train (paper mode), auto and every practitioner baseline over split seeds."""
     from trainer.experiments import practitioners as prac
 
-    cmd = "frtrain reproduce practitioners" + (" --quick" if quick else "")
+    cmd = (
+        "frtrain reproduce practitioners"
+        + (" --quick" if quick else "")
+        + (" --cached-only" if cached_only else "")
+    )
     path, table = prac.reproduce(
         out, split_seeds=_ints(split_seeds, "--split-seeds"),
         model_seeds=_ints(model_seeds, "--model-seeds"),
         datasets=[d.strip() for d in datasets.split(",") if d.strip()],
         methods=[m.strip() for m in methods.split(",")] if methods else prac.ROWS,
         settings=[x.strip() for x in settings.split(",") if x.strip()],
-        quick=quick, workers=workers, progress=progress, command=cmd,
+        quick=quick, workers=workers, progress=progress, command=cmd, cached_only=cached_only,
     )  # fmt: skip
     if as_json:
         typer.echo(json.dumps(_json_safe(table), indent=2))

@@ -244,13 +244,20 @@ def write_report(out: Path, table: dict[str, Any], meta: dict[str, Any]) -> Path
             counts = {c: chosen.count(c) for c in sorted(set(chosen))}
             L += ["", "auto chose: " + ", ".join(f"{k} x{v}" for k, v in counts.items()) + "."]
         L.append("")
-    L += [
-        "## Run time",
-        "",
-        f"Wall time {meta['wall_s']:.0f} s with {meta['workers']} "
-        f"worker(s); {meta['n_tasks']} task(s), {meta['n_cached']} read from the cache.",
-        "",
-    ]
+    if meta.get("missing"):
+        L += ["## Not run", "", f"{len(meta['missing'])} task(s) of the requested grid are not "
+              "in the cache (this report was built with `--cached-only`), so the rows above "
+              "hold fewer runs:", ""] + [f"- `{k}`" for k in meta["missing"]] + [""]  # fmt: skip
+    secs = meta.get("task_seconds", {})
+    L += ["## Run time", "", f"This invocation: {meta['wall_s']:.0f} s with {meta['workers']} "
+          f"worker(s); {meta['n_tasks']} task(s), {meta['n_cached']} read from the cache. "
+          f"Training time of the reported tasks (one process each): {sum(secs.values()):.0f} s.",
+          ""]  # fmt: skip
+    for run in meta.get("runs_log", []):
+        L.append(f"- {run['finished']}: {run['tasks_trained']} tasks, {run['workers']} "
+                 f"worker(s), wall {run['wall_seconds']:.0f} s, training "
+                 f"{run['training_seconds']:.0f} s")  # fmt: skip
+    L.append("")
     out.mkdir(parents=True, exist_ok=True)
     (out / "REPORT.md").write_text("\n".join(L))
     (out / "results.json").write_text(json.dumps({"meta": meta, "table": table}, indent=2,
@@ -271,10 +278,20 @@ def reproduce(
     data_dir: str | None = None,
     progress: bool = True,
     command: str = "frtrain reproduce practitioners",
+    cached_only: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
-    """Run (or read from ``out/cache``) every task and write the report."""
+    """Run (or read from ``out/cache``) every task and write the report.
+
+    ``cached_only``: train nothing; report the tasks already in the cache and list the
+    missing ones in the report (a partial run stays a partial report, never a silent one).
+    """
     profile = P.profile_with(P.QUICK if quick else P.FULL, model_seeds)
     task_list = tasks(profile, split_seeds, datasets, methods, settings)
+    missing: list[str] = []
+    if cached_only:
+        have = [t for t in task_list if (out / "cache" / f"{t.key}.json").exists()]
+        missing = [t.key for t in task_list if t not in have]
+        task_list = have
     t0 = time.perf_counter()
     results, log = P.run_tasks(task_list, profile, cache_dir=out / "cache", data_dir=data_dir,
                                workers=workers, progress=progress)  # fmt: skip
@@ -282,5 +299,6 @@ def reproduce(
     meta = {"command": command, "split_seeds": list(split_seeds),
             "model_seeds": list(model_seeds), "profile": profile.name, "workers": workers,
             "wall_s": time.perf_counter() - t0, "n_tasks": len(task_list),
-            "n_cached": len(log.cached), "task_seconds": log.seconds}  # fmt: skip
+            "n_cached": len(log.cached), "task_seconds": log.seconds,
+            "missing": missing, "runs_log": log.runs}  # fmt: skip
     return write_report(out, table, meta), table
