@@ -47,6 +47,11 @@ from typing import Any
 
 import numpy as np
 
+from trainer import defaults
+from trainer.selection import select_point
+
+__all__ = ["select_point"]  # the selection rule lives in trainer.selection
+
 BUILTIN_DATASETS = ("synthetic", "compas", "adult")
 ATTACKS = ("top_margin", "paudice_greedy")
 DEVICES = ("auto", "cpu", "cuda")
@@ -63,45 +68,25 @@ _BASELINES = {
 MAX_GRID = 64
 MAX_SEEDS = 20
 
-#: FR-Train defaults per data set. Synthetic: the authors' poisoned notebook (ALGORITHMS.md
-#: §1.4). Real data: chosen by `frtrain reproduce select-defaults --data compas` on
-#: validation only (poisoned COMPAS, the demo's crowd validation set; see
-#: :mod:`trainer.experiments.select_defaults` for the 12 candidates - lambda_2 {0.1, 0.2,
-#: 0.3} x learning rate {1e-3, 1e-2} x G averaging on/off at 2,000 epochs - and the rule).
+
+def _job_hyperparameters(regime: defaults.Regime) -> dict[str, Any]:
+    """A regime of :mod:`trainer.defaults` in the job spec's hyperparameter names."""
+    p = regime.estimator_params()
+    return {
+        "l1": list(regime.lambda_f),
+        "l2": [regime.lambda_r],
+        **{k: p[k] for k in ("epochs", "k", "lr_g", "lr_f", "lr_r", "pretrain_epochs", "c_pre",
+                             "average_last", "reweight", "batch_size", "fairness")},
+        "g_hidden": p["hidden"],
+    }  # fmt: skip
+
+
+#: FR-Train's job defaults per data regime, read from :mod:`trainer.defaults` (where each
+#: regime names the ``select-defaults`` evidence that chose it).
 FRTRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "synthetic": {
-        "l1": [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.52],
-        "l2": [0.4],
-        "epochs": 10_000,
-        "k": 5,
-        "lr_g": 1e-3,
-        "lr_f": 1e-3,
-        "lr_r": 1e-3,
-        "pretrain_epochs": 500,
-        "c_pre": 0.1,
-    },
-    "real": {
-        "l1": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
-        "l2": [0.3],
-        "epochs": 2000,
-        "k": 5,
-        "lr_g": 1e-2,
-        "lr_f": 1e-2,
-        "lr_r": 1e-2,
-        "pretrain_epochs": 500,
-        "c_pre": 1.0,
-        # G's last iterate (no averaging): the validation-only selection preferred it.
-        "average_last": 0.0,
-    },
+    name: _job_hyperparameters(regime) for name, regime in defaults.REGIMES.items()
 }
-_FRTRAIN_COMMON: dict[str, Any] = {
-    "reweight": "paper",
-    "g_hidden": 0,
-    "batch_size": None,
-    "fairness": "dp",
-    "average_last": 0.0,
-}
-_FRTRAIN_KEYS = set(FRTRAIN_DEFAULTS["real"]) | set(_FRTRAIN_COMMON)
+_FRTRAIN_KEYS = set(FRTRAIN_DEFAULTS["real"])
 
 
 class Cancelled(Exception):
@@ -299,10 +284,9 @@ def _validate_poisoning(raw: Any) -> dict[str, Any] | None:
     return {"attack": attack, "fraction": fraction, "target_group": target}
 
 
-def _validate_frtrain(raw: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+def _validate_frtrain(raw: Mapping[str, Any], regime: str) -> dict[str, Any]:
     _check_keys("hyperparameters", raw, _FRTRAIN_KEYS)
-    base = FRTRAIN_DEFAULTS["synthetic" if dataset == "synthetic" else "real"]
-    hp: dict[str, Any] = {**_FRTRAIN_COMMON, **base, **raw}
+    hp: dict[str, Any] = {**FRTRAIN_DEFAULTS[regime], **raw}
     hp["l1"] = [_number("hyperparameters.l1", v, 0.0, 0.99) for v in _as_list(hp["l1"])]
     hp["l2"] = [_number("hyperparameters.l2", v, 0.0, 0.99) for v in _as_list(hp["l2"])]
     if not hp["l1"] or not hp["l2"]:
@@ -342,7 +326,7 @@ def _validate_baseline(method: str, raw: Mapping[str, Any]) -> dict[str, Any]:
 
     params = inspect.signature(cls.__init__).parameters
     allowed = {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY}
-    _check_keys("hyperparameters", raw, allowed - {"seed"})
+    _check_keys("hyperparameters", raw, allowed - {"seed", "random_state"})
     lists = [k for k, v in raw.items() if isinstance(v, list | tuple)]
     if len(lists) > 1:
         raise _fail("hyperparameters", f"only one grid parameter per baseline, got {lists}")
@@ -418,8 +402,11 @@ def validate_spec(raw: Mapping[str, Any], *, file_columns: Sequence[str] | None 
     if not isinstance(hp_raw, Mapping):
         raise _fail("hyperparameters", "must be an object")
     dataset = str(data.get("builtin") or "file")
+    regime = defaults.regime_for(
+        dataset, poisoned_synthetic=bool(data.get("synthetic_poisoned") or raw.get("poisoning"))
+    ).name
     if method == "fr-train":
-        hp = _validate_frtrain(hp_raw, dataset)
+        hp = _validate_frtrain(hp_raw, regime)
     else:
         hp = _validate_baseline(method, hp_raw)
     grid = _grid(method, hp)
@@ -555,31 +542,6 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def _fairness(metrics: Mapping[str, Any], metric: str) -> float:
-    if metric == "equalized_odds":
-        vals = [metrics["equalized_odds_y0"], metrics["equalized_odds_y1"]]
-        return float("nan") if any(v is None or math.isnan(v) for v in vals) else min(vals)
-    v = metrics[metric]
-    return float("nan") if v is None else float(v)
-
-
-def select_point(
-    val_metrics: Sequence[Mapping[str, Any]], *, min_fairness: float, metric: str
-) -> int:
-    """Index of the grid point chosen on validation: the most accurate one whose fairness
-    reaches ``min_fairness``; if none does, the fairest one (ties: the more accurate)."""
-
-    def fair(i: int) -> float:
-        f = _fairness(val_metrics[i], metric)
-        return -1.0 if math.isnan(f) else f
-
-    idx = range(len(val_metrics))
-    ok = [i for i in idx if fair(i) >= min_fairness]
-    if ok:
-        return max(ok, key=lambda i: (val_metrics[i]["accuracy"], fair(i), -i))
-    return max(idx, key=lambda i: (fair(i), val_metrics[i]["accuracy"], -i))
-
-
 @dataclass
 class _Fitted:
     """Predictions and weights of every grid point for one seed."""
@@ -640,10 +602,10 @@ def _fit_baseline(
     module, cls_name = _BASELINES[spec.method]
     cls = _lr_class() if spec.method == "lr" else _estimator_class(module, cls_name)
     assert cls is not None
-    takes_seed = "seed" in inspect.signature(cls.__init__).parameters
+    takes_seed = "random_state" in inspect.signature(cls.__init__).parameters
     sv, st, states = [], [], []
     for i, point in enumerate(grid):
-        est = cls(**point, **({"seed": seed} if takes_seed else {}))
+        est = cls(**point, **({"random_state": seed} if takes_seed else {}))
         est.fit(
             ds.train.X,
             ds.train.y,

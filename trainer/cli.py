@@ -158,7 +158,7 @@ def train(
     else:
         from trainer.models.fr_train import FRTrainGrid
 
-        params = dict(
+        params: dict[str, Any] = dict(
             fairness=fairness, reweight=reweight, hidden=hidden, epochs=epochs, k=k,
             batch_size=batch_size, device=device, progress=True,
         )  # fmt: skip
