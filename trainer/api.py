@@ -48,7 +48,8 @@ from typing import Any
 import numpy as np
 
 from trainer import defaults
-from trainer.selection import select_point
+from trainer.metrics import json_safe as _json_safe
+from trainer.selection import bootstrap_intervals, select_point, small_validation_warning
 
 __all__ = ["select_point"]  # the selection rule lives in trainer.selection
 
@@ -136,6 +137,8 @@ class JobSpec:
     val_size: float = 0.05
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``{"file": PATH}``: a clean test file, encoded like the training file
+    test: dict[str, Any] | None = None
 
     @property
     def dataset_name(self) -> str:
@@ -363,13 +366,42 @@ def _grid(method: str, hp: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{**hp, key: v} for v in hp[key]]
 
 
-def validate_spec(raw: Mapping[str, Any], *, file_columns: Sequence[str] | None = None) -> JobSpec:
+def _check_values(data: Mapping[str, Any], content: bytes) -> None:
+    """``privileged`` and ``positive_label`` must be values of their columns (checked now,
+    not in the worker); ``content`` is the uploaded CSV or Parquet file."""
+    import io
+
+    import pandas as pd
+
+    from trainer.data.tabular import canon
+
+    buf = io.BytesIO(content)
+    frame = pd.read_parquet(buf) if content[:4] == b"PAR1" else pd.read_csv(buf, dtype=str)
+    for key, col in (("privileged", data["sensitive"]), ("positive_label", data["label"])):
+        value = data.get(key)
+        if value is None or col not in frame.columns:
+            continue
+        present = sorted(str(v) for v in canon(frame[col]).dropna().unique())
+        if canon(pd.Series([value])).iloc[0] not in present:
+            shown = present[:20]
+            raise _fail(f"data.{key}", f"{value!r} is not a value of column {col!r}; it has "
+                        f"{shown}{' ...' if len(present) > 20 else ''}")  # fmt: skip
+
+
+def validate_spec(
+    raw: Mapping[str, Any],
+    *,
+    file_columns: Sequence[str] | None = None,
+    file_content: bytes | None = None,
+) -> JobSpec:
     """Check and normalise a training request; raise ``ValueError`` naming the bad field.
 
     Args:
         raw: the request (module docstring). Paths (``data.file``, ``validation.path``) may
             be absent at this point: the service fills them in when a worker runs the job.
         file_columns: the uploaded training file's columns, to check the column roles now.
+        file_content: the uploaded file itself, to check ``privileged`` and
+            ``positive_label`` against the values of their columns now.
     """
     if not isinstance(raw, Mapping):
         raise ValueError("the job spec must be a JSON object")
@@ -387,11 +419,17 @@ def validate_spec(raw: Mapping[str, Any], *, file_columns: Sequence[str] | None 
         "val_size",
         "name",
         "extra",
+        "test",
     }
     _check_keys("spec", raw, allowed)
     if "data" not in raw:
         raise _fail("data", "required")
     data = _validate_data(raw["data"], file_columns)
+    if "file" in data and (file_content is not None or data.get("file")):
+        if file_content is None and Path(str(data["file"])).is_file():
+            file_content = Path(str(data["file"])).read_bytes()
+        if file_content is not None:
+            _check_values(data, file_content)
     validation = _validate_validation(raw.get("validation"))
     poisoning = _validate_poisoning(raw.get("poisoning"))
     method = raw.get("method", "fr-train")
@@ -442,6 +480,12 @@ def validate_spec(raw: Mapping[str, Any], *, file_columns: Sequence[str] | None 
     extra = raw.get("extra") or {}
     if not isinstance(extra, Mapping):
         raise _fail("extra", "must be an object")
+    test = raw.get("test")
+    if test is not None:
+        if not isinstance(test, Mapping):
+            raise _fail("test", "must be an object {'file': PATH} or null")
+        _check_keys("test", test, {"file", "label_column"})
+        test = {"file": test.get("file"), "label_column": test.get("label_column")}
     return JobSpec(
         data=data,
         validation=validation,
@@ -456,6 +500,7 @@ def validate_spec(raw: Mapping[str, Any], *, file_columns: Sequence[str] | None 
         val_size=val_size,
         name=name,
         extra=dict(extra),
+        test=test,
     )
 
 
@@ -475,17 +520,21 @@ def _load_dataset(spec: JobSpec, seed: int) -> Any:
 
     split_seed = spec.split_seed if spec.split_seed is not None else seed
     d = spec.data
+    # An external validation file replaces the carved validation split and a clean test
+    # file the carved test split: then those rows stay in training.
+    val_size = 0.0 if spec.validation["kind"] == "file" else spec.val_size
+    test_size = 0.0 if spec.test is not None else spec.test_size
     if d.get("builtin") == "synthetic":
         return tdata.load_synthetic(poisoned=bool(d.get("synthetic_poisoned")))
     if d.get("builtin") == "compas":
         return tdata.load_compas(
             variant=d.get("variant", "preproc"),
-            test_size=spec.test_size,
-            val_size=spec.val_size,
+            test_size=test_size,
+            val_size=val_size,
             seed=split_seed,
         )
     if d.get("builtin") == "adult":
-        return tdata.load_adult(test_size=spec.test_size, val_size=spec.val_size, seed=split_seed)
+        return tdata.load_adult(test_size=test_size, val_size=val_size, seed=split_seed)
     if not d.get("file"):
         raise ValueError("data.file: no path to the training file was given")
     return tdata.load_table(
@@ -497,8 +546,8 @@ def _load_dataset(spec: JobSpec, seed: int) -> Any:
         categorical=d.get("categorical") or (),
         positive_label=d.get("positive_label"),
         privileged=d.get("privileged"),
-        test_size=spec.test_size,
-        val_size=spec.val_size,
+        test_size=test_size,
+        val_size=val_size,
         seed=split_seed,
     )
 
@@ -524,22 +573,21 @@ def prepare_dataset(spec: JobSpec, seed: int) -> tuple[Any, dict[str, Any]]:
         ds = tdata.replace_validation(
             ds, spec.validation["path"], label_column=spec.validation.get("label_column")
         )
+    if spec.test is not None:
+        if not spec.test.get("file"):
+            raise ValueError("test.file: no test file was given")
+        from dataclasses import replace
+
+        split, _ = tdata.read_validation(
+            ds, spec.test["file"], label_column=spec.test.get("label_column")
+        )
+        ds = replace(ds, test=split)
     if len(ds.val) == 0:
         raise ValueError("the validation set is empty; FR-Train and model selection need one")
+    if len(ds.test) == 0:
+        raise ValueError("the test set is empty; give a test file or a test_size > 0")
     facts.update(n_train=len(ds.train), n_val=len(ds.val), n_test=len(ds.test))
     return ds, facts
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 @dataclass
@@ -749,6 +797,7 @@ def _run_training(
                 {
                     "params": params,
                     "val": _json_safe(evaluate(ds.val.y, pv, ds.val.z)),
+                    "val_interval": bootstrap_intervals(ds.val.y, pv, ds.val.z, seed=seed),
                     "test": _json_safe(evaluate(ds.test.y, pt, ds.test.z)),
                 }
             )
@@ -757,6 +806,11 @@ def _run_training(
             min_fairness=spec.selection["min_fairness"],
             metric=spec.selection["metric"],
         )
+        warning = small_validation_warning(
+            [p["val_interval"] for p in points], len(ds.val), spec.selection["min_fairness"]
+        )
+        if warning:
+            facts["warnings"] = [warning]
         per_seed.append(
             {
                 "seed": seed,
@@ -780,6 +834,8 @@ def _run_training(
         curve.append(row)
     ds0 = fitted_all[0][0]
     results: dict[str, Any] = {
+        "test_labels": test_labels(spec),
+        "warnings": sorted({w for s in per_seed for w in s.get("warnings", [])}),
         "method": spec.method,
         "dataset": spec.dataset_name,
         "group_names": {str(k): v for k, v in ds0.group_names.items()},
@@ -809,6 +865,61 @@ def _run_training(
             }
         )
     return results
+
+
+def test_labels(spec: JobSpec) -> dict[str, Any]:
+    """Where the test labels come from, and whether they can be trusted.
+
+    A clean test file, or a built-in data set's held-out split (poisoning touches the
+    training split only), is trusted; a test split carved from a user's training file
+    carries that file's labels, which FR-Train assumes may be noisy or poisoned.
+    """
+    if spec.test is not None:
+        return {"source": "test file", "trusted": True, "note": "scored on the clean test file"}
+    if spec.data.get("builtin"):
+        return {"source": f"{spec.data['builtin']} test split", "trusted": True,
+                "note": "scored on the data set's clean held-out labels"}  # fmt: skip
+    return {
+        "source": "training file",
+        "trusted": False,
+        "note": (
+            "UNTRUSTED TEST LABELS: the test split was carved from the training file, whose "
+            "labels may be noisy or poisoned; give a clean test file (test: {file} / "
+            "--test-file) to score against clean labels"
+        ),
+    }
+
+
+def format_results(results: Mapping[str, Any]) -> str:
+    """The grid per seed (validation with 95% bootstrap intervals beside test), the chosen
+    point marked, where the test labels come from, and any warnings."""
+    lines = []
+    for s in results["seeds"]:
+        lines.append(f"seed {s['seed']}: n_train {s['n_train']}, n_val {s['n_val']}, "
+                     f"n_test {s['n_test']}")  # fmt: skip
+        lines.append(f"{'#':>3} {'params':<22} {'val acc [95%]':>20} {'val DI [95%]':>20}"
+                     f" {'test acc':>8} {'test DI':>7}")  # fmt: skip
+        for i, p in enumerate(s["grid"]):
+            iv = p.get("val_interval") or {}
+
+            def cell(v: Any, ci: Any) -> str:
+                if v is None:
+                    return f"{'-':>20}"
+                c = f" [{ci[0]:.2f},{ci[1]:.2f}]" if ci else ""
+                return f"{v:>7.3f}{c:>13}"
+
+            params = ", ".join(f"{k}={v}" for k, v in p["params"].items())[:22]
+            ta, td = p["test"]["accuracy"], p["test"]["disparate_impact"]
+            lines.append(
+                f"{i:>2}{'*' if i == s['selected'] else ' '} {params:<22} "
+                f"{cell(p['val']['accuracy'], iv.get('accuracy'))} "
+                f"{cell(p['val']['disparate_impact'], iv.get('disparate_impact'))} "
+                f"{ta:>8.3f} {'-' if td is None else f'{td:.3f}':>7}"
+            )
+    lines.append("* = chosen on validation only (trainer.selection)")
+    lines.append(f"test labels: {results['test_labels']['note']}")
+    lines.extend(f"WARNING: {w}" for w in results.get("warnings", []))
+    return "\n".join(lines)
 
 
 def _checkpoint(state: Any) -> Any:
@@ -858,34 +969,44 @@ def write_artifacts(
 
 
 def plot_tradeoff(results: Mapping[str, Any], path: Path, title: str | None = None) -> None:
-    """Test accuracy against test disparate impact for every grid point and seed (Figure 4c
-    style); the validation-selected point of each seed is circled."""
+    """The accuracy-fairness trade-off as a curve (Figure 4c style): test accuracy against
+    test disparate impact, the grid points of each seed joined in order of DI (not of
+    lambda), each labelled with its lambda_1, the 0.8 rule drawn, and the point chosen on
+    validation circled. The y label says where the test labels come from."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = plt.subplots(figsize=(6.5, 4.8))
     for s in results["seeds"]:
-        di = [p["test"]["disparate_impact"] for p in s["grid"]]
-        acc = [p["test"]["accuracy"] for p in s["grid"]]
-        xs = [np.nan if v is None else v for v in di]
-        ys = [np.nan if v is None else v for v in acc]
-        (line,) = ax.plot(xs, ys, "o-", ms=4, alpha=0.7, label=f"seed {s['seed']}")
-        c = s["selected"]
-        ax.plot(xs[c], ys[c], "o", ms=11, mfc="none", mec=line.get_color(), mew=2)
+        pts = []
+        for i, p in enumerate(s["grid"]):
+            di, acc = p["test"]["disparate_impact"], p["test"]["accuracy"]
+            if di is not None and acc is not None:
+                pts.append((di, acc, i))
+        pts.sort()
+        (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=4, alpha=0.8,
+                          label=f"seed {s['seed']}")  # fmt: skip
+        for di, acc, i in pts:
+            lam = s["grid"][i]["params"].get("l1")
+            if lam is not None:
+                ax.annotate(f"λ1={lam:g}", (di, acc), fontsize=6, xytext=(3, 3),
+                            textcoords="offset points")  # fmt: skip
+            if i == s["selected"]:
+                ax.plot(di, acc, "o", ms=11, mfc="none", mec=line.get_color(), mew=2)
+    ax.axvline(0.8, color="grey", ls="--", lw=1, label="DI = 0.8")
     ax.set_xlabel("disparate impact (test)")
-    ax.set_ylabel("accuracy (test)")
-    ax.set_title(title or f"{results['method']} on {results['dataset']}: trade-off over the grid")
+    labels = results.get("test_labels", {})
+    trusted = labels.get("trusted", True)
+    ax.set_ylabel("accuracy (test" + ("" if trusted else ", UNTRUSTED labels") + ")")
+    ax.set_title(title or f"{results['method']} on {results['dataset']}: trade-off over the grid",
+                 fontsize=10)  # fmt: skip
+    if not trusted:
+        fig.text(0.01, 0.01, "test labels from the training file: may be noisy or poisoned",
+                 fontsize=7, color="tab:red")  # fmt: skip
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def register_cli(root: Any) -> None:
-    """Attach the trainer's commands (`train`, `reproduce ...`) to the `frtrain` Typer app."""
-    from trainer.cli import register
-
-    register(root)
