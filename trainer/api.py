@@ -596,7 +596,7 @@ class _Fitted:
 
     val_scores: np.ndarray  # (M, n_val)
     test_scores: np.ndarray  # (M, n_test)
-    states: list[Any]  # per grid point: a fitted FRTrain, or a baseline's fitted arrays
+    states: list[Any]  # per grid point: the fitted estimator
 
 
 def _fit_frtrain(
@@ -664,23 +664,9 @@ def _fit_baseline(
         )
         sv.append(np.asarray(est.decision_function(ds.val.X, ds.val.z), dtype=np.float64))
         st.append(np.asarray(est.decision_function(ds.test.X, ds.test.z), dtype=np.float64))
-        states.append(_fitted_state(est))
+        states.append(est)
         tick(i)
     return _Fitted(np.stack(sv), np.stack(st), states)
-
-
-def _fitted_state(est: Any) -> dict[str, Any]:
-    """The estimator's fitted numeric attributes (``coef_``, ``intercept_``, ...)."""
-    out: dict[str, Any] = {}
-    for k, v in vars(est).items():
-        if not k.endswith("_") or k.startswith("_"):
-            continue
-        try:
-            arr = np.asarray(v, dtype=np.float64)
-        except (TypeError, ValueError):
-            continue  # histories, nested objects: not weights
-        out[k] = _json_safe(arr.tolist())
-    return out
 
 
 def _summary(values: list[float]) -> dict[str, float | None]:
@@ -922,8 +908,14 @@ def format_results(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _checkpoint(state: Any) -> Any:
-    return state.state_dict() if hasattr(state, "state_dict") else state
+def _portable_spec(spec: JobSpec) -> dict[str, Any]:
+    """The spec without machine paths: files are named by their base name only."""
+    d = json.loads(json.dumps(spec.to_dict(), default=str))
+    for part, key in (("data", "file"), ("validation", "path"), ("test", "file")):
+        sub = d.get(part)
+        if isinstance(sub, dict) and sub.get(key):
+            sub[key] = Path(str(sub[key])).name
+    return d
 
 
 def write_artifacts(
@@ -932,26 +924,29 @@ def write_artifacts(
     """model.pt + config.json, predictions.csv, tradeoff.png, metrics.json; returns names."""
     import torch
 
+    from trainer.artifact import build_payload, format_score
+
     folder.mkdir(parents=True, exist_ok=True)
     ds0 = fitted[0][0]
+    portable = _portable_spec(spec)
     config = {
-        "spec": spec.to_dict(),
+        "spec": portable,
         "feature_names": list(ds0.feature_names),
         "sensitive": ds0.sensitive_name,
         "group_names": {str(k): v for k, v in ds0.group_names.items()},
         "inputs": "[features..., sensitive code]; logit > 0 predicts +1",
         "selected": {str(s["seed"]): s["selected_params"] for s in results["seeds"]},
     }
-    # One checkpoint for all seeds: {"config", "models": {seed: checkpoint}}; an FR-Train
-    # checkpoint is FRTrain.state_dict() (FRTrain.load-compatible once saved on its own).
-    models = {
-        str(seed_res["seed"]): {
-            "params": seed_res["selected_params"],
-            "checkpoint": _checkpoint(f.states[chosen]),
-        }
-        for seed_res, (_, f, chosen) in zip(results["seeds"], fitted, strict=True)
-    }
-    torch.save({"config": _json_safe(config), "models": models}, folder / "model.pt")
+    # The whole fitted pipeline (trainer.artifact): encoder, chosen model per seed, metadata.
+    payload = build_payload(
+        datasets=[d for d, _, _ in fitted],
+        method=spec.method,
+        dataset=spec.dataset_name,
+        seeds=results["seeds"],
+        estimators=[f.states[chosen] for _, f, chosen in fitted],
+        spec_summary=portable,
+    )
+    torch.save(payload, folder / "model.pt")
     (folder / "config.json").write_text(json.dumps(_json_safe(config), indent=2))
     lines = ["seed,row,id,group,y_true,y_pred,score"]
     for seed_res, (ds, f, chosen) in zip(results["seeds"], fitted, strict=True):
@@ -960,7 +955,7 @@ def write_artifacts(
         for r in range(len(ds.test)):
             lines.append(
                 f"{seed_res['seed']},{r},{ids[r]},{int(ds.test.z[r])},{int(ds.test.y[r])},"
-                f"{1 if scores[r] > 0 else -1},{float(scores[r]):.6g}"
+                f"{1 if scores[r] > 0 else -1},{format_score(scores[r])}"
             )
     (folder / "predictions.csv").write_text("\n".join(lines) + "\n")
     plot_tradeoff(results, folder / "tradeoff.png")
@@ -1010,3 +1005,24 @@ def plot_tradeoff(results: Mapping[str, Any], path: Path, title: str | None = No
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# -- prediction with a saved model ---------------------------------------------------------------
+def load_model(path: str | Path) -> Any:
+    """The fitted pipeline in ``model.pt`` (or a folder holding it): a
+    :class:`trainer.artifact.SavedModel`. Raises ``ValueError`` for a file that is not one."""
+    from trainer.artifact import SavedModel
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "model.pt"
+    if not p.is_file():
+        raise FileNotFoundError(f"no model file at {p}")
+    return SavedModel.load(p)
+
+
+def predict_table(model: Any, table: Any, *, seed: int | None = None) -> Any:
+    """``id, score, label`` rows (a pandas DataFrame) for a raw table: a path or DataFrame
+    with the training file's feature and sensitive columns. Raises ``ValueError`` naming the
+    column for missing columns, unknown categories and values of the wrong type."""
+    return model.predict_frame(table, seed=seed)

@@ -164,6 +164,30 @@ def train(
     typer.echo(f"wrote {', '.join(results['artifacts'])} under {out}")
 
 
+def predict(
+    model: Path = typer.Argument(..., help="model.pt, or the --out folder of `frtrain train`."),
+    data: Path = typer.Argument(..., help="CSV or Parquet rows with the training columns."),
+    out: Path = typer.Option(None, help="Write id,score,label here (default: stdout)."),
+    seed: int = typer.Option(None, help="Which seed's chosen model (default: the first)."),
+) -> None:
+    """Predict new rows with a saved model: the same encoding and model as training, so the
+    job's test rows get exactly the predictions its predictions.csv recorded."""
+    from trainer import api
+
+    try:
+        saved = api.load_model(model)
+        frame = api.predict_table(saved, data, seed=seed)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    text = frame.to_csv(index=False)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        typer.echo(f"wrote {len(frame)} predictions to {out}", err=True)
+
+
 @reproduce_app.command("synthetic")
 def reproduce_synthetic(
     seeds: str = typer.Option("0,1,2,3,4", help="Comma-separated seeds."),
@@ -335,4 +359,5 @@ def reproduce_select_defaults(
 
 def register(root: Any) -> None:
     root.command("train")(train)
+    root.command("predict")(predict)
     root.add_typer(reproduce_app, name="reproduce")
