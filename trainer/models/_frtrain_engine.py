@@ -460,23 +460,23 @@ def fairness_step(fair: _Fair, fp: list[Tensor], g: Tensor, lr: float) -> None:
     fp[1].sub_(grads[1], alpha=lr)
 
 
-def robustness_step(DR: _RobustD, rows: _Rows, g: Tensor, lr: float, want_loss: bool) -> Tensor:
+def robustness_step(
+    DR: _RobustD, rows: _Rows, g: Tensor, lr: float, want_loss: bool
+) -> Tensor | None:
     """D_R step: one SGD step on D_R's cross-entropy of "validation row or generated row".
 
     Loss differentiated: ``0.5 [BCE(D_R(x_val, z_val, y_val), 1) + BCE(D_R(x, z, y_hat), 0)]``,
     whose minimum over D_R is the inner max of ``L_3`` in the paper's Section 3.3 (mutual
     information I(V; X, Z, Y) by Theorem 2, Section 3.2). Returns that loss per model
-    (M,) before the step when ``want_loss`` (the re-weighting's L_d), else an empty tensor.
+    (M,) before the step when ``want_loss`` (the re-weighting's L_d), else None.
     """
     nb = rows.t.shape[0]
     rows.last[:, :nb] = g
     o, pre, h = DR.forward(rows.Xall1t, rows.last)
     er = (torch.sigmoid(o) - rows.tgt) * rows.scale
-    loss = (
-        0.5 * (_softplus(o[:, :nb]).mean(1) + _softplus(-o[:, nb:]).mean(1))
-        if want_loss
-        else o.new_empty(0)
-    )
+    loss = None
+    if want_loss:
+        loss = 0.5 * (_softplus(o[:, :nb]).mean(1) + _softplus(-o[:, nb:]).mean(1))
     DR.sgd_step(rows.Xall1t, rows.last, pre, h, er, lr)
     return loss
 
@@ -484,13 +484,13 @@ def robustness_step(DR: _RobustD, rows: _Rows, g: Tensor, lr: float, want_loss: 
 def generator_pretrain_step(
     G: _Generator, opt: _Adam, rows: _Rows, g: Tensor, gcache: Any, cfg: EngineConfig,
     want_loss: bool,
-) -> Tensor:  # fmt: skip
+) -> Tensor | None:  # fmt: skip
     """G pretraining step: one Adam step on ``c_pre * L1`` alone (ALGORITHMS.md §1.3).
 
     Loss differentiated: ``c_pre * BCE(sigmoid(2 g), y)`` with the notebook's
     ``(tanh g + 1) / 2 = sigmoid(2 g)`` link, or ``c_pre * BCE(sigmoid(g), y)`` with
     ``pretrain_link="logit"``: the paper's L1 (Section 3.3) before the adversarial game.
-    Returns that loss per model (M,) when ``want_loss``, else an empty tensor.
+    Returns that loss per model (M,) when ``want_loss``, else None.
     """
     nb = rows.t.shape[0]
     if cfg.pretrain_link == "tanh":
@@ -498,7 +498,7 @@ def generator_pretrain_step(
         dg = (torch.sigmoid(2 * g) - rows.t) * (cfg.c_pre * 2.0 / nb)
     else:
         dg = (torch.sigmoid(g) - rows.t) * (cfg.c_pre / nb)
-    loss = cfg.c_pre * _pretrain_loss(g, rows.t, cfg.pretrain_link) if want_loss else g[:, :0]
+    loss = cfg.c_pre * _pretrain_loss(g, rows.t, cfg.pretrain_link) if want_loss else None
     if rows.sw is not None:
         dg = dg * rows.sw
     opt.step(G.backward(rows.X1t, gcache, dg))
@@ -634,13 +634,13 @@ def train(
                 main = step >= pre_steps
                 refresh = refresh_w and main and step % cfg.refresh_every == 0
                 out = robustness_step(DR, rows, g, cfg.lr_r, want_loss=refresh)
-                if refresh:
+                if out is not None:
                     ldr = out
                 if not main:
                     loss = generator_pretrain_step(
                         G, opt, rows, g, gcache, cfg, want_loss=step == pre_steps - 1
                     )
-                    if step == pre_steps - 1:
+                    if loss is not None:
                         st.last_g_loss = loss
                 elif step % cfg.k == 0:
                     st.last_g_loss = generator_step(
