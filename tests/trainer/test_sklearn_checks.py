@@ -53,7 +53,7 @@ NOT_APPLICABLE = {
             "check_fit2d_1feature",
             "check_fit2d_1sample",
         )
-    },  # fmt: skip
+    },
     **{
         c: f"{BINARY_LABELS}, or {NEEDS_GROUPS_AND_VALIDATION}"
         for c in (
@@ -85,7 +85,7 @@ NOT_APPLICABLE = {
             "check_n_features_in",
             "check_fit2d_predict1d",
         )
-    },  # fmt: skip
+    },
 }
 
 
