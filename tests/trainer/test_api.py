@@ -117,12 +117,13 @@ def test_run_training_results_artifacts_and_progress(tmp_path: Path) -> None:
         )
         assert seed["selected"] == chosen and seed["test"] == seed["grid"][chosen]["test"]
     # The saved checkpoint of each seed reproduces its test metrics and predictions.csv.
-    ck = torch.load(tmp_path / "model.pt", map_location="cpu", weights_only=False)
+    ck = torch.load(tmp_path / "model.pt", map_location="cpu", weights_only=True)
     preds = pd.read_csv(tmp_path / "predictions.csv")
     for seed in res["seeds"]:
         part = ck["models"][str(seed["seed"])]
+        assert part["params"] == seed["selected_params"]
         model_path = tmp_path / f"m{seed['seed']}.pt"
-        torch.save(part["checkpoint"], model_path)
+        torch.save(part["estimator"]["checkpoint"], model_path)
         model = FRTrain.load(model_path)
         yhat = model.predict(ds.test.X, ds.test.z)
         assert accuracy(ds.test.y, yhat) == pytest.approx(seed["test"]["accuracy"])
