@@ -29,7 +29,7 @@ Protocol (paper §4, ALGORITHMS.md §4; every choice made on the validation spli
   ``frtrain reproduce synthetic``'s (:data:`trainer.experiments.synthetic.DEFAULT_SETTINGS`;
   λ_f chosen on validation accuracy and on DI over the validation rows plus the authors'
   unused block [2200, 2700), both smoothed along the λ_f grid). COMPAS and AdultCensus:
-  ``frtrain train``'s (``trainer.api.FRTRAIN_DEFAULTS["real"]``, λ_r 0.3, λ_f 0.1-0.6,
+  ``frtrain train``'s (``trainer.defaults.REGIMES["real"]``, λ_r 0.3, λ_f 0.1-0.6,
   chosen by ``trainer.selection.select_point`` on validation accuracy and validation DI;
   AdultCensus in mini-batches of 2,048 rows for :data:`ADULT_STEPS` = 8,000 steps, the
   step count chosen on validation by ``select-defaults --data adult``). One batched
@@ -347,7 +347,7 @@ def fr_settings(dataset: str, setting: str, profile: Profile) -> dict[str, Any]:
     """FR-Train hyperparameters, the same ones the product uses, scaled by the profile.
 
     Synthetic: :data:`trainer.experiments.synthetic.DEFAULT_SETTINGS` (what ``frtrain
-    reproduce synthetic`` runs). COMPAS and AdultCensus: ``trainer.api.FRTRAIN_DEFAULTS
+    reproduce synthetic`` runs). COMPAS and AdultCensus: ``trainer.defaults.REGIMES
     ["real"]`` (what ``frtrain train`` and the demo run: λ_r 0.3, λ_f 0.1-0.6, 2,000
     full-batch epochs at rate 1e-2, 500 of them pretraining), for clean and poisoned data
     alike. AdultCensus has 6x COMPAS's rows and 97 features, so it trains on mini-batches
@@ -361,11 +361,13 @@ def fr_settings(dataset: str, setting: str, profile: Profile) -> dict[str, Any]:
         params = dict(base["params"])
         lambda_r, lambda_f = float(base["lambda_r"]), list(base["lambda_f"])
     else:
-        from trainer.api import FRTRAIN_DEFAULTS
+        from trainer.defaults import REGIMES
 
-        params = dict(FRTRAIN_DEFAULTS["real"])
-        lambda_f = list(params.pop("l1"))
-        (lambda_r,) = (float(v) for v in params.pop("l2"))
+        real = REGIMES["real"]
+        every = real.estimator_params()
+        schedule = ("epochs", "k", "lr_g", "lr_f", "lr_r", "pretrain_epochs", "c_pre")
+        params = {key: every[key] for key in (*schedule, "average_last")}
+        lambda_f, lambda_r = list(real.lambda_f), float(real.lambda_r)
     params.setdefault("pretrain_epochs", 500)
     if dataset == "adult":
         params.update(adult_schedule(ADULT_STEPS, int(params["pretrain_epochs"])))
