@@ -99,12 +99,6 @@ def select_point(
     return choose(acc, fair, min_fairness=min_fairness)[0]
 
 
-def _di(pred_pos: np.ndarray, z: np.ndarray) -> float:
-    rates = [pred_pos[z == g].mean() for g in np.unique(z)]
-    hi = max(rates)
-    return float(min(rates) / hi) if hi > 0 else float("nan")
-
-
 def bootstrap_intervals(
     y_true: ArrayLike,
     y_pred: ArrayLike,
@@ -123,12 +117,18 @@ def bootstrap_intervals(
     p = np.asarray(y_pred).reshape(-1) > 0
     za = np.asarray(z).reshape(-1)
     rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(za == g) for g in np.unique(za)]
-    accs, dis = np.empty(n_boot), np.empty(n_boot)
-    for b in range(n_boot):
-        idx = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
-        accs[b] = (y[idx] == p[idx]).mean()
-        dis[b] = _di(p[idx], za[idx])
+    correct = np.zeros(n_boot)
+    rates = []
+    for g in np.unique(za):
+        rows = np.flatnonzero(za == g)
+        draw = rows[rng.integers(0, len(rows), size=(n_boot, len(rows)))]  # (n_boot, n_g)
+        correct += (y[draw] == p[draw]).sum(1)
+        rates.append(p[draw].mean(1))
+    accs = correct / len(y)
+    r = np.stack(rates)  # (G, n_boot)
+    hi_rate = r.max(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dis = np.where(hi_rate > 0, r.min(0) / hi_rate, np.nan)
     lo, hi = (1 - level) / 2 * 100, (1 + level) / 2 * 100
     di_ok = dis[~np.isnan(dis)]
     return {
