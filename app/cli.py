@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 # Importing each module registers its commands on the groups in app.commands.
 from app.commands import admin as _admin  # noqa: F401
 from app.commands import crowd as _crowd  # noqa: F401
@@ -13,9 +15,12 @@ from app.commands import replay as _replay  # noqa: F401
 from app.commands import root
 from app.commands import serve as _serve  # noqa: F401
 from app.commands import worker as _worker  # noqa: F401
-from trainer.api import register_cli
 
-register_cli(root)
+# The trainer's commands (`train`, `predict`, `reproduce ...`) are a plugin: trainer.cli sits
+# above trainer.api in the trainer's layers, so app (which reaches trainer only through
+# trainer.api) loads them from the "frtrain.commands" entry point instead of importing them.
+for _plugin in entry_points(group="frtrain.commands"):
+    _plugin.load()(root)
 
 
 def main() -> None:

@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _api_routers() -> list[Any]:
-    from app.api.routes import data, exports, hits, jobs, projects, quality
+    from app.api.routes import data, exports, hits, jobs, models, projects, quality
 
-    return [projects.router, data.router, quality.router, exports.router, hits.router, jobs.router]
+    return [projects.router, data.router, quality.router, exports.router, hits.router, jobs.router,
+            models.router]  # fmt: skip

@@ -36,7 +36,7 @@ def main() -> int:
 
     def models() -> list[AdversarialDebiasing]:
         return [
-            AdversarialDebiasing(alpha=a, seed=s, n_steps=args.steps)
+            AdversarialDebiasing(alpha=a, random_state=s, n_steps=args.steps)
             for s in range(args.seeds)
             for a in alphas
         ]

@@ -38,7 +38,7 @@ def main() -> int:
     ds = load_synthetic(poisoned=True)
     tr, va, te = ds.train, ds.val, ds.test
     params = notebook_params("poisoned")
-    seed = params.pop("seed")
+    seed = params.pop("random_state")
     params.update(epochs=args.epochs, device=args.device)
     lams = NOTEBOOK_LAMBDA_F["poisoned"]
     fit_kw = dict(X_val=va.X, y_val=va.y, z_val=va.z)
@@ -51,7 +51,7 @@ def main() -> int:
     t0 = time.perf_counter()
     separate = []
     for lam in lams:
-        m = FRTrain(lambda_f=lam, seed=seed, **params).fit(tr.X, tr.y, tr.z, **fit_kw)
+        m = FRTrain(lambda_f=lam, random_state=seed, **params).fit(tr.X, tr.y, tr.z, **fit_kw)
         p = m.predict(te.X, te.z)
         separate.append((accuracy(te.y, p), disparate_impact(p, te.z)))
     t_separate = time.perf_counter() - t0

@@ -49,6 +49,12 @@ from typing import Any
 
 import numpy as np
 
+from trainer import defaults
+from trainer.metrics import json_safe as _json_safe
+from trainer.selection import bootstrap_intervals, select_point, small_validation_warning
+
+__all__ = ["select_point"]  # the selection rule lives in trainer.selection
+
 BUILTIN_DATASETS = ("synthetic", "compas", "adult")
 ATTACKS = ("top_margin", "paudice_greedy")
 DEVICES = ("auto", "cpu", "cuda")
@@ -78,45 +84,25 @@ DEFAULT_METHOD = {"file": "auto", "builtin": "fr-train"}
 MAX_GRID = 64
 MAX_SEEDS = 20
 
-#: FR-Train defaults per data set. Synthetic: the authors' poisoned notebook (ALGORITHMS.md
-#: §1.4). Real data: chosen by `frtrain reproduce select-defaults --data compas` on
-#: validation only (poisoned COMPAS, the demo's crowd validation set; see
-#: :mod:`trainer.experiments.select_defaults` for the 12 candidates - lambda_2 {0.1, 0.2,
-#: 0.3} x learning rate {1e-3, 1e-2} x G averaging on/off at 2,000 epochs - and the rule).
+
+def _job_hyperparameters(regime: defaults.Regime) -> dict[str, Any]:
+    """A regime of :mod:`trainer.defaults` in the job spec's hyperparameter names."""
+    p = regime.estimator_params()
+    return {
+        "l1": list(regime.lambda_f),
+        "l2": [regime.lambda_r],
+        **{k: p[k] for k in ("epochs", "k", "lr_g", "lr_f", "lr_r", "pretrain_epochs", "c_pre",
+                             "average_last", "reweight", "batch_size", "fairness")},
+        "g_hidden": p["hidden"],
+    }  # fmt: skip
+
+
+#: FR-Train's job defaults per data regime, read from :mod:`trainer.defaults` (where each
+#: regime names the ``select-defaults`` evidence that chose it).
 FRTRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
-    "synthetic": {
-        "l1": [0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.52],
-        "l2": [0.4],
-        "epochs": 10_000,
-        "k": 5,
-        "lr_g": 1e-3,
-        "lr_f": 1e-3,
-        "lr_r": 1e-3,
-        "pretrain_epochs": 500,
-        "c_pre": 0.1,
-    },
-    "real": {
-        "l1": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
-        "l2": [0.3],
-        "epochs": 2000,
-        "k": 5,
-        "lr_g": 1e-2,
-        "lr_f": 1e-2,
-        "lr_r": 1e-2,
-        "pretrain_epochs": 500,
-        "c_pre": 1.0,
-        # G's last iterate (no averaging): the validation-only selection preferred it.
-        "average_last": 0.0,
-    },
+    name: _job_hyperparameters(regime) for name, regime in defaults.REGIMES.items()
 }
-_FRTRAIN_COMMON: dict[str, Any] = {
-    "reweight": "paper",
-    "g_hidden": 0,
-    "batch_size": None,
-    "fairness": "dp",
-    "average_last": 0.0,
-}
-_FRTRAIN_KEYS = set(FRTRAIN_DEFAULTS["real"]) | set(_FRTRAIN_COMMON)
+_FRTRAIN_KEYS = set(FRTRAIN_DEFAULTS["real"])
 
 
 class Cancelled(Exception):
@@ -169,6 +155,8 @@ class JobSpec:
     val_size: float = 0.05
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``{"file": PATH}``: a clean test file, encoded like the training file
+    test: dict[str, Any] | None = None
 
     @property
     def dataset_name(self) -> str:
@@ -317,10 +305,9 @@ def _validate_poisoning(raw: Any) -> dict[str, Any] | None:
     return {"attack": attack, "fraction": fraction, "target_group": target}
 
 
-def _validate_frtrain(raw: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+def _validate_frtrain(raw: Mapping[str, Any], regime: str) -> dict[str, Any]:
     _check_keys("hyperparameters", raw, _FRTRAIN_KEYS)
-    base = FRTRAIN_DEFAULTS["synthetic" if dataset == "synthetic" else "real"]
-    hp: dict[str, Any] = {**_FRTRAIN_COMMON, **base, **raw}
+    hp: dict[str, Any] = {**FRTRAIN_DEFAULTS[regime], **raw}
     hp["l1"] = [_number("hyperparameters.l1", v, 0.0, 0.99) for v in _as_list(hp["l1"])]
     hp["l2"] = [_number("hyperparameters.l2", v, 0.0, 0.99) for v in _as_list(hp["l2"])]
     if not hp["l1"] or not hp["l2"]:
@@ -360,7 +347,7 @@ def _validate_baseline(method: str, raw: Mapping[str, Any]) -> dict[str, Any]:
 
     params = inspect.signature(cls.__init__).parameters
     allowed = {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY}
-    _check_keys("hyperparameters", raw, allowed - {"seed"})
+    _check_keys("hyperparameters", raw, allowed - {"seed", "random_state"})
     lists = [k for k, v in raw.items() if isinstance(v, list | tuple)]
     if len(lists) > 1:
         raise _fail("hyperparameters", f"only one grid parameter per baseline, got {lists}")
@@ -397,13 +384,42 @@ def _grid(method: str, hp: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{**hp, key: v} for v in hp[key]]
 
 
-def validate_spec(raw: Mapping[str, Any], *, file_columns: Sequence[str] | None = None) -> JobSpec:
+def _check_values(data: Mapping[str, Any], content: bytes) -> None:
+    """``privileged`` and ``positive_label`` must be values of their columns (checked now,
+    not in the worker); ``content`` is the uploaded CSV or Parquet file."""
+    import io
+
+    import pandas as pd
+
+    from trainer.data.tabular import canon
+
+    buf = io.BytesIO(content)
+    frame = pd.read_parquet(buf) if content[:4] == b"PAR1" else pd.read_csv(buf, dtype=str)
+    for key, col in (("privileged", data["sensitive"]), ("positive_label", data["label"])):
+        value = data.get(key)
+        if value is None or col not in frame.columns:
+            continue
+        present = sorted(str(v) for v in canon(frame[col]).dropna().unique())
+        if canon(pd.Series([value])).iloc[0] not in present:
+            shown = present[:20]
+            raise _fail(f"data.{key}", f"{value!r} is not a value of column {col!r}; it has "
+                        f"{shown}{' ...' if len(present) > 20 else ''}")  # fmt: skip
+
+
+def validate_spec(
+    raw: Mapping[str, Any],
+    *,
+    file_columns: Sequence[str] | None = None,
+    file_content: bytes | None = None,
+) -> JobSpec:
     """Check and normalise a training request; raise ``ValueError`` naming the bad field.
 
     Args:
         raw: the request (module docstring). Paths (``data.file``, ``validation.path``) may
             be absent at this point: the service fills them in when a worker runs the job.
         file_columns: the uploaded training file's columns, to check the column roles now.
+        file_content: the uploaded file itself, to check ``privileged`` and
+            ``positive_label`` against the values of their columns now.
     """
     if not isinstance(raw, Mapping):
         raise ValueError("the job spec must be a JSON object")
@@ -421,11 +437,17 @@ def validate_spec(raw: Mapping[str, Any], *, file_columns: Sequence[str] | None 
         "val_size",
         "name",
         "extra",
+        "test",
     }
     _check_keys("spec", raw, allowed)
     if "data" not in raw:
         raise _fail("data", "required")
     data = _validate_data(raw["data"], file_columns)
+    if "file" in data and (file_content is not None or data.get("file")):
+        if file_content is None and Path(str(data["file"])).is_file():
+            file_content = Path(str(data["file"])).read_bytes()
+        if file_content is not None:
+            _check_values(data, file_content)
     validation = _validate_validation(raw.get("validation"))
     poisoning = _validate_poisoning(raw.get("poisoning"))
     method = raw.get("method", DEFAULT_METHOD["file" if "file" in data else "builtin"])
@@ -436,8 +458,11 @@ def validate_spec(raw: Mapping[str, Any], *, file_columns: Sequence[str] | None 
     if not isinstance(hp_raw, Mapping):
         raise _fail("hyperparameters", "must be an object")
     dataset = str(data.get("builtin") or "file")
+    regime = defaults.regime_for(
+        dataset, poisoned_synthetic=bool(data.get("synthetic_poisoned") or raw.get("poisoning"))
+    ).name
     if method == "fr-train":
-        hp = _validate_frtrain(hp_raw, dataset)
+        hp = _validate_frtrain(hp_raw, regime)
     else:
         hp = _validate_baseline(method, hp_raw)
     grid = _grid(method, hp)
@@ -473,6 +498,12 @@ def validate_spec(raw: Mapping[str, Any], *, file_columns: Sequence[str] | None 
     extra = raw.get("extra") or {}
     if not isinstance(extra, Mapping):
         raise _fail("extra", "must be an object")
+    test = raw.get("test")
+    if test is not None:
+        if not isinstance(test, Mapping):
+            raise _fail("test", "must be an object {'file': PATH} or null")
+        _check_keys("test", test, {"file", "label_column"})
+        test = {"file": test.get("file"), "label_column": test.get("label_column")}
     return JobSpec(
         data=data,
         validation=validation,
@@ -487,6 +518,7 @@ def validate_spec(raw: Mapping[str, Any], *, file_columns: Sequence[str] | None 
         val_size=val_size,
         name=name,
         extra=dict(extra),
+        test=test,
     )
 
 
@@ -506,17 +538,21 @@ def _load_dataset(spec: JobSpec, seed: int) -> Any:
 
     split_seed = spec.split_seed if spec.split_seed is not None else seed
     d = spec.data
+    # An external validation file replaces the carved validation split and a clean test
+    # file the carved test split: then those rows stay in training.
+    val_size = 0.0 if spec.validation["kind"] == "file" else spec.val_size
+    test_size = 0.0 if spec.test is not None else spec.test_size
     if d.get("builtin") == "synthetic":
         return tdata.load_synthetic(poisoned=bool(d.get("synthetic_poisoned")))
     if d.get("builtin") == "compas":
         return tdata.load_compas(
             variant=d.get("variant", "preproc"),
-            test_size=spec.test_size,
-            val_size=spec.val_size,
+            test_size=test_size,
+            val_size=val_size,
             seed=split_seed,
         )
     if d.get("builtin") == "adult":
-        return tdata.load_adult(test_size=spec.test_size, val_size=spec.val_size, seed=split_seed)
+        return tdata.load_adult(test_size=test_size, val_size=val_size, seed=split_seed)
     if not d.get("file"):
         raise ValueError("data.file: no path to the training file was given")
     return tdata.load_table(
@@ -528,8 +564,8 @@ def _load_dataset(spec: JobSpec, seed: int) -> Any:
         categorical=d.get("categorical") or (),
         positive_label=d.get("positive_label"),
         privileged=d.get("privileged"),
-        test_size=spec.test_size,
-        val_size=spec.val_size,
+        test_size=test_size,
+        val_size=val_size,
         seed=split_seed,
     )
 
@@ -555,47 +591,21 @@ def prepare_dataset(spec: JobSpec, seed: int) -> tuple[Any, dict[str, Any]]:
         ds = tdata.replace_validation(
             ds, spec.validation["path"], label_column=spec.validation.get("label_column")
         )
+    if spec.test is not None:
+        if not spec.test.get("file"):
+            raise ValueError("test.file: no test file was given")
+        from dataclasses import replace
+
+        split, _ = tdata.read_validation(
+            ds, spec.test["file"], label_column=spec.test.get("label_column")
+        )
+        ds = replace(ds, test=split)
     if len(ds.val) == 0:
         raise ValueError("the validation set is empty; FR-Train and model selection need one")
+    if len(ds.test) == 0:
+        raise ValueError("the test set is empty; give a test file or a test_size > 0")
     facts.update(n_train=len(ds.train), n_val=len(ds.val), n_test=len(ds.test))
     return ds, facts
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _fairness(metrics: Mapping[str, Any], metric: str) -> float:
-    if metric == "equalized_odds":
-        vals = [metrics["equalized_odds_y0"], metrics["equalized_odds_y1"]]
-        return float("nan") if any(v is None or math.isnan(v) for v in vals) else min(vals)
-    v = metrics[metric]
-    return float("nan") if v is None else float(v)
-
-
-def select_point(
-    val_metrics: Sequence[Mapping[str, Any]], *, min_fairness: float, metric: str
-) -> int:
-    """Index of the grid point chosen on validation: the most accurate one whose fairness
-    reaches ``min_fairness``; if none does, the fairest one (ties: the more accurate)."""
-
-    def fair(i: int) -> float:
-        f = _fairness(val_metrics[i], metric)
-        return -1.0 if math.isnan(f) else f
-
-    idx = range(len(val_metrics))
-    ok = [i for i in idx if fair(i) >= min_fairness]
-    if ok:
-        return max(ok, key=lambda i: (val_metrics[i]["accuracy"], fair(i), -i))
-    return max(idx, key=lambda i: (fair(i), val_metrics[i]["accuracy"], -i))
 
 
 @dataclass
@@ -604,7 +614,7 @@ class _Fitted:
 
     val_scores: np.ndarray  # (M, n_val)
     test_scores: np.ndarray  # (M, n_test)
-    states: list[Any]  # per grid point: a fitted FRTrain, or a baseline's fitted arrays
+    states: list[Any]  # per grid point: the fitted estimator
 
 
 def _fit_frtrain(
@@ -658,10 +668,10 @@ def _fit_baseline(
     module, cls_name = _BASELINES[spec.method]
     cls = _lr_class() if spec.method == "lr" else _estimator_class(module, cls_name)
     assert cls is not None
-    takes_seed = "seed" in inspect.signature(cls.__init__).parameters
+    takes_seed = "random_state" in inspect.signature(cls.__init__).parameters
     sv, st, states = [], [], []
     for i, point in enumerate(grid):
-        est = cls(**point, **({"seed": seed} if takes_seed else {}))
+        est = cls(**point, **({"random_state": seed} if takes_seed else {}))
         est.fit(
             ds.train.X,
             ds.train.y,
@@ -672,53 +682,16 @@ def _fit_baseline(
         )
         sv.append(np.asarray(est.decision_function(ds.val.X, ds.val.z), dtype=np.float64))
         st.append(np.asarray(est.decision_function(ds.test.X, ds.test.z), dtype=np.float64))
-        states.append(_fitted_state(est))
-        if hasattr(est, "report"):  # auto: what it compared, chose and why
-            states[-1]["report"] = _json_safe(est.report())
+        states.append(est)
         tick(i)
     return _Fitted(np.stack(sv), np.stack(st), states)
 
 
-def _method_report(state: Any) -> dict[str, Any]:
+def _method_report(est: Any) -> dict[str, Any]:
     """``{"method_report": ...}`` for a method that explains its choice (auto), else {}."""
-    if isinstance(state, dict) and "report" in state:
-        return {"method_report": state["report"]}
+    if hasattr(est, "report"):
+        return {"method_report": _json_safe(est.report())}
     return {}
-
-
-def fit_named(
-    method: str, ds: Any, *, seed: int = 0, progress: Callable[[str], None] | None = None
-) -> Any:
-    """A registered baseline (or ``auto``) with its default knobs, fitted on ``ds``'s
-    training split and clean set (``frtrain train --method NAME``)."""
-    import inspect
-
-    if method not in _BASELINES:
-        raise ValueError(f"unknown method {method!r}; available: {available_methods()}")
-    cls = _lr_class() if method == "lr" else _estimator_class(*_BASELINES[method])
-    if cls is None:
-        raise ValueError(f"{method!r} is not available in this build")
-    params = inspect.signature(cls.__init__).parameters
-    kw = {k: seed for k in ("seed", "random_state") if k in params}
-    est = cls(**kw)
-    if progress is not None and hasattr(est, "progress"):
-        est.progress = progress
-    tr, val = ds.train, ds.val
-    return est.fit(tr.X, tr.y, tr.z, X_val=val.X, y_val=val.y, z_val=val.z)
-
-
-def _fitted_state(est: Any) -> dict[str, Any]:
-    """The estimator's fitted numeric attributes (``coef_``, ``intercept_``, ...)."""
-    out: dict[str, Any] = {}
-    for k, v in vars(est).items():
-        if not k.endswith("_") or k.startswith("_"):
-            continue
-        try:
-            arr = np.asarray(v, dtype=np.float64)
-        except (TypeError, ValueError):
-            continue  # histories, nested objects: not weights
-        out[k] = _json_safe(arr.tolist())
-    return out
 
 
 def _summary(values: list[float]) -> dict[str, float | None]:
@@ -835,6 +808,7 @@ def _run_training(
                 {
                     "params": params,
                     "val": _json_safe(evaluate(ds.val.y, pv, ds.val.z)),
+                    "val_interval": bootstrap_intervals(ds.val.y, pv, ds.val.z, seed=seed),
                     "test": _json_safe(evaluate(ds.test.y, pt, ds.test.z)),
                 }
             )
@@ -843,6 +817,11 @@ def _run_training(
             min_fairness=spec.selection["min_fairness"],
             metric=spec.selection["metric"],
         )
+        warning = small_validation_warning(
+            [p["val_interval"] for p in points], len(ds.val), spec.selection["min_fairness"]
+        )
+        if warning:
+            facts["warnings"] = [warning]
         per_seed.append(
             {
                 "seed": seed,
@@ -867,6 +846,8 @@ def _run_training(
         curve.append(row)
     ds0 = fitted_all[0][0]
     results: dict[str, Any] = {
+        "test_labels": test_labels(spec),
+        "warnings": sorted({w for s in per_seed for w in s.get("warnings", [])}),
         "method": spec.method,
         "dataset": spec.dataset_name,
         "group_names": {str(k): v for k, v in ds0.group_names.items()},
@@ -898,8 +879,73 @@ def _run_training(
     return results
 
 
-def _checkpoint(state: Any) -> Any:
-    return state.state_dict() if hasattr(state, "state_dict") else state
+def test_labels(spec: JobSpec) -> dict[str, Any]:
+    """Where the test labels come from, and whether they can be trusted.
+
+    A clean test file, or a built-in data set's held-out split (poisoning touches the
+    training split only), is trusted; a test split carved from a user's training file
+    carries that file's labels, which FR-Train assumes may be noisy or poisoned.
+    """
+    if spec.test is not None:
+        return {"source": "test file", "trusted": True, "note": "scored on the clean test file"}
+    if spec.data.get("builtin"):
+        return {"source": f"{spec.data['builtin']} test split", "trusted": True,
+                "note": "scored on the data set's clean held-out labels"}  # fmt: skip
+    return {
+        "source": "training file",
+        "trusted": False,
+        "note": (
+            "UNTRUSTED TEST LABELS: the test split was carved from the training file, whose "
+            "labels may be noisy or poisoned; give a clean test file (test: {file} / "
+            "--test-file) to score against clean labels"
+        ),
+    }
+
+
+def format_results(results: Mapping[str, Any]) -> str:
+    """The grid per seed (validation with 95% bootstrap intervals beside test), the chosen
+    point marked, where the test labels come from, and any warnings."""
+    lines = []
+    for s in results["seeds"]:
+        lines.append(f"seed {s['seed']}: n_train {s['n_train']}, n_val {s['n_val']}, "
+                     f"n_test {s['n_test']}")  # fmt: skip
+        lines.append(f"{'#':>3} {'params':<22} {'val acc [95%]':>20} {'val DI [95%]':>20}"
+                     f" {'test acc':>8} {'test DI':>7}")  # fmt: skip
+        rep = s.get("method_report")
+        if rep:  # auto: what it compared, chose and why
+            lines.append(f"auto chose {rep.get('reason', rep.get('chosen'))}")
+            lines.extend(f"  note: {n}" for n in [*rep.get("warnings", []), *rep.get("notes", [])])
+        for i, p in enumerate(s["grid"]):
+            iv = p.get("val_interval") or {}
+
+            def cell(v: Any, ci: Any) -> str:
+                if v is None:
+                    return f"{'-':>20}"
+                c = f" [{ci[0]:.2f},{ci[1]:.2f}]" if ci else ""
+                return f"{v:>7.3f}{c:>13}"
+
+            params = ", ".join(f"{k}={v}" for k, v in p["params"].items())[:22]
+            ta, td = p["test"]["accuracy"], p["test"]["disparate_impact"]
+            lines.append(
+                f"{i:>2}{'*' if i == s['selected'] else ' '} {params:<22} "
+                f"{cell(p['val']['accuracy'], iv.get('accuracy'))} "
+                f"{cell(p['val']['disparate_impact'], iv.get('disparate_impact'))} "
+                f"{ta:>8.3f} {'-' if td is None else f'{td:.3f}':>7}"
+            )
+    lines.append("* = chosen on validation only (trainer.selection)")
+    lines.append(f"test labels: {results['test_labels']['note']}")
+    lines.extend(f"WARNING: {w}" for w in results.get("warnings", []))
+    return "\n".join(lines)
+
+
+def _portable_spec(spec: JobSpec) -> dict[str, Any]:
+    """The spec without machine paths: files are named by their base name only."""
+    d = json.loads(json.dumps(spec.to_dict(), default=str))
+    for part, key in (("data", "file"), ("validation", "path"), ("test", "file")):
+        sub = d.get(part)
+        if isinstance(sub, dict) and sub.get(key):
+            sub[key] = Path(str(sub[key])).name
+    return d
 
 
 def write_artifacts(
@@ -908,26 +954,29 @@ def write_artifacts(
     """model.pt + config.json, predictions.csv, tradeoff.png, metrics.json; returns names."""
     import torch
 
+    from trainer.artifact import build_payload, format_score
+
     folder.mkdir(parents=True, exist_ok=True)
     ds0 = fitted[0][0]
+    portable = _portable_spec(spec)
     config = {
-        "spec": spec.to_dict(),
+        "spec": portable,
         "feature_names": list(ds0.feature_names),
         "sensitive": ds0.sensitive_name,
         "group_names": {str(k): v for k, v in ds0.group_names.items()},
         "inputs": "[features..., sensitive code]; logit > 0 predicts +1",
         "selected": {str(s["seed"]): s["selected_params"] for s in results["seeds"]},
     }
-    # One checkpoint for all seeds: {"config", "models": {seed: checkpoint}}; an FR-Train
-    # checkpoint is FRTrain.state_dict() (FRTrain.load-compatible once saved on its own).
-    models = {
-        str(seed_res["seed"]): {
-            "params": seed_res["selected_params"],
-            "checkpoint": _checkpoint(f.states[chosen]),
-        }
-        for seed_res, (_, f, chosen) in zip(results["seeds"], fitted, strict=True)
-    }
-    torch.save({"config": _json_safe(config), "models": models}, folder / "model.pt")
+    # The whole fitted pipeline (trainer.artifact): encoder, chosen model per seed, metadata.
+    payload = build_payload(
+        datasets=[d for d, _, _ in fitted],
+        method=spec.method,
+        dataset=spec.dataset_name,
+        seeds=results["seeds"],
+        estimators=[f.states[chosen] for _, f, chosen in fitted],
+        spec_summary=portable,
+    )
+    torch.save(payload, folder / "model.pt")
     (folder / "config.json").write_text(json.dumps(_json_safe(config), indent=2))
     lines = ["seed,row,id,group,y_true,y_pred,score"]
     for seed_res, (ds, f, chosen) in zip(results["seeds"], fitted, strict=True):
@@ -936,7 +985,7 @@ def write_artifacts(
         for r in range(len(ds.test)):
             lines.append(
                 f"{seed_res['seed']},{r},{ids[r]},{int(ds.test.z[r])},{int(ds.test.y[r])},"
-                f"{1 if scores[r] > 0 else -1},{float(scores[r]):.6g}"
+                f"{1 if scores[r] > 0 else -1},{format_score(scores[r])}"
             )
     (folder / "predictions.csv").write_text("\n".join(lines) + "\n")
     plot_tradeoff(results, folder / "tradeoff.png")
@@ -945,34 +994,125 @@ def write_artifacts(
 
 
 def plot_tradeoff(results: Mapping[str, Any], path: Path, title: str | None = None) -> None:
-    """Test accuracy against test disparate impact for every grid point and seed (Figure 4c
-    style); the validation-selected point of each seed is circled."""
+    """The accuracy-fairness trade-off as a curve (Figure 4c style): test accuracy against
+    test disparate impact, the grid points of each seed joined in order of DI (not of
+    lambda), each labelled with its lambda_1, the 0.8 rule drawn, and the point chosen on
+    validation circled. The y label says where the test labels come from."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = plt.subplots(figsize=(6.5, 4.8))
     for s in results["seeds"]:
-        di = [p["test"]["disparate_impact"] for p in s["grid"]]
-        acc = [p["test"]["accuracy"] for p in s["grid"]]
-        xs = [np.nan if v is None else v for v in di]
-        ys = [np.nan if v is None else v for v in acc]
-        (line,) = ax.plot(xs, ys, "o-", ms=4, alpha=0.7, label=f"seed {s['seed']}")
-        c = s["selected"]
-        ax.plot(xs[c], ys[c], "o", ms=11, mfc="none", mec=line.get_color(), mew=2)
+        pts = []
+        for i, p in enumerate(s["grid"]):
+            di, acc = p["test"]["disparate_impact"], p["test"]["accuracy"]
+            if di is not None and acc is not None:
+                pts.append((di, acc, i))
+        pts.sort()
+        (line,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=4, alpha=0.8,
+                          label=f"seed {s['seed']}")  # fmt: skip
+        for di, acc, i in pts:
+            lam = s["grid"][i]["params"].get("l1")
+            if lam is not None:
+                ax.annotate(f"λ1={lam:g}", (di, acc), fontsize=6, xytext=(3, 3),
+                            textcoords="offset points")  # fmt: skip
+            if i == s["selected"]:
+                ax.plot(di, acc, "o", ms=11, mfc="none", mec=line.get_color(), mew=2)
+    ax.axvline(0.8, color="grey", ls="--", lw=1, label="DI = 0.8")
     ax.set_xlabel("disparate impact (test)")
-    ax.set_ylabel("accuracy (test)")
-    ax.set_title(title or f"{results['method']} on {results['dataset']}: trade-off over the grid")
+    labels = results.get("test_labels", {})
+    trusted = labels.get("trusted", True)
+    ax.set_ylabel("accuracy (test" + ("" if trusted else ", UNTRUSTED labels") + ")")
+    ax.set_title(title or f"{results['method']} on {results['dataset']}: trade-off over the grid",
+                 fontsize=10)  # fmt: skip
+    if not trusted:
+        fig.text(0.01, 0.01, "test labels from the training file: may be noisy or poisoned",
+                 fontsize=7, color="tab:red")  # fmt: skip
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    # fixed margins: tight_layout would draw the figure once more just to measure it
+    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.13, top=0.92)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def register_cli(root: Any) -> None:
-    """Attach the trainer's commands (`train`, `reproduce ...`) to the `frtrain` Typer app."""
-    from trainer.cli import register
+# -- prediction with a saved model ---------------------------------------------------------------
+def load_model(path: str | Path) -> Any:
+    """The fitted pipeline in ``model.pt`` (or a folder holding it): a
+    :class:`trainer.artifact.SavedModel`. Raises ``ValueError`` for a file that is not one."""
+    from trainer.artifact import SavedModel
 
-    register(root)
+    p = Path(path)
+    if p.is_dir():
+        p = p / "model.pt"
+    if not p.is_file():
+        raise FileNotFoundError(f"no model file at {p}")
+    return SavedModel.load(p)
+
+
+def predict_table(model: Any, table: Any, *, seed: int | None = None) -> Any:
+    """``id, score, label`` rows (a pandas DataFrame) for a raw table: a path or DataFrame
+    with the training file's feature and sensitive columns. Raises ``ValueError`` naming the
+    column for missing columns, unknown categories and values of the wrong type."""
+    return model.predict_frame(table, seed=seed)
+
+
+#: At most this many rows per prediction request (the service's limit).
+MAX_PREDICT_ROWS = 100_000
+
+
+def read_rows(content: bytes, content_type: str) -> Any:
+    """Rows to predict from a request body: CSV (``text/csv``), Parquet
+    (``application/vnd.apache.parquet``) or JSON (``application/json``: a list of objects,
+    or ``{"rows": [...]}``, one object per row, column name to scalar value). Raises
+    ``ValueError`` saying what is wrong."""
+    import io
+
+    import pandas as pd
+
+    kind = content_type.split(";")[0].strip().lower()
+    if not content.strip():
+        raise ValueError("the request body is empty: send rows as CSV, Parquet or JSON")
+    try:
+        if kind in ("text/csv", "application/csv", "text/plain"):
+            frame = pd.read_csv(io.BytesIO(content))
+        elif kind in ("application/vnd.apache.parquet", "application/octet-stream"):
+            frame = pd.read_parquet(io.BytesIO(content))
+        elif kind in ("application/json", ""):
+            frame = _json_rows(content)
+        else:
+            raise ValueError(
+                f"unsupported content type {kind!r}; use text/csv, application/json or "
+                "application/vnd.apache.parquet"
+            )
+    except ValueError:
+        raise
+    except Exception as exc:
+        raise ValueError(f"could not read the rows ({type(exc).__name__}: {exc})") from None
+    if len(frame) == 0:
+        raise ValueError("no rows to predict")
+    if len(frame) > MAX_PREDICT_ROWS:
+        raise ValueError(f"{len(frame)} rows; at most {MAX_PREDICT_ROWS} per request")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _json_rows(content: bytes) -> Any:
+    import pandas as pd
+
+    try:
+        doc = json.loads(content)
+    except RecursionError:
+        raise ValueError("the JSON body is nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the body is not valid JSON: {exc}") from None
+    rows = doc.get("rows") if isinstance(doc, dict) else doc
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError('JSON rows must be a list of objects (or {"rows": [...]})')
+    for i, row in enumerate(rows[: MAX_PREDICT_ROWS + 1]):
+        for key, value in row.items():
+            if value is not None and not isinstance(value, str | int | float | bool):
+                raise ValueError(f"row {i}, column {key!r}: values must be scalars")
+    return pd.DataFrame.from_records(rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -37,58 +36,68 @@ def _ints(text: str, what: str) -> list[int]:
     return vals
 
 
-def _load_data(
-    data: str,
-    *,
-    poison: bool,
-    attack: str,
-    fraction: float,
-    target_group: int,
-    val_file: Path | None,
-    label: str | None,
-    sensitive: str | None,
-    features: str | None,
-    categorical: str | None,
-    positive_label: str | None,
-    privileged: str | None,
-    split_seed: int,
-) -> Any:
-    """Load a built-in or user data set, poison its training split, swap in a validation file."""
-    from trainer import data as tdata
+def _spec(
+    *, method: str, data: str, label: str | None, sensitive: str | None, features: str | None,
+    id_column: str | None, categorical: str | None, positive_label: str | None,
+    privileged: str | None, poison: bool, attack: str, fraction: float, target_group: int,
+    val_file: Path | None, test_file: Path | None, l1: str | None, l2: str | None,
+    fairness: str, reweight: str, hidden: int, epochs: int | None, k: int | None,
+    batch_size: int | None, seed: int, split_seed: int, min_di: float, device: str,
+) -> dict[str, Any]:  # fmt: skip
+    """The job spec (trainer.api's JSON shape) that ``frtrain train``'s options describe."""
+    from trainer.api import available_methods
 
+    methods = available_methods()
+    if method not in methods:
+        raise typer.BadParameter(f"--method must be one of {', '.join(methods)}")
     if attack not in ("top_margin", "paudice_greedy"):
         raise typer.BadParameter("--attack must be top_margin or paudice_greedy")
-    atk: Any = attack
-    if data == "synthetic":
-        default_attack = attack == "top_margin" and abs(fraction - 0.1) < 1e-12
+    spec: dict[str, Any] = {"method": method, "seeds": [seed], "split_seed": split_seed,
+                            "device": device}  # fmt: skip
+    poisoning = {"attack": attack, "fraction": fraction, "target_group": target_group}
+    if data in BUILTIN:
+        spec["data"] = {"builtin": data}
         # the shipped y_poi.npy is exactly the authors' top-margin attack at 10%
-        ds = tdata.load_synthetic(poisoned=poison and default_attack)
-        if poison and not default_attack:
-            ds = tdata.poison(ds, attack=atk, budget=fraction, target_group=target_group).dataset
+        shipped = data == "synthetic" and attack == "top_margin" and abs(fraction - 0.1) < 1e-12
+        if data == "synthetic":
+            spec["data"]["synthetic_poisoned"] = poison and shipped
+        if poison and not (data == "synthetic" and shipped):
+            spec["poisoning"] = poisoning
     else:
-        if data == "compas":
-            ds = tdata.load_compas(seed=split_seed)
-        elif data == "adult":
-            ds = tdata.load_adult(seed=split_seed)
-        else:
-            path = Path(data)
-            if not path.exists():
-                raise typer.BadParameter(
-                    f"--data {data!r} is neither one of {', '.join(BUILTIN)} nor an existing file"
-                )
-            if not label or not sensitive:
-                raise typer.BadParameter("a user data file needs --label and --sensitive columns")
-            ds = tdata.load_table(
-                path, label=label, sensitive=sensitive,
-                features=features.split(",") if features else None,
-                categorical=categorical.split(",") if categorical else (),
-                positive_label=positive_label, privileged=privileged, seed=split_seed,
-            )  # fmt: skip
+        if not Path(data).exists():
+            raise typer.BadParameter(
+                f"--data {data!r} is neither one of {', '.join(BUILTIN)} nor an existing file"
+            )
+        if not label or not sensitive:
+            raise typer.BadParameter("a user data file needs --label and --sensitive columns")
+        spec["data"] = {
+            "file": str(data), "label": label, "sensitive": sensitive,
+            "features": features.split(",") if features else None, "id_column": id_column,
+            "categorical": categorical.split(",") if categorical else [],
+            "positive_label": positive_label, "privileged": privileged,
+        }  # fmt: skip
         if poison:
-            ds = tdata.poison(ds, attack=atk, budget=fraction, target_group=target_group).dataset
+            spec["poisoning"] = poisoning
     if val_file is not None:
-        ds = tdata.replace_validation(ds, val_file)
-    return ds
+        spec["validation"] = {"kind": "file", "path": str(val_file)}
+    if test_file is not None:
+        spec["test"] = {"file": str(test_file)}
+    hp: dict[str, Any] = {}
+    if method == "fr-train":
+        if l1 is not None:
+            hp["l1"] = _floats(l1, "--l1")
+        if l2 is not None:
+            hp["l2"] = _floats(l2, "--l2")
+        hp.update(fairness=fairness, reweight=reweight, g_hidden=hidden, batch_size=batch_size)
+        if epochs is not None:
+            hp["epochs"] = epochs
+            hp["pretrain_epochs"] = min(500, max(0, epochs // 5)) if epochs <= 500 else 500
+        if k is not None:
+            hp["k"] = k
+    spec["hyperparameters"] = hp
+    metric = {"dp": "disparate_impact", "eo": "equalized_odds", "eop": "equal_opportunity"}
+    spec["selection"] = {"min_fairness": min_di, "metric": metric.get(fairness, "")}
+    return spec
 
 
 def train(
@@ -101,6 +110,7 @@ def train(
     label: str = typer.Option(None, help="User file: label column."),
     sensitive: str = typer.Option(None, help="User file: sensitive-attribute column."),
     features: str = typer.Option(None, help="User file: comma-separated feature columns."),
+    id_column: str = typer.Option(None, help="User file: the row id column (not a feature)."),
     categorical: str = typer.Option(None, help="User file: comma-separated categorical columns."),
     positive_label: str = typer.Option(None, help="User file: the label value meaning +1."),
     privileged: str = typer.Option(None, help="User file: the sensitive value coded z = 1."),
@@ -109,153 +119,82 @@ def train(
     fraction: float = typer.Option(0.1, help="Poisoning budget as a fraction of D_tr."),
     target_group: int = typer.Option(1, help="Group whose labels the attack flips."),
     val_file: Path = typer.Option(None, help="External (e.g. crowdsourced) validation file."),
-    # Defaults: the poisoned-synthetic grid chosen on validation only by
-    # `frtrain reproduce select-defaults` (trainer.experiments.synthetic.DEFAULT_SETTINGS).
-    l1: str = typer.Option("0.3,0.4,0.45,0.5,0.55,0.58,0.61,0.64", help="lambda_1 value(s)."),
-    l2: str = typer.Option("0.3", help="lambda_2 value(s)."),
+    test_file: Path = typer.Option(
+        None,
+        help="Clean test file (else the test split is carved "
+        "from the training file and its labels are untrusted).",
+    ),
+    # None: the data regime's defaults (trainer.defaults, chosen by select-defaults)
+    l1: str = typer.Option(None, help="lambda_1 value(s) [regime default]."),
+    l2: str = typer.Option(None, help="lambda_2 value(s) [regime default]."),
     fairness: str = typer.Option("dp", help="dp, eo or eop."),
     reweight: str = typer.Option("paper", help="paper, notebook or off."),
     hidden: int = typer.Option(0, help="Hidden units in the generator (0, 8 or 16)."),
-    epochs: int = typer.Option(10_000, help="Training epochs."),
-    k: int = typer.Option(5, help="Discriminator steps per generator step."),
+    epochs: int = typer.Option(None, help="Training epochs [regime default]."),
+    k: int = typer.Option(None, help="Discriminator steps per generator step [regime default]."),
     batch_size: int = typer.Option(None, help="Mini-batch size (default: full batch)."),
     seed: int = typer.Option(0, help="Initialisation seed."),
     split_seed: int = typer.Option(0, help="Seed of the train/val/test split (real data)."),
-    min_di: float = typer.Option(0.8, help="Model selection on validation: DI floor."),
+    min_di: float = typer.Option(0.8, help="Model selection on validation: fairness floor."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     threads: int = typer.Option(1, help="torch CPU threads (small models: 1 is fastest)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the results as JSON."),
     out: Path = typer.Option(Path("frtrain-out"), help="Output folder."),
 ) -> None:
-    """Train FR-Train (a whole lambda grid in one batched run) or LR; print test metrics and
-    save the model checkpoint, its config and its test predictions under --out."""
-    import numpy as np
-    import torch
-
-    from trainer.experiments.synthetic import choose_index
-    from trainer.metrics import evaluate
+    """Train FR-Train (a whole lambda grid in one batched run) or LR through the same
+    pipeline as a training job (trainer.api.run_training); print the grid and save the
+    artifacts (model.pt, config.json, predictions.csv, tradeoff.png, metrics.json) under
+    --out."""
+    from trainer import api
 
     if method is None:
         method = "fr-train" if data in BUILTIN else "auto"
-    from trainer.api import available_methods
-
-    # the rest are served by trainer.api's estimator registry (baselines, auto)
-    registry = [m for m in available_methods() if m not in METHODS]
-    if method not in (*METHODS, *registry):
-        raise typer.BadParameter(f"--method must be one of {', '.join((*METHODS, *registry))}")
-    torch.set_num_threads(max(1, threads))
-    ds = _load_data(
-        data, poison=poison, attack=attack, fraction=fraction, target_group=target_group,
-        val_file=val_file, label=label, sensitive=sensitive, features=features,
-        categorical=categorical, positive_label=positive_label, privileged=privileged,
-        split_seed=split_seed,
+    spec_raw = _spec(
+        method=method, data=data, label=label, sensitive=sensitive, features=features,
+        id_column=id_column, categorical=categorical, positive_label=positive_label,
+        privileged=privileged, poison=poison, attack=attack, fraction=fraction,
+        target_group=target_group, val_file=val_file, test_file=test_file, l1=l1, l2=l2,
+        fairness=fairness, reweight=reweight, hidden=hidden, epochs=epochs, k=k,
+        batch_size=batch_size, seed=seed, split_seed=split_seed, min_di=min_di, device=device,
     )  # fmt: skip
-    tr, va, te = ds.train, ds.val, ds.test
-    out.mkdir(parents=True, exist_ok=True)
-    config: dict[str, Any] = {
-        "method": method, "data": data, "poison": poison, "attack": attack,
-        "fraction": fraction, "target_group": target_group,
-        "val_file": str(val_file) if val_file else None, "seed": seed, "split_seed": split_seed,
-        "n_train": len(tr), "n_val": len(va), "n_test": len(te),
-    }  # fmt: skip
-    models: list[Any]
-    points: list[dict[str, Any]]
-    if method in registry:
-        from trainer.api import fit_named
+    try:
+        spec = api.validate_spec(spec_raw)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    try:
+        results = api.run_training(spec, artifact_dir=out, threads=threads)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if json_out:
+        typer.echo(json.dumps(results, indent=2))
+        return
+    typer.echo(api.format_results(results))
+    typer.echo(f"wrote {', '.join(results['artifacts'])} under {out}")
 
-        named = fit_named(method, ds, seed=seed, progress=typer.echo)
-        models, points, chosen = [named], [{}], 0
-        if hasattr(named, "report"):
-            rep = named.report()
-            config["auto"] = rep
-            typer.echo(f"auto chose {rep['reason']}")
-            for line in rep["warnings"] + rep["notes"]:
-                typer.echo(f"  note: {line}")
-        # the fitted estimator itself (fairlearn objects inside): torch.load(weights_only=False)
-        torch.save({"method": method, "estimator": named}, out / "model.pt")
-    elif method == "lr":
-        from trainer.models.lr import LogisticRegression
 
-        lr_model = LogisticRegression().fit(tr.X, tr.y, tr.z)
-        models, points, chosen = [lr_model], [{}], 0
-        torch.save(lr_model.state_dict(), out / "model.pt")
+def predict(
+    model: Path = typer.Argument(..., help="model.pt, or the --out folder of `frtrain train`."),
+    data: Path = typer.Argument(..., help="CSV or Parquet rows with the training columns."),
+    out: Path = typer.Option(None, help="Write id,score,label here (default: stdout)."),
+    seed: int = typer.Option(None, help="Which seed's chosen model (default: the first)."),
+) -> None:
+    """Predict new rows with a saved model: the same encoding and model as training, so the
+    job's test rows get exactly the predictions its predictions.csv recorded."""
+    from trainer import api
+
+    try:
+        saved = api.load_model(model)
+        frame = api.predict_table(saved, data, seed=seed)
+    except (ValueError, FileNotFoundError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    text = frame.to_csv(index=False)
+    if out is None:
+        typer.echo(text, nl=False)
     else:
-        from trainer.models.fr_train import FRTrainGrid
-
-        params = dict(
-            fairness=fairness, reweight=reweight, hidden=hidden, epochs=epochs, k=k,
-            batch_size=batch_size, device=device, progress=True,
-        )  # fmt: skip
-        grid = FRTrainGrid(
-            lambda_f=_floats(l1, "--l1"), lambda_r=_floats(l2, "--l2"), seeds=[seed], **params
-        )
-        grid.fit(tr.X, tr.y, tr.z, X_val=va.X, y_val=va.y, z_val=va.z)
-        models, points = grid.models_, grid.grid_
-        pv = grid.predictions(va.X, va.z)
-        val_m = [evaluate(va.y, p, va.z) for p in pv]
-        chosen, crit = choose_index(
-            [m["accuracy"] for m in val_m], [_fair(m, fairness) for m in val_m], min_di=min_di
-        )
-        config.update(params, lambda_f=_floats(l1, "--l1"), lambda_r=_floats(l2, "--l2"),
-                      selection=crit)  # fmt: skip
-        torch.save(
-            {"selected": chosen, "grid": points,
-             "models": [m.state_dict() for m in models]}, out / "grid.pt",
-        )  # fmt: skip
-        models[chosen].save(out / "model.pt")
-    rows = []
-    typer.echo(f"{'#':>2} {'l1':>5} {'l2':>5}  {'val acc':>7} {'test acc':>8} {'test DI':>7}"
-               f" {'EO y=0':>6} {'EO y=1':>6}")  # fmt: skip
-    for i, m in enumerate(models):
-        pred = m.predict(te.X, te.z)
-        met = evaluate(te.y, pred, te.z)
-        vacc = float(np.mean((m.predict(va.X, va.z) > 0) == (va.y > 0)))
-        rows.append({**points[i], "val_accuracy": vacc, "test": met})
-        mark = "*" if i == chosen else " "
-        lam = "".join(
-            f"{points[i][key]:>5.2f} " if key in points[i] else f"{'-':>5} "
-            for key in ("lambda_f", "lambda_r")
-        )
-        typer.echo(
-            f"{i:>2}{mark}{lam} {vacc:>7.3f} "
-            f"{met['accuracy']:>8.3f} {met['disparate_impact']:>7.3f} "
-            f"{met['equalized_odds_y0']:>6.3f} {met['equalized_odds_y1']:>6.3f}"
-        )
-    best = models[chosen]
-    with open(out / "predictions.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["row", "id", "z", "y_true", "y_pred", "proba"])
-        ids = te.ids if te.ids is not None else range(len(te))
-        for r, (i, z, y, p, q) in enumerate(
-            zip(ids, te.z, te.y, best.predict(te.X, te.z), best.predict_proba(te.X, te.z),
-                strict=True)
-        ):  # fmt: skip
-            w.writerow([r, i, int(z), int(y), int(p), f"{float(q):.6f}"])
-    config["chosen"] = chosen
-    (out / "config.json").write_text(json.dumps(config, indent=2, default=str))
-    (out / "metrics.json").write_text(
-        json.dumps(_json_safe({"chosen": chosen, "models": rows}), indent=2)
-    )
-    typer.echo(f"selected model #{chosen} (* above; chosen on validation). Wrote {out}/model.pt, "
-               "config.json, metrics.json, predictions.csv")  # fmt: skip
-
-
-def _json_safe(v: Any) -> Any:
-    """NaN (a 0/0 fairness ratio) becomes null, which JSON can hold."""
-    if isinstance(v, dict):
-        return {str(k): _json_safe(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_json_safe(x) for x in v]
-    if isinstance(v, float) and v != v:
-        return None
-    return v
-
-
-def _fair(metrics: dict[str, Any], fairness: str) -> float:
-    if fairness == "eo":
-        return min(metrics["equalized_odds_y0"], metrics["equalized_odds_y1"])
-    if fairness == "eop":
-        return float(metrics["equal_opportunity"])
-    return float(metrics["disparate_impact"])
+        out.write_text(text)
+        typer.echo(f"wrote {len(frame)} predictions to {out}", err=True)
 
 
 @reproduce_app.command("synthetic")
@@ -378,44 +317,6 @@ def reproduce_all(
     _reproduce_tables(tables, out, quick, seeds, workers, data_dir, progress, cmd, device)
 
 
-@reproduce_app.command("practitioners")
-def reproduce_practitioners(
-    out: Path = typer.Option(Path("reproduction/practitioners"), help="Output folder."),
-    split_seeds: str = typer.Option("0,1,2,3,4", help="Split seeds."),
-    model_seeds: str = typer.Option("0", help="Model seeds (FR-Train and auto)."),
-    datasets: str = typer.Option("compas,adult", help="compas and/or adult."),
-    methods: str = typer.Option(None, help="Comma-separated subset of the rows (default: all)."),
-    settings: str = typer.Option("clean,poisoned", help="clean and/or poisoned."),
-    quick: bool = typer.Option(False, help="Short FR-Train schedules (a smoke test)."),
-    workers: int = typer.Option(2, help="Worker processes (at most 2)."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
-    as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
-    cached_only: bool = typer.Option(
-        False, help="Train nothing: report the cached tasks and list the missing ones."
-    ),
-) -> None:
-    """FR-Train (paper mode), auto and every practitioner baseline over split seeds."""
-    from trainer.experiments import practitioners as prac
-
-    cmd = (
-        "frtrain reproduce practitioners"
-        + (" --quick" if quick else "")
-        + (" --cached-only" if cached_only else "")
-    )
-    path, table = prac.reproduce(
-        out, split_seeds=_ints(split_seeds, "--split-seeds"),
-        model_seeds=_ints(model_seeds, "--model-seeds"),
-        datasets=[d.strip() for d in datasets.split(",") if d.strip()],
-        methods=[m.strip() for m in methods.split(",")] if methods else prac.ROWS,
-        settings=[x.strip() for x in settings.split(",") if x.strip()],
-        quick=quick, workers=workers, progress=progress, command=cmd, cached_only=cached_only,
-    )  # fmt: skip
-    if as_json:
-        typer.echo(json.dumps(_json_safe(table), indent=2))
-    else:
-        typer.echo(path.read_text())
-
-
 @reproduce_app.command("select-defaults")
 def reproduce_select_defaults(
     data: str = typer.Option(
@@ -434,6 +335,7 @@ def reproduce_select_defaults(
     import torch
 
     from trainer.experiments import select_defaults as sd
+    from trainer.metrics import json_safe
 
     if data not in ("synthetic", "compas", "adult"):
         raise typer.BadParameter("--data must be synthetic, compas or adult")
@@ -460,10 +362,11 @@ def reproduce_select_defaults(
         )
         out[name] = {**sel.to_dict(), "test_report_after_selection": rep}
     if json_path is not None:
-        json_path.write_text(json.dumps(_json_safe(out), indent=2, default=float))
+        json_path.write_text(json.dumps(json_safe(out), indent=2, default=float))
         typer.echo(f"wrote {json_path}")
 
 
 def register(root: Any) -> None:
     root.command("train")(train)
+    root.command("predict")(predict)
     root.add_typer(reproduce_app, name="reproduce")

@@ -8,6 +8,7 @@ conditional rate is undefined (no rows with that label in the group) is NaN.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -114,3 +115,16 @@ def evaluate(y_true: ArrayLike, y_pred: ArrayLike, z: ArrayLike) -> dict[str, An
         "confusion": {str(k): v for k, v in group_confusion_matrices(y_true, y_pred, z).items()},
         "n": len(np.asarray(y_true).reshape(-1)),
     }
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers and NaN / inf as None (JSON null)."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

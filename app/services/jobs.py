@@ -97,6 +97,7 @@ def build_spec(
     file_id: int | None = None
     export_id: int | None = None
     columns: list[str] | None = None
+    content: bytes | None = None
     data = dict(raw["data"])
     if isinstance(body.data, UploadedData):
         file_id = body.data.upload_id
@@ -104,6 +105,7 @@ def build_spec(
         if upload is None:
             raise InvalidInput(f"data.upload_id: training file {file_id} does not exist")
         columns = list(upload.columns)
+        content = upload.content
         data.pop("upload_id")
         data["file"] = None  # filled in by the worker from the stored upload
     raw["data"] = data
@@ -132,7 +134,7 @@ def build_spec(
                 f"export {export_id} ({snapshot.columns})"
             )
     try:
-        spec = trainer_api.validate_spec(raw, file_columns=columns)
+        spec = trainer_api.validate_spec(raw, file_columns=columns, file_content=content)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
     out = spec.to_dict()

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from trainer import api
+from trainer import api, defaults
 from trainer.data import load_synthetic
 from trainer.metrics import accuracy, disparate_impact
 from trainer.models.fr_train import FRTrain
@@ -69,9 +69,15 @@ def test_grid_skips_pairs_without_weight_on_accuracy() -> None:
         {"data": {"builtin": "compas"}, "hyperparameters": {"l1": [0.2, 0.7], "l2": [0.2, 0.4]}}
     )
     assert spec.grid() == [{"l1": 0.2, "l2": 0.2}, {"l1": 0.7, "l2": 0.2}, {"l1": 0.2, "l2": 0.4}]
-    # Defaults differ by data set: the notebook's on synthetic, faster steps on real data.
+    # Defaults differ by data regime (trainer.defaults): the synthetic data's own (clean or
+    # poisoned), faster steps on real data.
     syn = api.validate_spec({"data": {"builtin": "synthetic"}}).hyperparameters
-    assert (syn["epochs"], syn["lr_g"], syn["l2"]) == (10_000, 1e-3, [0.4])
+    clean = defaults.REGIMES["synthetic-clean"]
+    assert (syn["epochs"], syn["l1"], syn["l2"]) == (4_000, list(clean.lambda_f), [0.2])
+    poi = api.validate_spec(
+        {"data": {"builtin": "synthetic", "synthetic_poisoned": True}}
+    ).hyperparameters
+    assert (poi["epochs"], poi["lr_g"], poi["l2"]) == (10_000, 1e-3, [0.3])
     real = api.validate_spec({"data": {"builtin": "compas"}}).hyperparameters
     # (the real-data defaults are chosen by `frtrain reproduce select-defaults --data compas`)
     assert real["lr_g"] == 1e-2 and real["l2"] == api.FRTRAIN_DEFAULTS["real"]["l2"]
@@ -111,12 +117,13 @@ def test_run_training_results_artifacts_and_progress(tmp_path: Path) -> None:
         )
         assert seed["selected"] == chosen and seed["test"] == seed["grid"][chosen]["test"]
     # The saved checkpoint of each seed reproduces its test metrics and predictions.csv.
-    ck = torch.load(tmp_path / "model.pt", map_location="cpu", weights_only=False)
+    ck = torch.load(tmp_path / "model.pt", map_location="cpu", weights_only=True)
     preds = pd.read_csv(tmp_path / "predictions.csv")
     for seed in res["seeds"]:
         part = ck["models"][str(seed["seed"])]
+        assert part["params"] == seed["selected_params"]
         model_path = tmp_path / f"m{seed['seed']}.pt"
-        torch.save(part["checkpoint"], model_path)
+        torch.save(part["estimator"]["checkpoint"], model_path)
         model = FRTrain.load(model_path)
         yhat = model.predict(ds.test.X, ds.test.z)
         assert accuracy(ds.test.y, yhat) == pytest.approx(seed["test"]["accuracy"])

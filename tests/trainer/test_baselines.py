@@ -189,7 +189,9 @@ def test_ad_fit_many_equals_separate_fits(poisoned: Dataset, constraint: str) ->
     w = np.random.default_rng(3).uniform(0.0, 2.0, len(tr.y))
     cols = [
         (
-            AdversarialDebiasing(alpha=a, seed=s, projection=p, n_steps=150, constraint=constraint),
+            AdversarialDebiasing(
+                alpha=a, random_state=s, projection=p, n_steps=150, constraint=constraint
+            ),
             ww,
         )
         for a in (0.0, 2.0)
@@ -202,7 +204,11 @@ def test_ad_fit_many_equals_separate_fits(poisoned: Dataset, constraint: str) ->
     assert len({np.round(c, 3).tobytes() for c in coefs}) == len(cols)  # all columns differ
     for m, ww in cols:
         one = AdversarialDebiasing(
-            alpha=m.alpha, seed=m.seed, projection=m.projection, n_steps=150, constraint=constraint
+            alpha=m.alpha,
+            random_state=m.random_state,
+            projection=m.projection,
+            n_steps=150,
+            constraint=constraint,
         ).fit(tr.X, tr.y, tr.z, sample_weight=ww)  # type: ignore[arg-type]
         np.testing.assert_allclose(one.coef_, m.coef_, rtol=1e-4, atol=1e-4)
         assert one.adversary_["c"] == pytest.approx(m.adversary_["c"], abs=1e-4)

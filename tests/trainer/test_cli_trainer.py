@@ -12,11 +12,10 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from trainer import cli
+from trainer import api, cli
 from trainer.data.synthetic import load_synthetic
 from trainer.experiments import synthetic as exp
 from trainer.metrics import accuracy
-from trainer.models.fr_train import FRTrain
 from trainer.models.lr import LogisticRegression
 
 runner = CliRunner()
@@ -37,6 +36,11 @@ def _one_thread():
     torch.set_num_threads(n)
 
 
+def _predictions(folder) -> list[dict[str, str]]:
+    with open(folder / "predictions.csv") as fh:
+        return list(csv.DictReader(fh))
+
+
 def test_train_lr_on_poisoned_synthetic(app, tmp_path) -> None:
     res = runner.invoke(app, ["train", "--method", "lr", "--poison", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
@@ -46,48 +50,108 @@ def test_train_lr_on_poisoned_synthetic(app, tmp_path) -> None:
         LogisticRegression().fit(ds.train.X, ds.train.y, ds.train.z).predict(ds.test.X, ds.test.z),
     )
     assert f"{want:.3f}" in res.output
-    with open(tmp_path / "predictions.csv") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = _predictions(tmp_path)
     assert len(rows) == len(ds.test)
     assert np.mean([int(r["y_pred"]) == int(r["y_true"]) for r in rows]) == pytest.approx(want)
-    assert torch.load(tmp_path / "model.pt", weights_only=True)["model"] == "LogisticRegression"
-    assert json.loads((tmp_path / "config.json").read_text())["poison"] is True
-
-
-def test_train_frtrain_grid_saves_selected_model(app, tmp_path) -> None:
-    res = runner.invoke(app, [
-        "train", "--l1", "0.1,0.3", "--l2", "0.2", "--epochs", "150", "--k", "3",
-        "--device", "cpu", "--out", str(tmp_path),
-    ])  # fmt: skip
-    assert res.exit_code == 0, res.output
     cfg = json.loads((tmp_path / "config.json").read_text())
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert cfg["lambda_f"] == [0.1, 0.3] and len(metrics["models"]) == 2
-    model = FRTrain.load(tmp_path / "model.pt")
-    assert model.lambda_f == [0.1, 0.3][cfg["chosen"]] and model.step_ == 150
-    grid = torch.load(tmp_path / "grid.pt", weights_only=True)
-    assert len(grid["models"]) == 2 and grid["selected"] == cfg["chosen"]
-    ds = load_synthetic()
-    with open(tmp_path / "predictions.csv") as fh:
-        preds = [int(r["y_pred"]) for r in csv.DictReader(fh)]
-    np.testing.assert_array_equal(preds, model.predict(ds.test.X, ds.test.z))
+    assert cfg["spec"]["data"] == {"builtin": "synthetic", "synthetic_poisoned": True}
+
+
+TINY = ["--l1", "0.1,0.3", "--l2", "0.2", "--epochs", "150", "--k", "3", "--device", "cpu"]
+
+
+def test_cli_and_api_train_the_same_model_with_the_same_artifacts(app, tmp_path) -> None:
+    """`frtrain train` is trainer.api.run_training: same input, same choice, same files."""
+    res = runner.invoke(app, ["train", *TINY, "--poison", "--out", str(tmp_path / "cli")])
+    assert res.exit_code == 0, res.output
+    spec = {
+        "data": {"builtin": "synthetic", "synthetic_poisoned": True},
+        "hyperparameters": {"l1": [0.1, 0.3], "l2": [0.2], "epochs": 150, "k": 3,
+                            "pretrain_epochs": 30},
+        "seeds": [0], "split_seed": 0, "device": "cpu",
+    }  # fmt: skip
+    out = api.run_training(spec, artifact_dir=tmp_path / "api", threads=1)
+    cli_metrics = json.loads((tmp_path / "cli" / "metrics.json").read_text())
+    assert cli_metrics["seeds"][0]["selected"] == out["seeds"][0]["selected"]
+    assert cli_metrics["seeds"][0]["test"] == out["seeds"][0]["test"]
+    assert cli_metrics["hyperparameters"] == out["hyperparameters"]
+    assert _predictions(tmp_path / "cli") == _predictions(tmp_path / "api")
+    cfg = json.loads((tmp_path / "cli" / "config.json").read_text())
+    assert str(tmp_path) not in json.dumps(cfg)  # no machine paths in the artifacts
 
 
 def test_train_on_a_user_csv_with_external_validation_file(app, tmp_path) -> None:
     ds = load_synthetic()
-    frame = pd.DataFrame({"x1": ds.train.X[:, 0], "x2": ds.train.X[:, 1],
+    frame = pd.DataFrame({"row": [f"r{i}" for i in range(len(ds.train))],
+                          "x1": ds.train.X[:, 0], "x2": ds.train.X[:, 1],
                           "group": np.where(ds.train.z == 1, "a", "b"),
                           "outcome": np.where(ds.train.y > 0, "yes", "no")})  # fmt: skip
     frame.to_csv(tmp_path / "train.csv", index=False)
     frame.iloc[:150].to_csv(tmp_path / "val.csv", index=False)
+    # no --features: the id-like "row" column is not one-hot encoded, and the validation
+    # file does not crash the run
     res = runner.invoke(app, [
         "train", "--method", "lr", "--data", str(tmp_path / "train.csv"), "--label", "outcome",
         "--sensitive", "group", "--positive-label", "yes", "--privileged", "a",
         "--val-file", str(tmp_path / "val.csv"), "--out", str(tmp_path / "out"),
     ])  # fmt: skip
     assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    s = m["seeds"][0]
+    # with a validation file, every non-test row trains (no 5% carved out and dropped)
+    assert s["n_val"] == 150 and s["n_train"] + s["n_test"] == len(frame)
     cfg = json.loads((tmp_path / "out" / "config.json").read_text())
-    assert cfg["n_val"] == 150 and cfg["n_train"] + cfg["n_test"] + 150 <= len(frame) + 150
+    assert cfg["feature_names"] == ["x1", "x2"]
+    assert m["test_labels"]["trusted"] is False and "UNTRUSTED" in res.output
+    # a privileged value that the column does not hold fails before training, naming it
+    res = runner.invoke(app, [
+        "train", "--method", "lr", "--data", str(tmp_path / "train.csv"), "--label", "outcome",
+        "--sensitive", "group", "--positive-label", "yes", "--privileged", "male",
+        "--out", str(tmp_path / "out2"),
+    ])  # fmt: skip
+    assert res.exit_code != 0 and "data.privileged" in res.output and "'group'" in res.output
+
+
+def test_clean_test_file_is_scored_against_its_labels(app, tmp_path) -> None:
+    ds = load_synthetic()
+
+    def frame(split, flip=False):
+        y = -split.y if flip else split.y
+        return pd.DataFrame({"x1": split.X[:, 0], "x2": split.X[:, 1],
+                             "group": np.where(split.z == 1, "a", "b"),
+                             "outcome": np.where(y > 0, "yes", "no")})  # fmt: skip
+
+    frame(ds.train).to_csv(tmp_path / "train.csv", index=False)
+    frame(ds.val).to_csv(tmp_path / "val.csv", index=False)
+    frame(ds.test).to_csv(tmp_path / "test.csv", index=False)
+    args = [
+        "train",
+        "--method",
+        "lr",
+        "--data",
+        str(tmp_path / "train.csv"),
+        "--label",
+        "outcome",
+        "--sensitive",
+        "group",
+        "--positive-label",
+        "yes",
+        "--privileged",
+        "a",
+        "--val-file",
+        str(tmp_path / "val.csv"),
+        "--test-file",
+        str(tmp_path / "test.csv"),
+    ]
+    res = runner.invoke(app, [*args, "--out", str(tmp_path / "out")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    s = m["seeds"][0]
+    assert m["test_labels"]["trusted"] is True and s["n_test"] == len(ds.test)
+    assert s["n_train"] == len(ds.train)  # nothing carved: the test file is the test set
+    want = accuracy(ds.test.y, LogisticRegression().fit(ds.train.X, ds.train.y, ds.train.z)
+                    .predict(ds.test.X, ds.test.z))  # fmt: skip
+    assert s["test"]["accuracy"] == pytest.approx(want, abs=2e-3)
 
 
 def test_bad_arguments_fail_with_a_message(app, tmp_path) -> None:
@@ -123,17 +187,3 @@ def test_reproduce_synthetic_writes_table_json_and_plot(app, tmp_path, monkeypat
         if r["method"] == "FR-Train":
             assert set(r["chosen_lambda_f"]) == {"0", "1"}
     assert (tmp_path / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_train_cli_defaults_follow_the_validation_selected_settings() -> None:
-    # The CLI repeats the defaults as literals (Typer needs them at import time); keep them equal.
-    import inspect
-
-    from trainer.cli import train
-    from trainer.experiments.synthetic import DEFAULT_SETTINGS
-
-    sig = inspect.signature(train)
-    l1 = [float(v) for v in sig.parameters["l1"].default.default.split(",")]
-    l2 = [float(v) for v in sig.parameters["l2"].default.default.split(",")]
-    assert l1 == DEFAULT_SETTINGS["poisoned"]["lambda_f"]
-    assert l2 == [DEFAULT_SETTINGS["poisoned"]["lambda_r"]]

@@ -64,7 +64,9 @@ def test_batched_grid_equals_separate_runs() -> None:
     ]
     batched = grid.decision_functions(ds.test.X, ds.test.z)
     for i, point in enumerate(grid.grid_):
-        single = _fit(FRTrain(**{**SHORT, **point}), ds)
+        single = _fit(
+            FRTrain(**SHORT, lambda_f=point["lambda_f"], lambda_r=point["lambda_r"],
+                    random_state=point["seed"]), ds)  # fmt: skip
         np.testing.assert_allclose(
             single.decision_function(ds.test.X, ds.test.z), batched[i], rtol=1e-4, atol=1e-4
         )
@@ -76,7 +78,7 @@ def test_batched_grid_equals_separate_runs() -> None:
 def _notebook_sweep(setting: str, index: list[int]) -> list[tuple[float, float]]:
     ds = load_synthetic(poisoned=setting == "poisoned")
     params = notebook_params(setting)
-    seed = params.pop("seed")
+    seed = params.pop("random_state")
     lams = [NOTEBOOK_LAMBDA_F[setting][i] for i in index]
     grid = _fit(FRTrainGrid(lambda_f=lams, seeds=[seed], device="cpu", **params), ds)
     return _scores(grid.predictions(ds.test.X, ds.test.z), ds)
@@ -180,8 +182,10 @@ def test_bad_inputs_get_clear_errors() -> None:
         FRTrain().fit(tr.X, tr.y * 3, tr.z, X_val=ds.val.X, y_val=ds.val.y, z_val=ds.val.z)
     with pytest.raises(RuntimeError, match="not fitted"):
         FRTrain().predict(tr.X, tr.z)
-    with pytest.raises(ValueError, match="unknown FRTrain parameter"):
-        FRTrainGrid(lambda_f=[0.1], learning_rate=3)
+    with pytest.raises(TypeError, match="learning_rate"):
+        FRTrainGrid(lambda_f=[0.1], learning_rate=3)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="sensitive_features"):
+        FRTrain().fit(tr.X, tr.y, X_val=ds.val.X, y_val=ds.val.y, z_val=ds.val.z)
 
 
 @pytest.mark.gpu

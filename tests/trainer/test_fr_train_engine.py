@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn as nn
 
-from tests.trainer._fr_reference import reference_train
 from trainer.data.synthetic import load_synthetic
 from trainer.models import _frtrain_engine as eng
+from trainer.models.fr_train_reference import reference_train
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -292,11 +292,10 @@ def test_practitioner_table_statistics() -> None:
 def test_cli_train_runs_a_practitioner_baseline(tmp_path) -> None:
     import csv
 
-    import torch
     import typer
     from typer.testing import CliRunner
 
-    from trainer import cli
+    from trainer import api, cli
     from trainer.data.synthetic import load_synthetic
 
     root = typer.Typer()
@@ -314,5 +313,11 @@ def test_cli_train_runs_a_practitioner_baseline(tmp_path) -> None:
     with open(tmp_path / "predictions.csv") as fh:
         got = [int(r["y_pred"]) for r in csv.DictReader(fh)]
     np.testing.assert_array_equal(_to01(np.array(got)), want)
-    saved = torch.load(tmp_path / "model.pt", weights_only=False)
-    assert saved["method"] == "to-dp-post"
+    saved = api.load_model(tmp_path)
+    assert saved.metadata["method"] == "to-dp-post"
+    # the saved pipeline predicts the recorded test rows exactly (fairlearn objects pickled)
+    with open(tmp_path / "predictions.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(ds.test.y)
+    rebuilt = saved.estimator()
+    np.testing.assert_array_equal(_to01(np.asarray(rebuilt.predict(ds.test.X, ds.test.z))), want)

@@ -563,7 +563,8 @@ def load_table(
     with codes ``0..G-1`` in sorted order.
 
     Args:
-        features: feature columns; default every column that has no role.
+        features: feature columns; default every column that has no role (an id column,
+            named or found by :func:`guess_id_column`, is never a feature).
 
     Raises:
         EmptyDataError, MissingColumnError, LabelError, EncodingError: see their docstrings.
@@ -571,6 +572,8 @@ def load_table(
     what = str(source) if not isinstance(source, pd.DataFrame) else "the table"
     df = read_table(source, what=what)
     if features is None:
+        if id_column is None:
+            id_column = guess_id_column(df, exclude=(label, sensitive))
         roles = {label, sensitive, id_column}
         features = [c for c in df.columns if c not in roles]
     return build_dataset(
@@ -590,6 +593,26 @@ def load_table(
         info={"source": what, "loader": "table"},
         what=what,
     )
+
+
+#: Column names read as row identifiers (never features) when no id column is named.
+ID_NAMES = ("id", "example_id", "example_idx", "row_id", "uuid")
+
+
+def guess_id_column(df: pd.DataFrame, exclude: Sequence[str] = ()) -> str | None:
+    """The table's id column when none was named: one called like an id (``ID_NAMES``), or
+    a non-numeric column with a different value in every row (one-hot encoding it would
+    add a column per row). None when there is no such column."""
+    cols = [c for c in df.columns if c not in exclude]
+    for c in cols:
+        if str(c).strip().lower() in ID_NAMES:
+            return str(c)
+    if len(df) > 1:
+        for c in cols:
+            num = _numeric(df[c])
+            if (num.isna() & df[c].notna()).any() and df[c].nunique(dropna=False) == len(df):
+                return str(c)
+    return None
 
 
 #: Functions that map an external table into a data set's raw schema, keyed by

@@ -29,8 +29,8 @@ Protocol (paper §4, ALGORITHMS.md §4; every choice made on the validation spli
   ``frtrain reproduce synthetic``'s (:data:`trainer.experiments.synthetic.DEFAULT_SETTINGS`;
   λ_f chosen on validation accuracy and on DI over the validation rows plus the authors'
   unused block [2200, 2700), both smoothed along the λ_f grid). COMPAS and AdultCensus:
-  ``frtrain train``'s (``trainer.api.FRTRAIN_DEFAULTS["real"]``, λ_r 0.3, λ_f 0.1-0.6,
-  chosen by ``trainer.api.select_point`` on validation accuracy and validation DI;
+  ``frtrain train``'s (``trainer.defaults.REGIMES["real"]``, λ_r 0.3, λ_f 0.1-0.6,
+  chosen by ``trainer.selection.select_point`` on validation accuracy and validation DI;
   AdultCensus in mini-batches of 2,048 rows for :data:`ADULT_STEPS` = 8,000 steps, the
   step count chosen on validation by ``select-defaults --data adult``). One batched
   :class:`~trainer.models.fr_train.FRTrainGrid` per (data set, setting) trains every
@@ -293,7 +293,7 @@ def run_baselines(task: Task, profile: Profile, data_dir: str | None) -> dict[st
     rml_weights = []
     for seed in task.seeds:
         rml = LearningToReweight(
-            n_steps=profile.rml_steps, last_k=min(100, profile.rml_steps), seed=seed
+            n_steps=profile.rml_steps, last_k=min(100, profile.rml_steps), random_state=seed
         )
         rml = _fit(rml, tr, val)
         rec = {**{f"test_{k}": v for k, v in _scores(rml, ds.test).items()}, "knob": None}
@@ -307,7 +307,13 @@ def run_baselines(task: Task, profile: Profile, data_dir: str | None) -> dict[st
         out.setdefault("RML+LBC", []).append(lbc(w))
     # AD and RML+AD: every (seed, weighting, α) in ONE vectorised run (ad.fit_many).
     cols = [
-        (method, seed, a, AdversarialDebiasing(alpha=a, n_steps=profile.ad_steps, seed=seed), w)
+        (
+            method,
+            seed,
+            a,
+            AdversarialDebiasing(alpha=a, n_steps=profile.ad_steps, random_state=seed),
+            w,
+        )
         for seed, w_rml in zip(task.seeds, rml_weights, strict=True)
         for method, w in (("AD", None), ("RML+AD", w_rml))
         for a in profile.ad_grid
@@ -329,7 +335,7 @@ def run_rml_val(task: Task, profile: Profile, data_dir: str | None) -> dict[str,
     val = val_subset(ds.val, int(task.opt("n_val")), seed)
     rml = _fit(
         LearningToReweight(
-            n_steps=profile.rml_steps, last_k=min(100, profile.rml_steps), seed=seed
+            n_steps=profile.rml_steps, last_k=min(100, profile.rml_steps), random_state=seed
         ),
         ds.train,
         val,
@@ -341,7 +347,7 @@ def fr_settings(dataset: str, setting: str, profile: Profile) -> dict[str, Any]:
     """FR-Train hyperparameters, the same ones the product uses, scaled by the profile.
 
     Synthetic: :data:`trainer.experiments.synthetic.DEFAULT_SETTINGS` (what ``frtrain
-    reproduce synthetic`` runs). COMPAS and AdultCensus: ``trainer.api.FRTRAIN_DEFAULTS
+    reproduce synthetic`` runs). COMPAS and AdultCensus: ``trainer.defaults.REGIMES
     ["real"]`` (what ``frtrain train`` and the demo run: λ_r 0.3, λ_f 0.1-0.6, 2,000
     full-batch epochs at rate 1e-2, 500 of them pretraining), for clean and poisoned data
     alike. AdultCensus has 6x COMPAS's rows and 97 features, so it trains on mini-batches
@@ -355,11 +361,13 @@ def fr_settings(dataset: str, setting: str, profile: Profile) -> dict[str, Any]:
         params = dict(base["params"])
         lambda_r, lambda_f = float(base["lambda_r"]), list(base["lambda_f"])
     else:
-        from trainer.api import FRTRAIN_DEFAULTS
+        from trainer.defaults import REGIMES
 
-        params = dict(FRTRAIN_DEFAULTS["real"])
-        lambda_f = list(params.pop("l1"))
-        (lambda_r,) = (float(v) for v in params.pop("l2"))
+        real = REGIMES["real"]
+        every = real.estimator_params()
+        schedule = ("epochs", "k", "lr_g", "lr_f", "lr_r", "pretrain_epochs", "c_pre")
+        params = {key: every[key] for key in (*schedule, "average_last")}
+        lambda_f, lambda_r = list(real.lambda_f), float(real.lambda_r)
     params.setdefault("pretrain_epochs", 500)
     if dataset == "adult":
         params.update(adult_schedule(ADULT_STEPS, int(params["pretrain_epochs"])))
@@ -398,7 +406,7 @@ def selection_pool(dataset: str, val: Split, data_dir: str | None) -> tuple[Any,
 
     Synthetic: ``frtrain reproduce synthetic``'s rule (smoothed along the λ_f grid; DI on
     the validation rows plus the features of the authors' unused block [2200, 2700)).
-    Real data: ``trainer.api.select_point`` (what ``frtrain train`` and the demo use),
+    Real data: ``trainer.selection.select_point`` (what ``frtrain train`` and the demo use),
     validation accuracy and validation DI. Never the test split; never the training rows
     (G's fairness adversary is fitted on them, so their DI overstates).
     """
@@ -503,9 +511,9 @@ def choose_fr(
     """Pick one FR-Train point of one (seed, λ_r) sweep on validation data only.
 
     ``selection="smoothed"`` (synthetic) is ``frtrain reproduce synthetic``'s rule
-    (:func:`~trainer.experiments.synthetic.choose_index`: validation accuracy and fairness
+    (:func:`~trainer.selection.choose_index`: validation accuracy and fairness
     smoothed along the λ_f grid; the most accurate point whose fairness reaches 0.8, else
-    the fairest); ``"validation"`` (real data) is ``trainer.api.select_point``, the
+    the fairest); ``"validation"`` (real data) is ``trainer.selection.select_point``, the
     product's rule, on the raw validation numbers. Fairness is DI on
     :func:`selection_pool`'s rows, or for equalized odds (Table 9) the worse of the two
     validation EO ratios.
@@ -516,11 +524,11 @@ def choose_fr(
     else:
         fair = [p["sel_di"] if "sel_di" in p else p["pool_di"] for p in pts]
     if selection == "validation":
-        from trainer.api import select_point
+        from trainer.selection import select_point
 
         metrics = [{"accuracy": p["val_acc"], "fair": f} for p, f in zip(pts, fair, strict=True)]
         return pts[select_point(metrics, min_fairness=TARGET_DI, metric="fair")]
-    from trainer.experiments.synthetic import choose_index
+    from trainer.selection import choose_index
 
     idx, _ = choose_index([p["val_acc"] for p in pts], fair, min_di=TARGET_DI)
     return pts[idx]

@@ -677,6 +677,9 @@ def write_report(
         f"{profile.device}; ours = mean ± std over "
         "seeds (population std); paper = the published figure. Knobs are chosen on the "
         "validation split only; the test split is only reported.",
+        "FR-Train settings module: `trainer.defaults` (regimes synthetic-poisoned, "
+        "synthetic-clean and real, each with the `select-defaults` evidence that chose it); "
+        "selection rule: `trainer.selection`.",
         "",
         "Software: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         "",
@@ -760,6 +763,7 @@ def write_report(
     payload = {
         "profile": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(profile).items()},
         "versions": versions, "command": command, "timing": timing,
+        "settings_module": "trainer.defaults",
         "findings": [vars(f) for f in findings], "tables": tables,
         "fr_grids": list(fr_lines),
     }  # fmt: skip

@@ -9,10 +9,10 @@ configurations, with a rule fixed before any run and computed from validation da
 Per seed, lambda_1 (``lambda_f``) is chosen on validation exactly as the consuming command
 chooses it (paper Section 4, "we choose lambda_1 on the validation set"):
 
-* synthetic: :func:`trainer.experiments.synthetic.choose_index` on the smoothed validation
+* synthetic: :func:`trainer.selection.choose_index` on the smoothed validation
   curves (accuracy from the 200 validation rows; DI from the validation rows plus the unused
   [2200, 2700) block's features);
-* COMPAS: :func:`trainer.api.select_point` (raw validation accuracy and DI), as the demo's
+* COMPAS: :func:`trainer.selection.select_point` (raw validation accuracy and DI), as the demo's
   training jobs do.
 
 Criterion (validation only, defined before running):
@@ -225,15 +225,15 @@ def pick_winner(scores: Sequence[Score], tie_tol: float) -> tuple[int, str]:
 
 def synthetic_chooser(val_acc: Sequence[float], val_di: Sequence[float], min_di: float) -> Any:
     """``reproduce synthetic``'s rule: smoothed curves, most accurate point with DI >= min_di."""
-    from trainer.experiments.synthetic import choose_index
+    from trainer.selection import choose_index
 
     i, crit = choose_index(val_acc, val_di, min_di=min_di)
     return i, float(crit["smoothed_val_acc"][i]), float(crit["smoothed_di"][i])
 
 
 def api_chooser(val_acc: Sequence[float], val_di: Sequence[float], min_di: float) -> Any:
-    """The service's (and demo's) rule :func:`trainer.api.select_point` on raw metrics."""
-    from trainer.api import select_point
+    """The service's (and demo's) rule :func:`trainer.selection.select_point` on raw metrics."""
+    from trainer.selection import select_point
 
     mets = [{"accuracy": a, "disparate_impact": d} for a, d in zip(val_acc, val_di, strict=True)]
     i = select_point(mets, min_fairness=min_di, metric="disparate_impact")

@@ -33,9 +33,13 @@ from typing import Any
 import numpy as np
 
 from trainer.data.synthetic import VAL_ROWS, load_synthetic, load_synthetic_arrays
+from trainer.defaults import REGIMES
 from trainer.metrics import accuracy, disparate_impact
 from trainer.models.fr_train import FRTrainGrid
 from trainer.models.lr import LogisticRegression
+from trainer.selection import choose_index, smooth
+
+__all__ = ["choose_index", "smooth"]  # the selection rule lives in trainer.selection
 
 #: Paper Table 1 (synthetic): (accuracy, DI) per method and data.
 PAPER_TABLE1 = {
@@ -45,29 +49,20 @@ PAPER_TABLE1 = {
     ("FR-Train", "poisoned"): (0.814, 0.827),
 }
 
-#: Default FR-Train settings of the reproduction (paper mode; ALGORITHMS.md §1.4 schedules).
-#: Chosen by `frtrain reproduce select-defaults --data synthetic` on validation only (see
-#: :mod:`trainer.experiments.select_defaults` for the candidates and the criterion): among
-#: lambda_2 in {0.2, 0.3, 0.4} (poisoned) / {0.1, 0.2} (clean) x G averaging on/off, with
-#: each lambda_2's lambda_1 grid keeping lambda_1 + lambda_2 <= 0.95 (Appendix A.4). No
-#: candidate's chosen points reached validation DI 0.8 on most seeds, so the rule's fallback
-#: (most seeds reaching it, then mean validation DI) decided; both winners read out G's last
-#: iterate (``average_last=0``).
+#: Default FR-Train settings of the reproduction: the synthetic regimes of
+#: :mod:`trainer.defaults` (chosen by `frtrain reproduce select-defaults --data synthetic`
+#: on validation only; the evidence is recorded there).
+SETTINGS_MODULE = "trainer.defaults"
 DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
-    "poisoned": {
-        "lambda_r": 0.3,
-        "lambda_f": [0.30, 0.40, 0.45, 0.50, 0.55, 0.58, 0.61, 0.64],
-        "params": dict(
-            epochs=10_000, k=5, lr_g=1e-3, lr_f=1e-3, lr_r=1e-3, c_pre=0.1, average_last=0.0
-        ),
-    },
-    "clean": {
-        "lambda_r": 0.2,
-        "lambda_f": [0.4, 0.5, 0.6, 0.65, 0.7, 0.725, 0.75],
-        "params": dict(
-            epochs=4_000, k=3, lr_g=5e-3, lr_f=1e-2, lr_r=1e-3, c_pre=1.0, average_last=0.0
-        ),
-    },
+    data: {
+        "lambda_r": REGIMES[f"synthetic-{data}"].lambda_r,
+        "lambda_f": list(REGIMES[f"synthetic-{data}"].lambda_f),
+        "params": {
+            k: REGIMES[f"synthetic-{data}"].estimator_params()[k]
+            for k in ("epochs", "k", "lr_g", "lr_f", "lr_r", "c_pre", "average_last")
+        },
+    }
+    for data in ("poisoned", "clean")
 }
 
 MIN_DI = 0.8
@@ -96,41 +91,9 @@ class SeedResult:
     criterion: dict[str, Any] = field(default_factory=dict)
 
 
-def smooth(values: Sequence[float]) -> np.ndarray:
-    """3-point moving average along the lambda grid (end points average 2)."""
-    v = np.asarray(values, dtype=float)
-    if len(v) < 3:
-        return v.copy()
-    out = np.empty_like(v)
-    out[1:-1] = (v[:-2] + v[1:-1] + v[2:]) / 3
-    out[0] = (v[0] + v[1]) / 2
-    out[-1] = (v[-1] + v[-2]) / 2
-    return out
-
-
 def choose_lambda(points: Sequence[SweepPoint], min_di: float = MIN_DI) -> tuple[int, dict]:
     """Index of the chosen point (validation-only criterion of the module docstring)."""
     return choose_index([p.val_acc for p in points], [p.val_di for p in points], min_di=min_di)
-
-
-def choose_index(
-    val_acc: Sequence[float], val_fair: Sequence[float], *, min_di: float = MIN_DI
-) -> tuple[int, dict]:
-    """Pick a grid point from validation metrics along a lambda grid (no test data).
-
-    Both curves are smoothed over neighbouring grid points; the most accurate point whose
-    smoothed fairness reaches ``min_di`` wins, else the fairest one.
-    """
-    acc = smooth(val_acc)
-    di = smooth(np.nan_to_num(np.asarray(val_fair, dtype=float), nan=0.0))
-    ok = np.flatnonzero(di >= min_di)
-    if len(ok):
-        i = int(ok[np.argmax(acc[ok])])
-        rule = f"highest smoothed val accuracy with smoothed DI >= {min_di}"
-    else:
-        i = int(np.argmax(di))
-        rule = f"no point reached DI {min_di}: highest smoothed DI"
-    return i, {"rule": rule, "smoothed_val_acc": acc.tolist(), "smoothed_di": di.tolist()}
 
 
 def run_fr_sweep(

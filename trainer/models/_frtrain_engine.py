@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -90,8 +90,15 @@ class EngineState:
     f_params: list[Tensor]
     r_params: list[Tensor]
     weights: Tensor | None = None  # (M, N) example weights W
-    last_g_loss: Tensor | None = None  # (M,)
+    last_g_loss: Tensor | None = None  # (M,) G's latest loss (what the G step minimised)
     step: int = 0
+    #: resumable training state (None before the first call of :func:`train`)
+    adam: dict[str, Any] | None = None  # G's Adam moments and step count
+    g_last_params: list[Tensor] | None = None  # G's last iterate (differs when averaging)
+    g_average: list[Tensor] | None = None  # running average of G (working form)
+    g_average_n: int = 0
+    shuffle_state: Tensor | None = None  # mini-batch shuffling RNG
+    g_loss_history: list[tuple[int, Tensor]] = field(default_factory=list)
 
 
 def init_models(
@@ -329,6 +336,26 @@ class _Adam:
             denom = (v.sqrt() / bc2_sqrt).add_(eps)
             p.addcdiv_(m, denom, value=-self.lr / bc1)
 
+    def state(self, n_models: int) -> dict[str, Any]:
+        """Moments (one flat row per model) and step count: what resuming needs."""
+        return {
+            "m": _per_model(self.m, n_models),
+            "v": _per_model(self.v, n_models),
+            "t": self.t,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        for mine, saved in zip(self.m, state["m"], strict=True):
+            mine.copy_(saved.reshape(mine.shape))
+        for mine, saved in zip(self.v, state["v"], strict=True):
+            mine.copy_(saved.reshape(mine.shape))
+        self.t = int(state["t"])
+
+
+def _per_model(ts: list[Tensor], n_models: int) -> list[Tensor]:
+    """Working-form tensors (model-major rows) as one flat row per model: (M, -1)."""
+    return [t.reshape(n_models, -1).clone() for t in ts]
+
 
 class _RobustD:
     """D_R in working form: ``R1`` (M*H, d+1) acts on [x, z, 1]; ``r1g`` (M, H) on the
@@ -398,6 +425,123 @@ def _ones_row(X: Tensor) -> Tensor:
     return torch.cat([X, torch.ones(X.shape[0], 1, dtype=X.dtype, device=X.device)], 1).t()
 
 
+@dataclass
+class _Rows:
+    """The rows one step trains on: the full set, or one mini-batch."""
+
+    X1t: Tensor  # (d+1, Nb) generator input with a row of ones
+    t: Tensor  # (Nb,) BCE targets in {0, 1}
+    fair: _Fair  # D_F's routing and masks for these rows
+    Xall1t: Tensor  # (d+1, Nb + Nv) D_R's input rows: these rows, then the validation rows
+    tgt: Tensor  # (Nb + Nv,) D_R targets: 0 for generated rows, 1 for validation rows
+    scale: Tensor  # (Nb + Nv,) 0.5 / Nb and 0.5 / Nv: each half is a mean
+    last: Tensor  # (M, Nb + Nv) D_R's last input column: logits, then validation labels
+    idx: Tensor | None  # row indices of a mini-batch (None: full batch)
+    sw: Tensor | None  # sample weights of these rows
+
+
+@dataclass
+class _Lambdas:
+    l1: Tensor  # (M, 1) weight of L1: 1 - lambda_f - lambda_r
+    f: Tensor  # (M, 1) lambda_f (lambda_1)
+    r: Tensor  # (M, 1) lambda_r (lambda_2)
+
+
+def fairness_step(fair: _Fair, fp: list[Tensor], g: Tensor, lr: float) -> None:
+    """D_F step: one SGD step on D_F's cross-entropy of the sensitive group given the logit.
+
+    Loss differentiated: ``(1/m) sum_i CE(D_F(g_i), z_i)`` (BCE for binary z, softmax CE for
+    |Z| > 2), whose minimum over D_F is the inner max of ``L_2`` in the paper's Section 3.3
+    (mutual information I(Z; Y_hat) by Theorem 1, Section 3.1). For EO / EOp the rows go to
+    the D_F of their label (Appendix A.2, Theorem 3). ``g`` is a constant here (detached).
+    """
+    grads = fair.param_grads(fair.err(fair.logits(fp, g)), g)
+    fp[0].sub_(grads[0], alpha=lr)
+    fp[1].sub_(grads[1], alpha=lr)
+
+
+def robustness_step(
+    DR: _RobustD, rows: _Rows, g: Tensor, lr: float, want_loss: bool
+) -> Tensor | None:
+    """D_R step: one SGD step on D_R's cross-entropy of "validation row or generated row".
+
+    Loss differentiated: ``0.5 [BCE(D_R(x_val, z_val, y_val), 1) + BCE(D_R(x, z, y_hat), 0)]``,
+    whose minimum over D_R is the inner max of ``L_3`` in the paper's Section 3.3 (mutual
+    information I(V; X, Z, Y) by Theorem 2, Section 3.2). Returns that loss per model
+    (M,) before the step when ``want_loss`` (the re-weighting's L_d), else None.
+    """
+    nb = rows.t.shape[0]
+    rows.last[:, :nb] = g
+    o, pre, h = DR.forward(rows.Xall1t, rows.last)
+    er = (torch.sigmoid(o) - rows.tgt) * rows.scale
+    loss = None
+    if want_loss:
+        loss = 0.5 * (_softplus(o[:, :nb]).mean(1) + _softplus(-o[:, nb:]).mean(1))
+    DR.sgd_step(rows.Xall1t, rows.last, pre, h, er, lr)
+    return loss
+
+
+def generator_pretrain_step(
+    G: _Generator, opt: _Adam, rows: _Rows, g: Tensor, gcache: Any, cfg: EngineConfig,
+    want_loss: bool,
+) -> Tensor | None:  # fmt: skip
+    """G pretraining step: one Adam step on ``c_pre * L1`` alone (ALGORITHMS.md §1.3).
+
+    Loss differentiated: ``c_pre * BCE(sigmoid(2 g), y)`` with the notebook's
+    ``(tanh g + 1) / 2 = sigmoid(2 g)`` link, or ``c_pre * BCE(sigmoid(g), y)`` with
+    ``pretrain_link="logit"``: the paper's L1 (Section 3.3) before the adversarial game.
+    Returns that loss per model (M,) when ``want_loss``, else None.
+    """
+    nb = rows.t.shape[0]
+    if cfg.pretrain_link == "tanh":
+        # d/dg BCE((tanh g + 1)/2, t) = 2 (sigmoid(2g) - t)
+        dg = (torch.sigmoid(2 * g) - rows.t) * (cfg.c_pre * 2.0 / nb)
+    else:
+        dg = (torch.sigmoid(g) - rows.t) * (cfg.c_pre / nb)
+    loss = cfg.c_pre * _pretrain_loss(g, rows.t, cfg.pretrain_link) if want_loss else None
+    if rows.sw is not None:
+        dg = dg * rows.sw
+    opt.step(G.backward(rows.X1t, gcache, dg))
+    return loss
+
+
+def generator_step(
+    G: _Generator, opt: _Adam, DR: _RobustD, fp: list[Tensor], rows: _Rows, g: Tensor,
+    gcache: Any, st: EngineState, lam: _Lambdas, ldr: Tensor, refresh: bool, cfg: EngineConfig,
+) -> Tensor:  # fmt: skip
+    """G step: one Adam step on the generator's FR-Train objective; returns its loss (M,).
+
+    Loss differentiated (paper Section 3.3, ``min_G (1 - l1 - l2) L1 + l1 L2 + l2 L3``, G's
+    side of the two max problems): ``(1 - l1 - l2) mean(W * BCE(sigmoid(g), y))
+    - l1 mean(W * CE(D_F(g), z)) - l2 mean(BCE(D_R(x, z, g), 0))``: G lowers its own
+    cross-entropy and raises both discriminators'. ``W`` are the example weights of the
+    re-weighting (Section 3.3; recomputed from D_R's decisions when ``refresh``). With
+    ``robust_grad=False`` (the clean notebook) the last term sends G no gradient.
+    """
+    fair = rows.fair
+    nb = rows.t.shape[0]
+    o2, pre2, _ = DR.forward(rows.X1t, g, tag="g")
+    qr = torch.sigmoid(o2)
+    assert st.weights is not None
+    W = st.weights if rows.idx is None else st.weights[:, rows.idx]
+    if refresh:
+        W = _refresh(st, cfg, qr, ldr, g, rows.t, rows.idx)
+    if rows.sw is not None:
+        W = W * rows.sw
+    lf2 = fair.logits(fp, g)
+    e2 = fair.err(lf2)
+    inner = lam.l1 * (torch.sigmoid(g) - rows.t) / nb
+    dg = W * (inner - lam.f * fair.dlogit_dg(fp, e2))
+    if cfg.robust_grad:
+        dg = dg - lam.r * qr * DR.dlogit_dinput(pre2) / nb
+    l1v = (W * (_softplus(g) - rows.t * g)).mean(1)
+    fv = (W * fair.per_example(lf2) * fair.rowmask).sum(1)
+    rv = torch.clamp(_softplus(o2), max=100.0).mean(1)
+    loss = lam.l1[:, 0] * l1v - lam.f[:, 0] * fv - lam.r[:, 0] * rv
+    opt.step(G.backward(rows.X1t, gcache, dg))
+    return loss
+
+
 def train(
     st: EngineState,
     data: EngineData,
@@ -408,12 +552,19 @@ def train(
     shuffle_seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> EngineState:
-    """Run ``cfg.epochs`` epochs of FR-Train on all M models at once (ALGORITHMS.md §1.3).
+    """Run FR-Train on all M models at once up to ``cfg.epochs`` epochs (ALGORITHMS.md §1.3).
 
-    Full batch: one epoch is one step: a D_F step, a D_R step, then a G step during
-    pretraining or on every k-th step (G:D = 1:k). With ``batch_size`` the same happens for
-    each mini-batch (reshuffled every epoch from ``shuffle_seed``); the step counter drives
-    the 1:k ratio, and pretraining lasts ``pretrain_epochs`` epochs.
+    Full batch: one epoch is one step: :func:`fairness_step`, :func:`robustness_step`, then
+    :func:`generator_pretrain_step` during pretraining or :func:`generator_step` on every
+    k-th step (G:D = 1:k). With ``batch_size`` the same happens for each mini-batch
+    (reshuffled every epoch from ``shuffle_seed``); the step counter drives the 1:k ratio,
+    and pretraining lasts ``pretrain_epochs`` epochs.
+
+    A state that has trained before (``st.step > 0``, e.g. a checkpoint) resumes where it
+    stopped: the Adam moments, example weights, averaging and shuffling state are part of
+    ``st``, so stopping and resuming gives the same models as one uninterrupted run.
+    ``st.g_loss`` holds G's latest loss per model and ``st.g_loss_history`` one
+    ``(step, loss)`` pair per re-weighting refresh.
     """
     M = lam_f.shape[0]
     X, t, Xv, yv = data.X, data.t, data.Xv, data.yv
@@ -421,14 +572,16 @@ def train(
     dt, dev = X.dtype, X.device
     fair = _Fair(data, cfg.fairness, st.f_params[0].shape[-1])
     sw = data.sample_weight
-    lam_l1 = (1 - lam_f - lam_r)[:, None]
-    lam_f_, lam_r_ = lam_f[:, None], lam_r[:, None]
+    lam = _Lambdas(l1=(1 - lam_f - lam_r)[:, None], f=lam_f[:, None], r=lam_r[:, None])
     if st.weights is None:
         st.weights = torch.ones(M, N, dtype=dt, device=dev)
     if st.last_g_loss is None:
         st.last_g_loss = torch.zeros(M, dtype=dt, device=dev)
-    G = _Generator(st.g_params)
+    # resume from G's last iterate, not from its average (the read-out)
+    G = _Generator(st.g_last_params if st.g_last_params is not None else st.g_params)
     opt = _Adam(G.params, cfg.lr_g)
+    if st.adam is not None:
+        opt.load_state(st.adam)
     DR = _RobustD(st.r_params)
     fp = st.f_params
     X1t_full = _ones_row(X)
@@ -437,94 +590,64 @@ def train(
     n_batches = 1 if batch is None else math.ceil(N / batch)
     pre_steps = cfg.pretrain_epochs * n_batches
     shuf = torch.Generator().manual_seed(int(shuffle_seed))
+    if st.shuffle_state is not None:
+        shuf.set_state(st.shuffle_state)
     total_steps = cfg.epochs * n_batches
     avg_start = int(total_steps * (1 - cfg.average_last)) if cfg.average_last > 0 else None
-    avg: list[Tensor] | None = None
-    avg_n = 0
+    avg = None
+    if st.g_average is not None:
+        avg = [a.reshape(p.shape).clone() for a, p in zip(st.g_average, G.params, strict=True)]
+    avg_n = st.g_average_n
     refresh_w = cfg.reweight in ("paper", "notebook")
     if cfg.reweight not in ("paper", "notebook", "off"):
         raise ValueError(f"unknown reweight mode {cfg.reweight!r}; use paper, notebook or off")
 
-    def layout(nb: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def layout(X1t: Tensor, nb: int, tb: Tensor, f: _Fair, idx: Tensor | None) -> _Rows:
         # D_R sees generated rows (target 0) then validation rows (target 1); each half is
         # a mean, averaged 0.5/0.5 as in the notebook.
-        Xall1t = torch.cat([X1t_full, Xv1t], 1)
         tgt = torch.cat([torch.zeros(nb, dtype=dt), torch.ones(Nv, dtype=dt)]).to(dev)
         scale = torch.cat(
             [torch.full((nb,), 0.5 / nb, dtype=dt), torch.full((Nv,), 0.5 / Nv, dtype=dt)]
         ).to(dev)
         last = torch.empty(M, nb + Nv, dtype=dt, device=dev)
         last[:, nb:] = yv[None, :]
-        return Xall1t, tgt, scale, last
+        rsw = None if sw is None else (sw if idx is None else sw[idx])
+        return _Rows(X1t, tb, f, torch.cat([X1t, Xv1t], 1), tgt, scale, last, idx, rsw)
 
-    full = layout(N)
-    step = 0
+    full = layout(X1t_full, N, t, fair, None)
+    step = st.step
     ldr = torch.zeros(M, dtype=dt, device=dev)
     with torch.no_grad():
-        for epoch in range(cfg.epochs):
+        for epoch in range(step // n_batches, cfg.epochs):
             order = None if batch is None else torch.randperm(N, generator=shuf).to(dev)
             for bi in range(n_batches):
                 if order is None:
-                    idx = None
-                    X1t, tb, fair_b = X1t_full, t, fair
-                    Xall1t, tgt, scale, last = full
+                    rows = full
                 else:
                     assert batch is not None
                     idx = order[bi * batch : (bi + 1) * batch]
-                    X1t, tb = X1t_full[:, idx], t[idx]
-                    fair_b = fair.subset(idx, N / len(idx))
-                    _, tgt, scale, last = layout(len(idx))
-                    Xall1t = torch.cat([X1t, Xv1t], 1)
-                Nb = tb.shape[0]
-                g, gcache = G.forward(X1t)
-
-                # ---- D_F step: minimise mean CE(D_F(g), z) ---------------------------------
-                lf = fair_b.logits(fp, g)
-                grads_f = fair_b.param_grads(fair_b.err(lf), g)
-                fp[0].sub_(grads_f[0], alpha=cfg.lr_f)
-                fp[1].sub_(grads_f[1], alpha=cfg.lr_f)
-
-                # ---- D_R step: 0.5 [BCE(D_R(gen), 0) + BCE(D_R(val), 1)] -------------------
-                last[:, :Nb] = g
-                o, pre, h = DR.forward(Xall1t, last)
-                er = (torch.sigmoid(o) - tgt) * scale
+                    rows = layout(
+                        X1t_full[:, idx], len(idx), t[idx], fair.subset(idx, N / len(idx)), idx
+                    )
+                g, gcache = G.forward(rows.X1t)
+                fairness_step(rows.fair, fp, g, cfg.lr_f)
                 main = step >= pre_steps
-                if refresh_w and main and step % cfg.refresh_every == 0:
-                    ldr = 0.5 * (_softplus(o[:, :Nb]).mean(1) + _softplus(-o[:, Nb:]).mean(1))
-                DR.sgd_step(Xall1t, last, pre, h, er, cfg.lr_r)
-
-                # ---- G step ------------------------------------------------------------------
+                refresh = refresh_w and main and step % cfg.refresh_every == 0
+                out = robustness_step(DR, rows, g, cfg.lr_r, want_loss=refresh)
+                if out is not None:
+                    ldr = out
                 if not main:
-                    if cfg.pretrain_link == "tanh":
-                        # d/dg BCE((tanh g + 1)/2, t) = 2 (sigmoid(2g) - t)
-                        dg = (torch.sigmoid(2 * g) - tb) * (cfg.c_pre * 2.0 / Nb)
-                    else:
-                        dg = (torch.sigmoid(g) - tb) * (cfg.c_pre / Nb)
-                    if step == pre_steps - 1:
-                        st.last_g_loss = cfg.c_pre * _pretrain_loss(g, tb, cfg.pretrain_link)
-                    if sw is not None:
-                        dg = dg * (sw if idx is None else sw[idx])
-                    opt.step(G.backward(X1t, gcache, dg))
+                    loss = generator_pretrain_step(
+                        G, opt, rows, g, gcache, cfg, want_loss=step == pre_steps - 1
+                    )
+                    if loss is not None:
+                        st.last_g_loss = loss
                 elif step % cfg.k == 0:
-                    o2, pre2, _ = DR.forward(X1t, g, tag="g")
-                    qr = torch.sigmoid(o2)
-                    W = st.weights if idx is None else st.weights[:, idx]
-                    if refresh_w and step % cfg.refresh_every == 0:
-                        W = _refresh(st, cfg, qr, ldr, g, tb, idx)
-                    if sw is not None:
-                        W = W * (sw if idx is None else sw[idx])
-                    lf2 = fair_b.logits(fp, g)
-                    e2 = fair_b.err(lf2)
-                    inner = lam_l1 * (torch.sigmoid(g) - tb) / Nb
-                    dg = W * (inner - lam_f_ * fair_b.dlogit_dg(fp, e2))
-                    if cfg.robust_grad:
-                        dg = dg - lam_r_ * qr * DR.dlogit_dinput(pre2) / Nb
-                    if cfg.reweight == "notebook":
-                        l1v = (W * (_softplus(g) - tb * g)).mean(1)
-                        fv = (W * fair_b.per_example(lf2) * fair_b.rowmask).sum(1)
-                        rv = torch.clamp(_softplus(o2), max=100.0).mean(1)
-                        st.last_g_loss = lam_l1[:, 0] * l1v - lam_f * fv - lam_r * rv
-                    opt.step(G.backward(X1t, gcache, dg))
+                    st.last_g_loss = generator_step(
+                        G, opt, DR, fp, rows, g, gcache, st, lam, ldr, refresh, cfg
+                    )
+                    if refresh:
+                        st.g_loss_history.append((step, st.last_g_loss.detach().cpu()))
                     if avg_start is not None and step >= avg_start:
                         avg_n += 1
                         if avg is None:
@@ -535,10 +658,19 @@ def train(
                 step += 1
             if progress is not None:
                 progress(epoch)
+    # the state to resume from: the last iterate, its optimiser and the running average
+    st.adam = opt.state(M)
+    st.g_average = None if avg is None else _per_model(avg, M)
+    st.g_average_n = avg_n
+    st.shuffle_state = shuf.get_state()
+    st.g_last_params = G.export()
     if avg is not None:
-        for p, a in zip(G.params, avg, strict=True):
+        G_avg = _Generator(st.g_params)
+        for p, a in zip(G_avg.params, avg, strict=True):
             p.copy_(a)
-    st.g_params = G.export()
+        st.g_params = G_avg.export()
+    else:
+        st.g_params = st.g_last_params
     st.r_params = DR.export()
     st.step = step
     return st

@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from trainer.models.base import with_sensitive
+from trainer.models.base import FairEstimator, require_sensitive, with_sensitive
 
 FloatArray = NDArray[np.float64]
 #: ``extra(theta) -> (value, gradient)`` for an additional smooth objective term.
@@ -174,7 +174,7 @@ class Standardizer:
         return coef, float(theta[-1] - coef @ self.mean)
 
 
-class LinearClassifierMixin:
+class LinearClassifierMixin(FairEstimator):
     """``decision_function`` / ``predict`` / ``predict_proba`` from ``coef_``/``intercept_``.
 
     Subclasses set ``include_sensitive`` in ``__init__`` and ``coef_`` (on raw
@@ -185,10 +185,14 @@ class LinearClassifierMixin:
     coef_: FloatArray
     intercept_: float
 
-    def _inputs(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[np.float32]:
+    def _inputs(self, X: ArrayLike, sensitive_features: ArrayLike | None) -> NDArray[np.float32]:
+        if self.include_sensitive:
+            sensitive_features = require_sensitive(sensitive_features, type(self).__name__)
         return with_sensitive(X, sensitive_features, self.include_sensitive)
 
-    def decision_function(self, X: ArrayLike, sensitive_features: ArrayLike) -> FloatArray:
+    def decision_function(
+        self, X: ArrayLike, sensitive_features: ArrayLike | None = None
+    ) -> FloatArray:
         """Raw logit; positive means +1."""
         if not hasattr(self, "coef_"):
             raise RuntimeError(ERR_NOT_FITTED.format(type(self).__name__))
@@ -200,11 +204,15 @@ class LinearClassifierMixin:
             )
         return np.asarray(Xa @ self.coef_ + self.intercept_, dtype=np.float64)
 
-    def predict(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[np.int8]:
+    def predict(
+        self, X: ArrayLike, sensitive_features: ArrayLike | None = None
+    ) -> NDArray[np.int8]:
         """Labels in {-1, +1}: ``+1`` where the logit is positive."""
         return np.where(self.decision_function(X, sensitive_features) > 0, 1, -1).astype(np.int8)
 
-    def predict_proba(self, X: ArrayLike, sensitive_features: ArrayLike) -> FloatArray:
+    def predict_proba(
+        self, X: ArrayLike, sensitive_features: ArrayLike | None = None
+    ) -> FloatArray:
         """P(y = +1 | x, z) as a 1-D array."""
         return np.asarray(expit(self.decision_function(X, sensitive_features)))
 

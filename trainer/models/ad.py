@@ -71,7 +71,7 @@ class AdversarialDebiasing(LinearClassifierMixin):
         lr: Adam learning rate of the predictor.
         adversary_lr: Adam learning rate of the adversary (``None``: ``lr``).
         decay_every: multiply both learning rates by 0.96 every this many steps.
-        seed: initialisation seed.
+        random_state: initialisation seed.
         include_sensitive: append z to the inputs (the paper's setting).
         standardize: standardise inputs on the training rows.
     """
@@ -90,7 +90,7 @@ class AdversarialDebiasing(LinearClassifierMixin):
         lr: float = 0.01,
         adversary_lr: float | None = 0.1,
         decay_every: int = 1000,
-        seed: int = 0,
+        random_state: int = 0,
         include_sensitive: bool = True,
         standardize: bool = True,
     ) -> None:
@@ -101,7 +101,7 @@ class AdversarialDebiasing(LinearClassifierMixin):
         self.lr = lr
         self.adversary_lr = adversary_lr
         self.decay_every = decay_every
-        self.seed = seed
+        self.random_state = random_state
         self.include_sensitive = include_sensitive
         self.standardize = standardize
 
@@ -172,7 +172,7 @@ def fit_many(
     # Glorot-style initialisation as in AIF360, from each model's private generator.
     thetas, advs = [], []
     for m, _ in models:
-        rng = np.random.default_rng(int(m.seed))
+        rng = np.random.default_rng(int(m.random_state))
         thetas.append(np.append(rng.normal(0.0, np.sqrt(2.0 / (d + 1)), d), 0.0))
         advs.append(np.concatenate([[1.0], rng.normal(0.0, np.sqrt(2.0 / (k + 1)), k), [0.0]]))
     theta, adv = np.stack(thetas, 1), np.stack(advs, 1)  # (d+1, K), (k+2, K)

@@ -75,10 +75,13 @@ def default_repeats(n_clean: int) -> int:
 
 def frtrain_real_defaults() -> dict[str, Any]:
     """:class:`FRTrainSelected` arguments for the product's real-data FR-Train defaults."""
-    from trainer.api import FRTRAIN_DEFAULTS
+    from trainer.defaults import REGIMES
 
-    real = dict(FRTRAIN_DEFAULTS["real"])
-    return {"l1": list(real.pop("l1")), "l2": float(real.pop("l2")[0]), "params": real}
+    real = REGIMES["real"]
+    params = real.estimator_params()
+    for key in ("lambda_f", "lambda_r"):  # the grid is l1 x (l2,)
+        params.pop(key)
+    return {"l1": list(real.lambda_f), "l2": float(real.lambda_r), "params": params}
 
 
 class FRTrainSelected(BaseEstimator):  # type: ignore[misc]
@@ -222,6 +225,9 @@ class AutoMethod(BaseEstimator):  # type: ignore[misc]
     Set ``progress`` (an attribute, not a knob) to a callable to receive one line per
     cross-validated candidate.
     """
+
+    #: the chosen method may hold fairlearn objects: the saved model pickles it
+    _pickled_artifact = True
 
     uses_clean = True
     uses_train = True

@@ -40,18 +40,19 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 
+from trainer import defaults
 from trainer.models import _frtrain_engine as eng
-from trainer.models.base import resolve_device, to01
+from trainer.models.base import FairEstimator, require_sensitive, resolve_device, to01
 
 #: The authors' hyperparameters (ALGORITHMS.md §1.4), reproduced by ``reweight="notebook"``.
 NOTEBOOK_PARAMS: dict[str, dict[str, Any]] = {
     "poisoned": dict(
         epochs=10_000, k=5, lr_g=1e-3, lr_f=1e-3, lr_r=1e-3, c_pre=0.1, lambda_r=0.4,
-        robust_grad=True, reweight="notebook", average_last=0.0, seed=1,
+        robust_grad=True, reweight="notebook", average_last=0.0, random_state=1,
     ),
     "clean": dict(
         epochs=4_000, k=3, lr_g=5e-3, lr_f=1e-2, lr_r=1e-3, c_pre=1.0, lambda_r=0.1,
-        robust_grad=False, reweight="notebook", average_last=0.0, seed=1,
+        robust_grad=False, reweight="notebook", average_last=0.0, random_state=1,
     ),
 }  # fmt: skip
 
@@ -84,7 +85,10 @@ def _as_list(v: float | Sequence[float]) -> list[float]:
     return [float(x) for x in v] if isinstance(v, Sequence | np.ndarray) else [float(v)]
 
 
-class FRTrain:
+_D = defaults.ESTIMATOR
+
+
+class FRTrain(FairEstimator):
     """FR-Train classifier (paper Section 3, Figure 3; Appendix A.2 for EO / EOp).
 
     The generator G (logistic regression, or one hidden layer of ``hidden`` LeakyReLU units)
@@ -92,6 +96,7 @@ class FRTrain:
     L2 the fairness discriminator D_F's value and L3 the robustness discriminator D_R's
     value, which G maximises. G is pretrained for ``pretrain_epochs`` on L1 alone, then
     updated once for every ``k`` discriminator steps; Adam for G, SGD for D_F and D_R.
+    The defaults live in :mod:`trainer.defaults`.
 
     Args:
         lambda_f: l1, weight of the fairness term.
@@ -109,8 +114,16 @@ class FRTrain:
         average_last: average G's weights over this final fraction of its steps (0 = off).
         include_sensitive: feed z to G as a feature (the paper's setting).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        seed: initialisation seed (torch.manual_seed before the N(0, 0.2) init, as the notebook).
+        random_state: initialisation seed (torch.manual_seed before the N(0, 0.2) init, as
+            the notebook).
+        warm_start: when fitted already, ``fit`` resumes training (weights, Adam moments,
+            example weights) up to ``epochs`` instead of starting again.
         progress: show a tqdm progress bar.
+
+    Fitted attributes: ``g_params_``, ``f_params_``, ``r_params_`` (G, D_F, D_R weights),
+    ``step_``, ``n_features_in_``, ``n_groups_``, ``weights_`` (example weights W),
+    ``g_loss_`` (G's last loss), ``g_loss_history_`` and ``train_state_`` (what resuming
+    needs: Adam state, G's last iterate, averaging and shuffling state).
     """
 
     # fitted state (set by fit / load)
@@ -125,27 +138,28 @@ class FRTrain:
     def __init__(
         self,
         *,
-        lambda_f: float = 0.55,
-        lambda_r: float = 0.3,
-        fairness: str = "dp",
-        reweight: str = "paper",
-        hidden: int = 0,
-        epochs: int = 10_000,
-        k: int = 5,
-        lr_g: float = 1e-3,
-        lr_f: float = 1e-3,
-        lr_r: float = 1e-3,
-        pretrain_epochs: int = 500,
-        c_pre: float = 0.1,
-        pretrain_link: str = "tanh",
-        robust_grad: bool = True,
-        reweight_c: float = 3.0,
-        refresh_every: int = 100,
-        batch_size: int | None = None,
-        average_last: float = 0.0,
-        include_sensitive: bool = True,
+        lambda_f: float = _D["lambda_f"],
+        lambda_r: float = _D["lambda_r"],
+        fairness: str = _D["fairness"],
+        reweight: str = _D["reweight"],
+        hidden: int = _D["hidden"],
+        epochs: int = _D["epochs"],
+        k: int = _D["k"],
+        lr_g: float = _D["lr_g"],
+        lr_f: float = _D["lr_f"],
+        lr_r: float = _D["lr_r"],
+        pretrain_epochs: int = _D["pretrain_epochs"],
+        c_pre: float = _D["c_pre"],
+        pretrain_link: str = _D["pretrain_link"],
+        robust_grad: bool = _D["robust_grad"],
+        reweight_c: float = _D["reweight_c"],
+        refresh_every: int = _D["refresh_every"],
+        batch_size: int | None = _D["batch_size"],
+        average_last: float = _D["average_last"],
+        include_sensitive: bool = _D["include_sensitive"],
         device: str = "auto",
-        seed: int = 0,
+        random_state: int = 0,
+        warm_start: bool = False,
         progress: bool = False,
     ) -> None:
         self.lambda_f = lambda_f
@@ -168,40 +182,16 @@ class FRTrain:
         self.average_last = average_last
         self.include_sensitive = include_sensitive
         self.device = device
-        self.seed = seed
+        self.random_state = random_state
+        self.warm_start = warm_start
         self.progress = progress
-
-    # -- sklearn-style plumbing ------------------------------------------------------------
-    _PARAMS = (
-        "lambda_f", "lambda_r", "fairness", "reweight", "hidden", "epochs", "k", "lr_g",
-        "lr_f", "lr_r", "pretrain_epochs", "c_pre", "pretrain_link", "robust_grad",
-        "reweight_c", "refresh_every", "batch_size", "average_last", "include_sensitive",
-        "device", "seed", "progress",
-    )  # fmt: skip
-
-    def get_params(self) -> dict[str, Any]:
-        """Constructor arguments as a dict (what a checkpoint stores as its config)."""
-        return {p: getattr(self, p) for p in self._PARAMS}
-
-    def set_params(self, **params: Any) -> Self:
-        for key, value in params.items():
-            if key not in self._PARAMS:
-                raise ValueError(f"unknown FRTrain parameter {key!r}")
-            setattr(self, key, value)
-        return self
-
-    def __repr__(self) -> str:
-        return (
-            f"FRTrain(lambda_f={self.lambda_f}, lambda_r={self.lambda_r}, "
-            f"reweight={self.reweight!r})"
-        )
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(
         self,
         X: ArrayLike,
         y: ArrayLike,
-        sensitive_features: ArrayLike,
+        sensitive_features: ArrayLike | None = None,
         *,
         X_val: ArrayLike | None = None,
         y_val: ArrayLike | None = None,
@@ -211,12 +201,21 @@ class FRTrain:
         """Train on (X, y, z) with the clean validation set (X_val, y_val, z_val).
 
         Labels are in {-1, +1} (or {0, 1}); ``sensitive_features`` are group codes 0..G-1.
+        With ``warm_start=True`` and a fitted model, training resumes up to ``epochs``.
         """
-        grid = FRTrainGrid(**{**self.get_params(), "lambda_f": [self.lambda_f],
-                              "lambda_r": [self.lambda_r], "seeds": [self.seed]})  # fmt: skip
+        params = self.get_params()
+        params.pop("random_state")
+        params.update(lambda_f=[self.lambda_f], lambda_r=[self.lambda_r],
+                      seeds=[self.random_state])  # fmt: skip
+        grid = FRTrainGrid(**params)
+        if self.warm_start and hasattr(self, "train_state_"):
+            grid.models_ = [self]
         grid.fit(X, y, sensitive_features, X_val=X_val, y_val=y_val, z_val=z_val,
                  sample_weight=sample_weight)  # fmt: skip
-        self.__dict__.update(grid.models_[0].__dict__)
+        fitted = grid.models_[0]
+        for key, value in vars(fitted).items():
+            if key.endswith("_"):
+                setattr(self, key, value)
         return self
 
     def _check_fitted(self) -> None:
@@ -233,24 +232,31 @@ class FRTrain:
             )
         return torch.from_numpy(Xa)
 
-    def decision_function(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[Any]:
+    def decision_function(
+        self, X: ArrayLike, sensitive_features: ArrayLike | None = None
+    ) -> NDArray[Any]:
         """Raw logits of G; positive means +1."""
-        Xt = self._features(X, sensitive_features)
+        Xt = self._features(X, require_sensitive(sensitive_features, "FRTrain"))
         with torch.no_grad():
             g = _g_logits([p[None].cpu() for p in self.g_params_], Xt)[0]
         return g.double().numpy()
 
-    def predict_proba(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[Any]:
+    def predict_proba(
+        self, X: ArrayLike, sensitive_features: ArrayLike | None = None
+    ) -> NDArray[Any]:
         """P(y = +1) = sigmoid(logit)."""
         return 1.0 / (1.0 + np.exp(-self.decision_function(X, sensitive_features)))
 
-    def predict(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[np.int8]:
+    def predict(
+        self, X: ArrayLike, sensitive_features: ArrayLike | None = None
+    ) -> NDArray[np.int8]:
         """Labels in {-1, +1}: +1 where the logit is positive (the notebook's test_model)."""
         return np.where(self.decision_function(X, sensitive_features) > 0, 1, -1).astype(np.int8)
 
     # -- persistence ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Checkpoint (nanoGPT style): weights of G, D_F, D_R, the config and the step."""
+        """Checkpoint (nanoGPT style): weights of G, D_F, D_R, the config, the step and the
+        training state (optimiser, example weights) that resuming with ``warm_start`` needs."""
         self._check_fitted()
         return {
             "model": "FRTrain",
@@ -263,6 +269,9 @@ class FRTrain:
             "step": self.step_,
             "n_features_in": self.n_features_in_,
             "n_groups": self.n_groups_,
+            "train_state": getattr(self, "train_state_", None),
+            "example_weights": None if self.weights_ is None else torch.from_numpy(self.weights_),
+            "g_loss": getattr(self, "g_loss_", None),
         }
 
     def save(self, path: str | Path) -> None:
@@ -273,6 +282,12 @@ class FRTrain:
     def load(cls, path: str | Path) -> FRTrain:
         """Rebuild a fitted model from :meth:`save`'s file."""
         ck = torch.load(Path(path), map_location="cpu", weights_only=True)
+        return cls.from_state_dict(ck, str(path))
+
+    @classmethod
+    def from_state_dict(cls, ck: dict[str, Any], where: str = "checkpoint") -> FRTrain:
+        """Rebuild a fitted model from :meth:`state_dict`'s dict."""
+        path = where
         if ck.get("model") != "FRTrain":
             raise ValueError(f"{path} is not an FRTrain checkpoint")
         m = cls(**ck["config"])
@@ -282,6 +297,12 @@ class FRTrain:
         m.step_ = int(ck["step"])
         m.n_features_in_ = int(ck["n_features_in"])
         m.n_groups_ = int(ck["n_groups"])
+        ew = ck.get("example_weights")
+        m.weights_ = None if ew is None else ew.numpy()
+        if ck.get("train_state") is not None:
+            m.train_state_ = ck["train_state"]
+        m.g_loss_ = ck.get("g_loss")
+        m.g_loss_history_ = []
         return m
 
 
@@ -311,37 +332,82 @@ def _g_logits(gp: list[torch.Tensor], X: torch.Tensor) -> torch.Tensor:
     return torch.bmm(h, w2[:, :, None])[:, :, 0] + b2[:, None]
 
 
-class FRTrainGrid:
+class FRTrainGrid(FairEstimator):
     """Train every (seed, lambda_r, lambda_f) combination in one batched run.
 
     All models share the data and schedule; their weights are stacked along a leading model
     axis, so a 9-point sweep costs little more than one run. ``models_`` holds one fitted
     :class:`FRTrain` per grid point, in the order of ``grid_`` (seeds outermost, then
-    lambda_r, then lambda_f).
+    lambda_r, then lambda_f). The same scikit-learn shape as :class:`FRTrain`; every
+    argument but the three grid axes is :class:`FRTrain`'s (defaults in
+    :mod:`trainer.defaults`). ``predict`` and friends use the first grid point; use
+    ``models_`` or :meth:`decision_functions` for the others.
 
     Args:
         lambda_f: one value or a list.
         lambda_r: one value or a list.
-        seeds: initialisation seeds (one model per seed and lambda pair).
-        **params: any other :class:`FRTrain` argument.
+        seeds: initialisation seeds (one model per seed and lambda pair); each is that
+            model's ``random_state``.
     """
 
     def __init__(
         self,
         *,
-        lambda_f: float | Sequence[float] = (0.3,),
-        lambda_r: float | Sequence[float] = (0.3,),
+        lambda_f: float | Sequence[float] = (_D["lambda_f"],),
+        lambda_r: float | Sequence[float] = (_D["lambda_r"],),
         seeds: int | Sequence[int] = (0,),
-        **params: Any,
+        fairness: str = _D["fairness"],
+        reweight: str = _D["reweight"],
+        hidden: int = _D["hidden"],
+        epochs: int = _D["epochs"],
+        k: int = _D["k"],
+        lr_g: float = _D["lr_g"],
+        lr_f: float = _D["lr_f"],
+        lr_r: float = _D["lr_r"],
+        pretrain_epochs: int = _D["pretrain_epochs"],
+        c_pre: float = _D["c_pre"],
+        pretrain_link: str = _D["pretrain_link"],
+        robust_grad: bool = _D["robust_grad"],
+        reweight_c: float = _D["reweight_c"],
+        refresh_every: int = _D["refresh_every"],
+        batch_size: int | None = _D["batch_size"],
+        average_last: float = _D["average_last"],
+        include_sensitive: bool = _D["include_sensitive"],
+        device: str = "auto",
+        warm_start: bool = False,
+        progress: bool = False,
     ) -> None:
         self.lambda_f = lambda_f
         self.lambda_r = lambda_r
         self.seeds = seeds
-        params.pop("seed", None)
-        bad = set(params) - set(FRTrain._PARAMS)
-        if bad:
-            raise ValueError(f"unknown FRTrain parameter(s): {sorted(bad)}")
-        self.params = params
+        self.fairness = fairness
+        self.reweight = reweight
+        self.hidden = hidden
+        self.epochs = epochs
+        self.k = k
+        self.lr_g = lr_g
+        self.lr_f = lr_f
+        self.lr_r = lr_r
+        self.pretrain_epochs = pretrain_epochs
+        self.c_pre = c_pre
+        self.pretrain_link = pretrain_link
+        self.robust_grad = robust_grad
+        self.reweight_c = reweight_c
+        self.refresh_every = refresh_every
+        self.batch_size = batch_size
+        self.average_last = average_last
+        self.include_sensitive = include_sensitive
+        self.device = device
+        self.warm_start = warm_start
+        self.progress = progress
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The shared :class:`FRTrain` arguments (everything but the grid axes)."""
+        out = self.get_params()
+        for axis in ("lambda_f", "lambda_r", "seeds"):
+            out.pop(axis)
+        return out
 
     def _validate(self) -> FRTrain:
         proto = FRTrain(**self.params)
@@ -363,7 +429,7 @@ class FRTrainGrid:
         self,
         X: ArrayLike,
         y: ArrayLike,
-        sensitive_features: ArrayLike,
+        sensitive_features: ArrayLike | None = None,
         *,
         X_val: ArrayLike | None = None,
         y_val: ArrayLike | None = None,
@@ -374,9 +440,11 @@ class FRTrainGrid:
         """Fit all grid points at once; see :meth:`FRTrain.fit`.
 
         ``on_epoch(epoch)`` is called after every epoch (the training service reports progress
-        and stops a cancelled job by raising from it).
+        and stops a cancelled job by raising from it). With ``warm_start=True`` and a fitted
+        grid, training resumes from ``models_`` up to ``epochs``.
         """
         proto = self._validate()
+        sensitive_features = require_sensitive(sensitive_features, "FR-Train")
         if X_val is None or y_val is None or z_val is None:
             raise ValueError(ERR_NO_VAL)
         y_arr = np.asarray(y).reshape(-1)
@@ -419,11 +487,15 @@ class FRTrainGrid:
             for lf in _as_list(self.lambda_f)
         ]
         k_out = 1 if n_groups == 2 else n_groups
-        st = eng.init_models(
-            [p["seed"] for p in grid], d=Xa.shape[1], g_hidden=proto.hidden, r_hidden=16,
-            n_cond=2 if proto.fairness == "eo" else 1, k_out=k_out, std=0.2, dtype=dt,
-            device=device,
-        )  # fmt: skip
+        previous: list[FRTrain] | None = getattr(self, "models_", None)
+        if self.warm_start and previous is not None:
+            st = _stack_states(previous, grid, device, dt)
+        else:
+            st = eng.init_models(
+                [p["seed"] for p in grid], d=Xa.shape[1], g_hidden=proto.hidden, r_hidden=16,
+                n_cond=2 if proto.fairness == "eo" else 1, k_out=k_out, std=0.2, dtype=dt,
+                device=device,
+            )  # fmt: skip
         cfg = eng.EngineConfig(
             epochs=proto.epochs, k=proto.k, lr_g=proto.lr_g, lr_f=proto.lr_f, lr_r=proto.lr_r,
             pretrain_epochs=proto.pretrain_epochs, c_pre=proto.c_pre,
@@ -453,25 +525,113 @@ class FRTrainGrid:
             if bar is not None:
                 bar.close()
         self.grid_ = grid
-        self.models_ = []
-        for i, point in enumerate(grid):
-            m = FRTrain(**{**self.params, **point})
-            m.g_params_ = [p[i].detach().cpu().clone() for p in st.g_params]
-            m.f_params_ = [p[i].detach().cpu().clone() for p in st.f_params]
-            m.r_params_ = [p[i].detach().cpu().clone() for p in st.r_params]
-            m.step_ = st.step
-            m.n_features_in_ = int(Xa.shape[1])
-            m.n_groups_ = n_groups
-            m.weights_ = None if st.weights is None else st.weights[i].detach().cpu().numpy()
-            self.models_.append(m)
+        self.models_ = [_unstack(st, i, point, self.params, Xa.shape[1], n_groups)
+                        for i, point in enumerate(grid)]  # fmt: skip
+        self.n_features_in_ = int(Xa.shape[1])
         return self
 
-    def decision_functions(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[Any]:
-        """Logits of every grid model, shape (M, n)."""
+    def _first(self) -> FRTrain:
         if not hasattr(self, "models_"):
             raise RuntimeError("this FRTrainGrid is not fitted yet; call fit() first")
+        return self.models_[0]
+
+    def decision_function(
+        self, X: ArrayLike, sensitive_features: ArrayLike | None = None
+    ) -> NDArray[Any]:
+        """Logits of the first grid point (see :meth:`decision_functions` for all)."""
+        return self._first().decision_function(X, sensitive_features)
+
+    def predict(
+        self, X: ArrayLike, sensitive_features: ArrayLike | None = None
+    ) -> NDArray[np.int8]:
+        """Labels of the first grid point (see :meth:`predictions` for all)."""
+        return self._first().predict(X, sensitive_features)
+
+    def predict_proba(
+        self, X: ArrayLike, sensitive_features: ArrayLike | None = None
+    ) -> NDArray[Any]:
+        return self._first().predict_proba(X, sensitive_features)
+
+    def decision_functions(
+        self, X: ArrayLike, sensitive_features: ArrayLike | None = None
+    ) -> NDArray[Any]:
+        """Logits of every grid model, shape (M, n)."""
+        self._first()
         return np.stack([m.decision_function(X, sensitive_features) for m in self.models_])
 
-    def predictions(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[np.int8]:
+    def predictions(
+        self, X: ArrayLike, sensitive_features: ArrayLike | None = None
+    ) -> NDArray[np.int8]:
         """Labels in {-1, +1} of every grid model, shape (M, n)."""
         return np.where(self.decision_functions(X, sensitive_features) > 0, 1, -1).astype(np.int8)
+
+
+def _unstack(
+    st: eng.EngineState, i: int, point: dict[str, Any], params: dict[str, Any], d: int,
+    n_groups: int,
+) -> FRTrain:  # fmt: skip
+    """Grid model ``i`` of the engine state as a fitted :class:`FRTrain`."""
+
+    def take(ps: list[torch.Tensor] | None) -> list[torch.Tensor] | None:
+        return None if ps is None else [p[i].detach().cpu().clone() for p in ps]
+
+    m = FRTrain(**params, lambda_f=point["lambda_f"], lambda_r=point["lambda_r"],
+                random_state=point["seed"])  # fmt: skip
+    m.g_params_ = take(st.g_params) or []
+    m.f_params_ = take(st.f_params) or []
+    m.r_params_ = take(st.r_params) or []
+    m.step_ = st.step
+    m.n_features_in_ = d
+    m.n_groups_ = n_groups
+    m.weights_ = None if st.weights is None else st.weights[i].detach().cpu().numpy()
+    m.g_loss_ = None if st.last_g_loss is None else float(st.last_g_loss[i])
+    m.g_loss_history_ = [(s, float(v[i])) for s, v in st.g_loss_history]
+    adam = st.adam or {"m": [], "v": [], "t": 0}
+    m.train_state_ = {
+        "adam_m": take(adam["m"]) or [],
+        "adam_v": take(adam["v"]) or [],
+        "adam_t": int(adam["t"]),
+        "g_last": take(st.g_last_params) or [],
+        "g_average": take(st.g_average),
+        "g_average_n": st.g_average_n,
+        "shuffle_state": st.shuffle_state,
+        "g_loss": None if st.last_g_loss is None else st.last_g_loss[i].detach().cpu().clone(),
+    }
+    return m
+
+
+def _stack_states(
+    models: list[FRTrain], grid: list[dict[str, Any]], device: str, dt: torch.dtype
+) -> eng.EngineState:
+    """The engine state of fitted grid models, to resume training them (``warm_start``)."""
+    if len(models) != len(grid):
+        raise ValueError("warm_start: the grid changed since the last fit")
+    if any(not hasattr(m, "train_state_") for m in models):
+        raise ValueError("warm_start: a model has no training state (fit it, or load a "
+                         "checkpoint saved by this version)")  # fmt: skip
+
+    def stack(lists: list[list[torch.Tensor]]) -> list[torch.Tensor]:
+        return [
+            torch.stack(ps).to(device=device, dtype=dt).contiguous()
+            for ps in zip(*lists, strict=True)
+        ]
+
+    ts = [m.train_state_ for m in models]
+    avg = None
+    if all(t["g_average"] is not None for t in ts):
+        avg = stack([t["g_average"] for t in ts])
+    return eng.EngineState(
+        g_params=stack([m.g_params_ for m in models]),
+        f_params=stack([m.f_params_ for m in models]),
+        r_params=stack([m.r_params_ for m in models]),
+        weights=None if models[0].weights_ is None else torch.as_tensor(
+            np.stack([np.asarray(m.weights_) for m in models]), dtype=dt, device=device),
+        last_g_loss=torch.stack([t["g_loss"] for t in ts]).to(device=device, dtype=dt),
+        step=models[0].step_,
+        adam={"m": stack([t["adam_m"] for t in ts]), "v": stack([t["adam_v"] for t in ts]),
+              "t": ts[0]["adam_t"]},
+        g_last_params=stack([t["g_last"] for t in ts]),
+        g_average=avg,
+        g_average_n=int(ts[0]["g_average_n"]),
+        shuffle_state=ts[0]["shuffle_state"],
+    )  # fmt: skip

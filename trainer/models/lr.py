@@ -12,10 +12,10 @@ from typing import Any, Self
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from trainer.models.base import to01, with_sensitive
+from trainer.models.base import FairEstimator, require_sensitive, to01, with_sensitive
 
 
-class LogisticRegression:
+class LogisticRegression(FairEstimator):
     """Weighted logistic regression with an intercept, fitted by Newton's method.
 
     Args:
@@ -38,19 +38,11 @@ class LogisticRegression:
         self.max_iter = max_iter
         self.tol = tol
 
-    def get_params(self) -> dict[str, Any]:
-        return {
-            "l2": self.l2,
-            "include_sensitive": self.include_sensitive,
-            "max_iter": self.max_iter,
-            "tol": self.tol,
-        }
-
     def fit(
         self,
         X: ArrayLike,
         y: ArrayLike,
-        sensitive_features: ArrayLike,
+        sensitive_features: ArrayLike | None = None,
         *,
         X_val: ArrayLike | None = None,
         y_val: ArrayLike | None = None,
@@ -93,11 +85,15 @@ class LogisticRegression:
         self.n_features_in_ = d - 1
         return self
 
-    def _design(self, X: ArrayLike, z: ArrayLike) -> NDArray[np.float64]:
+    def _design(self, X: ArrayLike, z: ArrayLike | None) -> NDArray[np.float64]:
+        if self.include_sensitive:
+            z = require_sensitive(z, "LogisticRegression")
         Xa = with_sensitive(X, z, self.include_sensitive).astype(np.float64)
         return np.c_[Xa, np.ones(len(Xa))]
 
-    def decision_function(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[Any]:
+    def decision_function(
+        self, X: ArrayLike, sensitive_features: ArrayLike | None = None
+    ) -> NDArray[Any]:
         """Logits theta . [x, z, 1]."""
         if not hasattr(self, "coef_"):
             raise RuntimeError("this LogisticRegression is not fitted yet; call fit() first")
@@ -109,11 +105,15 @@ class LogisticRegression:
             )
         return A[:, :-1] @ self.coef_ + self.intercept_
 
-    def predict_proba(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[Any]:
+    def predict_proba(
+        self, X: ArrayLike, sensitive_features: ArrayLike | None = None
+    ) -> NDArray[Any]:
         """P(y = +1)."""
         return 1.0 / (1.0 + np.exp(-self.decision_function(X, sensitive_features)))
 
-    def predict(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[np.int8]:
+    def predict(
+        self, X: ArrayLike, sensitive_features: ArrayLike | None = None
+    ) -> NDArray[np.int8]:
         """Labels in {-1, +1}."""
         return np.where(self.decision_function(X, sensitive_features) > 0, 1, -1).astype(np.int8)
 

@@ -115,6 +115,9 @@ def _scores(proba: NDArray[Any], pred01: NDArray[Any]) -> NDArray[np.float64]:
 class _Practitioner(BaseEstimator):  # type: ignore[misc]
     """Shared plumbing: feature building, fitted checks, the prediction trio."""
 
+    #: fairlearn objects inside: the saved model pickles it (trainer.artifact)
+    _pickled_artifact = True
+
     #: the model needs the clean set (``fit`` raises without it)
     uses_clean: bool = True
     #: the model needs the training set's labels

@@ -79,7 +79,7 @@ class LearningToReweight(LinearClassifierMixin):
         n_steps: full-batch training steps.
         lr: Adam learning rate of the real step.
         last_k: steps averaged into the static weights ``weights_``.
-        seed: initialisation seed (θ starts at small Gaussian values).
+        random_state: initialisation seed (θ starts at small Gaussian values).
         include_sensitive: append z to the inputs (the paper's setting).
         standardize: standardise inputs on the training rows.
     """
@@ -90,14 +90,14 @@ class LearningToReweight(LinearClassifierMixin):
         n_steps: int = 2000,
         lr: float = 0.01,
         last_k: int = 100,
-        seed: int = 0,
+        random_state: int = 0,
         include_sensitive: bool = True,
         standardize: bool = True,
     ) -> None:
         self.n_steps = n_steps
         self.lr = lr
         self.last_k = last_k
-        self.seed = seed
+        self.random_state = random_state
         self.include_sensitive = include_sensitive
         self.standardize = standardize
 
@@ -128,7 +128,7 @@ class LearningToReweight(LinearClassifierMixin):
         t, tv = (ya > 0).astype(np.float64), (yva > 0).astype(np.float64)
         prior = None if sample_weight is None else sw
 
-        rng = np.random.default_rng(int(self.seed))
+        rng = np.random.default_rng(int(self.random_state))
         d = Xd.shape[1]
         theta = np.append(rng.normal(0.0, 0.01, d), 0.0)
         opt = Adam(d + 1, self.lr)

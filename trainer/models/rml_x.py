@@ -37,13 +37,13 @@ from numpy.typing import ArrayLike, NDArray
 
 from trainer.models._linear import ERR_NOT_FITTED
 from trainer.models.ad import AdversarialDebiasing
-from trainer.models.base import Estimator
+from trainer.models.base import Estimator, FairEstimator, require_sensitive
 from trainer.models.fc import FairnessConstraints
 from trainer.models.lbc import LabelBiasCorrection
 from trainer.models.rml import LearningToReweight
 
 
-class RMLReweighted:
+class RMLReweighted(FairEstimator):
     """A fairness estimator trained on Ren et al.'s static example weights (module doc).
 
     Args:
@@ -68,7 +68,7 @@ class RMLReweighted:
         self,
         X: ArrayLike,
         y: ArrayLike,
-        sensitive_features: ArrayLike,
+        sensitive_features: ArrayLike | None = None,
         *,
         X_val: ArrayLike | None = None,
         y_val: ArrayLike | None = None,
@@ -76,6 +76,7 @@ class RMLReweighted:
         sample_weight: ArrayLike | None = None,
     ) -> RMLReweighted:
         """RML on (train, clean val), then the fairness method with ``sample_weight=w^RML``."""
+        sensitive_features = require_sensitive(sensitive_features, "RMLReweighted")
         if self.rml_weights is not None:
             w = np.asarray(self.rml_weights, dtype=np.float64).reshape(-1)
             if len(w) != len(np.asarray(y).reshape(-1)):
@@ -106,15 +107,21 @@ class RMLReweighted:
             raise RuntimeError(ERR_NOT_FITTED.format(type(self).__name__))
         return self.estimator_
 
-    def decision_function(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[Any]:
+    def decision_function(
+        self, X: ArrayLike, sensitive_features: ArrayLike | None = None
+    ) -> NDArray[Any]:
         """The fairness method's raw logit."""
         return np.asarray(self._fitted().decision_function(X, sensitive_features))
 
-    def predict(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[np.int8]:
+    def predict(
+        self, X: ArrayLike, sensitive_features: ArrayLike | None = None
+    ) -> NDArray[np.int8]:
         """Labels in {-1, +1}."""
         return np.asarray(self._fitted().predict(X, sensitive_features), dtype=np.int8)
 
-    def predict_proba(self, X: ArrayLike, sensitive_features: ArrayLike) -> NDArray[Any]:
+    def predict_proba(
+        self, X: ArrayLike, sensitive_features: ArrayLike | None = None
+    ) -> NDArray[Any]:
         """P(y = +1) as a 1-D array."""
         return np.asarray(self._fitted().predict_proba(X, sensitive_features))
 

@@ -218,9 +218,10 @@ def test_worker_in_process_writes_results_and_artifacts_served_by_the_api(
         res = job["results"]
         assert [s["seed"] for s in res["seeds"]] == [0, 1]
         for seed in res["seeds"]:
+            # the clean synthetic regime's lambda_2 (trainer.defaults)
             assert [p["params"] for p in seed["grid"]] == [
-                {"l1": 0.1, "l2": 0.4},
-                {"l1": 0.5, "l2": 0.4},
+                {"l1": 0.1, "l2": 0.2},
+                {"l1": 0.5, "l2": 0.2},
             ]
             test = seed["test"]
             assert set(test["confusion"]) == {"0", "1"}
@@ -242,3 +243,47 @@ def test_worker_in_process_writes_results_and_artifacts_served_by_the_api(
             assert acc == pytest.approx(seed["test"]["accuracy"])
         missing = client.get(f"{JOBS}/{job_id}/artifacts/secrets.txt", headers=headers)
         assert missing.status_code == 404
+        _predict_reproduces_the_recorded_test_predictions(client, headers, job_id, frame)
+
+
+def _predict_reproduces_the_recorded_test_predictions(
+    client: Any, headers: dict[str, str], job_id: int, recorded: pd.DataFrame
+) -> None:
+    """POST /models/{id}/predict with the job's test rows gives its recorded predictions."""
+    from trainer.data.synthetic import load_synthetic
+
+    te = load_synthetic().test
+    rows = pd.DataFrame({"x1": te.X[:, 0], "x2": te.X[:, 1], "z": te.z})
+    url = f"/api/v1/models/{job_id}/predict"
+    want = recorded[recorded["seed"] == 1]
+    csv_body = rows.to_csv(index=False).encode()
+    r = client.post(f"{url}?seed=1&format=csv", content=csv_body,
+                    headers={**headers, "Content-Type": "text/csv"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    got = pd.read_csv(io.StringIO(r.text), dtype=str)
+    assert list(got.columns) == ["id", "score", "label"]
+    want_txt = pd.read_csv(io.StringIO(want.to_csv(index=False)), dtype=str)
+    assert got["score"].tolist() == want_txt["score"].tolist()
+    assert got["label"].tolist() == want_txt["y_pred"].tolist()
+    back = pd.read_csv(io.BytesIO(csv_body))
+    r = client.post(url, json=back.to_dict("records")[:50], headers=headers)
+    assert r.status_code == 200, r.text
+    preds = r.json()["predictions"]
+    assert r.json()["seed"] == 0 and len(preds) == 50 and set(preds[0]) == {"id", "score", "label"}
+    seed0 = recorded[recorded["seed"] == 0]["score"].tolist()[:50]
+    assert [p["score"] for p in preds] == pytest.approx(seed0, rel=0, abs=0)
+    # bad rows: 422 naming the column; unknown model: 404
+    for body, column in (
+        (back.drop(columns=["x2"]).to_dict("records")[:3], "x2"),
+        ([{**row, "x1": "lots"} for row in back.to_dict("records")[:3]], "x1"),
+        ([{**row, "z": 7} for row in back.to_dict("records")[:3]], "z"),
+    ):
+        r = client.post(url, json=body, headers=headers)
+        assert r.status_code == 422 and column in r.text, r.text
+    nested = b"[" * 100_000 + b"]" * 100_000
+    r = client.post(url, content=nested,
+                    headers={**headers, "Content-Type": "application/json"})  # fmt: skip
+    assert r.status_code == 422
+    assert client.post(f"/api/v1/models/{job_id + 999}/predict", json=[{"x1": 1}],
+                       headers=headers).status_code == 404  # fmt: skip
+    assert client.post(url, json=[{"x1": 1}]).status_code == 401

@@ -1,4 +1,21 @@
-"""An independent autograd transcription of FR-Train, used as the test oracle.
+"""FR-Train as a plain autograd training loop: the readable specification.
+
+This is what :mod:`trainer.models._frtrain_engine` computes, written the obvious way: one
+model, ``torch.nn.BCELoss``, ``torch.optim.Adam`` for G and ``torch.optim.SGD`` for D_F and
+D_R, autograd for every gradient. It is slow (one model at a time, autograd on tiny
+tensors) and exists to be read and to be the oracle the engine's hand-written, batched
+gradients are tested against (tests/trainer/test_fr_train_engine.py).
+
+Per epoch (full batch), as in the paper (Section 3.3, Figure 3) and ALGORITHMS.md §1.3:
+
+1. D_F step: minimise D_F's cross-entropy of z given the logit (the inner max of L_2,
+   Section 3.1 Theorem 1).
+2. D_R step: minimise 0.5 [BCE(D_R(x_val, z_val, y_val), 1) + BCE(D_R(x, z, y_hat), 0)]
+   (the inner max of L_3, Section 3.2 Theorem 2).
+3. G step (pretraining: ``c_pre`` BCE; afterwards every k-th epoch): minimise
+   ``(1 - l1 - l2) L1_W - l1 CE_F - l2 CE_R``, the generator's side of
+   ``min_G (1 - l1 - l2) L1 + l1 L2 + l2 L3`` (Section 3.3), with the example weights W
+   (Section 3.3 "re-weighting") refreshed every ``refresh`` epochs.
 
 It follows the authors' notebook line by line (FRTrain_poisoned.ipynb / FRTrain_clean.ipynb,
 ALGORITHMS.md §1.3) with torch.nn.BCELoss, torch.optim.Adam and torch.optim.SGD, and adds

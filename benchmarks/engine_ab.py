@@ -1,0 +1,100 @@
+"""The batched FR-Train engine of this checkout against another commit's, interleaved.
+
+Loads ``trainer/models/_frtrain_engine.py`` as it is at ``--ref`` (``git show``) beside the
+current one, and trains the authors' poisoned 9-point lambda sweep (notebook mode, as
+benchmarks/lambda_sweep.py) with each engine in turn, ``--repeats`` times, alternating, in
+ONE process, so a loaded machine slows both alike. Prints each run, the medians and the
+ratio current / reference (below 1: the current engine is faster), and checks that both
+engines give the same logits.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/engine_ab.py --ref c028b1c [--epochs 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainer.data.synthetic import load_synthetic
+from trainer.models import _frtrain_engine as current
+from trainer.models.base import to01
+from trainer.models.fr_train import NOTEBOOK_LAMBDA_F, notebook_params
+
+
+def _engine_at(ref: str) -> Any:
+    src = subprocess.run(
+        ["git", "show", f"{ref}:trainer/models/_frtrain_engine.py"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    path = Path(tempfile.mkdtemp()) / "reference_engine.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("reference_engine", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["reference_engine"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _run(eng: Any, epochs: int) -> tuple[float, torch.Tensor]:
+    ds = load_synthetic(poisoned=True)
+    p = notebook_params("poisoned")
+    lams = NOTEBOOK_LAMBDA_F["poisoned"]
+    X = torch.tensor(np.c_[ds.train.X, ds.train.z], dtype=torch.float32)
+    Xv = torch.tensor(np.c_[ds.val.X, ds.val.z], dtype=torch.float32)
+    data = eng.EngineData(
+        X=X, t=torch.tensor(to01(ds.train.y)), z=torch.tensor(ds.train.z, dtype=torch.long),
+        Xv=Xv, yv=torch.tensor(np.where(ds.val.y > 0, 1.0, -1.0), dtype=torch.float32),
+        n_groups=2,
+    )  # fmt: skip
+    st = eng.init_models([p["random_state"]] * len(lams), d=3, g_hidden=0, r_hidden=16,
+                         n_cond=1, k_out=1, std=0.2, dtype=torch.float32, device="cpu")  # fmt: skip
+    cfg = eng.EngineConfig(
+        epochs=epochs, k=p["k"], lr_g=p["lr_g"], lr_f=p["lr_f"], lr_r=p["lr_r"],
+        pretrain_epochs=500, c_pre=p["c_pre"], reweight="notebook", robust_grad=True,
+    )  # fmt: skip
+    lam_f = torch.tensor(lams)
+    lam_r = torch.full_like(lam_f, p["lambda_r"])
+    t0 = time.perf_counter()
+    eng.train(st, data, lam_f, lam_r, cfg)
+    return time.perf_counter() - t0, st.g_params[0].clone()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ref", default="main", help="commit of the reference engine")
+    ap.add_argument("--epochs", type=int, default=2000)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    ref = _engine_at(args.ref)
+    times: dict[str, list[float]] = {"reference": [], "current": []}
+    out: dict[str, torch.Tensor] = {}
+    for r in range(args.repeats):
+        order = [("reference", ref), ("current", current)]
+        for name, eng in order if r % 2 == 0 else order[::-1]:
+            dt, w = _run(eng, args.epochs)
+            times[name].append(dt)
+            out[name] = w
+            print(f"repeat {r} {name:<9} {dt:6.2f} s", flush=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    same = torch.allclose(out["reference"], out["current"], atol=1e-5)
+    print(f"9-point sweep x {args.epochs} epochs, 1 thread, medians of {args.repeats}: "
+          f"reference ({args.ref}) {med['reference']:.2f} s, current {med['current']:.2f} s, "
+          f"ratio current/reference {med['current'] / med['reference']:.3f}")  # fmt: skip
+    print("same generator weights:", "yes" if same else "NO")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
