@@ -2,7 +2,7 @@
 (Alembic autogenerate and the test fixtures rely on it). Helpers adding tables register their
 module below (app.models.mturk, app.models.jobs)."""
 
-from app.models.auth import AdminToken
+from app.models.auth import AdminSession, AdminToken
 from app.models.crowd import (
     Answer,
     Assignment,
@@ -16,6 +16,7 @@ from app.models.jobs import TrainingFile, TrainingJob, TrainingJobRun
 from app.models.mturk import Hit, HitAssignment, HitType, PublishSettings, SpendEntry
 
 __all__ = [
+    "AdminSession",
     "AdminToken",
     "Answer",
     "Assignment",

@@ -19,9 +19,10 @@ def has_nul(value: Any) -> bool:
 
 
 class RequestModel(BaseModel):
-    """A request body: unknown fields and NUL characters are refused with a 422."""
+    """A request body: unknown fields, NUL characters and loosely typed values (`true` or "3"
+    for an integer, 1 for a boolean) are refused with a 422."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -30,3 +31,24 @@ class RequestModel(BaseModel):
         if has_nul(data):
             raise ValueError("text must not contain NUL (\\x00) characters")
         return data
+
+
+class FieldError(BaseModel):
+    """One invalid request field: where (`loc`), what (`msg`), and pydantic's error `type`."""
+
+    loc: list[str]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx JSON body. `error` is a stable code (invalid_input, unauthorized,
+    not_found, conflict, payload_too_large, database_unavailable, ...); `detail` says what is
+    wrong and how to fix it; `errors` lists the invalid fields of a 422. Errors about a table
+    row add `row` and `column`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+    detail: str
+    errors: list[FieldError] | None = None

@@ -3,7 +3,9 @@ admin API under ``/admin``.
 
 Sign-in takes an admin token (``frtrain admin create-token``), checked by app.services.auth. The
 session cookie is HttpOnly, SameSite=Strict and signed with ``Settings.secret_key``; it holds only
-the token's id and a CSRF nonce, and every request re-checks that the token is not revoked. Every
+a random session id whose server-side row (app.services.auth) names the token and the CSRF nonce;
+every request re-checks that the session exists and the token is not revoked, and signing out
+deletes the row. Every
 POST form carries the CSRF nonce (before sign-in: a double-submit nonce cookie). Pages call the
 same service functions as the JSON API; domain errors become HTML pages with the matching status.
 """
@@ -78,20 +80,26 @@ def _cookie(response: Response, request: Request, name: str, value: str, max_age
     )
 
 
-def current_admin(request: Request, session: Session, settings: Settings) -> Admin | None:
-    """The signed-in admin, or None (no cookie, bad signature, expired, or token revoked)."""
+def _session_id(request: Request, settings: Settings) -> str | None:
     raw = request.cookies.get(SESSION_COOKIE)
     if not raw:
         return None
     try:
         data = _signer(settings, "session").loads(raw, max_age=SESSION_MAX_AGE)
-        token_id, csrf = int(data["t"]), str(data["c"])
+        return str(data["s"])
     except (BadSignature, KeyError, TypeError, ValueError):
         return None
-    try:
-        row = auth.active_token(session=session, token_id=token_id)
-    except Unauthorized:
+
+
+def current_admin(request: Request, session: Session, settings: Settings) -> Admin | None:
+    """The signed-in admin, or None (no cookie, bad signature, expired, signed out, revoked)."""
+    session_id = _session_id(request, settings)
+    if session_id is None:
         return None
+    found = auth.find_session(session=session, session_id=session_id)
+    if found is None:
+        return None
+    row, csrf = found
     return Admin(token_id=row.id, name=row.name, csrf=csrf)
 
 
@@ -239,14 +247,20 @@ def login(
             error="That token is not valid (wrong, mistyped or revoked).",
             status_code=401,
         )
-    value = _signer(settings, "session").dumps({"t": row.id, "c": secrets.token_urlsafe(24)})
+    session_id, _csrf = auth.start_session(
+        session=session, token_id=row.id, max_age=SESSION_MAX_AGE
+    )
+    value = _signer(settings, "session").dumps({"s": session_id})
     response = RedirectResponse(target, status_code=303)
     _cookie(response, request, SESSION_COOKIE, value, SESSION_MAX_AGE)
     response.delete_cookie(LOGIN_COOKIE, path="/admin")
     return response
 
 
-def _signed_out() -> RedirectResponse:
+def _signed_out(request: Request, session: Session, settings: Settings) -> RedirectResponse:
+    session_id = _session_id(request, settings)
+    if session_id is not None:
+        auth.end_session(session=session, session_id=session_id)
     response = RedirectResponse("/admin/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/admin")
     return response
@@ -262,13 +276,13 @@ def logout(
     admin = current_admin(request, session, settings)
     if admin is not None and not _csrf_ok(admin, csrf):
         return _error(request, _CSRF_REFUSED, admin)
-    return _signed_out()
+    return _signed_out(request, session, settings)
 
 
 @router.get("/logout")
-def logout_link() -> Response:
+def logout_link(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     # Signing out needs no protection: the worst a forged request can do is sign someone out.
-    return _signed_out()
+    return _signed_out(request, session, settings)
 
 
 # -- projects ------------------------------------------------------------------------------

@@ -14,13 +14,15 @@ from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import AdminDep, IdPath, SessionDep, SettingsDep
-from app.core.errors import NotFound
+from app.core.errors import InvalidInput, NotFound
 from app.models import Project
 from app.schemas.common import RequestModel
 from app.schemas.hits import AssignmentPublic, HitPublic
 from app.services import ledger, publishing, review, sync
 
 router = APIRouter(tags=["hits"])
+#: Largest `max_hits` a publish request may name (Settings.max_hits_per_publish may be lower).
+MAX_HITS_CEILING = 100_000
 ExternalId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@-]+$")]
 
 
@@ -42,6 +44,14 @@ class PublishRequest(_In):
         le=1000,
         description="split HITs above this many assignments (9: cheap tier)",
     )
+    max_hits: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_HITS_CEILING,
+        description="create at most this many HITs now (default and upper bound: "
+        "MAX_HITS_PER_PUBLISH); `remaining_hits` in the answer says how many the batch still "
+        "needs: publish again",
+    )
 
 
 class HitsPublic(BaseModel):
@@ -60,6 +70,7 @@ class PublishResponse(BaseModel):
     adopted: int
     resumed: int
     failed: list[str]
+    remaining_hits: int = 0
 
 
 class ExtendRequest(_In):
@@ -130,7 +141,14 @@ def publish(
     _: AdminDep,
     body: Annotated[PublishRequest, Body()] = PublishRequest(),
 ) -> PublishResponse:
-    """Publish the next batch (or finish a half-published one). ``dry_run``: plan and cost only."""
+    """Publish the next batch (or finish a half-published one). ``dry_run``: plan and cost only.
+    One request creates at most ``max_hits`` HITs; call again while ``remaining_hits`` > 0."""
+    if body.max_hits is not None and body.max_hits > settings.max_hits_per_publish:
+        raise InvalidInput(
+            f"max_hits may be at most {settings.max_hits_per_publish} per request "
+            "(MAX_HITS_PER_PUBLISH); publish again for the rest",
+            column="max_hits",
+        )
     result = publishing.publish_batch(
         session,
         settings,
@@ -138,6 +156,7 @@ def publish(
         dry_run=body.dry_run,
         max_assignments=body.max_assignments,
         max_per_hit=body.max_per_hit,
+        max_hits=body.max_hits,
     )
     plan = result.plan
     return PublishResponse(
@@ -151,6 +170,7 @@ def publish(
         adopted=result.adopted,
         resumed=result.resumed,
         failed=result.failed,
+        remaining_hits=plan.remaining_hits if plan else 0,
     )
 
 

@@ -1,0 +1,81 @@
+"""The HTTP contract beyond the routes: every error body has one documented shape
+(``ErrorBody``, also under the name FastAPI gives its 422 schema, ``HTTPValidationError``), every
+operation documents it, and the access log never records link credentials."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from fastapi import FastAPI
+
+from app.schemas.common import ErrorBody
+
+#: Query parameters that are credentials of the `link` provider (invite tokens, panel keys).
+_CREDENTIAL = re.compile(r"(?i)([?&](?:invite|k)=)[^&\s\"]*")
+REDACTED = "[redacted]"
+ACCESS_LOGGER = "uvicorn.access"
+
+
+def redact(text: str) -> str:
+    return _CREDENTIAL.sub(r"\1" + REDACTED, text)
+
+
+class RedactLinkCredentials(logging.Filter):
+    """Rewrites `invite=` and `k=` query values in log records (uvicorn's access line passes
+    the path with its query string as an argument)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def install_log_redaction() -> None:
+    logger = logging.getLogger(ACCESS_LOGGER)
+    if not any(isinstance(f, RedactLinkCredentials) for f in logger.filters):
+        logger.addFilter(RedactLinkCredentials())
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+
+
+def _patch(schema: dict[str, Any]) -> None:
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    body = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in body.pop("$defs", {}).items():
+        components[name] = sub
+    components["ErrorBody"] = body
+    # The 422 that FastAPI documents on every operation is our error body too.
+    components["HTTPValidationError"] = {**body, "title": "HTTPValidationError"}
+    components.pop("ValidationError", None)
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for code, response in responses.items():
+                if code.startswith(("4", "5")) and "content" not in response:
+                    response["content"] = _error_response("")["content"]
+            responses.setdefault(
+                "default", _error_response("an error: `error` names it, `detail` explains it")
+            )
+
+
+def install_contract(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _patch(original())
+        return app.openapi_schema or {}
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    install_log_redaction()
