@@ -8,7 +8,10 @@ import logging
 import re
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from app.schemas.common import ErrorBody
 
@@ -69,7 +72,33 @@ def _patch(schema: dict[str, Any]) -> None:
             )
 
 
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    # Starlette's 405 names only the methods of the first route matching the path; a resource
+    # with GET and DELETE routes must list both.
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        route_methods = getattr(route, "methods", None)
+        if match != Match.NONE and route_methods:
+            methods.update(route_methods)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
 def install_contract(app: FastAPI) -> None:
+    async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+        allowed = _allowed_methods(app, request)
+        detail = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+        if isinstance(exc, StarletteHTTPException) and exc.status_code != 405:
+            detail = str(exc.detail)
+        return JSONResponse(
+            status_code=405,
+            content={"error": "method_not_allowed", "detail": detail},
+            headers={"Allow": ", ".join(allowed)},
+        )
+
+    app.add_exception_handler(405, method_not_allowed)
     original = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -11,6 +11,7 @@ answers); block the worker below ``block_below``; pay ``bonus_amount`` at or abo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -314,6 +315,9 @@ def bonus(
     return c.assignment
 
 
+MTURK_WORKER_ID = re.compile(r"A[A-Z0-9]+")
+
+
 def set_block(
     session: Session,
     settings: Settings,
@@ -330,7 +334,9 @@ def set_block(
         raise NotFound(f"worker {worker_id} is not known here")
     if blocked and not reason.strip():
         raise InvalidInput("a block needs a reason")
-    if not worker_id.startswith(LINK_WORKER_PREFIX):
+    # Only MTurk-shaped ids (MTURK.md: CustomerId ^A[A-Z0-9]+$) are MTurk workers; link and
+    # imported workers (ids from a released CSV) are blocked here alone.
+    if not worker_id.startswith(LINK_WORKER_PREFIX) and MTURK_WORKER_ID.fullmatch(worker_id):
         project = session.get(Project, project_id) if project_id is not None else None
         if mt is None:
             mt = mturk_client(settings, project)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import AdminDep, IdPath, SessionDep, SettingsDep
-from app.core.errors import InvalidInput, NotFound
+from app.core.errors import NotFound
 from app.models import Project
 from app.schemas.common import RequestModel
 from app.schemas.hits import AssignmentPublic, HitPublic
@@ -74,6 +74,17 @@ class PublishResponse(BaseModel):
 
 
 class ExtendRequest(_In):
+    """Add assignments, time, or both (at least one)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=lambda schema: schema.update(
+            anyOf=[
+                {"required": [name], "properties": {name: {"type": "integer"}}}
+                for name in ("assignments", "seconds")
+            ]
+        )
+    )
+
     assignments: int | None = Field(default=None, ge=1, le=1000)
     seconds: int | None = Field(default=None, ge=1, le=31_536_000)
 
@@ -88,7 +99,11 @@ class RejectRequest(_In):
 
 
 class BonusRequest(_In):
-    amount: str = Field(pattern=r"^[0-9]+(\.[0-9]{1,2})?$", max_length=10)
+    amount: str = Field(
+        # $0.01 to $100.00 (review.bonus), at most two decimals
+        pattern=r"^(?:100(?:\.0{1,2})?|[1-9][0-9]?(?:\.[0-9]{1,2})?|0?\.(?:0[1-9]|[1-9][0-9]?))$",
+        max_length=10,
+    )
     reason: str = Field(min_length=1, max_length=1024)
 
 
@@ -142,13 +157,9 @@ def publish(
     body: Annotated[PublishRequest, Body()] = PublishRequest(),
 ) -> PublishResponse:
     """Publish the next batch (or finish a half-published one). ``dry_run``: plan and cost only.
-    One request creates at most ``max_hits`` HITs; call again while ``remaining_hits`` > 0."""
-    if body.max_hits is not None and body.max_hits > settings.max_hits_per_publish:
-        raise InvalidInput(
-            f"max_hits may be at most {settings.max_hits_per_publish} per request "
-            "(MAX_HITS_PER_PUBLISH); publish again for the rest",
-            column="max_hits",
-        )
+    One request creates at most ``max_hits`` HITs (never more than MAX_HITS_PER_PUBLISH); call
+    again while ``remaining_hits`` > 0."""
+    limit = settings.max_hits_per_publish
     result = publishing.publish_batch(
         session,
         settings,
@@ -156,7 +167,7 @@ def publish(
         dry_run=body.dry_run,
         max_assignments=body.max_assignments,
         max_per_hit=body.max_per_hit,
-        max_hits=body.max_hits,
+        max_hits=min(body.max_hits or limit, limit),
     )
     plan = result.plan
     return PublishResponse(
