@@ -94,8 +94,12 @@ class ApproveRequest(_In):
     override_rejection: bool = False
 
 
+#: Text with at least one non-blank character and no NUL (what the services accept).
+NON_BLANK = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+
+
 class RejectRequest(_In):
-    feedback: str = Field(min_length=1, max_length=1024)
+    feedback: str = Field(min_length=1, max_length=1024, pattern=NON_BLANK)
 
 
 class BonusRequest(_In):
@@ -104,11 +108,11 @@ class BonusRequest(_In):
         pattern=r"^(?:100(?:\.0{1,2})?|[1-9][0-9]?(?:\.[0-9]{1,2})?|0?\.(?:0[1-9]|[1-9][0-9]?))$",
         max_length=10,
     )
-    reason: str = Field(min_length=1, max_length=1024)
+    reason: str = Field(min_length=1, max_length=1024, pattern=NON_BLANK)
 
 
 class BlockRequest(_In):
-    reason: str = Field(min_length=1, max_length=1024)
+    reason: str = Field(min_length=1, max_length=1024, pattern=NON_BLANK)
     project_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
 
 
@@ -138,8 +142,14 @@ class PublishSettingsPublic(BaseModel):
 
 
 class PublishSettingsUpdate(_In):
-    hit_options: dict[str, Any] | None = None
-    review_policy: dict[str, Any] | None = None
+    hit_options: dict[str, Any] | None = Field(
+        default=None,
+        json_schema_extra={"propertyNames": {"enum": sorted(publishing.DEFAULT_HIT_OPTIONS)}},
+    )
+    review_policy: dict[str, Any] | None = Field(
+        default=None,
+        json_schema_extra={"propertyNames": {"enum": sorted(publishing.DEFAULT_REVIEW_POLICY)}},
+    )
 
 
 class InviteRequest(_In):
