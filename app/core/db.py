@@ -31,11 +31,11 @@ _UTC_COLUMNS: dict[type, tuple[str, ...]] = {}
 def _utc_columns(cls: type) -> tuple[str, ...]:
     keys = _UTC_COLUMNS.get(cls)
     if keys is None:
-        keys = tuple(
-            attr.key
-            for attr in inspect(cls).column_attrs
-            if isinstance(attr.columns[0].type, DateTime) and attr.columns[0].type.timezone
-        )
+        mapper: Any = inspect(cls)
+        columns: list[tuple[str, Any]] = [
+            (prop.key, prop.columns[0].type) for prop in mapper.column_attrs
+        ]
+        keys = tuple(k for k, t in columns if isinstance(t, DateTime) and t.timezone)
         _UTC_COLUMNS[cls] = keys
     return keys
 

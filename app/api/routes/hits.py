@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from app.api.deps import AdminDep, IdPath, SessionDep, SettingsDep
 from app.core.errors import NotFound
@@ -141,14 +141,18 @@ class PublishSettingsPublic(BaseModel):
     review_policy: dict[str, Any]
 
 
+def _keys(options: dict[str, Any]) -> JsonValue:
+    return list(sorted(options))
+
+
 class PublishSettingsUpdate(_In):
     hit_options: dict[str, Any] | None = Field(
         default=None,
-        json_schema_extra={"propertyNames": {"enum": sorted(publishing.DEFAULT_HIT_OPTIONS)}},
+        json_schema_extra={"propertyNames": {"enum": _keys(publishing.DEFAULT_HIT_OPTIONS)}},
     )
     review_policy: dict[str, Any] | None = Field(
         default=None,
-        json_schema_extra={"propertyNames": {"enum": sorted(publishing.DEFAULT_REVIEW_POLICY)}},
+        json_schema_extra={"propertyNames": {"enum": _keys(publishing.DEFAULT_REVIEW_POLICY)}},
     )
 
 
