@@ -111,11 +111,11 @@ def main() -> int:
             headers = {"Authorization": f"Bearer {token}"}
             _seed(base, headers)
             command = [
-                str(Path(sys.executable).with_name("schemathesis")), "run",
+                str(Path(sys.executable).with_name("schemathesis")),
+                "--config-file", str(ROOT / "benchmarks" / "schemathesis.toml"), "run",
                 f"{base}/openapi.json", "--checks", "all",
                 "--max-examples", str(args.max_examples), "--seed", str(args.seed),
                 "--workers", args.workers, "--no-color",
-                "--config-file", str(ROOT / "benchmarks" / "schemathesis.toml"),
                 "-H", f"Authorization: Bearer {token}",
                 "--request-timeout", "60", *args.extra,
             ]  # fmt: skip
