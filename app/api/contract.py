@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.schemas.common import ErrorBody
 
@@ -72,6 +73,47 @@ def _patch(schema: dict[str, Any]) -> None:
             )
 
 
+#: Routes that read (and bound, with MAX_UPLOAD_BYTES) their own multipart bodies.
+UPLOAD_PATHS = re.compile(r"^/api/v1/(projects/[^/]+/(examples|answers/import)|training-files)$")
+#: Any other request body (JSON, admin and task forms) is at most this large.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class BodyLimit:
+    """ASGI middleware: a request body past MAX_BODY_BYTES is a 413, refused from its declared
+    Content-Length at once or as soon as the stream passes the limit (never read in full)."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or UPLOAD_PATHS.match(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        detail = f"the request body exceeds the limit of {self.limit} bytes"
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            response = JSONResponse(
+                status_code=413, content={"error": "payload_too_large", "detail": detail}
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    # An HTTPException passes through FastAPI's body parsing unchanged.
+                    raise StarletteHTTPException(413, detail)
+            return message
+
+        await self.app(scope, limited, send)
+
+
 def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
     # Starlette's 405 names only the methods of the first route matching the path; a resource
     # with GET and DELETE routes must list both.
@@ -99,6 +141,7 @@ def install_contract(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(405, method_not_allowed)
+    app.add_middleware(BodyLimit)
     original = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -455,3 +455,23 @@ def test_one_publish_request_is_bounded(client: TestClient, admin_headers: H) ->
     assert total == 25
     r = client.post(url, json={"max_hits": 10**6}, headers=admin_headers)
     assert r.status_code == 422 and "max_hits" in r.text
+
+
+def test_other_request_bodies_are_bounded(client: TestClient, admin_headers: H) -> None:
+    from app.api.contract import MAX_BODY_BYTES
+
+    huge = b'{"name": "' + b"x" * (MAX_BODY_BYTES + 10) + b'"}'
+    r = client.post(
+        "/api/v1/projects",
+        content=huge,
+        headers={**admin_headers, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
+
+    def chunks() -> Any:
+        for _ in range(20):
+            yield b"x" * (1 << 20)
+
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    r = client.post("/admin/login", content=chunks(), headers=form)
+    assert r.status_code == 413
