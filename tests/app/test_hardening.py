@@ -475,3 +475,18 @@ def test_other_request_bodies_are_bounded(client: TestClient, admin_headers: H) 
     form = {"Content-Type": "application/x-www-form-urlencoded"}
     r = client.post("/admin/login", content=chunks(), headers=form)
     assert r.status_code == 413
+
+
+def test_publish_settings_values_are_typed(client: TestClient, admin_headers: H) -> None:
+    pid = make_project(client, admin_headers)
+    url = f"/api/v1/projects/{pid}/publish-settings"
+    for bad in (
+        {"hit_options": {"lifetime_seconds": [{}, [True]]}},
+        {"hit_options": {"lifetime_seconds": 5}},
+        {"review_policy": {"reject_below": "half"}},
+        {"review_policy": {"bonus_reason": {"x": "\x00"}}},
+    ):
+        assert client.patch(url, json=bad, headers=admin_headers).status_code == 422, bad
+    r = client.patch(url, json={"hit_options": {"lifetime_seconds": 600}}, headers=admin_headers)
+    assert r.status_code == 200 and r.json()["hit_options"]["lifetime_seconds"] == 600
+    assert r.json()["hit_options"]["frame_height"] == 0  # the others keep their values

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import AdminDep, IdPath, SessionDep, SettingsDep
 from app.core.errors import NotFound
@@ -94,6 +94,8 @@ class ApproveRequest(_In):
     override_rejection: bool = False
 
 
+#: $0.01 to $100.00 (review.bonus), at most two decimals.
+DOLLARS = r"^(?:100(?:\.0{1,2})?|[1-9][0-9]?(?:\.[0-9]{1,2})?|0?\.(?:0[1-9]|[1-9][0-9]?))$"
 #: Text with at least one non-blank character and no NUL (what the services accept).
 NON_BLANK = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
 
@@ -104,8 +106,7 @@ class RejectRequest(_In):
 
 class BonusRequest(_In):
     amount: str = Field(
-        # $0.01 to $100.00 (review.bonus), at most two decimals
-        pattern=r"^(?:100(?:\.0{1,2})?|[1-9][0-9]?(?:\.[0-9]{1,2})?|0?\.(?:0[1-9]|[1-9][0-9]?))$",
+        pattern=DOLLARS,
         max_length=10,
     )
     reason: str = Field(min_length=1, max_length=1024, pattern=NON_BLANK)
@@ -141,19 +142,45 @@ class PublishSettingsPublic(BaseModel):
     review_policy: dict[str, Any]
 
 
-def _keys(options: dict[str, Any]) -> JsonValue:
-    return list(sorted(options))
+class HitOptionsUpdate(_In):
+    """HIT properties (MTURK.md limits); null title/description: derived from the project."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=128)
+    description: str | None = Field(default=None, min_length=1, max_length=2000)
+    keywords: str = Field(default="", max_length=1000)
+    lifetime_seconds: int = Field(default=7 * 86400, ge=30, le=31_536_000)
+    assignment_duration_seconds: int = Field(default=3600, ge=30, le=31_536_000)
+    auto_approval_delay_seconds: int = Field(default=3 * 86400, ge=0, le=2_592_000)
+    frame_height: int = Field(default=0, ge=0, le=10_000, description="0: MTurk's automatic")
+
+
+class ReviewPolicyUpdate(_In):
+    """Gold-accuracy thresholds (fractions of hidden gold answered right; null: never)."""
+
+    reject_below: float | None = Field(default=None, ge=0.0, le=1.0)
+    block_below: float | None = Field(default=None, ge=0.0, le=1.0)
+    min_gold: int = Field(default=3, ge=0, le=1000)
+    bonus_at: float | None = Field(default=None, ge=0.0, le=1.0)
+    bonus_amount: str = Field(default="0.10", pattern=DOLLARS, max_length=10)
+    reject_feedback: str = Field(
+        default=publishing.DEFAULT_REVIEW_POLICY["reject_feedback"],
+        min_length=1,
+        max_length=1024,
+        pattern=NON_BLANK,
+    )
+    bonus_reason: str = Field(
+        default=publishing.DEFAULT_REVIEW_POLICY["bonus_reason"],
+        min_length=1,
+        max_length=1024,
+        pattern=NON_BLANK,
+    )
 
 
 class PublishSettingsUpdate(_In):
-    hit_options: dict[str, Any] | None = Field(
-        default=None,
-        json_schema_extra={"propertyNames": {"enum": _keys(publishing.DEFAULT_HIT_OPTIONS)}},
-    )
-    review_policy: dict[str, Any] | None = Field(
-        default=None,
-        json_schema_extra={"propertyNames": {"enum": _keys(publishing.DEFAULT_REVIEW_POLICY)}},
-    )
+    """Change some options: only the keys sent change."""
+
+    hit_options: HitOptionsUpdate | None = None
+    review_policy: ReviewPolicyUpdate | None = None
 
 
 class InviteRequest(_In):
@@ -365,7 +392,12 @@ def update_publish_settings(
     project_id: IdPath, body: PublishSettingsUpdate, session: SessionDep, _: AdminDep
 ) -> PublishSettingsPublic:
     publishing.update_publish_settings(
-        session, project_id, hit_options=body.hit_options, review_policy=body.review_policy
+        session,
+        project_id,
+        hit_options=body.hit_options.model_dump(exclude_unset=True) if body.hit_options else None,
+        review_policy=(
+            body.review_policy.model_dump(exclude_unset=True) if body.review_policy else None
+        ),
     )
     view = publishing.read_publish_settings(session=session, project_id=project_id)
     return PublishSettingsPublic(project_id=project_id, **view)
