@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -67,19 +69,23 @@ def dev_key_path(database_url: str) -> Path:
 
 
 def load_or_create_dev_key(database_url: str) -> str:
-    """A random development key, generated once and kept (mode 0600) for later runs."""
+    """A random development key, generated once and kept (mode 0600) for later runs. Several
+    processes starting at once agree on one key: it is written to a private temporary file
+    and then linked into place, which succeeds for exactly one of them."""
     path = dev_key_path(database_url)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_text(encoding="ascii").strip()
-        if weak_secret(key) is None:
-            return key
-        raise ValueError(f"the development key in {path} is unusable; delete the file") from None
-    key = secrets.token_hex(32)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(key + "\n")
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    key = path.read_text(encoding="ascii").strip()
+    if weak_secret(key) is not None:
+        raise ValueError(f"the development key in {path} is unusable; delete the file")
     return key
 
 

@@ -490,3 +490,16 @@ def test_publish_settings_values_are_typed(client: TestClient, admin_headers: H)
     r = client.patch(url, json={"hit_options": {"lifetime_seconds": 600}}, headers=admin_headers)
     assert r.status_code == 200 and r.json()["hit_options"]["lifetime_seconds"] == 600
     assert r.json()["hit_options"]["frame_height"] == 0  # the others keep their values
+
+
+def test_processes_starting_together_agree_on_the_development_key(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.core.config import dev_key_path, load_or_create_dev_key
+
+    url = f"sqlite:///{tmp_path}/race.db"
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(lambda _: load_or_create_dev_key(url), range(32)))
+    assert len(keys) == 1
+    assert dev_key_path(url).stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["race.db.secret_key"]  # no temp files left
