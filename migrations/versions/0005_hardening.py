@@ -1,7 +1,7 @@
 """server-side admin web-page sessions (signing out ends them on the server)
 
 Revision ID: 0005_hardening
-Revises: 0003_jobs
+Revises: 0004_answer_integrity
 Create Date: 2026-12-01 07:15:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_hardening"
-down_revision: str | Sequence[str] | None = "0003_jobs"
+down_revision: str | Sequence[str] | None = "0004_answer_integrity"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
