@@ -9,15 +9,19 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api.contract import install_contract
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory
 from app.core.errors import DomainError
 from app.core.migrate import check_migrated
 
 API_PREFIX = "/api/v1"
+#: Retry-After (seconds) of the 503 sent while the database is unreachable.
+RETRY_AFTER_SECONDS = 5
 
 _HTTP_CODES = {
     401: "unauthorized",
@@ -73,6 +77,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         # Services check constraints first; this only catches a race between two writers.
         return _error(409, "conflict", "the request conflicts with the current state; retry")
 
+    async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # The database is down, unreachable, restarting or locked: nothing was changed.
+        return _error(
+            503,
+            "database_unavailable",
+            "the database is unavailable right now; nothing was changed, retry shortly",
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    for exc_class in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(exc_class, _unavailable)
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service. Refuses to start (at lifespan start-up) on an un-migrated database."""
@@ -99,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     _install_error_handlers(app)
+    install_contract(app)
 
     from app.api.routes import admin_pages, health, task
 

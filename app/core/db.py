@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -22,6 +23,41 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+_UTC_COLUMNS: dict[type, tuple[str, ...]] = {}
+
+
+def _utc_columns(cls: type) -> tuple[str, ...]:
+    keys = _UTC_COLUMNS.get(cls)
+    if keys is None:
+        mapper: Any = inspect(cls)
+        columns: list[tuple[str, Any]] = [
+            (prop.key, prop.columns[0].type) for prop in mapper.column_attrs
+        ]
+        keys = tuple(k for k, t in columns if isinstance(t, DateTime) and t.timezone)
+        _UTC_COLUMNS[cls] = keys
+    return keys
+
+
+def _attach_utc(target: Any) -> None:
+    # SQLite has no time-zone type: its DateTime(timezone=True) values come back naive although
+    # every one was written in UTC. Mark them as UTC, as Postgres returns them.
+    state = target.__dict__
+    for key in _utc_columns(type(target)):
+        value = state.get(key)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            state[key] = value.replace(tzinfo=UTC)
+
+
+@event.listens_for(Base, "load", propagate=True)
+def _utc_on_load(target: Any, _context: Any) -> None:
+    _attach_utc(target)
+
+
+@event.listens_for(Base, "refresh", propagate=True)
+def _utc_on_refresh(target: Any, _context: Any, _attrs: Any) -> None:
+    _attach_utc(target)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -2,7 +2,7 @@
 (Alembic autogenerate and the test fixtures rely on it). Helpers adding tables register their
 module below (app.models.mturk, app.models.jobs, app.models.prolific)."""
 
-from app.models.auth import AdminToken
+from app.models.auth import AdminSession, AdminToken
 from app.models.crowd import (
     Answer,
     Assignment,
@@ -24,6 +24,7 @@ from app.models.mturk import (
 from app.models.prolific import ProlificAccount, ProlificPayment, ProlificSession, ProlificStudy
 
 __all__ = [
+    "AdminSession",
     "AdminToken",
     "Answer",
     "Assignment",

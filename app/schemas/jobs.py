@@ -81,7 +81,10 @@ class JobCreate(RequestModel):
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     selection: Selection = Field(default_factory=Selection)
     seeds: list[Annotated[int, Field(ge=0, le=2_147_483_647)]] = Field(
-        default_factory=lambda: [0], min_length=1, max_length=20
+        default_factory=lambda: [0],
+        min_length=1,
+        max_length=20,
+        json_schema_extra={"uniqueItems": True},
     )
     split_seed: int | None = Field(default=None, ge=0, le=2_147_483_647)
     device: Literal["auto", "cpu", "cuda"] = "auto"

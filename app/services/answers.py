@@ -19,11 +19,18 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.crowd import CrowdInputError, parse_wide
+from app.crowd._table import plain
 from app.models import Answer, Example, Project, Worker
 from app.schemas.crowd import AnswerImportResult
 from app.services.examples import example_rows, existing_ids
 from app.services.projects import get_project
-from app.services.tables import read_table, require_columns, text_column, unit_of_work
+from app.services.tables import (
+    TableLimits,
+    read_table,
+    require_columns,
+    text_column,
+    unit_of_work,
+)
 
 Layout = Literal["auto", "long", "wide"]
 _WIDE = re.compile(r"^(ans|worker_id)_\d+$")
@@ -55,7 +62,9 @@ def _values(frame: pd.DataFrame) -> np.ndarray:
     bad = ~np.isin(numeric, np.arange(1.0, 5.0))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise InvalidInput(ERR_VALUE.format(row=row, value=raw.iloc[row]), row=row, column="value")
+        raise InvalidInput(
+            ERR_VALUE.format(row=row, value=plain(raw.iloc[row])), row=row, column="value"
+        )
     return numeric.astype(np.int64)
 
 
@@ -69,7 +78,7 @@ def _times(frame: pd.DataFrame, base: datetime) -> list[datetime]:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise InvalidInput(
-            ERR_TIME.format(row=row, value=raw.iloc[row]), row=row, column="submitted_at"
+            ERR_TIME.format(row=row, value=plain(raw.iloc[row])), row=row, column="submitted_at"
         )
     return [t.to_pydatetime() for t in parsed]
 
@@ -269,6 +278,7 @@ def import_answers(
     layout: Layout = "auto",
     create_workers: bool = True,
     source: str = "import",
+    limits: TableLimits | None = None,
 ) -> AnswerImportResult:
     """Parse an uploaded file and import it (`import_answers_frame`)."""
     get_project(session=session, project_id=project_id)
@@ -277,6 +287,7 @@ def import_answers(
         filename=filename,
         fmt=fmt,
         text_columns=("example_id", "example_idx", "worker_id", *_worker_columns(data)),
+        limits=limits,
     )
     return import_answers_frame(
         session=session,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound, Unauthorized
@@ -15,12 +16,15 @@ __all__ = [
     "Unauthorized",
     "active_token",
     "create_token",
+    "end_session",
+    "find_session",
     "hash_token",
     "list_tokens",
     "revoke_token",
+    "start_session",
     "verify_token",
 ]
-from app.models import AdminToken
+from app.models import AdminSession, AdminToken
 from app.models.crowd import utcnow
 
 #: Body detail of every 401: says nothing about which tokens exist.
@@ -91,3 +95,46 @@ def active_token(*, session: Session, token_id: int) -> AdminToken:
     if row is None or row.revoked_at is not None:
         raise Unauthorized(UNAUTHORIZED_DETAIL)
     return row
+
+
+# -- admin web-page sessions: server-side, so signing out ends them ----------------------------
+def start_session(*, session: Session, token_id: int, max_age: int) -> tuple[str, str]:
+    """A new session for an active token: (session id for the cookie, CSRF value). Only the
+    id's sha256 is stored; expired sessions are purged on the way."""
+    active_token(session=session, token_id=token_id)
+    now = utcnow()
+    session.execute(delete(AdminSession).where(AdminSession.expires_at < now))
+    session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    session.add(
+        AdminSession(
+            session_hash=hash_token(session_id),
+            token_id=token_id,
+            csrf=csrf,
+            expires_at=now + timedelta(seconds=max_age),
+        )
+    )
+    session.commit()
+    return session_id, csrf
+
+
+def find_session(*, session: Session, session_id: str) -> tuple[AdminToken, str] | None:
+    """(token row, CSRF value) of a live session, or None (unknown, ended, expired, revoked)."""
+    row = session.scalars(
+        select(AdminSession).where(AdminSession.session_hash == hash_token(session_id))
+    ).one_or_none()
+    if row is None:
+        return None
+    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
+    if expires <= utcnow():
+        return None
+    try:
+        token = active_token(session=session, token_id=row.token_id)
+    except Unauthorized:
+        return None
+    return token, row.csrf
+
+
+def end_session(*, session: Session, session_id: str) -> None:
+    """Sign out: the session row goes, so the cookie (or any copy of it) is worthless."""
+    session.execute(delete(AdminSession).where(AdminSession.session_hash == hash_token(session_id)))
+    session.commit()

@@ -18,6 +18,7 @@ from app.schemas.crowd import (
 )
 from app.services.projects import get_project
 from app.services.tables import (
+    TableLimits,
     _is_missing,
     json_records,
     read_table,
@@ -150,6 +151,7 @@ def upload_examples(
     fmt: str | None = None,
     id_column: str = "example_id",
     label_column: str | None = None,
+    limits: TableLimits | None = None,
 ) -> UploadResult:
     """Store every row of the file as an example, or nothing (any error rolls back).
 
@@ -157,7 +159,9 @@ def upload_examples(
     """
     with unit_of_work(session):
         project = get_project(session=session, project_id=project_id)
-        frame = read_table(data, filename=filename, fmt=fmt, text_columns=(id_column,))
+        frame = read_table(
+            data, filename=filename, fmt=fmt, text_columns=(id_column,), limits=limits
+        )
         if label_column is None and DEFAULT_LABEL_COLUMN in frame.columns:
             label_column = DEFAULT_LABEL_COLUMN
         rows = example_rows(project, frame, id_column=id_column, label_column=label_column)

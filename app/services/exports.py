@@ -95,11 +95,38 @@ def build_export_frame(
     return out
 
 
+#: Text cells starting with these run as formulas in spreadsheets (OWASP "CSV Injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def defuse(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula, prefixed with ' (shown, not run)."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def defuse_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """The CSV rendering of `frame`: text cells and column names defused; numbers untouched
+    (JSON Lines and Parquet keep the raw values)."""
+    text_columns = [
+        c
+        for c in frame.columns
+        if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c].dtype)
+    ]
+    out = frame.copy() if text_columns else frame
+    for column in text_columns:
+        out[column] = frame[column].map(defuse)
+    out.columns = [defuse(str(c)) for c in frame.columns]
+    return out
+
+
 def render_csv(frame: pd.DataFrame) -> Iterator[bytes]:
-    """CSV in chunks; the concatenation equals ``frame.to_csv(index=False)`` exactly."""
-    yield frame.iloc[:0].to_csv(index=False, lineterminator="\n").encode("utf-8")
+    """CSV in chunks (formulas defused); the concatenation equals
+    ``defuse_formulas(frame).to_csv(index=False)`` exactly."""
+    yield defuse_formulas(frame.iloc[:0]).to_csv(index=False, lineterminator="\n").encode("utf-8")
     for start in range(0, len(frame), CHUNK_ROWS):
-        part = frame.iloc[start : start + CHUNK_ROWS]
+        part = defuse_formulas(frame.iloc[start : start + CHUNK_ROWS])
         yield part.to_csv(index=False, header=False, lineterminator="\n").encode("utf-8")
 
 

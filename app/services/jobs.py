@@ -42,7 +42,7 @@ from app.schemas.jobs import (
     TrainingFilePublic,
     UploadedData,
 )
-from app.services.tables import read_table, unit_of_work
+from app.services.tables import TableLimits, read_table, unit_of_work
 from trainer import api as trainer_api
 
 #: Where a job's artifacts live: <artifact_dir>/jobs/<job id>/<attempt folder>/<file>.
@@ -57,10 +57,10 @@ ARTIFACT_MEDIA = {
 
 # -- uploads -----------------------------------------------------------------------------------
 def upload_training_file(
-    *, session: Session, data: bytes, filename: str | None
+    *, session: Session, data: bytes, filename: str | None, limits: TableLimits | None = None
 ) -> TrainingFilePublic:
     """Store a CSV/Parquet training table after checking that it parses."""
-    frame = read_table(data, filename=filename)
+    frame = read_table(data, filename=filename, limits=limits)
     name = (filename or "upload").rsplit("/", 1)[-1][:255] or "upload"
     fmt = "parquet" if data[:4] == b"PAR1" else "csv"
     if fmt == "csv" and (name.lower().endswith((".json", ".jsonl", ".ndjson"))):

@@ -198,6 +198,19 @@ class PublishPlan:
     hits: list[PlannedHit]
     warnings: list[str] = field(default_factory=list)
     examples_needing: int = 0
+    #: HITs the batch needs beyond this request's bound (published by calling again).
+    remaining_hits: int = 0
+
+    def bound(self, max_hits: int) -> None:
+        """Keep the first `max_hits` HITs: one request never creates an unbounded number."""
+        if len(self.hits) <= max_hits:
+            return
+        self.remaining_hits = len(self.hits) - max_hits
+        self.hits = self.hits[:max_hits]
+        self.warnings.append(
+            f"this request publishes {max_hits} HITs; {self.remaining_hits} more are needed: "
+            "publish again (each request creates at most max_hits, MAX_HITS_PER_PUBLISH)"
+        )
 
     @property
     def total_cost(self) -> Decimal:
@@ -453,11 +466,13 @@ def publish_batch(
     max_per_hit: int | None = None,
     groups: Sequence[tuple[Sequence[int], int]] | None = None,
     mt: Any = None,
+    max_hits: int | None = None,
 ) -> PublishResult:
     """Plan a batch and publish it; first finishes any batch a crash left half-published.
 
     A dry run returns the plan and its cost estimate and writes nothing. The budget cap is
-    checked against the whole batch before anything is written.
+    checked against the whole batch before anything is written. At most `max_hits` (default
+    Settings.max_hits_per_publish) HITs are created; the plan says how many remain.
     """
     project = get_project(session=session, project_id=project_id)
     pending = _pending(session, project.id)
@@ -468,6 +483,8 @@ def publish_batch(
     plan = plan_batch(
         session, project.id, max_assignments=max_assignments, max_per_hit=max_per_hit, groups=groups
     )
+    if groups is None:  # an explicit replay is published whole, as given
+        plan.bound(max_hits or settings.max_hits_per_publish)
     if dry_run:
         session.rollback()  # publish_settings defaults may have been flushed
         return PublishResult(plan=plan, dry_run=True, hits=[])

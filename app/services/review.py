@@ -11,6 +11,7 @@ answers); block the worker below ``block_below``; pay ``bonus_amount`` at or abo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -364,6 +365,9 @@ def _marketplace_bonus(
     return c.assignment
 
 
+MTURK_WORKER_ID = re.compile(r"A[A-Z0-9]+")
+
+
 def set_block(
     session: Session,
     settings: Settings,
@@ -385,7 +389,9 @@ def set_block(
         recruiter.block(
             session, settings, worker, blocked=blocked, reason=reason, project_id=project_id
         )
-    elif not worker_id.startswith(LINK_WORKER_PREFIX):
+    # Only MTurk-shaped ids (MTURK.md: CustomerId ^A[A-Z0-9]+$) are MTurk workers; link and
+    # imported workers (ids from a released CSV) are blocked here alone.
+    elif not worker_id.startswith(LINK_WORKER_PREFIX) and MTURK_WORKER_ID.fullmatch(worker_id):
         project = session.get(Project, project_id) if project_id is not None else None
         if mt is None:
             mt = mturk_client(settings, project)

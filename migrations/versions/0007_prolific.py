@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_prolific"
-down_revision: str | Sequence[str] | None = "0004_answer_integrity"
+down_revision: str | Sequence[str] | None = "0005_hardening"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -2,7 +2,8 @@
 CSRF check, rendering, friendly error pages, and signed one-time notices for post/redirect/get.
 
 The session cookie is HttpOnly, SameSite=Strict and signed with ``Settings.secret_key``; it holds
-only the token's id and a CSRF nonce, and every request re-checks that the token is not revoked.
+only a random session id whose server-side row names the token and the CSRF nonce; every request
+re-checks that the session exists and the token is not revoked, and signing out deletes the row.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import MAX_ID
 from app.core.config import Settings
-from app.core.errors import DomainError, NotFound, Unauthorized
+from app.core.errors import DomainError, NotFound
 from app.services import auth
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,20 +70,28 @@ def set_cookie(response: Response, request: Request, name: str, value: str, max_
     )
 
 
-def current_admin(request: Request, session: Session, settings: Settings) -> Admin | None:
-    """The signed-in admin, or None (no cookie, bad signature, expired, or token revoked)."""
+def session_id_of(request: Request, settings: Settings) -> str | None:
+    """The random session id the signed cookie carries, or None."""
     raw = request.cookies.get(SESSION_COOKIE)
     if not raw:
         return None
     try:
         data = signer(settings, "session").loads(raw, max_age=SESSION_MAX_AGE)
-        token_id, csrf = int(data["t"]), str(data["c"])
+        return str(data["s"])
     except (BadSignature, KeyError, TypeError, ValueError):
         return None
-    try:
-        row = auth.active_token(session=session, token_id=token_id)
-    except Unauthorized:
+
+
+def current_admin(request: Request, session: Session, settings: Settings) -> Admin | None:
+    """The signed-in admin, or None (no cookie, bad signature, expired, signed out, revoked):
+    the session lives on the server (app.services.auth), the cookie holds only its id."""
+    session_id = session_id_of(request, settings)
+    if session_id is None:
         return None
+    found = auth.find_session(session=session, session_id=session_id)
+    if found is None:
+        return None
+    row, csrf = found
     return Admin(token_id=row.id, name=row.name, csrf=csrf)
 
 

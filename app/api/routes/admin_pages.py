@@ -3,7 +3,7 @@ admin API under ``/admin``.
 
 Sign-in takes an admin token (``frtrain admin create-token``), checked by app.services.auth. The
 session cookie is HttpOnly, SameSite=Strict and signed with ``Settings.secret_key``; it holds only
-the token's id and a CSRF nonce, and every request re-checks that the token is not revoked. Every
+a random session id (the session itself lives on the server and signing out ends it). Every
 POST form carries the CSRF nonce (before sign-in: a double-submit nonce cookie). Pages call the
 same service functions as the JSON API; domain errors become HTML pages with the matching status.
 """
@@ -35,6 +35,7 @@ from app.api.routes.admin_base import (
     parse_id,
     read_notice,
     render,
+    session_id_of,
     set_cookie,
     signer,
 )
@@ -143,14 +144,20 @@ def login(
             error="That token is not valid (wrong, mistyped or revoked).",
             status_code=401,
         )
-    value = signer(settings, "session").dumps({"t": row.id, "c": secrets.token_urlsafe(24)})
+    session_id, _csrf = auth.start_session(
+        session=session, token_id=row.id, max_age=SESSION_MAX_AGE
+    )
+    value = signer(settings, "session").dumps({"s": session_id})
     response = RedirectResponse(target, status_code=303)
     set_cookie(response, request, SESSION_COOKIE, value, SESSION_MAX_AGE)
     response.delete_cookie(LOGIN_COOKIE, path="/admin")
     return response
 
 
-def _signed_out() -> RedirectResponse:
+def _signed_out(request: Request, session: Session, settings: Settings) -> RedirectResponse:
+    session_id = session_id_of(request, settings)
+    if session_id is not None:
+        auth.end_session(session=session, session_id=session_id)  # ends it on the server
     response = RedirectResponse("/admin/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/admin")
     return response
@@ -166,13 +173,13 @@ def logout(
     admin = current_admin(request, session, settings)
     if admin is not None and not csrf_ok(admin, csrf):
         return error_page(request, CSRF_REFUSED, admin)
-    return _signed_out()
+    return _signed_out(request, session, settings)
 
 
 @router.get("/logout")
-def logout_link() -> Response:
+def logout_link(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
     # Signing out needs no protection: the worst a forged request can do is sign someone out.
-    return _signed_out()
+    return _signed_out(request, session, settings)
 
 
 # -- projects ------------------------------------------------------------------------------

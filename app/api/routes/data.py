@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import AdminDep, IdPath, SessionDep, SettingsDep, read_upload
+from app.api.deps import UPLOAD_BODY, AdminDep, IdPath, SessionDep, SettingsDep, read_file_upload
 from app.schemas.crowd import (
     AnswerImportResult,
     ExamplesPublic,
@@ -16,6 +17,7 @@ from app.schemas.crowd import (
 )
 from app.services import answers as answers_svc
 from app.services import examples as examples_svc
+from app.services.tables import TableLimits
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["data"])
 
@@ -24,18 +26,24 @@ ColumnQuery = Annotated[str, Query(min_length=1, max_length=200)]
 _BAD_FILE: dict[int | str, dict[str, Any]] = {
     404: {"description": "unknown project or example"},
     409: {"description": "an id already exists"},
-    413: {"description": "upload larger than MAX_UPLOAD_BYTES"},
+    413: {"description": "upload larger than MAX_UPLOAD_BYTES, or too many rows or columns"},
     422: {"description": "malformed file; the body names the row and column"},
 }
 
 
-@router.post("/examples", status_code=201, response_model=UploadResult, responses=_BAD_FILE)
+@router.post(
+    "/examples",
+    status_code=201,
+    response_model=UploadResult,
+    responses=_BAD_FILE,
+    openapi_extra=UPLOAD_BODY,
+)
 async def upload_examples(
     project_id: IdPath,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     _: AdminDep,
-    file: Annotated[UploadFile, File(description="CSV, Parquet, JSON or JSON Lines")],
     format: Annotated[FileFormat | None, Query(description="default: from the file")] = None,
     id_column: ColumnQuery = "example_id",
     label_column: Annotated[
@@ -43,16 +51,20 @@ async def upload_examples(
         Query(min_length=1, max_length=200, description="known +1/-1 labels; default true_label"),
     ] = None,
 ) -> UploadResult:
-    """Upload examples; atomic (a bad file stores nothing). Rows in errors count from 0."""
-    data = await read_upload(file, settings)
-    return examples_svc.upload_examples(
+    """Upload examples (multipart field `file`: CSV, Parquet, JSON or JSON Lines); atomic (a
+    bad file stores nothing). Rows in errors count from 0."""
+    upload = await read_file_upload(request, settings)
+    # Parsing and writing block: they run in the threadpool, never on the event loop.
+    return await run_in_threadpool(
+        examples_svc.upload_examples,
         session=session,
         project_id=project_id,
-        data=data,
-        filename=file.filename,
+        data=upload.data,
+        filename=upload.filename,
         fmt=format,
         id_column=id_column,
         label_column=label_column,
+        limits=TableLimits.of(settings),
     )
 
 
@@ -89,31 +101,37 @@ def list_gold(project_id: IdPath, session: SessionDep, _: AdminDep) -> GoldsPubl
 
 
 @router.post(
-    "/answers/import", status_code=201, response_model=AnswerImportResult, responses=_BAD_FILE
+    "/answers/import",
+    status_code=201,
+    response_model=AnswerImportResult,
+    responses=_BAD_FILE,
+    openapi_extra=UPLOAD_BODY,
 )
 async def import_answers(
     project_id: IdPath,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     _: AdminDep,
-    file: Annotated[UploadFile, File(description="long or wide (released MTurk) layout")],
     layout: Literal["auto", "long", "wide"] = "auto",
     format: Annotated[FileFormat | None, Query(description="default: from the file")] = None,
     create_workers: bool = True,
 ) -> AnswerImportResult:
-    """Bulk-import answers; all rows or none.
+    """Bulk-import answers (multipart field `file`); all rows or none.
 
     Long: `example_id, worker_id, value[, submitted_at]` for existing examples. Wide:
     `example_idx, [true_label,] ans_1..ans_K, worker_id_1..worker_id_K` plus feature columns;
     missing examples are created. Without `submitted_at` the file order is the answer order.
     """
-    data = await read_upload(file, settings)
-    return answers_svc.import_answers(
+    upload = await read_file_upload(request, settings)
+    return await run_in_threadpool(
+        answers_svc.import_answers,
         session=session,
         project_id=project_id,
-        data=data,
-        filename=file.filename,
+        data=upload.data,
+        filename=upload.filename,
         fmt=format,
         layout=layout,
         create_workers=create_workers,
+        limits=TableLimits.of(settings),
     )

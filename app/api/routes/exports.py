@@ -40,7 +40,15 @@ def get_export(export_id: IdPath, session: SessionDep, _: AdminDep) -> ExportPub
 @router.get(
     "/exports/{export_id}/download",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}},
+    responses={
+        200: {
+            "content": {
+                "text/csv": {},
+                "application/x-ndjson": {},
+                "application/vnd.apache.parquet": {},
+            }
+        }
+    },
 )
 def download_export(
     export_id: IdPath,

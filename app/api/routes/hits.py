@@ -21,6 +21,8 @@ from app.schemas.hits import AssignmentPublic, HitPublic
 from app.services import ledger, publishing, review, sync
 
 router = APIRouter(tags=["hits"])
+#: Largest `max_hits` a publish request may name (Settings.max_hits_per_publish may be lower).
+MAX_HITS_CEILING = 100_000
 ExternalId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@-]+$")]
 
 
@@ -42,6 +44,14 @@ class PublishRequest(_In):
         le=1000,
         description="split HITs above this many assignments (9: cheap tier)",
     )
+    max_hits: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_HITS_CEILING,
+        description="create at most this many HITs now (default and upper bound: "
+        "MAX_HITS_PER_PUBLISH); `remaining_hits` in the answer says how many the batch still "
+        "needs: publish again",
+    )
 
 
 class HitsPublic(BaseModel):
@@ -60,9 +70,21 @@ class PublishResponse(BaseModel):
     adopted: int
     resumed: int
     failed: list[str]
+    remaining_hits: int = 0
 
 
 class ExtendRequest(_In):
+    """Add assignments, time, or both (at least one)."""
+
+    model_config = ConfigDict(
+        json_schema_extra=lambda schema: schema.update(
+            anyOf=[
+                {"required": [name], "properties": {name: {"type": "integer"}}}
+                for name in ("assignments", "seconds")
+            ]
+        )
+    )
+
     assignments: int | None = Field(default=None, ge=1, le=1000)
     seconds: int | None = Field(default=None, ge=1, le=31_536_000)
 
@@ -72,17 +94,26 @@ class ApproveRequest(_In):
     override_rejection: bool = False
 
 
+#: $0.01 to $100.00 (review.bonus), at most two decimals.
+DOLLARS = r"^(?:100(?:\.0{1,2})?|[1-9][0-9]?(?:\.[0-9]{1,2})?|0?\.(?:0[1-9]|[1-9][0-9]?))$"
+#: Text with at least one non-blank character and no NUL (what the services accept).
+NON_BLANK = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+
+
 class RejectRequest(_In):
-    feedback: str = Field(min_length=1, max_length=1024)
+    feedback: str = Field(min_length=1, max_length=1024, pattern=NON_BLANK)
 
 
 class BonusRequest(_In):
-    amount: str = Field(pattern=r"^[0-9]+(\.[0-9]{1,2})?$", max_length=10)
-    reason: str = Field(min_length=1, max_length=1024)
+    amount: str = Field(
+        pattern=DOLLARS,
+        max_length=10,
+    )
+    reason: str = Field(min_length=1, max_length=1024, pattern=NON_BLANK)
 
 
 class BlockRequest(_In):
-    reason: str = Field(min_length=1, max_length=1024)
+    reason: str = Field(min_length=1, max_length=1024, pattern=NON_BLANK)
     project_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
 
 
@@ -111,9 +142,45 @@ class PublishSettingsPublic(BaseModel):
     review_policy: dict[str, Any]
 
 
+class HitOptionsUpdate(_In):
+    """HIT properties (MTURK.md limits); null title/description: derived from the project."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=128)
+    description: str | None = Field(default=None, min_length=1, max_length=2000)
+    keywords: str = Field(default="", max_length=1000)
+    lifetime_seconds: int = Field(default=7 * 86400, ge=30, le=31_536_000)
+    assignment_duration_seconds: int = Field(default=3600, ge=30, le=31_536_000)
+    auto_approval_delay_seconds: int = Field(default=3 * 86400, ge=0, le=2_592_000)
+    frame_height: int = Field(default=0, ge=0, le=10_000, description="0: MTurk's automatic")
+
+
+class ReviewPolicyUpdate(_In):
+    """Gold-accuracy thresholds (fractions of hidden gold answered right; null: never)."""
+
+    reject_below: float | None = Field(default=None, ge=0.0, le=1.0)
+    block_below: float | None = Field(default=None, ge=0.0, le=1.0)
+    min_gold: int = Field(default=3, ge=0, le=1000)
+    bonus_at: float | None = Field(default=None, ge=0.0, le=1.0)
+    bonus_amount: str = Field(default="0.10", pattern=DOLLARS, max_length=10)
+    reject_feedback: str = Field(
+        default=publishing.DEFAULT_REVIEW_POLICY["reject_feedback"],
+        min_length=1,
+        max_length=1024,
+        pattern=NON_BLANK,
+    )
+    bonus_reason: str = Field(
+        default=publishing.DEFAULT_REVIEW_POLICY["bonus_reason"],
+        min_length=1,
+        max_length=1024,
+        pattern=NON_BLANK,
+    )
+
+
 class PublishSettingsUpdate(_In):
-    hit_options: dict[str, Any] | None = None
-    review_policy: dict[str, Any] | None = None
+    """Change some options: only the keys sent change."""
+
+    hit_options: HitOptionsUpdate | None = None
+    review_policy: ReviewPolicyUpdate | None = None
 
 
 class InviteRequest(_In):
@@ -130,7 +197,10 @@ def publish(
     _: AdminDep,
     body: Annotated[PublishRequest, Body()] = PublishRequest(),
 ) -> PublishResponse:
-    """Publish the next batch (or finish a half-published one). ``dry_run``: plan and cost only."""
+    """Publish the next batch (or finish a half-published one). ``dry_run``: plan and cost only.
+    One request creates at most ``max_hits`` HITs (never more than MAX_HITS_PER_PUBLISH); call
+    again while ``remaining_hits`` > 0."""
+    limit = settings.max_hits_per_publish
     result = publishing.publish_batch(
         session,
         settings,
@@ -138,6 +208,7 @@ def publish(
         dry_run=body.dry_run,
         max_assignments=body.max_assignments,
         max_per_hit=body.max_per_hit,
+        max_hits=min(body.max_hits or limit, limit),
     )
     plan = result.plan
     return PublishResponse(
@@ -151,6 +222,7 @@ def publish(
         adopted=result.adopted,
         resumed=result.resumed,
         failed=result.failed,
+        remaining_hits=plan.remaining_hits if plan else 0,
     )
 
 
@@ -320,7 +392,12 @@ def update_publish_settings(
     project_id: IdPath, body: PublishSettingsUpdate, session: SessionDep, _: AdminDep
 ) -> PublishSettingsPublic:
     publishing.update_publish_settings(
-        session, project_id, hit_options=body.hit_options, review_policy=body.review_policy
+        session,
+        project_id,
+        hit_options=body.hit_options.model_dump(exclude_unset=True) if body.hit_options else None,
+        review_policy=(
+            body.review_policy.model_dump(exclude_unset=True) if body.review_policy else None
+        ),
     )
     view = publishing.read_publish_settings(session=session, project_id=project_id)
     return PublishSettingsPublic(project_id=project_id, **view)

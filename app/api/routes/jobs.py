@@ -4,28 +4,39 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import AdminDep, IdPath, SessionDep, SettingsDep, read_upload
+from app.api.deps import UPLOAD_BODY, AdminDep, IdPath, SessionDep, SettingsDep, read_file_upload
 from app.schemas.jobs import JobCreate, JobPublic, JobsPublic, JobStatus, TrainingFilePublic
 from app.services import jobs as svc
+from app.services.tables import TableLimits
 
 router = APIRouter(tags=["training jobs"])
 
 ArtifactName = Annotated[str, Query(pattern=r"^[A-Za-z0-9_.-]{1,100}$")]
 
 
-@router.post("/training-files", status_code=201, response_model=TrainingFilePublic)
+@router.post(
+    "/training-files",
+    status_code=201,
+    response_model=TrainingFilePublic,
+    openapi_extra=UPLOAD_BODY,
+)
 async def upload_training_file(
-    session: SessionDep,
-    settings: SettingsDep,
-    _: AdminDep,
-    file: Annotated[UploadFile, File(description="CSV or Parquet training table")],
+    request: Request, session: SessionDep, settings: SettingsDep, _: AdminDep
 ) -> TrainingFilePublic:
-    """Upload a training table; reference it as `data.upload_id` with its column roles."""
-    data = await read_upload(file, settings)
-    return svc.upload_training_file(session=session, data=data, filename=file.filename)
+    """Upload a training table (multipart field `file`: CSV or Parquet); reference it as
+    `data.upload_id` with its column roles."""
+    upload = await read_file_upload(request, settings)
+    return await run_in_threadpool(
+        svc.upload_training_file,
+        session=session,
+        data=upload.data,
+        filename=upload.filename,
+        limits=TableLimits.of(settings),
+    )
 
 
 @router.get("/training-files/{file_id}", response_model=TrainingFilePublic)

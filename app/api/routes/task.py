@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import IdPath, SessionDep, SettingsDep
+from app.api.deps import IdPath, SessionDep, SettingsDep, read_form
 from app.core.errors import DomainError, InvalidInput
 from app.services import task_page
 
@@ -26,9 +26,14 @@ _TITLES = {
     404: "Task not found",
     409: "Already done",
     410: "This task has expired",
+    413: "Too much data sent",
     422: "Please check your answers",
 }
+#: Bounds on the task form (a page has at most 1000 questions plus a few hidden fields; an
+#: answer is one digit): fields, bytes per field, bytes in all.
 MAX_FORM_FIELDS = 2000
+MAX_FIELD_BYTES = 4096
+MAX_FORM_BYTES = 256 * 1024
 
 
 def _error(request: Request, exc: DomainError) -> HTMLResponse:
@@ -50,7 +55,9 @@ def _page(request: Request, view: task_page.TaskView) -> HTMLResponse:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    form = await request.form(max_fields=MAX_FORM_FIELDS, max_files=0)
+    form = await read_form(
+        request, limit=MAX_FORM_BYTES, max_fields=MAX_FORM_FIELDS, max_field_bytes=MAX_FIELD_BYTES
+    )
     out: dict[str, str] = {}
     for key, value in form.multi_items():
         if not isinstance(value, str):
