@@ -7,11 +7,11 @@ only the installed package. app.core.migrate looks for the packaged copy first a
 to the checkout's `migrations/` (editable installs, tests).
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 setup(
     packages=[
-        *find_packages(include=["app", "app.*", "trainer", "trainer.*"]),
+        *find_namespace_packages(include=["app", "app.*", "trainer", "trainer.*"]),
         "app.migrations",
         "app.migrations.versions",
     ],
