@@ -242,9 +242,7 @@ def _write_atomic(dest: Path, chunks: Iterable[bytes], f: DataFile) -> None:
                 h.update(chunk)
                 out.write(chunk)
         if h.hexdigest() != f.sha256:
-            raise DatasetError(
-                f"{f.name}: SHA-256 {h.hexdigest()} does not match the expected {f.sha256}"
-            )
+            raise DatasetError(f"SHA-256 {h.hexdigest()} does not match the expected {f.sha256}")
         os.replace(tmp, dest)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -276,7 +274,10 @@ def ensure(name: str, root: Path | None = None) -> Path:
                 f"{dest} is missing and not shipped with the package; run "
                 f"`frtrain data fetch {name}` (downloads {f.url})"
             )
-        _write_atomic(dest, _decompressed(src), f)
+        try:
+            _write_atomic(dest, _decompressed(src), f)
+        except DatasetError as exc:
+            raise DatasetError(f"{name}/{f.name} (packaged copy {src}): {exc}") from None
     return folder
 
 
