@@ -99,3 +99,21 @@ def fetch(
             f"{name}: {len(paths)} file(s) verified (SHA-256) in {paths[0].parent}"
         ),
     )
+
+
+@data_app.command("path")
+def path(
+    name: str = typer.Argument(..., help="Data set name (see `frtrain data list`)."),
+    file: str | None = typer.Argument(None, help="One of its files (default: the first)."),
+    root: Path | None = DirOpt,
+) -> None:
+    """Print the verified path of a data set's file (decompressing the packaged copy first),
+    e.g. `frtrain crowd table6 --csv "$(frtrain data path compas-crowd)"`."""
+    from trainer.datasets import REGISTRY, DatasetError, file_path
+
+    if name not in REGISTRY:
+        fail(f"NAME: unknown data set {name!r}; expected one of {', '.join(REGISTRY)}")
+    try:
+        typer.echo(file_path(name, file or REGISTRY[name].files[0].name, root))
+    except DatasetError as exc:
+        fail(str(exc), 1)

@@ -160,6 +160,9 @@ def test_data_cli_list_and_fetch(
     assert "are you offline" in off
     assert "NAME: unknown data set" in cli.bad("data", "fetch", "imagenet")
     assert "--timeout" in cli.bad("data", "fetch", "adult", "--timeout", "0")
+    printed = Path(cli.ok("data", "path", "adult", "adult.test").strip())
+    assert printed == tmp_path / "d" / "adult" / "adult.test" and printed.is_file()
+    assert "has no file" in cli.bad("data", "path", "adult", "adult.csv", code=1)
 
 
 def test_read_only_data_dir_with_a_missing_file_names_the_fix(tmp_path: Path) -> None:
