@@ -35,7 +35,8 @@ def main() -> None:
         ctx = getattr(exc, "ctx", None)
         where = f"{ctx.command_path}: " if ctx is not None else ""
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-        typer.echo(f"error: {where}{' '.join(message.split())}", err=True)
+        if message.strip():  # empty after a group's help (called without a command)
+            typer.echo(f"error: {where}{' '.join(message.split())}", err=True)
         sys.exit(getattr(exc, "exit_code", 2))
     sys.exit(code if isinstance(code, int) else 0)
 
