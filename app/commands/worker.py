@@ -175,10 +175,10 @@ def show(job_id: int = typer.Argument(...)) -> None:
 
 
 @jobs_app.command("cancel")
-def cancel(job_id: int = typer.Argument(...)) -> None:
+def cancel(job_id: int = typer.Argument(..., min=1), as_json: bool = JsonOpt) -> None:
     """Cancel a queued or running job."""
     from app.services import jobs as svc
 
     with _service() as session:
         job = svc.cancel_job(session=session, job_id=job_id)
-    typer.echo(f"job {job.id}: {job.status} (cancel requested)")
+    output(job, as_json, lambda: typer.echo(f"job {job.id}: {job.status} (cancel requested)"))

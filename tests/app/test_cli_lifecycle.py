@@ -244,6 +244,13 @@ def test_jobs_submit_with_a_local_training_table(cli: CLI, tmp_path: Path) -> No
     spec2.write_text(json.dumps({"data": {"label": "y", "sensitive": "z"}, "method": "lr"}))
     assert "queued job" in cli.ok("jobs", "submit", spec2, "--data", table)
     assert cli.json("jobs", "list")["count"] == 2
+    assert cli.json("jobs", "cancel", str(job["id"]))["cancel_requested"] is True
+    assert "job_id" in cli.bad("jobs", "cancel", "0").lower()
+    db = cli.json("db", "current")
+    assert db["current"] == db["head"] and db["head"]
+    token = cli.json("admin", "create-token", "--name", "ci")
+    assert len(token["token"]) > 20
+    assert [t["name"] for t in cli.json("admin", "list-tokens")] == ["ci"]
     # A data object matching no shape: one line saying what is expected, not 11 union errors.
     spec.write_text(json.dumps({"data": {"file_name": "x.csv"}}))
     line = cli.bad("jobs", "submit", spec)
