@@ -71,7 +71,7 @@ def test_default_data_dir_is_a_user_cache_not_shared(monkeypatch: pytest.MonkeyP
 
 
 def test_no_code_path_reads_shared_by_default() -> None:
-    for folder in ("app", "trainer"):
+    for folder in ("app", "trainer", "benchmarks"):
         for py in (ROOT / folder).rglob("*.py"):
             text = py.read_text()
             assert '"shared"' not in text and "'shared'" not in text, py
