@@ -13,7 +13,14 @@ from app.models.crowd import (
     Worker,
 )
 from app.models.jobs import TrainingFile, TrainingJob, TrainingJobRun
-from app.models.mturk import Hit, HitAssignment, HitType, PublishSettings, SpendEntry
+from app.models.mturk import (
+    Hit,
+    HitAssignment,
+    HitType,
+    LinkInvite,
+    PublishSettings,
+    SpendEntry,
+)
 
 __all__ = [
     "AdminToken",
@@ -25,6 +32,7 @@ __all__ = [
     "Hit",
     "HitAssignment",
     "HitType",
+    "LinkInvite",
     "Project",
     "PublishSettings",
     "SpendEntry",

@@ -33,7 +33,15 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.models import GoldQuestion, Hit, HitAssignment, HitType, Project, PublishSettings
+from app.models import (
+    Assignment,
+    GoldQuestion,
+    Hit,
+    HitAssignment,
+    HitType,
+    Project,
+    PublishSettings,
+)
 from app.schemas.hits import HitPublic
 from app.services import ledger
 from app.services.projects import get_project
@@ -224,7 +232,12 @@ def _answers_needed(session: Session, project: Project) -> dict[int, int]:
         session.execute(
             select(HitAssignment.hit_id, func.count())
             .join(Hit, Hit.id == HitAssignment.hit_id)
-            .where(Hit.project_id == project.id, HitAssignment.submitted_via.is_not(None))
+            .join(Assignment, Assignment.id == HitAssignment.assignment_id)
+            .where(
+                Hit.project_id == project.id,
+                HitAssignment.submitted_via.is_not(None),
+                Assignment.confirmation == "confirmed",
+            )
             .group_by(HitAssignment.hit_id)
         ).all()
     )
@@ -665,24 +678,52 @@ def list_hits(session: Session, project_id: int) -> list[Hit]:
 
 
 def hit_views(*, session: Session, settings: Settings, hits: list[Hit]) -> list[HitPublic]:
-    """The public view of each HIT: its row, item counts by role, links and submitted count."""
-    counts: dict[int, int] = {}
+    """The public view of each HIT: its row, item counts by role, links, and how many of its
+    assignments were submitted (counted, and on the page but not yet confirmed by MTurk) and,
+    of the counted ones, approved and rejected as recorded here (MTurk's own counts are as of
+    the last GetHIT)."""
+    counts: dict[int, dict[tuple[str, str], int]] = defaultdict(dict)
     if hits:
-        counts = {
-            int(h): int(n)
-            for h, n in session.execute(
-                select(HitAssignment.hit_id, func.count())
-                .where(
-                    HitAssignment.hit_id.in_([h.id for h in hits]),
-                    HitAssignment.submitted_via.is_not(None),
-                )
-                .group_by(HitAssignment.hit_id)
-            ).all()
-        }
-    return [_hit_view(settings, h, counts.get(h.id, 0)) for h in hits]
+        for h, c, r, n in session.execute(
+            select(
+                HitAssignment.hit_id, Assignment.confirmation, HitAssignment.review, func.count()
+            )
+            .join(Assignment, Assignment.id == HitAssignment.assignment_id)
+            .where(
+                HitAssignment.hit_id.in_([h.id for h in hits]),
+                HitAssignment.submitted_via.is_not(None),
+            )
+            .group_by(HitAssignment.hit_id, Assignment.confirmation, HitAssignment.review)
+        ).all():
+            counts[int(h)][(str(c), str(r))] = int(n)
+
+    def count(hit_id: int, confirmation: str, review: str | None = None) -> int:
+        return sum(
+            n for (c, r), n in counts[hit_id].items() if c == confirmation and review in (None, r)
+        )
+
+    return [
+        _hit_view(
+            settings,
+            h,
+            count(h.id, "confirmed"),
+            count(h.id, "unconfirmed"),
+            approved=count(h.id, "confirmed", "approved"),
+            rejected=count(h.id, "confirmed", "rejected"),
+        )
+        for h in hits
+    ]
 
 
-def _hit_view(settings: Settings, hit: Hit, n_submitted: int) -> HitPublic:
+def _hit_view(
+    settings: Settings,
+    hit: Hit,
+    n_submitted: int,
+    n_unconfirmed: int,
+    *,
+    approved: int = 0,
+    rejected: int = 0,
+) -> HitPublic:
     roles = [i["role"] for i in hit.items]
     return HitPublic(
         id=hit.id,
@@ -707,6 +748,10 @@ def _hit_view(settings: Settings, hit: Hit, n_submitted: int) -> HitPublic:
         n_available=hit.n_available,
         n_completed=hit.n_completed,
         n_submitted=n_submitted,
+        n_unconfirmed=n_unconfirmed,
+        n_approved=approved,
+        n_rejected=rejected,
+        synced_at=hit.synced_at,
         task_url=task_url(settings, hit.id),
         panel_url=panel_url(settings, hit) if hit.provider == "link" else None,
         error=hit.error,
@@ -722,11 +767,9 @@ def link_invites(
     hit = get_hit(session, hit_id)
     if hit.provider != "link" or hit.state != "published":
         raise Conflict(f"HIT {hit_id} is not a published link-provider task")
-    return {
-        "hit_id": hit_id,
-        "invites": {w: invite_url(settings, hit, w) for w in workers},
-        "panel_url": panel_url(settings, hit),
-    }
+    invites = {w: invite_url(session, settings, hit, w) for w in workers}
+    session.commit()
+    return {"hit_id": hit_id, "invites": invites, "panel_url": panel_url(settings, hit)}
 
 
 def _published_mturk(row: Hit) -> str:
