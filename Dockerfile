@@ -8,12 +8,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     ARTIFACT_DIR=/var/lib/frtrain/artifacts \
-    FRTRAIN_DATA_DIR=/shared/data \
-    DATA_DIR=/shared/data
+    FRTRAIN_DATA_DIR=/var/lib/frtrain/data
 
 RUN groupadd --system --gid 10001 frtrain \
  && useradd --system --uid 10001 --gid frtrain --home-dir /home/frtrain --create-home frtrain \
- && mkdir -p /var/lib/frtrain/artifacts /var/lib/frtrain/mturk /shared/data \
+ && mkdir -p /var/lib/frtrain/artifacts /var/lib/frtrain/mturk /var/lib/frtrain/data \
  && chown -R frtrain:frtrain /var/lib/frtrain
 
 WORKDIR /srv/frtrain
@@ -22,16 +21,21 @@ WORKDIR /srv/frtrain
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 
 # Dependencies before the source so code edits do not reinstall them.
-COPY pyproject.toml README.md ./
-RUN mkdir -p app trainer && touch app/__init__.py trainer/__init__.py \
- && pip install . && pip uninstall -y frtrain && rm -rf app trainer build
+COPY pyproject.toml setup.py README.md ./
+RUN mkdir -p app trainer migrations/versions && touch app/__init__.py trainer/__init__.py \
+ && pip install . && pip uninstall -y frtrain && rm -rf app trainer migrations build
 
-COPY alembic.ini ./
+# The built wheel, not an editable checkout: what `pip install frtrain-*.whl` gives a user
+# (migrations, templates, static files and the packaged data sets inside the package).
+COPY MANIFEST.in alembic.ini ./
 COPY migrations ./migrations
 COPY trainer ./trainer
 COPY app ./app
-# Editable: Alembic finds migrations/ and alembic.ini next to the package (app.core.migrate).
-RUN pip install --no-deps -e . && python -c "import app.main, trainer.api"
+RUN pip wheel --no-deps --wheel-dir /tmp/wheels . \
+ && pip install --no-deps /tmp/wheels/frtrain-*.whl \
+ && cd / && rm -rf /tmp/wheels /srv/frtrain && mkdir -p /srv/frtrain \
+ && python -c "import app.main, trainer.api; from app.core.migrate import script_location; print(script_location())"
+WORKDIR /var/lib/frtrain
 
 USER frtrain
 EXPOSE 8000 8787

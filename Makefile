@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export TEST_POSTGRES_URL
 
-.PHONY: all install test lint typecheck imports pytest demo clean
+.PHONY: all install test test-fast test-env test-env-fast lint typecheck imports pytest pytest-fast demo clean
 
 all: test
 
@@ -34,11 +34,27 @@ typecheck: $(STAMP)
 imports: $(STAMP)
 	$(VENV)/bin/lint-imports
 
-pytest: $(STAMP)
-	# One BLAS/OpenMP thread per xdist worker: 2 workers on 2 cores, no oversubscription.
-	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadgroup
+# Before any test: Chromium (installed with apt when missing and possible) and Postgres.
+test-env: $(STAMP)
+	scripts/test-env $(PY)
 
-test: lint typecheck imports pytest
+test-env-fast: $(STAMP)
+	scripts/test-env --no-browser $(PY)
+
+# One BLAS/OpenMP thread per xdist worker: 2 workers on 2 cores, no oversubscription.
+PYTEST := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadgroup
+
+pytest: $(STAMP)
+	$(PYTEST)
+
+pytest-fast: $(STAMP)
+	$(PYTEST) -m "not slow and not browser"
+
+# The whole suite (what CI runs). Sets itself up: venv, Chromium, then checks Postgres.
+test: test-env lint typecheck imports pytest
+
+# Minutes less: no slow tests, no browser (Chromium not needed).
+test-fast: test-env-fast lint typecheck imports pytest-fast
 
 demo: $(STAMP)
 	$(VENV)/bin/frtrain demo --json demo-out/demo.json

@@ -32,10 +32,9 @@ from app.services.labels import compute_labels, load_answer_table
 from app.services.projects import create_project
 from app.services.replay import run_replay
 from app.services.table6 import QUESTION, Table6Config, _known_labels, compute_table6
+from trainer.datasets import file_path
 
-DEFAULT_CSV = (
-    Path(__file__).resolve().parents[2] / "shared/data/crowd/COMPAS_crowdsourcing_data.csv"
-)
+DEFAULT_CSV = file_path("compas-crowd", "COMPAS_crowdsourcing_data.csv")  # the packaged copy
 GOAL_SECONDS = 60.0
 
 

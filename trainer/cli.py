@@ -266,7 +266,10 @@ def _table_command(table: str) -> Any:
         quick: bool = typer.Option(False, "--quick", help="Fewer seeds, epochs and knobs."),
         seeds: str = typer.Option(None, help="Comma-separated seeds (default 0-4; quick 0,1)."),
         workers: int = typer.Option(2, help="Worker processes (1 or 2)."),
-        data_dir: Path = typer.Option(None, help="Data folder (default ../shared/data)."),
+        data_dir: Path = typer.Option(
+            None,
+            help="Data folder (default: FRTRAIN_DATA_DIR or the user cache).",
+        ),
         progress: bool = typer.Option(True, "--progress/--no-progress"),
         device: str = typer.Option("auto", help=_DEVICE_HELP),
     ) -> None:
@@ -296,7 +299,10 @@ def reproduce_all(
     quick: bool = typer.Option(False, "--quick", help="Fewer seeds, epochs and knobs."),
     seeds: str = typer.Option(None, help="Comma-separated seeds (default 0-4; quick 0,1)."),
     workers: int = typer.Option(2, help="Worker processes (1 or 2)."),
-    data_dir: Path = typer.Option(None, help="Data folder (default ../shared/data)."),
+    data_dir: Path = typer.Option(
+        None,
+        help="Data folder (default: FRTRAIN_DATA_DIR or the user cache).",
+    ),
     only: str = typer.Option(None, help="Comma-separated subset, e.g. table1,table8."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     device: str = typer.Option("auto", help=_DEVICE_HELP),
@@ -325,7 +331,10 @@ def reproduce_select_defaults(
     seeds: str = typer.Option("0,1,2,3,4", help="Comma-separated seeds."),
     json_path: Path = typer.Option(None, "--json", help="Write the selection as JSON here."),
     epochs: int = typer.Option(None, help="Override every candidate's epochs (quick checks)."),
-    data_dir: Path = typer.Option(None, help="Data folder (default ../shared/data)."),
+    data_dir: Path = typer.Option(
+        None,
+        help="Data folder (default: FRTRAIN_DATA_DIR or the user cache).",
+    ),
     crowd_csv: Path = typer.Option(None, help="COMPAS crowd answers (default crowd/ in data)."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     threads: int = typer.Option(1, help="torch CPU threads (small models: 1 is fastest)."),

@@ -7,6 +7,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.commands import admin_app
+from app.commands._cli import JsonOpt, print_json
 from app.core.config import get_settings
 from app.core.db import make_engine, make_session_factory
 from app.core.errors import NotFound
@@ -26,7 +27,10 @@ def _factory() -> tuple[Engine, sessionmaker[Session]]:
 
 
 @admin_app.command("create-token")
-def create_token(name: str = typer.Option("", help="A label to recognise the token by.")) -> None:
+def create_token(
+    name: str = typer.Option("", help="A label to recognise the token by."),
+    as_json: bool = JsonOpt,
+) -> None:
     """Create an admin token and print it once (only its sha256 is stored)."""
     engine, factory = _factory()
     try:
@@ -34,6 +38,9 @@ def create_token(name: str = typer.Option("", help="A label to recognise the tok
             issued = auth.create_token(session=session, name=name)
     finally:
         engine.dispose()
+    if as_json:
+        print_json({"id": issued.id, "name": issued.name, "token": issued.token})
+        return
     label = issued.name or "unnamed"
     typer.echo(f"token id {issued.id} ({label}); shown once, store it now:", err=True)
     typer.echo(issued.token)
@@ -60,12 +67,16 @@ def revoke_token(
 
 
 @admin_app.command("list-tokens")
-def list_tokens() -> None:
+def list_tokens(as_json: bool = JsonOpt) -> None:
     """List token ids, names and whether they are revoked (never the tokens)."""
     engine, factory = _factory()
     try:
         with factory() as session:
-            for row in auth.list_tokens(session=session):
+            rows = auth.list_tokens(session=session)
+            if as_json:
+                print_json([{"id": r.id, "name": r.name, "revoked_at": r.revoked_at} for r in rows])
+                return
+            for row in rows:
                 state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "active"
                 typer.echo(f"{row.id}\t{row.name or '-'}\t{state}")
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from app.commands import db_app
+from app.commands._cli import JsonOpt, print_json
 from app.core.config import get_settings
 from app.core.db import make_engine
 from app.core.migrate import current_revisions, head_revisions, upgrade
@@ -29,6 +30,7 @@ def db_upgrade(
 @db_app.command("current")
 def db_current(
     url: str | None = typer.Option(None, help="Database URL (default: DATABASE_URL)."),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Show the database's migration revision and the code's head."""
     engine = make_engine(url or get_settings().database_url)
@@ -37,5 +39,8 @@ def db_current(
             have = current_revisions(conn)
     finally:
         engine.dispose()
+    if as_json:
+        print_json({"current": sorted(have), "head": sorted(head_revisions())})
+        return
     typer.echo(f"current: {', '.join(sorted(have)) or '(none)'}")
     typer.echo(f"head:    {', '.join(sorted(head_revisions()))}")

@@ -10,6 +10,8 @@ import typer
 
 from app.commands import root
 
+CROWD_FILE = "COMPAS_crowdsourcing_data.csv"
+
 
 @root.command("demo")
 def demo(
@@ -18,7 +20,7 @@ def demo(
     ),
     out_dir: Path = typer.Option(Path("demo-out"), help="Folder for the database and reports."),
     crowd_csv: Path | None = typer.Option(
-        None, help="Released-format crowd CSV (default: <data dir>/crowd/COMPAS_...csv)."
+        None, help="Released-format crowd CSV (default: the packaged COMPAS MTurk answers)."
     ),
     seeds: str = typer.Option("0,1,2,3,4", help="Comma-separated seeds (split + model)."),
     provider: str = typer.Option(
@@ -33,13 +35,19 @@ def demo(
 
     from app.core.config import Settings
     from app.services.demo import DemoConfig, format_table, run_demo
+    from trainer.datasets import DatasetError, file_path
 
     if provider not in ("mturk", "prolific"):
         raise typer.BadParameter("--provider must be mturk or prolific")
     base = Settings()
-    csv = crowd_csv or base.data_dir / "crowd" / "COMPAS_crowdsourcing_data.csv"
+    try:
+        # The released answers ship with the package (trainer.datasets); verified on use.
+        csv = crowd_csv or file_path("compas-crowd", CROWD_FILE, base.data_dir)
+    except DatasetError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     if not csv.is_file():
-        typer.echo(f"crowd CSV not found: {csv} (set FRTRAIN_DATA_DIR or --crowd-csv)", err=True)
+        typer.echo(f"error: --crowd-csv: file not found: {csv}", err=True)
         raise typer.Exit(2)
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]

@@ -10,6 +10,23 @@ import typer
 from app.commands import root
 
 
+def worker_side_help(url: str, submit_url: str) -> str:
+    """How to act as a worker against the emulator (README: "The emulator's worker side")."""
+    return f"""  requester API: POST {url}/ (boto3 mturk client, endpoint_url={url}, any dummy keys)
+  worker side (JSON; errors are {{"error", "message"}} with a 4xx status):
+    accept a HIT:      curl -X POST {url}/_emu/workers/WORKER_ID/accept -d '{{"hitId": "HIT_ID"}}'
+                       -> assignmentId and frameUrl; open frameUrl in a browser to do the task
+    preview a HIT:     curl '{url}/_emu/hits/HIT_ID/preview?workerId=WORKER_ID'
+    submit:            the task page posts to {submit_url} (assignmentId required)
+    return / abandon:  curl -X POST {url}/_emu/assignments/ASSIGNMENT_ID/return
+                       curl -X POST {url}/_emu/assignments/ASSIGNMENT_ID/abandon
+    worker profile:    curl -X POST {url}/_emu/workers/WORKER_ID/profile -d '{{"Locale": ...}}'
+    advance the clock: curl -X POST {url}/_emu/clock -d '{{"advance": 3600}}'
+    state (HITs, assignments, blocks, balance): curl {url}/_emu/state
+    faults:            curl -X POST {url}/_emu/faults -d '{{"throttle_rate": 0.3, "seed": 1}}'
+    health:            curl {url}/_emu/health"""
+
+
 @root.command("mturk-local")
 def mturk_local(
     port: Annotated[int, typer.Option(help="TCP port (0 picks a free one).")] = 8787,
@@ -49,9 +66,9 @@ def mturk_local(
         allow_http_questions=allow_http,
     )
     typer.echo(f"MTurk emulator listening on {emu.url}  (MTURK_ENDPOINT_URL={emu.url})")
-    typer.echo(f"  worker control: {emu.url}/_emu/health, externalSubmit: {emu.submit_url}")
     if state:
         typer.echo(f"  state file: {state}")
+    typer.echo(worker_side_help(emu.url, emu.submit_url))
     try:
         emu.serve_forever()
     except KeyboardInterrupt:

@@ -93,8 +93,10 @@ def load_or_create_dev_key(database_url: str) -> str:
 
 
 def _default_data_dir() -> Path:
-    # ../shared/data relative to the project root, where the paper's data sets live here.
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    # $FRTRAIN_DATA_DIR or the per-user cache, filled from the package's copies on first use.
+    from trainer.datasets import data_dir
+
+    return data_dir()
 
 
 class Settings(BaseSettings):

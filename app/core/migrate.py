@@ -11,6 +11,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The wheel's copy of the migrations (setup.py maps the top-level migrations/ there).
+PACKAGED = Path(__file__).resolve().parents[1] / "migrations"
 UPGRADE_HINT = "run `frtrain db upgrade` (uses DATABASE_URL)"
 
 
@@ -18,9 +20,20 @@ class DatabaseNotMigrated(RuntimeError):
     """The database schema is missing or older than the code's migrations."""
 
 
+def script_location() -> Path:
+    """The migrations folder: the installed package's copy, else the checkout's `migrations/`."""
+    for candidate in (PACKAGED, ROOT / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise DatabaseNotMigrated(f"no migrations found in {PACKAGED} or {ROOT / 'migrations'}")
+
+
 def alembic_config(url: str | None = None) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    # No alembic.ini needed at run time: every option it holds is set here (env.py takes the
+    # URL from the connection or Settings). The checkout's alembic.ini is for the alembic CLI.
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location()))
+    cfg.set_main_option("path_separator", "os")
     if url is not None:
         # ConfigParser interpolation treats % specially (URL-encoded options contain it).
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,16 +16,11 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.models import Worker
+from trainer.datasets import file_path
 
 from .api_helpers import H, import_answers, make_project, upload
 
-CROWD_CSV = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "data"
-    / "crowd"
-    / "COMPAS_crowdsourcing_data.csv"
-)
+CROWD_CSV = file_path("compas-crowd", "COMPAS_crowdsourcing_data.csv")
 
 # Gold g1 (+1), g2 (-1), g3 (+1). `good` gets all three right, `bad` all wrong, `new` answers no
 # gold. Posterior mean accuracy under Beta(1, 1): good 4/5 = 0.8, bad 1/5 = 0.2.

@@ -11,6 +11,7 @@ import pytest
 from trainer.data import generate_synthetic, load_synthetic, load_synthetic_arrays
 from trainer.data.generate import group_probability, mean_log_likelihood
 from trainer.data.synthetic import default_data_dir
+from trainer.datasets import DatasetError, ensure
 
 
 def test_generator_reproduces_x_and_y_bit_for_bit() -> None:
@@ -62,11 +63,19 @@ def test_notebook_split_and_poisoned_labels() -> None:
 
 def test_path_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     dst = tmp_path / "synthetic"
-    shutil.copytree(default_data_dir() / "synthetic", dst)
+    packaged = ensure("synthetic")
+    shutil.copytree(packaged, dst)
     y = np.load(dst / "y_synthetic.npy")
     y[0] = -y[0]
     np.save(dst / "y_synthetic.npy", y)
+    # An explicit path is read as given (a user's own copy).
     assert load_synthetic(dst).train.y[0] == -load_synthetic().train.y[0]
+    # FRTRAIN_DATA_DIR is checked against the registry's SHA-256: a changed file is refused,
+    # naming it; an unchanged copy there is used (and the other data sets are filled in).
     monkeypatch.setenv("FRTRAIN_DATA_DIR", str(tmp_path))
+    with pytest.raises(DatasetError, match=r"y_synthetic\.npy does not match its SHA-256"):
+        load_synthetic()
+    shutil.copy(packaged / "y_synthetic.npy", dst / "y_synthetic.npy")
     assert default_data_dir() == tmp_path
-    assert load_synthetic().train.y[0] == y[0]
+    assert (tmp_path / "adult" / "adult.data").is_file()
+    assert load_synthetic().train.y[0] == -y[0]

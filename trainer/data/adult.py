@@ -25,8 +25,8 @@ from typing import Literal
 import pandas as pd
 
 from trainer.data.base import Dataset
-from trainer.data.synthetic import default_data_dir
 from trainer.data.tabular import PREPARERS, DataError, build_dataset
+from trainer.datasets import ensure
 
 COLUMNS = [
     "age",
@@ -61,7 +61,7 @@ _DEFAULT = "default"
 
 def adult_dir(path: str | Path | None = None) -> Path:
     """The folder holding adult.data and adult.test (default ``<data dir>/adult``)."""
-    return Path(path) if path is not None else default_data_dir() / "adult"
+    return Path(path) if path is not None else ensure("adult")
 
 
 @functools.lru_cache(maxsize=2)

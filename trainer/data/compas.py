@@ -35,7 +35,6 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from trainer.data.base import Dataset
-from trainer.data.synthetic import default_data_dir
 from trainer.data.tabular import (
     PREPARERS,
     DataError,
@@ -44,6 +43,7 @@ from trainer.data.tabular import (
     read_table,
     require_columns,
 )
+from trainer.datasets import file_path
 
 FILE_NAME = "compas-scores-two-years.csv"
 LABEL = "two_year_recid"
@@ -73,7 +73,7 @@ _DEFAULT = "default"
 def compas_path(path: str | Path | None = None) -> Path:
     """The raw CSV: ``path`` (a file or its folder) or ``<data dir>/compas/``."""
     if path is None:
-        return default_data_dir() / "compas" / FILE_NAME
+        return file_path("compas", FILE_NAME)
     p = Path(path)
     return p / FILE_NAME if p.is_dir() else p
 

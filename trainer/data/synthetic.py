@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from trainer.data.base import Dataset, Split
 from trainer.data.tabular import ColumnSpec, TableEncoder
+from trainer.datasets import ensure
 
 #: The notebook's split by index (ALGORITHMS.md §1.1).
 TRAIN_ROWS = (0, 1800)
@@ -29,18 +29,19 @@ SYNTHETIC_ENCODER = TableEncoder(
 
 
 def default_data_dir() -> Path:
-    """``$FRTRAIN_DATA_DIR`` or ``../shared/data`` next to the project root."""
-    env = os.environ.get("FRTRAIN_DATA_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
+    """The data directory (``$FRTRAIN_DATA_DIR`` or the per-user cache) with every registered
+    data set present and verified; the packaged copies fill it on first use (trainer.datasets).
+    """
+    from trainer.datasets import data_root
+
+    return data_root()
 
 
 def load_synthetic_arrays(
     path: str | Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return ``(X, y, z, y_poi)`` exactly as shipped (float32 files; y and y_poi in ±1)."""
-    d = Path(path) if path is not None else default_data_dir() / "synthetic"
+    d = Path(path) if path is not None else ensure("synthetic")
     X = np.load(d / "X_synthetic.npy")
     y = np.load(d / "y_synthetic.npy")
     z = np.load(d / "s1_synthetic.npy")

@@ -1214,6 +1214,12 @@ class EmulatorService:
                     self._hit_out(h, now)
                     for h in sorted(self.store["hits"].values(), key=lambda h: h["seq"])
                 ],
+                # Every assignment in any state (accepted, submitted, returned, abandoned, ...),
+                # without the answer XML.
+                "assignments": [
+                    {k: v for k, v in self._assignment_out(a).items() if k != "Answer"}
+                    for a in sorted(self.store["assignments"].values(), key=lambda a: a["seq"])
+                ],
                 "blocks": sorted(self.store["blocks"]),
                 "bonuses": len(self.store["bonuses"]),
                 "notifications": len(self.store["notifications"]),

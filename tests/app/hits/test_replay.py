@@ -4,8 +4,6 @@ Table 6 figures as the pure path of `frtrain crowd table6`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 from sqlalchemy import delete, func, select
@@ -19,14 +17,9 @@ from app.services.labels import compute_labels
 from app.services.projects import create_project
 from app.services.replay import rebuild_hits, run_replay
 from app.services.table6 import QUESTION, Table6Config, compute_table6_from_csv
+from trainer.datasets import file_path
 
-CSV = (
-    Path(__file__).resolve().parents[4]
-    / "shared"
-    / "data"
-    / "crowd"
-    / "COMPAS_crowdsourcing_data.csv"
-)
+CSV = file_path("compas-crowd", "COMPAS_crowdsourcing_data.csv")
 
 
 def test_rebuild_hits_groups_examples_by_worker_set() -> None:
