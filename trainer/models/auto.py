@@ -88,7 +88,7 @@ class FRTrainSelected(BaseEstimator):  # type: ignore[misc]
     """FR-Train's lambda grid with the product's validation rule, as one estimator.
 
     Trains ``FRTrainGrid`` with the clean set as its validation set and keeps the grid
-    point ``trainer.api.select_point`` picks on that clean set (the most accurate with
+    point ``trainer.selection.select_point`` picks on that clean set (the most accurate with
     DI >= ``min_di``, else the fairest).
     """
 
@@ -121,9 +121,9 @@ class FRTrainSelected(BaseEstimator):  # type: ignore[misc]
         z_val: ArrayLike | None = None,
         sample_weight: ArrayLike | None = None,
     ) -> Self:
-        from trainer.api import select_point
         from trainer.metrics import evaluate
         from trainer.models.fr_train import FRTrainGrid
+        from trainer.selection import select_point
 
         if X_val is None or y_val is None or z_val is None:
             raise ValueError("FR-Train needs the clean set: pass X_val, y_val and z_val")
