@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from app.core.errors import NotFound
 from app.models import ExportSnapshot
 from app.schemas.crowd import ExportPublic
+from app.crowd import DEFAULT_METHOD
 from app.services.labels import aggregate_project, load_project_crowd, raw_rows
 from app.services.projects import get_project
 from app.services.tables import unit_of_work
@@ -118,7 +119,7 @@ def _chunks(data: bytes, size: int = 1 << 20) -> Iterator[bytes]:
 
 
 def create_export(
-    *, session: Session, project_id: int, method: str = "mean", n: int | None = None
+    *, session: Session, project_id: int, method: str = DEFAULT_METHOD, n: int | None = None
 ) -> ExportPublic:
     """Freeze the current labels into a new snapshot version."""
     with unit_of_work(session):

@@ -17,8 +17,8 @@ router = APIRouter(prefix="/projects/{project_id}", tags=["quality"])
 @router.get("/workers", response_model=WorkersPublic)
 def list_workers(project_id: IdPath, session: SessionDep, _: AdminDep) -> WorkersPublic:
     """Workers who answered in the project with gold accuracy (Beta posterior mean) and status."""
-    data = svc.worker_quality(session=session, project_id=project_id)
-    return WorkersPublic(data=data, count=len(data))
+    data, warnings = svc.worker_report(session=session, project_id=project_id)
+    return WorkersPublic(data=data, count=len(data), warnings=warnings)
 
 
 @router.get("/labels", response_model=LabelsPublic)
@@ -26,7 +26,7 @@ def get_labels(
     project_id: IdPath,
     session: SessionDep,
     _: AdminDep,
-    method: AggregationMethod = "mean",
+    method: AggregationMethod = "peer_weighted",
     n: Annotated[int | None, Query(ge=1, le=1000, description="N; default: project")] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
