@@ -4,6 +4,7 @@ from __future__ import annotations
 
 # Importing each module registers its commands on the groups in app.commands.
 from app.commands import admin as _admin  # noqa: F401
+from app.commands import budget as _budget  # noqa: F401
 from app.commands import crowd as _crowd  # noqa: F401
 from app.commands import db as _db  # noqa: F401
 from app.commands import demo as _demo  # noqa: F401

@@ -47,6 +47,11 @@ DEFAULT_HIT_OPTIONS: dict[str, Any] = {
     "assignment_duration_seconds": 3600,
     "auto_approval_delay_seconds": 3 * 86400,
     "frame_height": 0,
+    # Adaptive answer budget (app.crowd.budget): null asks every example for N answers; an
+    # integer n_min asks n_min first, then tops up by one answer per round only the examples
+    # whose label is not yet settled (|mean - threshold| sqrt(n) / max(sd, 0.5) < adaptive_c).
+    "adaptive_n_min": None,
+    "adaptive_c": 1.5,
 }
 DEFAULT_REVIEW_POLICY: dict[str, Any] = {
     # Approve by default. Reject when the assignment's hidden-gold accuracy is below reject_below
@@ -239,6 +244,8 @@ def _answers_needed(session: Session, project: Project) -> dict[int, int]:
                 outstanding[int(item["example_id"])] += open_slots
     from app.models import Example
 
+    rule = _adaptive_rule(session, project)
+    values = usable.groupby("example_id")["value"].apply(list).to_dict() if rule else {}
     need: dict[int, int] = {}
     for ex_id in session.scalars(
         select(Example.id).where(Example.project_id == project.id).order_by(Example.id)
@@ -246,9 +253,33 @@ def _answers_needed(session: Session, project: Project) -> dict[int, int]:
         if ex_id in gold:
             continue
         n = project.max_answers - int(have.get(ex_id, 0)) - outstanding[ex_id]
+        if rule is not None and n > 0:
+            n = _adaptive_need(rule, values.get(ex_id, []), outstanding[ex_id], n)
         if n > 0:
             need[int(ex_id)] = n
     return need
+
+
+def _adaptive_rule(session: Session, project: Project) -> Any:
+    from app.crowd.budget import SequentialRule
+
+    options = hit_options(session, project.id)
+    if options.get("adaptive_n_min") is None:
+        return None
+    return SequentialRule(
+        n_min=int(options["adaptive_n_min"]),
+        c=float(options["adaptive_c"]),
+        threshold=float(project.threshold),
+    )
+
+
+def _adaptive_need(rule: Any, values: list[int], outstanding: int, left: int) -> int:
+    """Answers to ask for now under the adaptive budget: none while answers are outstanding or
+    once the label is settled; else up to n_min at first, then one more per round (max ``left``).
+    """
+    if outstanding > 0 or rule.settled(values):
+        return 0
+    return min(left, max(rule.n_min - len(values), 1))
 
 
 def _aware(ts: datetime) -> datetime:
