@@ -1,4 +1,5 @@
-"""`frtrain crowd budget`: adaptive answer budgets replayed offline on a released crowd CSV."""
+"""`frtrain crowd budget` (adaptive answer budgets) and `frtrain crowd audit` (crowd bias per
+sensitive group), both offline on a released-format crowd CSV."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from app.commands import crowd_app
 from app.commands.crowd import crowd_csv_option, exit_on_bad_csv, parse_seeds
+from app.crowd import DEFAULT_METHOD, METHODS
 from app.crowd.budget import RULE
 
 
@@ -66,3 +68,75 @@ def budget(
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(payload, indent=2) + "\n")
         console.print(f"wrote {json_out}")
+
+
+@crowd_app.command("audit")
+def audit_cmd(
+    csv: Path = crowd_csv_option(),
+    column: list[str] | None = typer.Option(
+        None, "--column", help="Sensitive column(s) to audit (default: gender and race)."
+    ),
+    method: str = typer.Option(DEFAULT_METHOD, "--method", help="Aggregation method."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the audit as JSON."),
+    plot: Path | None = typer.Option(None, "--plot", help="Write the per-group bars as a PNG."),
+) -> None:
+    """Crowd bias audit (app.crowd.audit): per sensitive group, the crowd labels' accuracy and
+    positive rate against the known labels, and per-worker answer distributions."""
+    from app.services.crowd_reports import audit_from_csv, plot_audit
+
+    if method not in METHODS:
+        raise typer.BadParameter(f"choose one of {', '.join(METHODS)}", param_hint="--method")
+    console = Console(width=max(100, shutil.get_terminal_size().columns))
+    with exit_on_bad_csv(csv, console):
+        results = audit_from_csv(csv, column or None, method=method)
+    console.print(
+        f"crowd labels: {method}, every answer of every example (no gold drawn, no worker "
+        "filtered), scored against true_label"
+    )
+    for res in results:
+        table = Table(title=f"Crowd bias audit: {res.column}")
+        for col in (
+            "group",
+            "examples",
+            "label accuracy",
+            "crowd +rate",
+            "known +rate",
+            "gap (crowd-known)",
+            "FPR",
+            "FNR",
+            "mean answer",
+        ):
+            table.add_column(col, justify="right")
+        for g in res.groups:
+            table.add_row(
+                g.group,
+                str(g.n_examples),
+                _f(g.label_accuracy),
+                _f(g.crowd_positive_rate),
+                _f(g.known_positive_rate),
+                _f(g.positive_rate_gap, signed=True),
+                _f(g.false_positive_rate),
+                _f(g.false_negative_rate),
+                _f(g.mean_answer, digits=2),
+            )
+        console.print(table)
+        summary = res.to_json()["worker_positive_share_gap"]
+        console.print(
+            f"per-worker positive-answer share, most minus least positive {res.column} group "
+            f"({summary['n_workers']} workers with >= 5 answers in 2+ groups): median "
+            f"{_f(summary['median'])}, max {_f(summary['max'])}"
+        )
+    if plot is not None:
+        plot_audit(results, plot, title=f"Crowd bias audit: {csv.name} ({method})")
+        console.print(f"wrote {plot}")
+    if json_out is not None:
+        payload = {"csv": str(csv), "method": method, "audits": [r.to_json() for r in results]}
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(payload, indent=2) + "\n")
+        console.print(f"wrote {json_out}")
+
+
+def _f(value: float | None, *, digits: int = 3, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
