@@ -23,6 +23,7 @@ from app.crowd.quality import (
     accuracy_weights,
     as_rule,
     excluded_workers,
+    gold_warnings,
     score_workers,
 )
 from app.crowd.weighted import WeightedMean
@@ -51,6 +52,7 @@ __all__ = [
     "as_rule",
     "excluded_workers",
     "first_n",
+    "gold_warnings",
     "make_aggregator",
     "parse_wide",
     "score_workers",

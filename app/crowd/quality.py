@@ -106,7 +106,8 @@ class WorkerFilterRule:
         trust_level: P(class accuracy > 1/2) needed on both classes to be ``trusted``; also
             the P(J > 0) that counts as credible skill on gold.
         decide_after: gold answers after which a worker with no credible skill is filtered.
-        min_pattern_answers: answers needed before the answer-distribution checks apply.
+        min_pattern_answers: answers needed before the answer-distribution checks apply
+            (0 turns them off: only gold judges).
         interval_level: level of the reported equal-tailed intervals.
 
     Why the defaults (Beta(1, 1); judged after 5 gold answers; filtered only on credible
@@ -329,9 +330,10 @@ def score_workers(
         # Regularised incomplete beta = posterior CDF: P(accuracy < min_accuracy | gold answers).
         below = betainc(post_a, post_b, rule.min_accuracy) >= rule.credible_level
     gold_skilled = p_j >= rule.trust_level
-    peer_judged = n_peer >= rule.min_pattern_answers
+    patterns_on = rule.min_pattern_answers > 0
+    peer_judged = patterns_on & (n_peer >= rule.min_pattern_answers)
     peer_skilled = peer_judged & (peer_z >= z_crit)
-    constant = (n_answers >= max(rule.min_pattern_answers, 1)) & (modal_share >= 1.0)
+    constant = patterns_on & (n_answers >= rule.min_pattern_answers) & (modal_share >= 1.0)
     trusted = (1.0 - betainc(sa, sb, 0.5) >= rule.trust_level) & (
         1.0 - betainc(pa, pb, 0.5) >= rule.trust_level
     )

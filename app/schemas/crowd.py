@@ -257,3 +257,36 @@ class ExportPublic(_Out):
 class ExportsPublic(BaseModel):
     data: list[ExportPublic]
     count: int
+
+
+class GroupAuditPublic(BaseModel):
+    """One sensitive group (app.crowd.audit): crowd labels against the known labels."""
+
+    group: str
+    n_examples: int
+    n_known: int = Field(description="examples of the group with a known label")
+    label_accuracy: float | None
+    crowd_positive_rate: float | None
+    known_positive_rate: float | None
+    positive_rate_gap: float | None = Field(description="crowd minus known positive rate")
+    false_positive_rate: float | None
+    false_negative_rate: float | None
+    mean_answer: float | None
+
+
+class WorkerGroupPublic(BaseModel):
+    worker_id: str
+    group: str
+    n_answers: int
+    mean_answer: float
+    positive_share: float
+
+
+class AuditPublic(BaseModel):
+    column: str
+    method: AggregationMethod
+    groups: list[GroupAuditPublic]
+    workers: list[WorkerGroupPublic]
+    worker_gaps: dict[str, float] = Field(
+        description="per worker: positive-answer share, most minus least positive group"
+    )

@@ -14,7 +14,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.errors import InvalidInput
+from app.core.errors import DomainError, InvalidInput
 from app.crowd import DEFAULT_METHOD, DEFAULT_THRESHOLD, aggregate, parse_wide
 from app.crowd.audit import AuditResult, audit
 from app.crowd.budget import DEFAULT_SETTINGS, BudgetResult, replay
@@ -170,3 +170,21 @@ def plot_audit(results: Sequence[AuditResult], path: Path, *, title: str) -> Non
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def audit_block(*, session: Session, project_id: int) -> dict[str, object] | None:
+    """What the admin project page's audit box shows (``admin/_crowd_audit.html``): the groups
+    of the project's sensitive column, or ``None`` (with the reason) when it cannot be audited."""
+    try:
+        result = audit_project(session=session, project_id=project_id)
+    except DomainError as exc:
+        return {"error": exc.detail, "groups": [], "column": None}
+    gaps = list(result.worker_gaps.values())
+    return {
+        "error": None,
+        "column": result.column,
+        "method": DEFAULT_METHOD,
+        "groups": result.groups,
+        "worker_gap_median": float(np.median(gaps)) if gaps else None,
+        "n_workers_gap": len(gaps),
+    }

@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound
+from app.crowd import DEFAULT_METHOD
 from app.models import ExportSnapshot
 from app.schemas.crowd import ExportPublic
-from app.crowd import DEFAULT_METHOD
 from app.services.labels import aggregate_project, load_project_crowd, raw_rows
 from app.services.projects import get_project
 from app.services.tables import unit_of_work

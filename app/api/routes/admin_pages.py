@@ -27,7 +27,7 @@ from app.api.deps import MAX_ID, SessionDep, SettingsDep
 from app.core.config import Settings
 from app.core.errors import DomainError, InvalidInput, NotFound, Unauthorized
 from app.schemas.crowd import AggregationMethod
-from app.services import auth, exports, labels, projects, publishing, review
+from app.services import auth, crowd_reports, exports, labels, projects, publishing, review
 from app.services import jobs as job_service
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -305,6 +305,7 @@ def _project_context(
         "exports": exports.list_exports(session=session, project_id=project_id),
         "methods": METHODS,
         "formats": EXPORT_FORMATS,
+        "audit": crowd_reports.audit_block(session=session, project_id=project_id),
     }
 
 

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.api.deps import AdminDep, IdPath, SessionDep
-from app.schemas.crowd import AggregationMethod, LabelsPublic, WorkersPublic
+from app.schemas.crowd import AggregationMethod, AuditPublic, LabelsPublic, WorkersPublic
+from app.services import crowd_reports
 from app.services import labels as svc
 from app.services.projects import get_project
 
@@ -41,4 +42,29 @@ def get_labels(
         threshold=project.threshold,
         data=svc.labels_public(page),
         count=len(frame),
+    )
+
+
+@router.get("/audit", response_model=AuditPublic)
+def get_audit(
+    project_id: IdPath,
+    session: SessionDep,
+    _: AdminDep,
+    column: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="feature; default: sensitive_column"),
+    ] = None,
+    method: AggregationMethod = "peer_weighted",
+) -> AuditPublic:
+    """Crowd bias audit per group of a sensitive feature: label accuracy and positive rate of
+    the crowd labels against the known labels, and per-worker answer distributions."""
+    result = crowd_reports.audit_project(
+        session=session, project_id=project_id, column=column, method=method
+    )
+    return AuditPublic(
+        column=result.column,
+        method=method,
+        groups=[g.__dict__ for g in result.groups],
+        workers=[{**w.__dict__, "worker_id": str(w.worker_id)} for w in result.workers],
+        worker_gaps={str(k): v for k, v in result.worker_gaps.items()},
     )
