@@ -16,8 +16,13 @@ answers "1" to everything scores high. So every worker is scored **per class**:
 * from the answer distribution (every answer, gold or not): ``modal_share`` (share of the
   worker's most frequent answer) and ``peer_corr`` / ``peer_z``: the Pearson correlation of the
   worker's answers with the mean of the *other* workers' answers on the same examples, and its
-  Fisher z statistic ``atanh(r) * sqrt(n - 3)``. A random clicker's answers do not track the
-  other workers' (z about N(0, 1)); an inverted worker's run against them.
+  Fisher z statistic ``atanh(r) * sqrt(n - 3)`` (reported, not decided on);
+* ``skill``: J = sensitivity + specificity - 1 over **all** the worker's answers, each compared
+  with the label that the gold (where known) or the *other* workers' answers imply (binary
+  Dawid-Skene EM with gold clamped; the worker's own answer is left out of its example's
+  posterior), and ``p_skilled`` = P(J > ``min_skill``) under Beta posteriors of those soft
+  counts. Gold alone is too small to catch a random clicker (12 gold answers of which 9 are
+  negative say little); all answers against the crowd's labels say much more.
 
 Statuses, in order of precedence (``reason`` says which rule decided):
 
@@ -26,15 +31,15 @@ Statuses, in order of precedence (``reason`` says which rule decided):
   constant answers (one value for all of at least ``min_pattern_answers`` answers); credibly at
   or below chance on gold (P(J <= 0) >= ``credible_level``, given ``min_gold`` gold answers);
   overall gold accuracy credibly below ``min_accuracy`` (the original rule); answers credibly
-  against the other workers' (``peer_z <= -z``, unless gold says the worker is skilled); after
-  ``decide_after`` gold answers still no credible skill, neither on gold (P(J > 0) <
-  ``trust_level``) nor against the other workers (``peer_z < z``), which catches random and
-  near-constant answering;
+  against the crowd's labels (P(skill <= 0) >= ``credible_level`` over at least
+  ``min_pattern_answers`` answers, unless gold says the worker is skilled); after
+  ``decide_after`` gold answers, skill probably below ``min_skill`` (``p_skilled < 0.5``),
+  which catches random and near-constant answering;
 * ``trusted``: credibly better than chance **on both classes**: P(sensitivity > 1/2) and
   P(specificity > 1/2) both at least ``trust_level`` (needs gold of both classes);
 * ``pending``: everyone else (not enough evidence either way; answers kept).
 
-``z`` is the one-sided normal quantile of ``credible_level``. These functions only read the
+These functions only read the
 answer table; nothing is deleted. ``gold_warnings`` says when the gold set is class-imbalanced
 or too small to judge anyone.
 """
@@ -49,7 +54,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.special import betainc, betaincinv, betaln
-from scipy.stats import norm
 
 from app.crowd._table import DEFAULT_THRESHOLD, CrowdInputError, check_threshold, validate_answers
 
@@ -79,6 +83,8 @@ SCORE_COLUMNS = (
     "modal_share",
     "peer_corr",
     "peer_z",
+    "skill",
+    "p_skilled",
     "status",
     "reason",
 )
@@ -109,6 +115,9 @@ class WorkerFilterRule:
         min_pattern_answers: answers needed before the answer-distribution checks apply
             (0 turns them off: only gold judges).
         interval_level: level of the reported equal-tailed intervals.
+        min_skill: the skill J = sensitivity + specificity - 1 (over all answers, against the
+            labels the other workers and the gold imply) a worker must credibly reach after
+            ``decide_after`` gold answers; 0.1 is a symmetric accuracy of 55%.
 
     Why the defaults (Beta(1, 1); judged after 5 gold answers; filtered only on credible
     evidence): a hidden-gold budget of about 20% leaves most workers with roughly 6 gold answers,
@@ -129,6 +138,7 @@ class WorkerFilterRule:
     decide_after: int = 12
     min_pattern_answers: int = 10
     interval_level: float = 0.9
+    min_skill: float = 0.1
 
     def __post_init__(self) -> None:
         for name in ("prior_a", "prior_b"):
@@ -154,6 +164,12 @@ class WorkerFilterRule:
             raise CrowdInputError(
                 ERR_RULE_FIELD.format(
                     name="credible_level", what="null or a number in (0, 1)", value=level
+                )
+            )
+        if not _is_number(self.min_skill) or not 0.0 <= self.min_skill < 1.0:
+            raise CrowdInputError(
+                ERR_RULE_FIELD.format(
+                    name="min_skill", what="a number in [0, 1)", value=self.min_skill
                 )
             )
         for name in ("trust_level", "interval_level"):
@@ -221,16 +237,18 @@ def _gold_series(gold: Mapping[Any, int]) -> pd.Series:
     )
 
 
-def p_sum_above_one(a1: np.ndarray, b1: np.ndarray, a2: np.ndarray, b2: np.ndarray) -> np.ndarray:
-    """P(X + Y > 1) for independent X ~ Beta(a1, b1), Y ~ Beta(a2, b2), elementwise.
+def p_sum_above_one(
+    a1: np.ndarray, b1: np.ndarray, a2: np.ndarray, b2: np.ndarray, margin: float = 0.0
+) -> np.ndarray:
+    """P(X + Y > 1 + margin) for independent X ~ Beta(a1, b1), Y ~ Beta(a2, b2), elementwise.
 
-    ``P = E_Y[P(X > 1 - Y)]``, integrated by the midpoint rule on ``_GRID`` points (error below
-    1e-4 for the pseudo-counts seen here).
+    ``P = E_Y[P(X > 1 + margin - Y)]``, integrated by the midpoint rule on ``_GRID`` points
+    (error below 1e-4 for the pseudo-counts seen here).
     """
     y = (np.arange(_GRID) + 0.5) / _GRID
     a1, b1, a2, b2 = (np.asarray(v, dtype=np.float64)[:, None] for v in (a1, b1, a2, b2))
     log_pdf = (a2 - 1) * np.log(y) + (b2 - 1) * np.log1p(-y) - betaln(a2, b2)
-    tail = 1.0 - betainc(a1, b1, 1.0 - y)
+    tail = 1.0 - betainc(a1, b1, np.clip(1.0 + margin - y, 0.0, 1.0))
     weights = np.exp(log_pdf)
     weights /= weights.sum(axis=1, keepdims=True)
     return np.asarray(np.clip((weights * tail).sum(axis=1), 0.0, 1.0))
@@ -262,6 +280,55 @@ def _peer_agreement(table: pd.DataFrame, worker_codes: np.ndarray, n_workers: in
     r = np.clip(r, -0.999999, 0.999999)
     z = np.arctanh(r) * np.sqrt(np.maximum(n - 3, 0.0))
     return n.astype(np.int64), r, z
+
+
+def _soft_skill(
+    table: pd.DataFrame,
+    worker_codes: np.ndarray,
+    n_workers: int,
+    gold_label: np.ndarray,
+    said_pos: np.ndarray,
+    *,
+    iterations: int = 20,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Soft confusion counts (TP, FN, TN, FP) per worker against the labels the *other*
+    workers' answers and the gold imply: binary Dawid-Skene EM on the binarised answers with the
+    gold labels clamped; each answer is compared with its example's posterior computed without
+    that answer (so a worker's own votes never vouch for them)."""
+    example = pd.factorize(table["example_id"])[0]
+    n_ex = int(example.max()) + 1 if len(example) else 0
+    gold_of = np.full(n_ex, np.nan)
+    gold_of[example] = gold_label
+    clamped = ~np.isnan(gold_of)
+    pos = said_pos.astype(np.float64)
+    share = np.bincount(example, weights=pos, minlength=n_ex) / np.maximum(
+        np.bincount(example, minlength=n_ex), 1
+    )
+    p = np.where(clamped, gold_of > 0, share).astype(np.float64)
+    contrib = np.zeros(len(example))
+    for _ in range(iterations):
+        q = p[example]
+        tp = np.bincount(worker_codes, weights=q * pos, minlength=n_workers)
+        fn = np.bincount(worker_codes, weights=q * (1 - pos), minlength=n_workers)
+        tn = np.bincount(worker_codes, weights=(1 - q) * (1 - pos), minlength=n_workers)
+        fp = np.bincount(worker_codes, weights=(1 - q) * pos, minlength=n_workers)
+        sens, spec = (tp + 1) / (tp + fn + 2), (tn + 1) / (tn + fp + 2)
+        w_pos = np.log(sens / (1 - spec))
+        w_neg = np.log((1 - sens) / spec)
+        contrib = np.where(said_pos, w_pos[worker_codes], w_neg[worker_codes])
+        prior = float(np.clip(p.mean(), 0.05, 0.95))
+        llr = np.bincount(example, weights=contrib, minlength=n_ex) + np.log(prior / (1 - prior))
+        p = np.where(clamped, gold_of > 0, 1 / (1 + np.exp(-np.clip(llr, -30, 30))))
+    prior = float(np.clip(p.mean(), 0.05, 0.95))
+    llr = np.bincount(example, weights=contrib, minlength=n_ex) + np.log(prior / (1 - prior))
+    loo = 1 / (1 + np.exp(-np.clip(llr[example] - contrib, -30, 30)))
+    q = np.where(clamped[example], gold_of[example] > 0, loo)
+    return (
+        np.bincount(worker_codes, weights=q * pos, minlength=n_workers),
+        np.bincount(worker_codes, weights=q * (1 - pos), minlength=n_workers),
+        np.bincount(worker_codes, weights=(1 - q) * (1 - pos), minlength=n_workers),
+        np.bincount(worker_codes, weights=(1 - q) * pos, minlength=n_workers),
+    )
 
 
 def score_workers(
@@ -320,9 +387,12 @@ def score_workers(
     np.add.at(value_counts, (codes, table["value"].to_numpy() - 1), 1)
     modal_share = value_counts.max(axis=1) / np.maximum(n_answers, 1)
     n_peer, peer_r, peer_z = _peer_agreement(table, codes, k)
+    tp, fn, tn, fp = _soft_skill(table, codes, k, label, said_pos)
+    skill = (tp + a) / (tp + fn + a + b) + (tn + a) / (tn + fp + a + b) - 1.0
+    p_skilled = p_sum_above_one(tp + a, fn + b, tn + a, fp + b, rule.min_skill) if k else skill
+    p_positive_j = p_sum_above_one(tp + a, fn + b, tn + a, fp + b) if k else skill
 
     level = rule.level
-    z_crit = float(norm.ppf(level))
     judged = n_gold >= max(rule.min_gold, 1)
     if rule.credible_level is None:
         below = accuracy < rule.min_accuracy
@@ -331,8 +401,7 @@ def score_workers(
         below = betainc(post_a, post_b, rule.min_accuracy) >= rule.credible_level
     gold_skilled = p_j >= rule.trust_level
     patterns_on = rule.min_pattern_answers > 0
-    peer_judged = patterns_on & (n_peer >= rule.min_pattern_answers)
-    peer_skilled = peer_judged & (peer_z >= z_crit)
+    peer_judged = patterns_on & (n_answers >= rule.min_pattern_answers)
     constant = patterns_on & (n_answers >= rule.min_pattern_answers) & (modal_share >= 1.0)
     trusted = (1.0 - betainc(sa, sb, 0.5) >= rule.trust_level) & (
         1.0 - betainc(pa, pb, 0.5) >= rule.trust_level
@@ -349,12 +418,10 @@ def score_workers(
             judged=bool(judged[i]),
             at_chance=bool(judged[i] and 1.0 - p_j[i] >= level),
             below=bool(judged[i] and below[i]),
-            against_peers=bool(peer_judged[i] and peer_z[i] <= -z_crit and not gold_skilled[i]),
-            no_skill=bool(
-                n_gold[i] >= max(rule.decide_after, 1)
-                and not gold_skilled[i]
-                and not peer_skilled[i]
+            against_peers=bool(
+                peer_judged[i] and 1.0 - p_positive_j[i] >= level and not gold_skilled[i]
             ),
+            no_skill=bool(n_gold[i] >= max(rule.decide_after, 1) and p_skilled[i] < 0.5),
             trusted=bool(judged[i] and trusted[i]),
             facts={
                 "value": int(np.argmax(value_counts[i]) + 1),
@@ -362,8 +429,8 @@ def score_workers(
                 "n_gold": int(n_gold[i]),
                 "p_j": float(p_j[i]),
                 "acc": float(accuracy[i]),
-                "z": float(peer_z[i]),
-                "n_peer": int(n_peer[i]),
+                "skill": float(skill[i]),
+                "p_skilled": float(p_skilled[i]),
                 "modal": float(modal_share[i]),
             },
         )
@@ -391,6 +458,8 @@ def score_workers(
             "modal_share": modal_share.astype(np.float64),
             "peer_corr": peer_r.astype(np.float64),
             "peer_z": peer_z.astype(np.float64),
+            "skill": skill.astype(np.float64),
+            "p_skilled": np.asarray(p_skilled, dtype=np.float64),
             "status": pd.Series(status, dtype=object).to_numpy(),
             "reason": pd.Series(reason, dtype=object).to_numpy(),
         },
@@ -430,15 +499,15 @@ def _decide(
         )
     if against_peers:
         return FILTERED, (
-            f"answers run against the other workers' (peer z = {f['z']:.1f} over "
-            f"{f['n_peer']} answers)"
+            f"answers run against the labels the other workers and the gold imply over all "
+            f"{f['n']} answers (skill J = {f['skill']:.2f})"
         )
     if no_skill:
         kind = "near-constant" if f["modal"] >= 0.9 else "random-looking"
         return FILTERED, (
-            f"no credible skill after {f['n_gold']} gold answers ({kind} answering): "
-            f"P(better than chance on gold) = {f['p_j']:.2f}, answers do not track the other "
-            f"workers' (peer z = {f['z']:.1f} over {f['n_peer']} answers)"
+            f"no credible skill after {f['n_gold']} gold answers ({kind} answering): over all "
+            f"{f['n']} answers J = sensitivity + specificity - 1 = {f['skill']:.2f}, "
+            f"P(J > {rule.min_skill:g}) = {f['p_skilled']:.2f} < 0.5"
         )
     if trusted:
         return TRUSTED, (

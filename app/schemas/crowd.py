@@ -38,6 +38,7 @@ class WorkerFilterRule(RequestModel):
     decide_after: int = Field(default=12, ge=0, le=100_000)
     min_pattern_answers: int = Field(default=10, ge=0, le=100_000)
     interval_level: float = Field(default=0.9, gt=0.0, lt=1.0)
+    min_skill: float = Field(default=0.1, ge=0.0, lt=1.0)
 
 
 class _ProjectFields(RequestModel):
@@ -206,6 +207,12 @@ class WorkerQuality(BaseModel):
         default=None, description="correlation with the other workers' mean answer"
     )
     peer_z: float | None = Field(default=None, description="Fisher z of peer_corr")
+    skill: float | None = Field(
+        default=None,
+        description="sensitivity + specificity - 1 over all answers, against the labels the "
+        "other workers and the gold imply",
+    )
+    p_skilled: float | None = Field(default=None, description="P(skill > min_skill)")
     status: Literal["pending", "trusted", "filtered", "blocked"]
     reason: str = ""
 

@@ -337,6 +337,7 @@ def _load_split(
                 decide_after=rule.decide_after,
                 min_pattern_answers=rule.min_pattern_answers,
                 interval_level=rule.interval_level,
+                min_skill=rule.min_skill,
             ),
         ),
     )

@@ -219,5 +219,3 @@ def test_compas_release_matches_oracle_and_readme(client: TestClient, admin_head
         accuracy[n] = float((ours.loc[truth.index] == truth).mean())
     # ../shared/data/README.md: 0.591 / 0.650 / 0.680 (the paper's Table 6: .609 / .656 / .667).
     assert accuracy == pytest.approx({1: 0.591, 5: 0.650, 11: 0.680}, abs=0.0015)
-
-

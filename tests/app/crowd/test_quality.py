@@ -81,6 +81,7 @@ def test_rule_round_trips_through_a_dict() -> None:
         "decide_after": 12,
         "min_pattern_answers": 10,
         "interval_level": 0.9,
+        "min_skill": 0.1,
     }
     # The project schema spells the priors prior_alpha / prior_beta.
     assert WorkerFilterRule.from_dict({"prior_alpha": 2.0, "prior_beta": 3.0}).prior_b == 3.0
@@ -94,7 +95,7 @@ def test_rule_round_trips_through_a_dict() -> None:
             quality_module.ERR_RULE_KEYS.format(
                 keys="colour",
                 allowed="prior_a, prior_b, min_gold, min_accuracy, credible_level, trust_level, "
-                "decide_after, min_pattern_answers, interval_level",
+                "decide_after, min_pattern_answers, interval_level, min_skill",
             ),
         ),
         (
