@@ -295,8 +295,11 @@ def _soft_skill(
     workers' answers and the gold imply: binary Dawid-Skene EM on the binarised answers with the
     gold labels clamped; each answer is compared with its example's posterior computed without
     that answer (so a worker's own votes never vouch for them)."""
+    if len(table) == 0:
+        empty = np.zeros(n_workers)
+        return empty, empty, empty, empty
     example = pd.factorize(table["example_id"])[0]
-    n_ex = int(example.max()) + 1 if len(example) else 0
+    n_ex = int(example.max()) + 1
     gold_of = np.full(n_ex, np.nan)
     gold_of[example] = gold_label
     clamped = ~np.isnan(gold_of)
@@ -386,7 +389,7 @@ def score_workers(
     value_counts = np.zeros((k, 4), dtype=np.int64)
     np.add.at(value_counts, (codes, table["value"].to_numpy() - 1), 1)
     modal_share = value_counts.max(axis=1) / np.maximum(n_answers, 1)
-    n_peer, peer_r, peer_z = _peer_agreement(table, codes, k)
+    _n_peer, peer_r, peer_z = _peer_agreement(table, codes, k)
     tp, fn, tn, fp = _soft_skill(table, codes, k, label, said_pos)
     skill = (tp + a) / (tp + fn + a + b) + (tn + a) / (tn + fp + a + b) - 1.0
     p_skilled = p_sum_above_one(tp + a, fn + b, tn + a, fp + b, rule.min_skill) if k else skill

@@ -131,6 +131,9 @@ class HitAssignment(Base):
     # Training-quiz results shown to the worker: [{"example_id", "value", "correct"}].
     quiz: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     submitted_via: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The last review decision (approve / reject / hold), its reason and the worker's whole
+    # record it was taken on (app.crowd.review_rules).
+    review_evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

@@ -4,6 +4,7 @@ admin pages."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -51,3 +52,4 @@ class AssignmentPublic(BaseModel):
     submitted_via: str | None
     n_answers: int
     submitted_at: datetime | None
+    review_evidence: dict[str, Any] | None = None

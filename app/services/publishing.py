@@ -35,6 +35,7 @@ from app.core.config import Settings
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.models import GoldQuestion, Hit, HitAssignment, HitType, Project, PublishSettings
 from app.schemas.hits import HitPublic
+from app.schemas.review import ReviewPolicy
 from app.services import ledger
 from app.services.projects import get_project
 from app.services.providers import invite_url, mturk_client, panel_url, task_url
@@ -53,19 +54,8 @@ DEFAULT_HIT_OPTIONS: dict[str, Any] = {
     "adaptive_n_min": None,
     "adaptive_c": 1.5,
 }
-DEFAULT_REVIEW_POLICY: dict[str, Any] = {
-    # Approve by default. Reject when the assignment's hidden-gold accuracy is below reject_below
-    # (with at least min_gold gold answers); block below block_below; bonus at/above bonus_at.
-    "reject_below": None,
-    "block_below": None,
-    "min_gold": 3,
-    "bonus_at": None,
-    "bonus_amount": "0.10",
-    "reject_feedback": (
-        "Too many of the check questions in this HIT were answered far from the known answer."
-    ),
-    "bonus_reason": "Thank you: your answers to the check questions were excellent.",
-}
+#: The review policy's defaults: the keys and meanings of app.schemas.review.ReviewPolicy.
+DEFAULT_REVIEW_POLICY: dict[str, Any] = ReviewPolicy().model_dump()
 MAX_PER_HIT_CHEAP = 9  # MaxAssignments below MTurk's 10-assignment fee tier
 ANNOTATION_PREFIX = "frtrain"
 # MTurk's own refusals, and the state in which each call is allowed (issue 4 §9).

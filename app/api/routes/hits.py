@@ -18,6 +18,7 @@ from app.core.errors import NotFound
 from app.models import Project
 from app.schemas.common import RequestModel
 from app.schemas.hits import AssignmentPublic, HitPublic
+from app.schemas.review import ReviewPolicy, ReviewPolicyPatch, policy_changes
 from app.services import ledger, publishing, review, sync
 
 router = APIRouter(tags=["hits"])
@@ -108,12 +109,12 @@ class SpendPublic(BaseModel):
 class PublishSettingsPublic(BaseModel):
     project_id: int
     hit_options: dict[str, Any]
-    review_policy: dict[str, Any]
+    review_policy: ReviewPolicy
 
 
 class PublishSettingsUpdate(_In):
     hit_options: dict[str, Any] | None = None
-    review_policy: dict[str, Any] | None = None
+    review_policy: ReviewPolicyPatch | None = None
 
 
 class InviteRequest(_In):
@@ -320,7 +321,10 @@ def update_publish_settings(
     project_id: IdPath, body: PublishSettingsUpdate, session: SessionDep, _: AdminDep
 ) -> PublishSettingsPublic:
     publishing.update_publish_settings(
-        session, project_id, hit_options=body.hit_options, review_policy=body.review_policy
+        session,
+        project_id,
+        hit_options=body.hit_options,
+        review_policy=policy_changes(body.review_policy),
     )
     view = publishing.read_publish_settings(session=session, project_id=project_id)
     return PublishSettingsPublic(project_id=project_id, **view)
