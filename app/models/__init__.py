@@ -13,13 +13,21 @@ from app.models.crowd import (
     Worker,
 )
 from app.models.jobs import TrainingFile, TrainingJob, TrainingJobRun
-from app.models.mturk import Hit, HitAssignment, HitType, PublishSettings, SpendEntry
+from app.models.mturk import (
+    ExclusionQualification,
+    Hit,
+    HitAssignment,
+    HitType,
+    PublishSettings,
+    SpendEntry,
+)
 
 __all__ = [
     "AdminToken",
     "Answer",
     "Assignment",
     "Example",
+    "ExclusionQualification",
     "ExportSnapshot",
     "GoldQuestion",
     "Hit",

@@ -159,3 +159,30 @@ class SpendEntry(Base):
     key: Mapped[str] = mapped_column(String(200), unique=True)
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ExclusionQualification(Base):
+    """A qualification the service maintains so that workers who must not take a HIT cannot
+    accept it (MTurk ``QualificationRequirement`` with ``DoesNotExist``; app.services.exclusion).
+
+    ``purpose`` ``excluded``: one per project and endpoint, granted to filtered and blocked
+    workers. ``purpose`` ``hit``: one per top-up HIT, granted to workers who already answered
+    (or hold an assignment for) one of its examples. ``workers`` lists the workers it is granted
+    to, so a refresh only sends the changes.
+    """
+
+    __tablename__ = "exclusion_qualifications"
+    __table_args__ = (UniqueConstraint("qualification_type_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    endpoint_url: Mapped[str] = mapped_column(String(500))
+    purpose: Mapped[str] = mapped_column(String(16))
+    hit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hits.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    qualification_type_id: Mapped[str] = mapped_column(String(64))
+    workers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

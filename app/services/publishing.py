@@ -53,6 +53,9 @@ DEFAULT_HIT_OPTIONS: dict[str, Any] = {
     # whose label is not yet settled (|mean - threshold| sqrt(n) / max(sd, 0.5) < adaptive_c).
     "adaptive_n_min": None,
     "adaptive_c": 1.5,
+    # Exclude, before they accept, workers who must not take a HIT (filtered, blocked, or who
+    # already answered one of its examples) with qualifications (app.services.exclusion).
+    "exclude_before_accept": True,
 }
 #: The review policy's defaults: the keys and meanings of app.schemas.review.ReviewPolicy.
 DEFAULT_REVIEW_POLICY: dict[str, Any] = ReviewPolicy().model_dump()
@@ -529,8 +532,29 @@ def _pending(session: Session, project_id: int) -> list[Hit]:
 
 
 def _ensure_hit_type(
-    session: Session, mt: Any, project: Project, reward: Decimal, options: dict[str, Any]
+    session: Session,
+    mt: Any,
+    project: Project,
+    reward: Decimal,
+    options: dict[str, Any],
+    qualifications: list[dict[str, Any]] | None = None,
 ) -> str:
+    title = options["title"] or f"{project.name}: answer questions about examples"
+    description = options["description"] or project.question
+    if qualifications:
+        # MTurk returns the same HITTypeId for identical properties, so HITs with the same
+        # requirements still group (app.services.exclusion).
+        return str(
+            mt.create_hit_type(
+                Title=title[:128],
+                Description=description[:2000],
+                Keywords=str(options["keywords"])[:1000],
+                Reward=str(reward),
+                AssignmentDurationInSeconds=int(options["assignment_duration_seconds"]),
+                AutoApprovalDelayInSeconds=int(options["auto_approval_delay_seconds"]),
+                QualificationRequirements=qualifications,
+            )
+        )
     row = session.scalar(
         select(HitType).where(
             HitType.project_id == project.id,
@@ -540,8 +564,6 @@ def _ensure_hit_type(
     )
     if row is not None:
         return row.hit_type_id
-    title = options["title"] or f"{project.name}: answer questions about examples"
-    description = options["description"] or project.question
     type_id = mt.create_hit_type(
         Title=title[:128],
         Description=description[:2000],
@@ -639,7 +661,12 @@ def _publish_rows(
             _mark_published(session, row)
             continue
         reward = ledger.money(row.reward)
-        type_id = _ensure_hit_type(session, mt, project, reward, options)
+        quals = None
+        if options.get("exclude_before_accept", True):
+            from app.services import exclusion
+
+            quals = exclusion.requirements_for(session, mt, project, row)
+        type_id = _ensure_hit_type(session, mt, project, reward, options, quals)
         question = external_question_xml(
             task_url(settings, row.id),
             int(options["frame_height"]),
@@ -740,12 +767,17 @@ def link_invites(
     *, session: Session, settings: Settings, hit_id: int, workers: list[str]
 ) -> dict[str, Any]:
     """Signed per-worker task links (and the panel link) for a published link-provider HIT."""
+    from app.services.exclusion import excluded_for_link
+
     hit = get_hit(session, hit_id)
     if hit.provider != "link" or hit.state != "published":
         raise Conflict(f"HIT {hit_id} is not a published link-provider task")
+    # No invitation for a worker who must not take the task (the page would refuse them).
+    refused = excluded_for_link(session, hit, workers)
     return {
         "hit_id": hit_id,
-        "invites": {w: invite_url(settings, hit, w) for w in workers},
+        "invites": {w: invite_url(settings, hit, w) for w in workers if w not in refused},
+        "refused": refused,
         "panel_url": panel_url(settings, hit),
     }
 

@@ -39,6 +39,8 @@ class SyncResult:
     workers_excluded: int = 0
     review: review.ReviewResult | None = None
     problems: list[str] = field(default_factory=list)
+    #: qualification grants changed (app.services.exclusion)
+    exclusions_changed: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +53,7 @@ class SyncResult:
             "workers_excluded": self.workers_excluded,
             "review": self.review.to_json() if self.review else None,
             "problems": self.problems,
+            "exclusions_changed": self.exclusions_changed,
         }
 
 
@@ -210,6 +213,11 @@ def sync_project(
     out.workers_excluded = len(excluded_workers(crowd.scores))
     if apply_review:
         out.review = review.apply_policy(session, settings, project.id, mt=mt)
+    if hits:
+        from app.services import exclusion
+
+        with publishing.explain_mturk("AssociateQualificationWithWorker"):
+            out.exclusions_changed = exclusion.refresh(session, mt, project)
     for problem in out.problems:
         log.warning("sync project %s: %s", project.id, problem)
     return out

@@ -106,42 +106,38 @@ def test_review_policy_reject_block_bonus_idempotent(
     publishing.publish_batch(session, hsettings, pid)
     hits = project_hits(session, pid)
     good, bad = SimWorker(web, emu, "good"), SimWorker(web, emu, "bad")
+    once = SimWorker(web, emu, "once")
     good.complete(hits[0], lambda f: gold_value(session, f, right=True))
     good_first = good.assignment_id
     bad.complete(hits[0], lambda f: gold_value(session, f, right=False))
     bad_first = bad.assignment_id
+    once.complete(hits[0], lambda f: gold_value(session, f, right=False))
+    good.complete(hits[1], lambda f: gold_value(session, f, right=True))
+    bad.complete(hits[1], lambda f: gold_value(session, f, right=False))
     # The first ApproveAssignment succeeds on MTurk but its answer is lost (500).
     emu.faults.fail_next("ApproveAssignment", "after_commit")
     r = web.post(f"/api/v1/projects/{pid}/sync", headers=admin_headers)
     assert r.status_code == 200, r.text
     out = r.json()["review"]
-    # One HIT's evidence rejects nobody: bad (no gold answer right) is held, with evidence.
+    # bad's record spans 2 HITs: both rejected, bad blocked. once's equally bad record rests on
+    # one HIT: held, not rejected (and, filtered, once can no longer accept this project's HITs).
     assert {k: out[k] for k in ("approved", "rejected", "bonuses", "blocked", "held")} == {
-        "approved": 1,
-        "rejected": 0,
-        "bonuses": 1,
-        "blocked": [],
+        "approved": 2,
+        "rejected": 2,
+        "bonuses": 2,
+        "blocked": [bad.id],
         "held": 1,
     }
-    held = next(d for d in out["decisions"] if d["assignment_id"] == bad_first)
+    held = next(d for d in out["decisions"] if d["assignment_id"] == once.assignment_id)
     assert held["decision"] == "hold" and held["gold_hits"] == 1
     assert held["gold_correct"] == 0 and held["gold_total"] >= 1
     assert "rests on 1 HIT(s)" in held["reason"]
+    assert mturk_assignment(mt, once.assignment_id)["AssignmentStatus"] == "Submitted"
+    with pytest.raises(Exception, match="qualification"):
+        emu.worker_accept(str(hits[2].mturk_hit_id), once.id)
     assert emu.faults.stats["after_commit"] == 1  # the retried approve found it Approved
     assert emu.errors[("ApproveAssignment", "AWS.MechanicalTurk.InvalidAssignmentState")] == 1
     assert mturk_assignment(mt, good_first)["AssignmentStatus"] == "Approved"
-    assert mturk_assignment(mt, bad_first)["AssignmentStatus"] == "Submitted"
-    # A second HIT: now the bad record spans 2 HITs, so both of bad's are rejected.
-    good.complete(hits[1], lambda f: gold_value(session, f, right=True))
-    bad.complete(hits[1], lambda f: gold_value(session, f, right=False))
-    out = web.post(f"/api/v1/projects/{pid}/sync", headers=admin_headers).json()["review"]
-    assert {k: out[k] for k in ("approved", "rejected", "bonuses", "blocked", "held")} == {
-        "approved": 1,
-        "rejected": 2,
-        "bonuses": 1,
-        "blocked": [bad.id],
-        "held": 0,
-    }
     rejected = mturk_assignment(mt, bad_first)
     assert rejected["AssignmentStatus"] == "Rejected"
     assert "check questions" in rejected["RequesterFeedback"]

@@ -1,0 +1,88 @@
+"""No wasted accepts: workers who must not take a top-up HIT cannot accept it on MTurk (a
+service-maintained qualification, enforced by the emulator as MTurk does), and link
+invitations are refused for them."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.models import Hit
+from app.mturk.emulator import Emulator
+from app.services import publishing, sync
+from tests.app.hits.conftest import Worker as SimWorker
+from tests.app.hits.conftest import gold_value, make_project, project_hits
+
+
+def _top_up(
+    session: Session,
+    hsettings: Settings,
+    web: TestClient,
+    emu: Emulator,
+    admin_headers: dict[str, str],
+    *,
+    exclude: bool,
+) -> tuple[list[Hit], SimWorker, SimWorker]:
+    """First HIT answered by a (right) and b (wrong, so filtered); the other HITs lapse; the
+    top-up batch asks again for the first HIT's examples."""
+    pid = make_project(session, n_quiz=0, quiz_per_hit=0, max_answers=2)
+    r = web.patch(
+        f"/api/v1/projects/{pid}/publish-settings",
+        json={"hit_options": {"exclude_before_accept": exclude}},
+        headers=admin_headers,
+    )
+    assert r.status_code == 200, r.text
+    publishing.publish_batch(session, hsettings, pid)
+    hits = project_hits(session, pid)
+    a, b = SimWorker(web, emu, "ta"), SimWorker(web, emu, "tb")
+    a.complete(hits[0], lambda f: gold_value(session, f, right=True))
+    b.complete(hits[0], lambda f: gold_value(session, f, right=False))
+    for h in hits:
+        web.post(f"/api/v1/hits/{h.id}/expire", headers=admin_headers)
+    sync.sync_project(session, hsettings, pid)
+    publishing.publish_batch(session, hsettings, pid)
+    first = {i["example_id"] for i in hits[0].items if i["role"] == "task"}
+    top_ups = [
+        h
+        for h in project_hits(session, pid)
+        if h.batch > hits[0].batch and first & {i["example_id"] for i in h.items}
+    ]
+    assert top_ups
+    return top_ups, a, b
+
+
+def test_top_up_hits_exclude_workers_before_they_accept(
+    session: Session,
+    hsettings: Settings,
+    emu: Emulator,
+    web: TestClient,
+    admin_headers: dict[str, str],
+) -> None:
+    top_ups, a, b = _top_up(session, hsettings, web, emu, admin_headers, exclude=True)
+    refusals_after_accept = 0
+    for hit in top_ups:
+        # a already answered these examples, b is filtered: MTurk refuses the accept itself.
+        for worker in (a, b):
+            with pytest.raises(Exception, match="qualification"):
+                emu.worker_accept(str(hit.mturk_hit_id), worker.id)
+        # A new worker is welcome, and the page never says "already answered".
+        fresh = SimWorker(web, emu, f"fresh{hit.id}")
+        response = fresh.open(hit)
+        refusals_after_accept += int("already answered" in response.text)
+        assert response.status_code == 200
+    assert refusals_after_accept == 0
+
+
+def test_without_the_qualification_workers_accept_and_are_turned_away(
+    session: Session,
+    hsettings: Settings,
+    emu: Emulator,
+    web: TestClient,
+    admin_headers: dict[str, str],
+) -> None:
+    """The old behaviour, kept as an option: the accept succeeds and the page refuses."""
+    top_ups, a, _ = _top_up(session, hsettings, web, emu, admin_headers, exclude=False)
+    response = a.open(top_ups[0])
+    assert response.status_code == 409 and "already answered" in response.text
