@@ -149,15 +149,16 @@ def audit(
         mean_answer=("value", "mean"),
         positive_share=("positive", "mean"),
     )
+    flat = stats.reset_index()
     workers = [
         WorkerGroupAudit(
-            worker_id=w,
-            group=str(g),
-            n_answers=int(r.n_answers),
-            mean_answer=float(r.mean_answer),
-            positive_share=float(r.positive_share),
+            worker_id=rec["worker_id"],
+            group=str(rec["group"]),
+            n_answers=int(rec["n_answers"]),
+            mean_answer=float(rec["mean_answer"]),
+            positive_share=float(rec["positive_share"]),
         )
-        for (w, g), r in stats.iterrows()
+        for rec in flat.to_dict("records")
     ]
     enough = stats[stats["n_answers"] >= min_answers]
     gaps: dict[Any, float] = {}

@@ -155,17 +155,14 @@ def worker_report(*, session: Session, project_id: int) -> tuple[list[WorkerQual
     if not len(scores):
         return [], crowd.gold_warnings(data.gold, scores)
     names = _worker_names(session, [int(w) for w in scores["worker_id"]])
-    out = [
-        WorkerQuality(
-            **{
-                key: (None if isinstance(val, float) and val != val else val)
-                for key, val in rec.items()
-                if key != "worker_id"
-            },
-            worker_id=names[int(rec["worker_id"])],
-        )
-        for rec in scores.to_dict("records")
-    ]
+    out = []
+    for rec in scores.to_dict("records"):
+        fields: dict[str, Any] = {
+            str(key): (None if isinstance(val, float) and val != val else val)
+            for key, val in rec.items()
+        }
+        fields["worker_id"] = names[int(rec["worker_id"])]
+        out.append(WorkerQuality.model_validate(fields))
     out.sort(key=lambda q: q.worker_id)
     rule = crowd.as_rule(data.project.worker_filter)
     return out, crowd.gold_warnings(data.gold, scores, rule)

@@ -97,6 +97,8 @@ class ReplayResult:
     worker_ids: dict[str, str]
     sync: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: attempts refused before the accept (qualification) and after it (wasted accepts)
+    refusals: dict[str, int] = field(default_factory=dict)
 
 
 def rebuild_hits(wide_answers: pd.DataFrame) -> list[ReplayHit]:
@@ -154,15 +156,30 @@ def _emulator(endpoint: str | None) -> Iterator[str]:
         yield emu.url
 
 
+#: Outcomes of one simulated worker's attempt (counted in ``ReplayResult.refusals``).
+SUBMITTED, REFUSED_BEFORE_ACCEPT, REFUSED_AFTER_ACCEPT = (
+    "submitted",
+    "refused_before_accept",
+    "refused_after_accept",
+)
+
+
 def work_assignment(
     http: httpx.Client, emulator_url: str, hit_id: str, worker_id: str, answers: dict[str, int]
-) -> int:
+) -> tuple[int, str]:
     """One simulated worker: accept, open the task page, submit ``answers`` (field -> value),
-    post the page's form to externalSubmit. Returns the number of answers posted."""
+    post the page's form to externalSubmit. Returns the number of answers posted and the
+    outcome: refused before the accept (a qualification MTurk enforces), refused by the task
+    page after the accept (a wasted accept: "already answered ... please return it"), or
+    submitted."""
     accepted = http.post(f"{emulator_url}/_emu/workers/{worker_id}/accept", json={"hitId": hit_id})
+    if accepted.status_code == 403 and "qualification" in accepted.text:
+        return 0, REFUSED_BEFORE_ACCEPT
     accepted.raise_for_status()
     frame_url = accepted.json()["frameUrl"]
     page = http.get(frame_url)
+    if page.status_code == 409:
+        return 0, REFUSED_AFTER_ACCEPT
     page.raise_for_status()
     form = next(f for f in parse_forms(page.text) if f["action"].endswith("/submit"))
     fields = {i["name"]: i.get("value", "") for i in form["inputs"] if i.get("type") == "hidden"}
@@ -178,7 +195,7 @@ def work_assignment(
     posted = {i["name"]: i.get("value", "") for i in back["inputs"] if i.get("type") == "hidden"}
     submitted = http.post(back["action"], data=posted)
     submitted.raise_for_status()
-    return len(radios)
+    return len(radios), SUBMITTED
 
 
 def run_replay(
@@ -285,6 +302,7 @@ def run_replay(
                 )
         total = sum(len(w) for _, w in jobs)
         counts = {"assignments": 0, "answers": 0}
+        refusals = {REFUSED_BEFORE_ACCEPT: 0, REFUSED_AFTER_ACCEPT: 0}
         lock = threading.Lock()
 
         def run_hit(job: tuple[str, list[tuple[str, dict[str, int]]]]) -> None:
@@ -293,9 +311,11 @@ def run_replay(
             mturk_id, workers = job
             with httpx.Client(timeout=60) as http:
                 for wid, answers in workers:
-                    n = work_assignment(http, endpoint, mturk_id, wid, answers)
+                    n, outcome = work_assignment(http, endpoint, mturk_id, wid, answers)
                     with lock:
-                        counts["assignments"] += 1
+                        if outcome != SUBMITTED:
+                            refusals[outcome] += 1
+                        counts["assignments"] += outcome == SUBMITTED
                         counts["answers"] += n
                         if on_progress is not None:
                             on_progress("workers", counts["assignments"], total)
@@ -330,6 +350,7 @@ def run_replay(
         worker_ids=worker_ids,
         sync=synced.to_json(),
         warnings=warnings,
+        refusals=refusals,
     )
 
 

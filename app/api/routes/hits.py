@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from app.api.deps import AdminDep, IdPath, SessionDep, SettingsDep
 from app.core.errors import NotFound
@@ -308,12 +309,20 @@ def spend(project_id: IdPath, session: SessionDep, _: AdminDep) -> SpendPublic:
     )
 
 
+def _settings_view(session: Session, project_id: int) -> PublishSettingsPublic:
+    view = publishing.read_publish_settings(session=session, project_id=project_id)
+    return PublishSettingsPublic(
+        project_id=project_id,
+        hit_options=view["hit_options"],
+        review_policy=ReviewPolicy(**view["review_policy"]),
+    )
+
+
 @router.get("/projects/{project_id}/publish-settings", response_model=PublishSettingsPublic)
 def get_publish_settings(
     project_id: IdPath, session: SessionDep, _: AdminDep
 ) -> PublishSettingsPublic:
-    view = publishing.read_publish_settings(session=session, project_id=project_id)
-    return PublishSettingsPublic(project_id=project_id, **view)
+    return _settings_view(session, project_id)
 
 
 @router.patch("/projects/{project_id}/publish-settings", response_model=PublishSettingsPublic)
@@ -326,8 +335,7 @@ def update_publish_settings(
         hit_options=body.hit_options,
         review_policy=policy_changes(body.review_policy),
     )
-    view = publishing.read_publish_settings(session=session, project_id=project_id)
-    return PublishSettingsPublic(project_id=project_id, **view)
+    return _settings_view(session, project_id)
 
 
 @router.post("/hits/{hit_id}/invites")

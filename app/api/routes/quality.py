@@ -7,7 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.api.deps import AdminDep, IdPath, SessionDep
-from app.schemas.crowd import AggregationMethod, AuditPublic, LabelsPublic, WorkersPublic
+from app.schemas.crowd import (
+    AggregationMethod,
+    AuditPublic,
+    GroupAuditPublic,
+    LabelsPublic,
+    WorkerGroupPublic,
+    WorkersPublic,
+)
 from app.services import crowd_reports
 from app.services import labels as svc
 from app.services.projects import get_project
@@ -64,7 +71,10 @@ def get_audit(
     return AuditPublic(
         column=result.column,
         method=method,
-        groups=[g.__dict__ for g in result.groups],
-        workers=[{**w.__dict__, "worker_id": str(w.worker_id)} for w in result.workers],
+        groups=[GroupAuditPublic(**g.__dict__) for g in result.groups],
+        workers=[
+            WorkerGroupPublic(**{**w.__dict__, "worker_id": str(w.worker_id)})
+            for w in result.workers
+        ],
         worker_gaps={str(k): v for k, v in result.worker_gaps.items()},
     )
