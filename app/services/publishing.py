@@ -541,9 +541,9 @@ def _ensure_hit_type(
 ) -> str:
     title = options["title"] or f"{project.name}: answer questions about examples"
     description = options["description"] or project.question
-    if qualifications:
-        # MTurk returns the same HITTypeId for identical properties, so HITs with the same
-        # requirements still group (app.services.exclusion).
+    if qualifications and len(qualifications) > 1:
+        # A top-up HIT's own requirement: not cached (MTurk returns the same HITTypeId for
+        # identical properties anyway). The project-wide requirement alone is cached below.
         return str(
             mt.create_hit_type(
                 Title=title[:128],
@@ -571,6 +571,7 @@ def _ensure_hit_type(
         Reward=str(reward),
         AssignmentDurationInSeconds=int(options["assignment_duration_seconds"]),
         AutoApprovalDelayInSeconds=int(options["auto_approval_delay_seconds"]),
+        **({"QualificationRequirements": qualifications} if qualifications else {}),
     )
     session.add(
         HitType(
