@@ -9,10 +9,10 @@ preview and accept:
 
 * one ``excluded`` qualification per project and endpoint, granted to workers whose status is
   ``filtered`` or ``blocked`` (revoked when that changes); required by every HIT;
-* one ``hit`` qualification per top-up HIT (a HIT with an example that already has answers or
-  belongs to another HIT), granted to every worker who answered one of its examples or holds an
-  assignment of another HIT with one of them. HITs of a first batch share one HIT type and group
-  as usual.
+* one ``hit`` qualification per HIT that shares an example (task or hidden gold) with answers
+  already given or with another HIT (top-ups; gold repeated across HITs), granted to every
+  worker who answered one of its examples or holds an assignment of another HIT with one of
+  them. HITs that share nothing share one HIT type and group as usual.
 
 ``refresh`` (run by every sync, after the new answers are stored) grants and revokes only the
 changes. On the link provider the invitation does the same job (``excluded_for_link``).
@@ -121,7 +121,9 @@ def _excluded_workers(session: Session, project_id: int) -> set[str]:
 
 
 def _task_examples(hit: Hit) -> set[int]:
-    return {int(i["example_id"]) for i in hit.items if i["role"] == "task"}
+    """The examples the task page refuses a worker for having answered already (tasks and
+    hidden gold, as ``app.services.task_page`` checks)."""
+    return {int(i["example_id"]) for i in hit.items if i["role"] in ("task", "gold")}
 
 
 def _done_workers(session: Session, project_id: int, hit: Hit) -> set[str]:

@@ -86,3 +86,20 @@ def test_without_the_qualification_workers_accept_and_are_turned_away(
     top_ups, a, _ = _top_up(session, hsettings, web, emu, admin_headers, exclude=False)
     response = a.open(top_ups[0])
     assert response.status_code == 409 and "already answered" in response.text
+
+
+def test_link_invitations_are_refused_for_excluded_workers(
+    session: Session, hsettings: Settings
+) -> None:
+    from app.services.task_page import worker_row
+
+    pid = make_project(session, provider="link", n_quiz=0, quiz_per_hit=0)
+    publishing.publish_batch(session, hsettings, pid)
+    hit = project_hits(session, pid)[0]
+    worker_row(session, "link:mallory").blocked = True
+    session.commit()
+    out = publishing.link_invites(
+        session=session, settings=hsettings, hit_id=hit.id, workers=["alice", "mallory"]
+    )
+    assert set(out["invites"]) == {"alice"}
+    assert out["refused"] == {"mallory": "filtered or blocked in this project"}
