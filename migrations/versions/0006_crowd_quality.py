@@ -60,9 +60,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index(
-        op.f("ix_exclusion_qualifications_hit_id"), table_name="exclusion_qualifications"
-    )
+    op.drop_index(op.f("ix_exclusion_qualifications_hit_id"), table_name="exclusion_qualifications")
     op.drop_index(
         op.f("ix_exclusion_qualifications_project_id"), table_name="exclusion_qualifications"
     )

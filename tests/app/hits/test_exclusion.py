@@ -103,3 +103,39 @@ def test_link_invitations_are_refused_for_excluded_workers(
     )
     assert set(out["invites"]) == {"alice"}
     assert out["refused"] == {"mallory": "filtered or blocked in this project"}
+
+
+def test_adaptive_budget_asks_n_min_first_then_only_unsettled_examples(
+    session: Session,
+    hsettings: Settings,
+    emu: Emulator,
+    web: TestClient,
+    admin_headers: dict[str, str],
+) -> None:
+    pid = make_project(session, n_quiz=0, quiz_per_hit=0, max_answers=5)
+    r = web.patch(
+        f"/api/v1/projects/{pid}/publish-settings",
+        json={"hit_options": {"adaptive_n_min": 2, "adaptive_c": 1.5}},
+        headers=admin_headers,
+    )
+    assert r.status_code == 200, r.text
+    plan = publishing.plan_batch(session, pid)
+    assert {h.max_assignments for h in plan.hits} == {2}  # n_min, not N = 5
+    publishing.publish_batch(session, hsettings, pid)
+    hits = project_hits(session, pid)
+    first = hits[0]
+    # Two workers agree firmly (both right, "1" or "4") on the first HIT's examples: settled.
+    for label in ("s1", "s2"):
+        SimWorker(web, emu, label).complete(first, lambda f: gold_value(session, f, right=True))
+    for h in hits:
+        web.post(f"/api/v1/hits/{h.id}/expire", headers=admin_headers)
+    sync.sync_project(session, hsettings, pid)
+    settled = {i["example_id"] for i in first.items if i["role"] == "task"}
+    planned = {
+        i["example_id"]: h.max_assignments
+        for h in publishing.plan_batch(session, pid).hits
+        for i in h.items
+        if i["role"] == "task"
+    }
+    assert not settled & set(planned)  # settled: no more assignments
+    assert planned and set(planned.values()) == {2}  # the rest: n_min again (none answered)
