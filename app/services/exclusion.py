@@ -22,13 +22,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.crowd import EXCLUDED_STATUSES
-from app.models import Answer, ExclusionQualification, Hit, HitAssignment, Project, Worker
+from app.models import (
+    Answer,
+    Assignment,
+    ExclusionQualification,
+    Hit,
+    HitAssignment,
+    Project,
+    Worker,
+)
 
 GUARD = "DiscoverPreviewAndAccept"
 
@@ -246,3 +255,42 @@ def excluded_for_link(session: Session, hit: Hit, workers: Iterable[str]) -> dic
         elif key in done or w in done:
             out[w] = "already answered questions of this task"
     return out
+
+
+def release_abandoned(session: Session, project_id: int, *, now: datetime | None = None) -> int:
+    """Forget assignments a worker opened but never submitted once their time is up
+    (``assignment_duration_seconds``): on the link provider the slot is offered again at once
+    (the task page counts taken slots), and no stale hold keeps the worker out of a top-up HIT.
+    MTurk re-offers its own slots at the same moment. Returns the assignments released."""
+    from app.services.publishing import hit_options
+
+    now = now or datetime.now(UTC)
+    duration = int(hit_options(session, project_id)["assignment_duration_seconds"])
+    cutoff = now - timedelta(seconds=duration)
+    rows = session.execute(
+        select(HitAssignment, Assignment)
+        .join(Assignment, Assignment.id == HitAssignment.assignment_id)
+        .join(Hit, Hit.id == HitAssignment.hit_id)
+        .where(
+            Hit.project_id == project_id,
+            HitAssignment.submitted_via.is_(None),
+            Assignment.status == "accepted",
+        )
+    ).all()
+    stale = []
+    for _, assignment in rows:
+        created = assignment.created_at
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=UTC)
+        if created <= cutoff:
+            stale.append(assignment.id)
+    if stale:
+        answered = set(
+            session.scalars(select(Answer.assignment_id).where(Answer.assignment_id.in_(stale)))
+        )
+        stale = [a for a in stale if a not in answered]
+    if stale:
+        session.execute(delete(HitAssignment).where(HitAssignment.assignment_id.in_(stale)))
+        session.execute(delete(Assignment).where(Assignment.id.in_(stale)))
+    session.commit()
+    return len(stale)

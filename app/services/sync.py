@@ -41,6 +41,8 @@ class SyncResult:
     problems: list[str] = field(default_factory=list)
     #: qualification grants changed (app.services.exclusion)
     exclusions_changed: int = 0
+    #: opened-but-abandoned assignments released after their duration
+    abandoned_released: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,7 @@ class SyncResult:
             "review": self.review.to_json() if self.review else None,
             "problems": self.problems,
             "exclusions_changed": self.exclusions_changed,
+            "abandoned_released": self.abandoned_released,
         }
 
 
@@ -188,6 +191,9 @@ def sync_project(
     if project is None:
         raise NotFound(f"project {project_id} does not exist")
     out = SyncResult()
+    from app.services import exclusion
+
+    out.abandoned_released = exclusion.release_abandoned(session, project.id)
     hits = list(
         session.scalars(
             select(Hit)
@@ -214,8 +220,6 @@ def sync_project(
     if apply_review:
         out.review = review.apply_policy(session, settings, project.id, mt=mt)
     if hits:
-        from app.services import exclusion
-
         with publishing.explain_mturk("AssociateQualificationWithWorker"):
             out.exclusions_changed = exclusion.refresh(session, mt, project)
     for problem in out.problems:

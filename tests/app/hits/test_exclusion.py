@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
@@ -139,3 +140,51 @@ def test_adaptive_budget_asks_n_min_first_then_only_unsettled_examples(
     }
     assert not settled & set(planned)  # settled: no more assignments
     assert planned and set(planned.values()) == {2}  # the rest: n_min again (none answered)
+
+
+def test_abandoned_assignments_are_released_after_their_duration(
+    session: Session, hsettings: Settings
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from app.models import Assignment, HitAssignment
+    from app.services.exclusion import release_abandoned
+    from app.services.task_page import worker_row
+
+    pid = make_project(session, provider="link", n_quiz=0, quiz_per_hit=0)
+    publishing.publish_batch(session, hsettings, pid)
+    hit = project_hits(session, pid)[0]
+    now = datetime.now(UTC)
+    rows = {}
+    for name, age, status in (
+        ("old", 3700, "accepted"),
+        ("new", 60, "accepted"),
+        ("done", 9999, "submitted"),
+    ):
+        worker = worker_row(session, f"link:{name}")
+        a = Assignment(
+            project_id=pid,
+            worker_id=worker.id,
+            external_id=f"a-{name}",
+            status=status,
+            source="link",
+            created_at=now - timedelta(seconds=age),
+        )
+        session.add(a)
+        session.flush()
+        session.add(
+            HitAssignment(
+                assignment_id=a.id,
+                hit_id=hit.id,
+                worker_external_id=worker.external_id,
+                review="pending",
+                submitted_via="link" if status == "submitted" else None,
+            )
+        )
+        rows[name] = a.id
+    session.commit()
+    # The default assignment duration is 3600 s: only the old, unsubmitted one is released.
+    assert release_abandoned(session, pid, now=now) == 1
+    left = set(session.scalars(select(Assignment.external_id).where(Assignment.project_id == pid)))
+    assert left == {"a-new", "a-done"}
+    assert session.get(HitAssignment, rows["old"]) is None
