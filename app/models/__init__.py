@@ -18,6 +18,7 @@ from app.models.mturk import (
     Hit,
     HitAssignment,
     HitType,
+    LinkInvite,
     PublishSettings,
     SpendEntry,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "Hit",
     "HitAssignment",
     "HitType",
+    "LinkInvite",
     "Project",
     "PublishSettings",
     "SpendEntry",

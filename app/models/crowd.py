@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -142,6 +143,9 @@ class Assignment(Base):
         CheckConstraint(
             "status IN ('accepted', 'submitted', 'approved', 'rejected')", name="status_known"
         ),
+        CheckConstraint(
+            "confirmation IN ('confirmed', 'unconfirmed', 'discarded')", name="confirmation_known"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -155,6 +159,13 @@ class Assignment(Base):
     source: Mapped[str] = mapped_column(String(16), default="import")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Whether the marketplace vouches for this assignment (docs MTURK.md: GetAssignment /
+    # ListAssignmentsForHIT). An MTurk assignment first seen on the task page is ``unconfirmed``
+    # until sync finds it on MTurk for the same HIT and worker (then ``confirmed``) or proves it
+    # was never issued (``discarded``, its answers deleted). Link and imported ones are confirmed.
+    confirmation: Mapped[str] = mapped_column(
+        String(16), default="confirmed", server_default="confirmed"
+    )
 
 
 class Answer(Base):
@@ -182,6 +193,9 @@ class Answer(Base):
     source: Mapped[str] = mapped_column(String(16), default="import")
     submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # False while its assignment is unconfirmed: such answers are stored but never counted
+    # (aggregation, worker quality, exports, review, payments all read confirmed answers only).
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class ExportSnapshot(Base):

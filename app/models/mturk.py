@@ -103,6 +103,9 @@ class Hit(Base):
     n_pending: Mapped[int] = mapped_column(Integer, default=0)
     n_available: Mapped[int] = mapped_column(Integer, default=0)
     n_completed: Mapped[int] = mapped_column(Integer, default=0)
+    # Link HITs: assignments bound on the task page, at most ``max_assignments``, enforced by one
+    # conditional UPDATE (atomic under concurrency, never count-then-insert). MTurk caps its own.
+    n_bound: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -130,6 +133,9 @@ class HitAssignment(Base):
     bonus: Mapped[float | None] = mapped_column(Money, nullable=True)
     # Training-quiz results shown to the worker: [{"example_id", "value", "correct"}].
     quiz: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    # The example ids this assignment shows, in its own page order (task questions and hidden
+    # gold chosen for this worker); the answer fields are named per assignment from them.
+    questions: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
     submitted_via: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # The last review decision (approve / reject / hold), its reason and the worker's whole
     # record it was taken on (app.crowd.review_rules).
@@ -185,4 +191,17 @@ class ExclusionQualification(Base):
     )
     qualification_type_id: Mapped[str] = mapped_column(String(64))
     workers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LinkInvite(Base):
+    """A per-worker invite of the link provider: the token is random (``secrets``), so it says
+    nothing about the worker (an e-mail address, say); the worker is looked up here."""
+
+    __tablename__ = "link_invites"
+    __table_args__ = (UniqueConstraint("project_id", "worker"),)
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    worker: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -31,7 +31,10 @@ class HitPublic(BaseModel):
     n_pending: int
     n_available: int
     n_completed: int
+    # Submitted and counted (for MTurk: confirmed by MTurk); submitted on the task page but not
+    # yet confirmed by the marketplace (never counted; sync confirms or discards them).
     n_submitted: int
+    n_unconfirmed: int = 0
     task_url: str
     panel_url: str | None
     error: str | None
@@ -50,6 +53,10 @@ class AssignmentPublic(BaseModel):
     gold_total: int | None
     bonus: float | None
     submitted_via: str | None
+    # confirmed (counted) | unconfirmed (stored, not counted until the marketplace confirms the
+    # assignment for this HIT and worker) | discarded (the marketplace never issued it).
+    confirmation: str = "confirmed"
     n_answers: int
+    n_unconfirmed_answers: int = 0
     submitted_at: datetime | None
     review_evidence: dict[str, Any] | None = None

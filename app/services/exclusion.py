@@ -9,8 +9,8 @@ preview and accept:
 
 * one ``excluded`` qualification per project and endpoint, granted to workers whose status is
   ``filtered`` or ``blocked`` (revoked when that changes); required by every HIT;
-* one ``hit`` qualification per HIT that shares an example (task or hidden gold) with answers
-  already given or with another HIT (top-ups; gold repeated across HITs), granted to every
+* one ``hit`` qualification per HIT that shares a task example with answers already given or
+  with another HIT (top-ups), granted to every
   worker who answered one of its examples or holds an assignment of another HIT with one of
   them. HITs that share nothing share one HIT type and group as usual.
 
@@ -130,9 +130,9 @@ def _excluded_workers(session: Session, project_id: int) -> set[str]:
 
 
 def _task_examples(hit: Hit) -> set[int]:
-    """The examples the task page refuses a worker for having answered already (tasks and
-    hidden gold, as ``app.services.task_page`` checks)."""
-    return {int(i["example_id"]) for i in hit.items if i["role"] in ("task", "gold")}
+    """The examples the task page refuses a worker for having answered already (the task
+    questions, as ``app.services.task_page`` checks; hidden gold is chosen per worker)."""
+    return {int(i["example_id"]) for i in hit.items if i["role"] == "task"}
 
 
 def _done_workers(session: Session, project_id: int, hit: Hit) -> set[str]:

@@ -48,7 +48,9 @@ def raw_rows(session: Session, sql: str) -> list[tuple[Any, ...]]:
 
 
 def load_answer_table(session: Session, project_id: int) -> pd.DataFrame:
-    """All answers of a project as the long table, with internal integer ids, in insert order.
+    """All counted answers of a project (confirmed ones: an MTurk answer counts once MTurk has
+    confirmed its assignment, app.services.sync) as the long table, with internal integer ids, in
+    insert order.
 
     `submitted_at` is an integer on Postgres (epoch microseconds) and ISO text on SQLite: the
     aggregators only need it sortable, and skipping datetime parsing keeps 1M rows fast.
@@ -62,7 +64,7 @@ def load_answer_table(session: Session, project_id: int) -> pd.DataFrame:
         sql = (
             "SELECT string_agg(concat_ws(',', example_id, worker_id, value,"
             " (date_part('epoch', submitted_at) * 1000000)::bigint, id), E'\\n')"
-            f" FROM answers WHERE project_id = {pid}"
+            f" FROM answers WHERE project_id = {pid} AND confirmed"
         )
         blob = raw_rows(session, sql)[0][0]
         if not blob:
@@ -77,7 +79,7 @@ def load_answer_table(session: Session, project_id: int) -> pd.DataFrame:
     rows = raw_rows(
         session,
         "SELECT example_id, worker_id, value, submitted_at FROM answers"
-        f" WHERE project_id = {pid} ORDER BY id",
+        f" WHERE project_id = {pid} AND confirmed ORDER BY id",
     )
     if not rows:
         return _empty()

@@ -32,7 +32,7 @@ def _counts(session: Session, project_ids: list[int]) -> dict[int, tuple[int, in
     ans = dict(
         session.execute(
             select(Answer.project_id, func.count())
-            .where(Answer.project_id.in_(project_ids))
+            .where(Answer.project_id.in_(project_ids), Answer.confirmed.is_(True))
             .group_by(Answer.project_id)
         ).all()
     )

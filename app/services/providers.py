@@ -15,8 +15,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 from typing import Any
 from urllib.parse import urlencode, urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.core.config import (
     MTURK_LIVE_ENDPOINT,
@@ -26,10 +30,11 @@ from app.core.config import (
     Settings,
 )
 from app.core.errors import InvalidInput
-from app.models import Hit, Project
+from app.models import Hit, LinkInvite, Project
 
 PREVIEW_ASSIGNMENT_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
 LINK_WORKER_PREFIX = "link:"
+LINK_PANEL_PREFIX = "link:panel:"
 
 
 def sign(settings: Settings, purpose: str, *parts: object) -> str:
@@ -98,28 +103,54 @@ def form_token(
     return sign(settings, "task-form", hit_id, assignment_id, provider_hit_id, worker_id, submit_to)
 
 
+def answer_field(settings: Settings, assignment_id: str, example_id: int) -> str:
+    """The form field of one question for one assignment: an HMAC, so field names differ per
+    assignment and say nothing about the example (its id, or whether it is a gold check)."""
+    return "q" + sign(settings, "answer-field", assignment_id, example_id)[:20]
+
+
 # -- link provider -----------------------------------------------------------------------
 def link_key(settings: Settings, hit_id: int) -> str:
     return sign(settings, "link-hit", hit_id)[:22]
 
 
-def invite_token(settings: Settings, project_id: int, worker: str) -> str:
-    """A per-worker invite: ``<worker, base64url>.<signature>``."""
-    encoded = base64.urlsafe_b64encode(worker.encode()).decode().rstrip("=")
-    return f"{encoded}.{sign(settings, 'invite', project_id, worker)[:22]}"
+def invite_token(session: Session, project_id: int, worker: str) -> str:
+    """The worker's invite token for the project: random and opaque (it encodes nothing about
+    the worker), created once and stored, so asking again gives the same link."""
+    if not worker or ":" in worker:
+        raise InvalidInput(
+            f"invite name {worker[:40]!r} must be non-empty and contain no ':' (panel ids use "
+            "their own namespace)"
+        )
+    row = session.scalar(
+        select(LinkInvite).where(LinkInvite.project_id == project_id, LinkInvite.worker == worker)
+    )
+    if row is None:
+        row = LinkInvite(token=secrets.token_urlsafe(24), project_id=project_id, worker=worker)
+        session.add(row)
+        session.flush()
+    return row.token
 
 
-def read_invite(settings: Settings, project_id: int, token: str) -> str | None:
-    """The invited worker's id, or None when the token is malformed or not ours."""
-    encoded, _, signature = token.partition(".")
-    try:
-        worker = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-    except (ValueError, UnicodeDecodeError):
+def read_invite(session: Session, project_id: int, token: str) -> str | None:
+    """The invited worker's name, or None when the token is not an invite of this project."""
+    if not token or len(token) > 64:
         return None
-    expected = sign(settings, "invite", project_id, worker)[:22]
-    if not worker or not hmac.compare_digest(signature.encode(), expected.encode()):
+    row = session.get(LinkInvite, token)
+    if row is None or row.project_id != project_id:
         return None
-    return worker
+    return row.worker
+
+
+def invite_worker_id(worker: str) -> str:
+    """The worker id of an invited worker (``link:<name>``)."""
+    return LINK_WORKER_PREFIX + worker
+
+
+def panel_worker_id(pid: str) -> str:
+    """The worker id of a panel participant (``link:panel:<pid>``): a namespace of its own, since
+    invite names never contain ':'; a panel id is never an invited worker."""
+    return f"{LINK_PANEL_PREFIX}{pid}"
 
 
 def link_assignment_id(settings: Settings, hit_id: int, worker: str) -> str:
@@ -134,8 +165,8 @@ def completion_code(settings: Settings, assignment_id: str) -> str:
     ).decode()[:10]
 
 
-def invite_url(settings: Settings, hit: Hit, worker: str) -> str:
-    query = urlencode({"invite": invite_token(settings, hit.project_id, worker)})
+def invite_url(session: Session, settings: Settings, hit: Hit, worker: str) -> str:
+    query = urlencode({"invite": invite_token(session, hit.project_id, worker)})
     return f"{task_url(settings, hit.id)}?{query}"
 
 

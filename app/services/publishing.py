@@ -33,7 +33,15 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.models import GoldQuestion, Hit, HitAssignment, HitType, Project, PublishSettings
+from app.models import (
+    Assignment,
+    GoldQuestion,
+    Hit,
+    HitAssignment,
+    HitType,
+    Project,
+    PublishSettings,
+)
 from app.schemas.hits import HitPublic
 from app.schemas.review import ReviewPolicy
 from app.services import ledger
@@ -222,7 +230,12 @@ def _answers_needed(session: Session, project: Project) -> dict[int, int]:
         session.execute(
             select(HitAssignment.hit_id, func.count())
             .join(Hit, Hit.id == HitAssignment.hit_id)
-            .where(Hit.project_id == project.id, HitAssignment.submitted_via.is_not(None))
+            .join(Assignment, Assignment.id == HitAssignment.assignment_id)
+            .where(
+                Hit.project_id == project.id,
+                HitAssignment.submitted_via.is_not(None),
+                Assignment.confirmation == "confirmed",
+            )
             .group_by(HitAssignment.hit_id)
         ).all()
     )
@@ -715,23 +728,32 @@ def list_hits(session: Session, project_id: int) -> list[Hit]:
 
 def hit_views(*, session: Session, settings: Settings, hits: list[Hit]) -> list[HitPublic]:
     """The public view of each HIT: its row, item counts by role, links and submitted count."""
-    counts: dict[int, int] = {}
+    counts: dict[tuple[int, str], int] = {}
     if hits:
         counts = {
-            int(h): int(n)
-            for h, n in session.execute(
-                select(HitAssignment.hit_id, func.count())
+            (int(h), str(c)): int(n)
+            for h, c, n in session.execute(
+                select(HitAssignment.hit_id, Assignment.confirmation, func.count())
+                .join(Assignment, Assignment.id == HitAssignment.assignment_id)
                 .where(
                     HitAssignment.hit_id.in_([h.id for h in hits]),
                     HitAssignment.submitted_via.is_not(None),
                 )
-                .group_by(HitAssignment.hit_id)
+                .group_by(HitAssignment.hit_id, Assignment.confirmation)
             ).all()
         }
-    return [_hit_view(settings, h, counts.get(h.id, 0)) for h in hits]
+    return [
+        _hit_view(
+            settings,
+            h,
+            counts.get((h.id, "confirmed"), 0),
+            counts.get((h.id, "unconfirmed"), 0),
+        )
+        for h in hits
+    ]
 
 
-def _hit_view(settings: Settings, hit: Hit, n_submitted: int) -> HitPublic:
+def _hit_view(settings: Settings, hit: Hit, n_submitted: int, n_unconfirmed: int) -> HitPublic:
     roles = [i["role"] for i in hit.items]
     return HitPublic(
         id=hit.id,
@@ -756,6 +778,7 @@ def _hit_view(settings: Settings, hit: Hit, n_submitted: int) -> HitPublic:
         n_available=hit.n_available,
         n_completed=hit.n_completed,
         n_submitted=n_submitted,
+        n_unconfirmed=n_unconfirmed,
         task_url=task_url(settings, hit.id),
         panel_url=panel_url(settings, hit) if hit.provider == "link" else None,
         error=hit.error,
@@ -775,9 +798,11 @@ def link_invites(
         raise Conflict(f"HIT {hit_id} is not a published link-provider task")
     # No invitation for a worker who must not take the task (the page would refuse them).
     refused = excluded_for_link(session, hit, workers)
+    invites = {w: invite_url(session, settings, hit, w) for w in workers if w not in refused}
+    session.commit()
     return {
         "hit_id": hit_id,
-        "invites": {w: invite_url(settings, hit, w) for w in workers if w not in refused},
+        "invites": invites,
         "refused": refused,
         "panel_url": panel_url(settings, hit),
     }

@@ -42,6 +42,7 @@ from app.services import publishing, sync
 from app.services.examples import existing_ids, upload_examples
 from app.services.labels import compute_labels, load_answer_table
 from app.services.projects import create_project
+from app.services.providers import answer_field
 from app.services.table6 import (
     QUESTION,
     Table6Config,
@@ -165,9 +166,15 @@ SUBMITTED, REFUSED_BEFORE_ACCEPT, REFUSED_AFTER_ACCEPT = (
 
 
 def work_assignment(
-    http: httpx.Client, emulator_url: str, hit_id: str, worker_id: str, answers: dict[str, int]
+    http: httpx.Client,
+    settings: Settings,
+    emulator_url: str,
+    hit_id: str,
+    worker_id: str,
+    answers: dict[int, int],
 ) -> tuple[int, str]:
-    """One simulated worker: accept, open the task page, submit ``answers`` (field -> value),
+    """One simulated worker: accept, open the task page, submit ``answers`` (example id ->
+    value; the requester side knows each assignment's field names, ``providers.answer_field``),
     post the page's form to externalSubmit. Returns the number of answers posted and the
     outcome: refused before the accept (a qualification MTurk enforces), refused by the task
     page after the accept (a wasted accept: "already answered ... please return it"), or
@@ -177,6 +184,8 @@ def work_assignment(
         return 0, REFUSED_BEFORE_ACCEPT
     accepted.raise_for_status()
     frame_url = accepted.json()["frameUrl"]
+    aid = accepted.json()["assignmentId"]
+    answers_by_field = {answer_field(settings, aid, e): v for e, v in answers.items()}
     page = http.get(frame_url)
     if page.status_code == 409:
         return 0, REFUSED_AFTER_ACCEPT
@@ -184,10 +193,10 @@ def work_assignment(
     form = next(f for f in parse_forms(page.text) if f["action"].endswith("/submit"))
     fields = {i["name"]: i.get("value", "") for i in form["inputs"] if i.get("type") == "hidden"}
     radios = {i["name"] for i in form["inputs"] if i.get("type") == "radio"}
-    missing = radios - set(answers)
+    missing = radios - set(answers_by_field)
     if missing:
         raise RuntimeError(f"the task page asks {sorted(missing)[:3]} which have no answer")
-    fields.update({name: str(answers[name]) for name in radios})
+    fields.update({name: str(answers_by_field[name]) for name in radios})
     base = f"{urlsplit(frame_url).scheme}://{urlsplit(frame_url).netloc}"
     done = http.post(f"{base}{form['action']}", data=fields)
     done.raise_for_status()
@@ -276,7 +285,7 @@ def run_replay(
         from app.mturk.emulator import synthetic_worker_id
 
         worker_ids = {anon: synthetic_worker_id(anon) for h in hits for anon in h.workers}
-        jobs: list[tuple[str, list[tuple[str, dict[str, int]]]]] = []
+        jobs: list[tuple[str, list[tuple[str, dict[int, int]]]]] = []
         with factory() as session:
             for h, (row_id, mturk_id, items) in zip(hits, hit_rows, strict=True):
                 assert mturk_id is not None, f"HIT row {row_id} was not published"
@@ -290,7 +299,7 @@ def run_replay(
                             (
                                 worker_ids[anon],
                                 {
-                                    f"ex_{item['example_id']}": value_of[
+                                    int(item["example_id"]): value_of[
                                         (by_internal[int(item["example_id"])], anon)
                                     ]
                                     for item in items
@@ -305,13 +314,13 @@ def run_replay(
         refusals = {REFUSED_BEFORE_ACCEPT: 0, REFUSED_AFTER_ACCEPT: 0}
         lock = threading.Lock()
 
-        def run_hit(job: tuple[str, list[tuple[str, dict[str, int]]]]) -> None:
+        def run_hit(job: tuple[str, list[tuple[str, dict[int, int]]]]) -> None:
             # One HIT's workers submit in file order (their order is "the first N" of §4.4);
             # different HITs share no example, so they run side by side.
             mturk_id, workers = job
             with httpx.Client(timeout=60) as http:
                 for wid, answers in workers:
-                    n, outcome = work_assignment(http, endpoint, mturk_id, wid, answers)
+                    n, outcome = work_assignment(http, settings, endpoint, mturk_id, wid, answers)
                     with lock:
                         if outcome != SUBMITTED:
                             refusals[outcome] += 1

@@ -89,7 +89,7 @@ def assignment_views(*, session: Session, hit_id: int) -> list[AssignmentPublic]
         .order_by(Assignment.id)
     ).all()
     counts = _answer_counts(session, [a.id for _, a in rows])
-    return [_assignment_view(a, ha, counts.get(a.id, 0)) for ha, a in rows]
+    return [_assignment_view(a, ha, counts) for ha, a in rows]
 
 
 def assignment_view(*, session: Session, assignment_id: str) -> AssignmentPublic:
@@ -100,21 +100,24 @@ def assignment_view(*, session: Session, assignment_id: str) -> AssignmentPublic
     ha = session.get(HitAssignment, assignment.id)
     assert ha is not None
     counts = _answer_counts(session, [assignment.id])
-    return _assignment_view(assignment, ha, counts.get(assignment.id, 0))
+    return _assignment_view(assignment, ha, counts)
 
 
-def _answer_counts(session: Session, assignment_ids: list[int]) -> dict[int | None, int]:
+def _answer_counts(session: Session, assignment_ids: list[int]) -> dict[tuple[int, bool], int]:
+    """(assignment, confirmed) -> number of stored answers."""
     return {
-        a: int(n)
-        for a, n in session.execute(
-            select(Answer.assignment_id, func.count())
+        (int(a or 0), bool(c)): int(n)
+        for a, c, n in session.execute(
+            select(Answer.assignment_id, Answer.confirmed, func.count())
             .where(Answer.assignment_id.in_(assignment_ids))
-            .group_by(Answer.assignment_id)
+            .group_by(Answer.assignment_id, Answer.confirmed)
         ).all()
     }
 
 
-def _assignment_view(a: Assignment, ha: HitAssignment, n_answers: int) -> AssignmentPublic:
+def _assignment_view(
+    a: Assignment, ha: HitAssignment, counts: dict[tuple[int, bool], int]
+) -> AssignmentPublic:
     return AssignmentPublic(
         assignment_id=a.external_id or "",
         worker_id=ha.worker_external_id,
@@ -126,7 +129,9 @@ def _assignment_view(a: Assignment, ha: HitAssignment, n_answers: int) -> Assign
         gold_total=ha.gold_total,
         bonus=ha.bonus,
         submitted_via=ha.submitted_via,
-        n_answers=n_answers,
+        confirmation=a.confirmation,
+        n_answers=counts.get((a.id, True), 0),
+        n_unconfirmed_answers=counts.get((a.id, False), 0),
         submitted_at=a.submitted_at,
         review_evidence=ha.review_evidence,
     )
@@ -156,6 +161,12 @@ def _client(settings: Settings, project: Project, mt: Any) -> Any:
 
 
 def _require_submitted(c: _Ctx) -> None:
+    if c.assignment.confirmation != "confirmed":
+        raise Conflict(
+            f"assignment {c.assignment.external_id} is {c.assignment.confirmation}: the "
+            "marketplace has not confirmed it for this HIT and worker, so it cannot be reviewed "
+            "or paid (run a sync)"
+        )
     if c.assignment.status == "accepted":
         raise Conflict(
             f"assignment {c.assignment.external_id} is still in progress; it can be reviewed "
@@ -427,10 +438,12 @@ def apply_policy(
     rows = session.execute(
         select(HitAssignment, Hit.provider)
         .join(Hit, Hit.id == HitAssignment.hit_id)
+        .join(Assignment, Assignment.id == HitAssignment.assignment_id)
         .where(
             Hit.project_id == project_id,
             HitAssignment.review == "pending",
             HitAssignment.submitted_via.is_not(None),
+            Assignment.confirmation == "confirmed",
         )
         .order_by(HitAssignment.assignment_id)
     ).all()

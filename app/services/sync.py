@@ -5,6 +5,14 @@ The same answers may arrive twice, from the task page and from MTurk's ``Questio
 answers are keyed by (assignment, example) and only missing ones are inserted, with MTurk's
 ``SubmitTime``, so a sync after the page stored everything adds nothing and a sync after a lost
 page write restores the answers.
+
+Confirmation (app.services.task_page "Trust"): an assignment the task page stored unconfirmed is
+confirmed when ``ListAssignmentsForHIT`` returns it for the same HIT and worker; then its answers
+count. It is discarded (answers deleted, the id refused from then on) when MTurk contradicts it
+(another worker or HIT), or does not list it although it cannot be in progress there: the HIT had
+no pending assignment when sync asked (``GetHIT`` before ``ListAssignmentsForHIT``), or the
+assignment is older than the HIT's assignment duration (MTurk would have abandoned it). Otherwise
+it stays unconfirmed (a worker between our submit and MTurk's externalSubmit) until a later sync.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
@@ -22,7 +30,7 @@ from app.core.errors import NotFound
 from app.models import Answer, Assignment, GoldQuestion, Hit, HitAssignment, Project
 from app.services import ledger, publishing, review
 from app.services.providers import mturk_client
-from app.services.task_page import ANSWER_FIELD, worker_row
+from app.services.task_page import answer_fields, worker_row
 
 log = logging.getLogger(__name__)
 _STATUS = {"Submitted": "submitted", "Approved": "approved", "Rejected": "rejected"}
@@ -35,6 +43,9 @@ class SyncResult:
     assignments_new: int = 0
     answers_new: int = 0
     answers_invalid: int = 0
+    assignments_confirmed: int = 0
+    assignments_discarded: int = 0
+    assignments_unconfirmed: int = 0
     workers: int = 0
     workers_excluded: int = 0
     review: review.ReviewResult | None = None
@@ -51,6 +62,9 @@ class SyncResult:
             "assignments_new": self.assignments_new,
             "answers_new": self.answers_new,
             "answers_invalid": self.answers_invalid,
+            "assignments_confirmed": self.assignments_confirmed,
+            "assignments_discarded": self.assignments_discarded,
+            "assignments_unconfirmed": self.assignments_unconfirmed,
             "workers": self.workers,
             "workers_excluded": self.workers_excluded,
             "review": self.review.to_json() if self.review else None,
@@ -60,7 +74,7 @@ class SyncResult:
         }
 
 
-def _values(answer_xml: str | None, allowed: set[int], out: SyncResult) -> dict[int, int]:
+def _values(answer_xml: str | None, allowed: dict[str, int], out: SyncResult) -> dict[int, int]:
     from app.mturk.xml import QuestionXMLError, parse_answers
 
     if not answer_xml:
@@ -72,8 +86,8 @@ def _values(answer_xml: str | None, allowed: set[int], out: SyncResult) -> dict[
         out.problems.append(f"unreadable answer XML: {exc}")
         return {}
     values: dict[int, int] = {}
-    for ex in allowed:
-        given = fields.get(ANSWER_FIELD.format(ex))
+    for name, ex in allowed.items():
+        given = fields.get(name)
         if not given:
             continue
         if given[0] in ("1", "2", "3", "4"):
@@ -83,8 +97,62 @@ def _values(answer_xml: str | None, allowed: set[int], out: SyncResult) -> dict[
     return values
 
 
+def _confirm(session: Session, assignment: Assignment) -> None:
+    assignment.confirmation = "confirmed"
+    session.execute(
+        update(Answer).where(Answer.assignment_id == assignment.id).values(confirmed=True)
+    )
+
+
+def _discard(session: Session, assignment: Assignment, why: str, out: SyncResult) -> None:
+    """Never counted, never paid: the answers go, the row stays so the id is refused later."""
+    assignment.confirmation = "discarded"
+    session.execute(delete(Answer).where(Answer.assignment_id == assignment.id))
+    out.assignments_discarded += 1
+    out.problems.append(f"assignment {assignment.external_id} discarded: {why}")
+
+
+def _settle_unconfirmed(
+    session: Session,
+    hit: Hit,
+    listed: set[str],
+    asked_at: datetime,
+    duration_s: int,
+    out: SyncResult,
+) -> None:
+    """Discard this HIT's unconfirmed assignments that MTurk cannot have issued (module doc)."""
+    rows = session.scalars(
+        select(Assignment)
+        .join(HitAssignment, HitAssignment.assignment_id == Assignment.id)
+        .where(HitAssignment.hit_id == hit.id, Assignment.confirmation == "unconfirmed")
+        .order_by(Assignment.id)
+    ).all()
+    now = datetime.now(UTC)
+    for assignment in rows:
+        if assignment.external_id in listed:
+            continue
+        created = assignment.created_at
+        created = created if created.tzinfo else created.replace(tzinfo=UTC)
+        if created < asked_at and hit.n_pending == 0:
+            _discard(session, assignment, "MTurk has no such assignment for this HIT", out)
+        elif (now - created).total_seconds() > duration_s:
+            _discard(
+                session,
+                assignment,
+                "MTurk never received it within the HIT's assignment duration",
+                out,
+            )
+        else:
+            out.assignments_unconfirmed += 1
+
+
 def _upsert(
-    session: Session, hit: Hit, project: Project, a: dict[str, Any], out: SyncResult
+    session: Session,
+    settings: Settings,
+    hit: Hit,
+    project: Project,
+    a: dict[str, Any],
+    out: SyncResult,
 ) -> None:
     aid = str(a["AssignmentId"])
     worker_ext = str(a["WorkerId"])
@@ -92,6 +160,29 @@ def _upsert(
     submit_time = a.get("SubmitTime")
     when = submit_time if isinstance(submit_time, datetime) else datetime.now(UTC)
     assignment = session.scalar(select(Assignment).where(Assignment.external_id == aid))
+    if assignment is not None:
+        known = session.get(HitAssignment, assignment.id)
+        if known is None or known.hit_id != hit.id or known.worker_external_id != worker_ext:
+            # Ours was opened with this id for another HIT or worker: MTurk says it was forged.
+            out.problems.append(
+                f"assignment {aid} was opened here for another HIT or worker than MTurk's; "
+                "its answers were discarded"
+            )
+            out.assignments_discarded += 1
+            for table, column in (
+                (Answer, Answer.assignment_id),
+                (HitAssignment, HitAssignment.assignment_id),
+                (Assignment, Assignment.id),
+            ):
+                session.execute(
+                    delete(table)
+                    .where(column == assignment.id)
+                    .execution_options(synchronize_session=False)
+                )
+            for obj in (known, assignment):
+                if obj is not None:
+                    session.expunge(obj)
+            assignment = None
     if assignment is None:
         worker = worker_row(session, worker_ext)
         assignment = Assignment(
@@ -100,6 +191,7 @@ def _upsert(
             external_id=aid,
             status="accepted",
             source="mturk",
+            confirmation="confirmed",  # MTurk itself reports it
         )
         session.add(assignment)
         session.flush()
@@ -109,11 +201,13 @@ def _upsert(
         session.flush()
         out.assignments_new += 1
     ha = session.get(HitAssignment, assignment.id)
-    if ha is None or ha.hit_id != hit.id or ha.worker_external_id != worker_ext:
-        out.problems.append(f"assignment {aid} does not match its HIT or worker; skipped")
-        return
-    ids = {int(i["example_id"]) for i in hit.items if i["role"] in ("task", "gold")}
-    values = _values(a.get("Answer"), ids, out)
+    assert ha is not None  # created above, or checked against MTurk's HIT and worker
+    if assignment.confirmation != "confirmed":
+        _confirm(session, assignment)
+        out.assignments_confirmed += 1
+    fields = answer_fields(settings, hit, aid, ha)
+    ids = set(fields.values())
+    values = _values(a.get("Answer"), fields, out)
     have = set(
         session.scalars(
             select(Answer.example_id).where(
@@ -151,10 +245,16 @@ def _upsert(
                 )
             ).all()
         )
-        scored = {e: lbl for e, lbl in gold.items() if e in values}
+        # Scored on what is stored for this assignment (answers from the page or from MTurk).
+        stored = dict(
+            session.execute(
+                select(Answer.example_id, Answer.value).where(Answer.assignment_id == assignment.id)
+            ).all()
+        )
+        scored = {e: lbl for e, lbl in gold.items() if e in stored}
         ha.gold_total = len(scored)
         ha.gold_correct = sum(
-            (values[e] > project.threshold) == (int(lbl) == 1) for e, lbl in scored.items()
+            (stored[e] > project.threshold) == (int(lbl) == 1) for e, lbl in scored.items()
         )
     ha.mturk_status = status
     if status in ("Approved", "Rejected") and ha.review == "pending":
@@ -203,14 +303,19 @@ def sync_project(
     )
     if hits:
         mt = mt or mturk_client(settings, project)
+    duration_s = int(publishing.hit_options(session, project.id)["assignment_duration_seconds"])
     for hit in hits:
         assert hit.mturk_hit_id is not None
+        asked_at = datetime.now(UTC)
         with publishing.explain_mturk("ListAssignmentsForHIT"):
             publishing.refresh_hit(session, settings, hit, mt=mt)
             assignments = list(mt.iter_assignments(hit.mturk_hit_id))
         for a in assignments:
             out.assignments_seen += 1
-            _upsert(session, hit, project, a, out)
+            _upsert(session, settings, hit, project, a, out)
+        session.flush()
+        listed = {str(a["AssignmentId"]) for a in assignments}
+        _settle_unconfirmed(session, hit, listed, asked_at, duration_s, out)
         hit.synced_at = datetime.now(UTC)
         session.commit()
         out.hits += 1

@@ -5,21 +5,37 @@ example. Gold labels, known labels, which questions are gold checks and other wo
 never reach the browser; a training quiz's right answers are shown only after it is answered.
 
 Identity: MTurk passes ``assignmentId``, ``hitId``, ``workerId`` and ``turkSubmitTo``; the link
-provider passes a signed ``invite`` or the panel's ``pid`` with the HIT's link key ``k``. The
+provider passes an opaque ``invite`` or the panel's ``pid`` with the HIT's link key ``k``. The
 first non-preview visit binds the assignment to that worker and HIT; the form carries an HMAC over
 (HIT, assignment, provider HIT id, worker, turkSubmitTo), so a forged or altered post, another
 worker's assignment, an unknown or expired HIT, a second submit or a value outside 1-4 is refused
 with a 4xx and stores nothing.
+
+Trust: MTurk's parameters arrive in a URL anyone can type, and MTurk hides an assignment from the
+requester until it is submitted (docs MTURK.md: GetAssignment, ListAssignmentsForHIT). So an
+``mturk`` assignment opened here is stored ``unconfirmed`` and its answers are never counted until
+sync finds it on MTurk for the same HIT and worker (app.services.sync confirms or discards it).
+
+Gold stays hidden: the preview shows how many questions there are and which facts each shows,
+never the examples (the same hidden gold would appear in several HITs' previews). Each assignment
+gets its own questions (the HIT's task examples plus hidden gold this worker has not seen yet), in
+its own order, under answer fields named by an HMAC of (assignment, example): nothing in names,
+order or markup tells a gold check from a task question.
+
+Concurrency: "one submission per assignment" is a conditional UPDATE of the assignment's status
+and a link HIT's cap a conditional UPDATE of its bound counter, both atomic on Postgres and SQLite.
 """
 
 from __future__ import annotations
 
+import random
 import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,10 +45,11 @@ from app.models import Answer, Assignment, Example, GoldQuestion, Hit, HitAssign
 from app.models import Worker as WorkerRow
 from app.services import providers
 
-ANSWER_FIELD = "ex_{}"
 QUIZ_FIELD = "quiz_{}"
-_FIELD = re.compile(r"^(ex|quiz)_(\d{1,12})$")
+_QUIZ_FIELD = re.compile(r"^quiz_(\d{1,12})$")
 _WORKER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,120}$")
+# MTurk WorkerIds are "A" plus upper-case letters and digits (never ':', so never a link id).
+_MTURK_WORKER_ID = re.compile(r"^A[A-Z0-9]{1,63}$")
 _ASSIGNMENT_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 
 
@@ -77,6 +94,7 @@ class TaskView:
     feedback: list[QuizFeedback] = field(default_factory=list)
     completion_code: str | None = None
     message: str | None = None
+    feature_names: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -127,14 +145,140 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _questions(
-    session: Session, hit: Hit, project: Project, roles: tuple[str, ...], pattern: str
-) -> list[Question]:
-    ids = [int(i["example_id"]) for i in hit.items if i["role"] in roles]
-    examples = {e.id: e for e in session.scalars(select(Example).where(Example.id.in_(ids))) if ids}
+def _examples(session: Session, ids: list[int]) -> dict[int, Example]:
+    if not ids:
+        return {}
+    return {e.id: e for e in session.scalars(select(Example).where(Example.id.in_(ids)))}
+
+
+def _quiz_questions(session: Session, hit: Hit, project: Project) -> list[Question]:
+    ids = [int(i["example_id"]) for i in hit.items if i["role"] == "quiz"]
+    examples = _examples(session, ids)
     return [
-        Question(field=pattern.format(ex), number=n + 1, features=_features(examples[ex], project))
-        for n, ex in enumerate(ids)
+        Question(field=QUIZ_FIELD.format(e), number=n + 1, features=_features(examples[e], project))
+        for n, e in enumerate(ids)
+    ]
+
+
+def _placeholders(n: int) -> list[Question]:
+    """Preview questions: numbered slots with throw-away field names and no example shown."""
+    return [
+        Question(field="p" + secrets.token_urlsafe(12), number=k + 1, features=[]) for k in range(n)
+    ]
+
+
+def _feature_names(session: Session, hit: Hit, project: Project) -> list[str]:
+    """The facts every example of the project shows (the same for every question)."""
+    if project.visible_columns:
+        return list(project.visible_columns)
+    first = next((int(i["example_id"]) for i in hit.items if i["role"] == "task"), None)
+    example = session.get(Example, first) if first is not None else None
+    return list(example.features) if example is not None else []
+
+
+def _rng(settings: Settings, assignment_id: str) -> random.Random:
+    return random.Random(providers.sign(settings, "question-order", assignment_id))
+
+
+def default_questions(settings: Settings, hit: Hit, assignment_id: str) -> list[int]:
+    """The HIT's task and gold examples in this assignment's own order (no gold substitution):
+    for assignments first seen by sync, and for ones bound before per-assignment questions."""
+    ids = _task_example_ids(hit)
+    _rng(settings, assignment_id).shuffle(ids)
+    return ids
+
+
+def question_ids(settings: Settings, hit: Hit, assignment_id: str, ha: HitAssignment) -> list[int]:
+    """The example ids this assignment shows, in its page order."""
+    if ha.questions is not None:
+        return [int(e) for e in ha.questions]
+    return default_questions(settings, hit, assignment_id)
+
+
+def answer_fields(
+    settings: Settings, hit: Hit, assignment_id: str, ha: HitAssignment | None
+) -> dict[str, int]:
+    """Answer field name -> example id for one assignment (page order)."""
+    ids = (
+        question_ids(settings, hit, assignment_id, ha)
+        if ha is not None
+        else default_questions(settings, hit, assignment_id)
+    )
+    return {providers.answer_field(settings, assignment_id, e): e for e in ids}
+
+
+def _seen_by_worker(session: Session, project_id: int, worker_id: int) -> set[int]:
+    """Every example this worker was shown or answered in the project (gold must not repeat)."""
+    seen: set[int] = set()
+    rows = session.execute(
+        select(HitAssignment.questions, Hit.items)
+        .join(Assignment, Assignment.id == HitAssignment.assignment_id)
+        .join(Hit, Hit.id == HitAssignment.hit_id)
+        .where(Assignment.project_id == project_id, Assignment.worker_id == worker_id)
+    ).all()
+    for questions, items in rows:
+        if questions is not None:
+            seen.update(int(e) for e in questions)
+        else:
+            seen.update(int(i["example_id"]) for i in items)
+    seen.update(
+        int(e)
+        for e in session.scalars(
+            select(Answer.example_id).where(
+                Answer.project_id == project_id, Answer.worker_id == worker_id
+            )
+        )
+    )
+    return seen
+
+
+def _choose_questions(
+    session: Session, settings: Settings, hit: Hit, assignment_id: str, worker_id: int
+) -> list[int]:
+    """This assignment's questions: the HIT's task examples plus, for each gold slot, a hidden
+    gold check this worker has never been shown (the HIT's own when fresh, else another from
+    the project's pool, else none), shuffled in the assignment's own order."""
+    rng = _rng(settings, assignment_id)
+    tasks = [int(i["example_id"]) for i in hit.items if i["role"] == "task"]
+    slots = [int(i["example_id"]) for i in hit.items if i["role"] == "gold"]
+    chosen: list[int] = []
+    if slots:
+        seen = _seen_by_worker(session, hit.project_id, worker_id)
+        pool = list(
+            session.scalars(
+                select(GoldQuestion.example_id)
+                .where(
+                    GoldQuestion.project_id == hit.project_id,
+                    GoldQuestion.kind == "hidden_check",
+                )
+                .order_by(GoldQuestion.id)
+            )
+        )
+        fresh = [int(g) for g in pool if g not in seen and g not in slots and g not in tasks]
+        rng.shuffle(fresh)
+        for g in slots:
+            if g not in seen and g not in chosen:
+                chosen.append(g)
+            elif fresh:
+                chosen.append(fresh.pop())
+    ids = tasks + chosen
+    rng.shuffle(ids)
+    return ids
+
+
+def _work_questions(
+    session: Session,
+    settings: Settings,
+    hit: Hit,
+    project: Project,
+    ident: Identity,
+    ha: HitAssignment,
+) -> list[Question]:
+    fields = answer_fields(settings, hit, ident.assignment_id, ha)
+    examples = _examples(session, list(fields.values()))
+    return [
+        Question(field=name, number=n + 1, features=_features(examples[e], project))
+        for n, (name, e) in enumerate(fields.items())
     ]
 
 
@@ -151,30 +295,34 @@ def _identity_mturk(settings: Settings, hit: Hit, params: dict[str, str]) -> Ide
     if not _ASSIGNMENT_ID.match(aid):
         raise InvalidInput("assignmentId is malformed")
     worker = params.get("workerId") or ""
-    if not _WORKER_ID.match(worker):
-        raise InvalidInput("workerId is missing or malformed")
+    if not _MTURK_WORKER_ID.match(worker):
+        raise InvalidInput("workerId is missing or is not an MTurk WorkerId (^A[A-Z0-9]+$)")
     submit_to = providers.check_submit_to(hit, params.get("turkSubmitTo") or "")
     assert hit.mturk_hit_id is not None
     return Identity(hit.mturk_hit_id, aid, worker, submit_to)
 
 
-def _identity_link(settings: Settings, hit: Hit, params: dict[str, str]) -> Identity | None:
+def _identity_link(
+    session: Session, settings: Settings, hit: Hit, params: dict[str, str]
+) -> Identity | None:
     if hit.provider != "link":
         raise NotFound(f"task {hit.id} is not a link task")
-    worker: str | None = None
     if params.get("invite"):
-        worker = providers.read_invite(settings, hit.project_id, params["invite"])
-        if worker is None:
+        if params.get("pid"):
+            raise InvalidInput("a task link carries an invite or a panel id, not both")
+        name = providers.read_invite(session, hit.project_id, params["invite"])
+        if name is None:
             raise Forbidden("this invite link is not valid (altered or for another project)")
+        ext_worker = providers.invite_worker_id(name)
     else:
         if not providers.verify_plain(params.get("k"), providers.link_key(settings, hit.id)):
             raise Forbidden("open this task through your invite or panel link")
-        worker = params.get("pid") or None
-        if worker is None:
+        pid = params.get("pid") or None
+        if pid is None:
             return None  # a panel link without a worker id yet: preview
-    if not _WORKER_ID.match(worker):
-        raise InvalidInput("the worker id is malformed")
-    ext_worker = providers.LINK_WORKER_PREFIX + worker
+        if not _WORKER_ID.match(pid):
+            raise InvalidInput("the worker id is malformed")
+        ext_worker = providers.panel_worker_id(pid)
     aid = providers.link_assignment_id(settings, hit.id, ext_worker)
     return Identity(str(hit.id), aid, ext_worker, "")
 
@@ -210,7 +358,22 @@ def _task_example_ids(hit: Hit) -> list[int]:
     return [int(i["example_id"]) for i in hit.items if i["role"] in ("task", "gold")]
 
 
-def _bind(session: Session, hit: Hit, ident: Identity) -> tuple[Assignment, HitAssignment]:
+def _take_slot(session: Session, hit: Hit) -> None:
+    """Claim one of a link HIT's ``max_assignments`` slots: a single conditional UPDATE, so
+    concurrent first visits can never bind more (the row lock serialises them)."""
+    taken = session.execute(
+        update(Hit)
+        .where(Hit.id == hit.id, Hit.n_bound < Hit.max_assignments)
+        .values(n_bound=Hit.n_bound + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("this task has all the answers it needs; thank you")
+
+
+def _bind(
+    session: Session, settings: Settings, hit: Hit, ident: Identity
+) -> tuple[Assignment, HitAssignment]:
     """The assignment of this worker on this HIT, created on the first visit."""
     assignment = session.scalar(
         select(Assignment).where(Assignment.external_id == ident.assignment_id)
@@ -222,22 +385,22 @@ def _bind(session: Session, hit: Hit, ident: Identity) -> tuple[Assignment, HitA
             raise Forbidden(f"assignment {ident.assignment_id} does not belong to this task")
         if worker is None or worker.external_id != ident.worker_id:
             raise Forbidden(f"assignment {ident.assignment_id} belongs to another worker")
+        if assignment.confirmation == "discarded":
+            raise Forbidden(
+                f"assignment {ident.assignment_id} was not issued by the marketplace for this "
+                "HIT and worker"
+            )
         return assignment, ha
     worker = worker_row(session, ident.worker_id)
     if worker.blocked:
         raise Forbidden("this worker may not work on this project's tasks")
-    if hit.provider == "link":
-        taken = session.scalar(
-            select(func.count()).select_from(HitAssignment).where(HitAssignment.hit_id == hit.id)
-        )
-        if int(taken or 0) >= hit.max_assignments:
-            raise Conflict("this task has all the answers it needs; thank you")
+    tasks = [int(i["example_id"]) for i in hit.items if i["role"] == "task"]
     already = session.scalar(
         select(Answer.id)
         .where(
             Answer.project_id == hit.project_id,
             Answer.worker_id == worker.id,
-            Answer.example_id.in_(_task_example_ids(hit)),
+            Answer.example_id.in_(tasks),
         )
         .limit(1)
     )
@@ -245,12 +408,16 @@ def _bind(session: Session, hit: Hit, ident: Identity) -> tuple[Assignment, HitA
         raise Conflict(
             "you have already answered questions of this task in another HIT; please return it"
         )
+    if hit.provider == "link":
+        _take_slot(session, hit)
     assignment = Assignment(
         project_id=hit.project_id,
         worker_id=worker.id,
         external_id=ident.assignment_id,
         status="accepted",
         source=hit.provider,
+        # MTurk vouches for an assignment only once it is submitted there (see the docstring).
+        confirmation="unconfirmed" if hit.provider == "mturk" else "confirmed",
     )
     session.add(assignment)
     session.flush()
@@ -259,20 +426,23 @@ def _bind(session: Session, hit: Hit, ident: Identity) -> tuple[Assignment, HitA
         hit_id=hit.id,
         worker_external_id=ident.worker_id,
         review="pending",
+        questions=_choose_questions(session, settings, hit, ident.assignment_id, worker.id),
     )
     session.add(ha)
     try:
         session.commit()
     except IntegrityError:  # the same assignment opened twice at once
         session.rollback()
-        return _bind(session, hit, ident)
+        return _bind(session, settings, hit, ident)
     return assignment, ha
 
 
-def _identify(settings: Settings, hit: Hit, params: dict[str, str]) -> Identity | None:
+def _identify(
+    session: Session, settings: Settings, hit: Hit, params: dict[str, str]
+) -> Identity | None:
     if hit.provider == "mturk":
         return _identity_mturk(settings, hit, params)
-    return _identity_link(settings, hit, params)
+    return _identity_link(session, settings, hit, params)
 
 
 def open_task(
@@ -281,19 +451,19 @@ def open_task(
     """GET: the preview, the quiz, the task, or (already submitted) the end page."""
     hit, project = _hit(session, hit_id)
     _check_open(hit)
-    ident = _identify(settings, hit, params)
-    quiz = _questions(session, hit, project, ("quiz",), QUIZ_FIELD)
-    questions = _questions(session, hit, project, ("task", "gold"), ANSWER_FIELD)
+    ident = _identify(session, settings, hit, params)
     if ident is None:
+        n_quiz = sum(1 for i in hit.items if i["role"] == "quiz")
         return TaskView(
             hit=hit,
             project=project,
             mode="preview",
-            quiz=quiz,
-            questions=questions,
-            message="Preview: accept the HIT to answer these questions.",
+            quiz=_placeholders(n_quiz),
+            questions=_placeholders(len(hit.items) - n_quiz),
+            feature_names=_feature_names(session, hit, project),
+            message="Preview: accept the HIT to see and answer the questions.",
         )
-    assignment, ha = _bind(session, hit, ident)
+    assignment, ha = _bind(session, settings, hit, ident)
     view = TaskView(hit=hit, project=project, mode="work", hidden=_hidden(settings, hit, ident))
     if assignment.status != "accepted":
         view.mode = "done"
@@ -301,12 +471,13 @@ def open_task(
         if hit.provider == "link":
             view.completion_code = providers.completion_code(settings, ident.assignment_id)
         return view
+    quiz = _quiz_questions(session, hit, project)
     if quiz and ha.quiz is None:
         view.mode = "quiz"
         view.quiz = quiz
         return view
     view.feedback = _feedback(session, hit, project, ha)
-    view.questions = questions
+    view.questions = _work_questions(session, settings, hit, project, ident, ha)
     return view
 
 
@@ -353,13 +524,19 @@ def _value(form: dict[str, str], name: str) -> int:
     return int(raw)
 
 
-def _check_fields(form: dict[str, str], allowed: set[str], kind: str) -> None:
+_FORM_FIELDS = frozenset(("assignmentId", "hitId", "workerId", "turkSubmitTo", "token"))
+
+
+def _check_answer_fields(form: dict[str, str], allowed: dict[str, int]) -> None:
     for name in form:
-        match = _FIELD.match(name)
-        if (match and match.group(1) == kind and name not in allowed) or (
-            name.startswith(f"{kind}_") and not match
-        ):
-            raise InvalidInput(f"{name} is not a question of this task")
+        if name not in allowed and name not in _FORM_FIELDS and not _QUIZ_FIELD.match(name):
+            raise InvalidInput(f"{name[:40]} is not a question of this task")
+
+
+def _check_quiz_fields(form: dict[str, str], allowed: set[str]) -> None:
+    for name in form:
+        if name.startswith("quiz_") and name not in allowed:
+            raise InvalidInput(f"{name[:40]} is not a question of this task")
 
 
 def _correct(value: int, label: int, threshold: float) -> bool:
@@ -412,7 +589,7 @@ def submit_quiz(
     if not quiz_ids:
         raise Conflict("this task has no training quiz")
     if ha.quiz is None:
-        _check_fields(form, {QUIZ_FIELD.format(e) for e in quiz_ids}, "quiz")
+        _check_quiz_fields(form, {QUIZ_FIELD.format(e) for e in quiz_ids})
         values = {e: _value(form, QUIZ_FIELD.format(e)) for e in quiz_ids}
         labels = dict(
             session.execute(
@@ -436,7 +613,7 @@ def submit_quiz(
         mode="work",
         hidden=_hidden(settings, hit, ident),
         feedback=_feedback(session, hit, project, ha),
-        questions=_questions(session, hit, project, ("task", "gold"), ANSWER_FIELD),
+        questions=_work_questions(session, settings, hit, project, ident, ha),
     )
 
 
@@ -449,10 +626,22 @@ def submit_task(
         raise Conflict("this assignment was already submitted; nothing was changed")
     if any(i["role"] == "quiz" for i in hit.items) and ha.quiz is None:
         raise Conflict("answer the training quiz first")
-    ids = _task_example_ids(hit)
-    _check_fields(form, {ANSWER_FIELD.format(e) for e in ids}, "ex")
-    values = {e: _value(form, ANSWER_FIELD.format(e)) for e in ids}
+    fields = answer_fields(settings, hit, ident.assignment_id, ha)
+    _check_answer_fields(form, fields)
+    values = {e: _value(form, name) for name, e in fields.items()}
     now = datetime.now(UTC)
+    # Claim the submission first: one conditional UPDATE, so of concurrent submits of the same
+    # assignment exactly one proceeds (the others wait on the row lock, then match nothing).
+    claimed = session.execute(
+        update(Assignment)
+        .where(Assignment.id == assignment.id, Assignment.status == "accepted")
+        .values(status="submitted", submitted_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        raise Conflict("this assignment was already submitted; nothing was changed")
+    ids = list(values)
     answered = set(
         session.scalars(
             select(Answer.example_id).where(
@@ -461,15 +650,6 @@ def submit_task(
                 Answer.example_id.in_(ids),
             )
         )
-    )
-    gold = dict(
-        session.execute(
-            select(GoldQuestion.example_id, GoldQuestion.label).where(
-                GoldQuestion.project_id == project.id,
-                GoldQuestion.kind == "hidden_check",
-                GoldQuestion.example_id.in_(ids),
-            )
-        ).all()
     )
     rows = [
         Answer(
@@ -480,18 +660,14 @@ def submit_task(
             value=v,
             source=hit.provider,
             submitted_at=now,
+            confirmed=assignment.confirmation == "confirmed",
         )
         for e, v in values.items()
         if e not in answered  # one answer per worker and example, the first one
     ]
     session.add_all(rows)
-    assignment.status = "submitted"
-    assignment.submitted_at = now
     ha.submitted_via = "page"
-    ha.gold_total = len(gold)
-    ha.gold_correct = sum(
-        _correct(values[e], int(lbl), project.threshold) for e, lbl in gold.items()
-    )
+    _score_gold(session, project, ha, {r.example_id: r.value for r in rows})
     try:
         session.commit()
     except IntegrityError:  # a concurrent second submit of the same assignment
@@ -501,8 +677,27 @@ def submit_task(
     if hit.provider == "mturk":
         out.post_to = f"{ident.submit_to}/mturk/externalSubmit"
         out.fields = [("assignmentId", ident.assignment_id)] + [
-            (ANSWER_FIELD.format(e), str(v)) for e, v in values.items()
+            (name, str(values[e])) for name, e in fields.items()
         ]
     else:
         out.completion_code = providers.completion_code(settings, ident.assignment_id)
     return out
+
+
+def _score_gold(
+    session: Session, project: Project, ha: HitAssignment, stored: dict[int, int]
+) -> None:
+    """The assignment's hidden-gold score, from the answers it stored (never the posted form)."""
+    gold = dict(
+        session.execute(
+            select(GoldQuestion.example_id, GoldQuestion.label).where(
+                GoldQuestion.project_id == project.id,
+                GoldQuestion.kind == "hidden_check",
+                GoldQuestion.example_id.in_(list(stored)),
+            )
+        ).all()
+    )
+    ha.gold_total = len(gold)
+    ha.gold_correct = sum(
+        _correct(stored[e], int(lbl), project.threshold) for e, lbl in gold.items()
+    )

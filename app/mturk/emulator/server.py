@@ -51,6 +51,9 @@ MAX_BODY = 2 * 1024 * 1024
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Many simulated workers connect at once (benchmarks/task_load.py); the default backlog of 5
+    # drops their SYNs and stalls them for a second each.
+    request_queue_size = 128
 
     def __init__(self, addr: tuple[str, int], emulator: Emulator) -> None:
         self.emulator = emulator

@@ -1177,6 +1177,13 @@ class EmulatorService:
             self._settle(now)
             try:
                 a = self._worker_assignment(aid, form.get("workerId"))
+                if form.get("hitId") and form["hitId"] != a["HITId"]:
+                    # MTurk only accepts an assignment for the HIT it was issued for.
+                    raise WorkerError(
+                        403,
+                        "wrong_hit",
+                        f"Assignment {aid} was not issued for HIT {form['hitId'][:64]}",
+                    )
                 ht = self._hit_type(self.store["hits"][a["HITId"]])
                 a.update(
                     state="Submitted",

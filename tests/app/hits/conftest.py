@@ -20,13 +20,13 @@ from sqlalchemy.orm import Session
 from app.api.deps import get_session
 from app.core.config import Settings
 from app.main import create_app
-from app.models import Answer, Example, Hit
+from app.models import Answer, Assignment, Example, Hit, HitAssignment
 from app.mturk.client import MTurkClient, make_mturk_client
 from app.mturk.emulator import Emulator, run_emulator, synthetic_worker_id
 from app.schemas.crowd import GoldCreate, ProjectCreate, WorkerFilterRule
 from app.services.examples import add_gold, upload_examples
 from app.services.projects import create_project
-from app.services.providers import task_url
+from app.services.providers import answer_field, task_url
 from app.services.replay import parse_forms
 
 N_EXAMPLES = 40
@@ -56,7 +56,7 @@ def hsettings(db_url: str, emu: Emulator, tmp_path: Path) -> Settings:
         database_url=db_url,
         mturk_endpoint_url=emu.url,
         public_base_url="http://testserver",
-        secret_key="test-secret-key",
+        secret_key=TEST_SECRET,
         artifact_dir=tmp_path / "artifacts",
     )
 
@@ -187,10 +187,31 @@ def n_answers(session: Session, project_id: int) -> int:
     )
 
 
+TEST_SECRET = "test-secret-key"
+
+
+def example_of(session: Session, field: str, secret: str = TEST_SECRET) -> Example:
+    """The example behind an answer field. Field names are opaque per assignment (an HMAC of
+    assignment and example under the app's secret), so only the requester side can say."""
+    settings = Settings(_env_file=None, environment="test", secret_key=secret)  # type: ignore[call-arg]
+    rows = session.execute(
+        select(Assignment.external_id, HitAssignment.questions).join(
+            HitAssignment, HitAssignment.assignment_id == Assignment.id
+        )
+    ).all()
+    for aid, questions in rows:
+        for e in questions or []:
+            if answer_field(settings, str(aid), int(e)) == field:
+                example = session.get(Example, int(e))
+                assert example is not None
+                return example
+    raise AssertionError(f"no assignment shows a question named {field}")
+
+
 def gold_value(session: Session, field: str, *, right: bool) -> str:
-    """A 1-4 answer to question ``ex_<id>`` that is right (or wrong) for its true label."""
-    example = session.get(Example, int(field.split("_")[1]))
-    assert example is not None and example.known_label is not None
+    """A 1-4 answer to question ``field`` that is right (or wrong) for its true label."""
+    example = example_of(session, field)
+    assert example.known_label is not None
     positive = example.known_label == 1
     return "4" if positive == right else "1"
 

@@ -17,6 +17,7 @@ from app.models import Answer, Assignment, SpendEntry, Worker
 from app.mturk.client import MTurkClient
 from app.mturk.emulator import Emulator
 from app.services import publishing, review, sync
+from app.services.task_page import answer_fields
 from tests.app.hits.conftest import (
     Worker as SimWorker,
 )
@@ -69,7 +70,10 @@ def test_sync_is_idempotent_and_restores_lost_page_writes(
     # A worker never seen by the page at all (MTurk only) is created by the sync.
     other = project_hits(session, pid)[1]  # the first HIT is full (3 of 3)
     ghost = emu.worker_accept(str(other.mturk_hit_id), "AGHOSTWORKER01")
-    emu.worker_submit(ghost["assignmentId"], {f"ex_{i['example_id']}": "4" for i in other.items})
+    # Its form fields are the per-assignment names the page would have shown (an HMAC the
+    # requester side can compute), in the assignment's default order.
+    names = answer_fields(hsettings, other, ghost["assignmentId"], None)
+    emu.worker_submit(ghost["assignmentId"], dict.fromkeys(names, "4"))
     second = sync.sync_project(session, hsettings, pid, apply_review=False)
     assert second.assignments_new == 1 and second.answers_new == per
     third = sync.sync_project(session, hsettings, pid, apply_review=False)
