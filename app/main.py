@@ -104,7 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(task.router)  # the worker task page (HTML), outside /api/v1
-    app.include_router(admin_pages.router)  # admin web pages (HTML, cookie sign-in) under /admin
+    for admin_router in admin_pages.ROUTERS:  # admin web pages (HTML, cookie sign-in) under /admin
+        app.include_router(admin_router)
     for router in _api_routers():
         app.include_router(router, prefix=API_PREFIX)
     return app

@@ -35,11 +35,14 @@ class HitPublic(BaseModel):
     # yet confirmed by the marketplace (never counted; sync confirms or discards them).
     n_submitted: int
     n_unconfirmed: int = 0
+    n_approved: int = 0  # of the counted ones, approved here
+    n_rejected: int = 0  # of the counted ones, rejected here
     task_url: str
     panel_url: str | None
     error: str | None
     created_at: datetime
     published_at: datetime | None
+    synced_at: datetime | None
 
 
 class AssignmentPublic(BaseModel):

@@ -727,33 +727,52 @@ def list_hits(session: Session, project_id: int) -> list[Hit]:
 
 
 def hit_views(*, session: Session, settings: Settings, hits: list[Hit]) -> list[HitPublic]:
-    """The public view of each HIT: its row, item counts by role, links and submitted count."""
-    counts: dict[tuple[int, str], int] = {}
+    """The public view of each HIT: its row, item counts by role, links, and how many of its
+    assignments were submitted (counted, and on the page but not yet confirmed by MTurk) and,
+    of the counted ones, approved and rejected as recorded here (MTurk's own counts are as of
+    the last GetHIT)."""
+    counts: dict[int, dict[tuple[str, str], int]] = defaultdict(dict)
     if hits:
-        counts = {
-            (int(h), str(c)): int(n)
-            for h, c, n in session.execute(
-                select(HitAssignment.hit_id, Assignment.confirmation, func.count())
-                .join(Assignment, Assignment.id == HitAssignment.assignment_id)
-                .where(
-                    HitAssignment.hit_id.in_([h.id for h in hits]),
-                    HitAssignment.submitted_via.is_not(None),
-                )
-                .group_by(HitAssignment.hit_id, Assignment.confirmation)
-            ).all()
-        }
+        for h, c, r, n in session.execute(
+            select(
+                HitAssignment.hit_id, Assignment.confirmation, HitAssignment.review, func.count()
+            )
+            .join(Assignment, Assignment.id == HitAssignment.assignment_id)
+            .where(
+                HitAssignment.hit_id.in_([h.id for h in hits]),
+                HitAssignment.submitted_via.is_not(None),
+            )
+            .group_by(HitAssignment.hit_id, Assignment.confirmation, HitAssignment.review)
+        ).all():
+            counts[int(h)][(str(c), str(r))] = int(n)
+
+    def count(hit_id: int, confirmation: str, review: str | None = None) -> int:
+        return sum(
+            n for (c, r), n in counts[hit_id].items() if c == confirmation and review in (None, r)
+        )
+
     return [
         _hit_view(
             settings,
             h,
-            counts.get((h.id, "confirmed"), 0),
-            counts.get((h.id, "unconfirmed"), 0),
+            count(h.id, "confirmed"),
+            count(h.id, "unconfirmed"),
+            approved=count(h.id, "confirmed", "approved"),
+            rejected=count(h.id, "confirmed", "rejected"),
         )
         for h in hits
     ]
 
 
-def _hit_view(settings: Settings, hit: Hit, n_submitted: int, n_unconfirmed: int) -> HitPublic:
+def _hit_view(
+    settings: Settings,
+    hit: Hit,
+    n_submitted: int,
+    n_unconfirmed: int,
+    *,
+    approved: int = 0,
+    rejected: int = 0,
+) -> HitPublic:
     roles = [i["role"] for i in hit.items]
     return HitPublic(
         id=hit.id,
@@ -779,6 +798,9 @@ def _hit_view(settings: Settings, hit: Hit, n_submitted: int, n_unconfirmed: int
         n_completed=hit.n_completed,
         n_submitted=n_submitted,
         n_unconfirmed=n_unconfirmed,
+        n_approved=approved,
+        n_rejected=rejected,
+        synced_at=hit.synced_at,
         task_url=task_url(settings, hit.id),
         panel_url=panel_url(settings, hit) if hit.provider == "link" else None,
         error=hit.error,

@@ -11,88 +11,55 @@ same service functions as the JSON API; domain errors become HTML pages with the
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature
 from sqlalchemy.orm import Session
 from starlette.responses import StreamingResponse
 
 from app.api.deps import MAX_ID, SessionDep, SettingsDep
+from app.api.routes import admin_actions, admin_jobs
+from app.api.routes.admin_base import (
+    CSRF_REFUSED,
+    ROOT,
+    SESSION_COOKIE,
+    SESSION_MAX_AGE,
+    Admin,
+    csrf_ok,
+    current_admin,
+    error_page,
+    gate,
+    parse_id,
+    read_notice,
+    render,
+    set_cookie,
+    signer,
+)
 from app.core.config import Settings
 from app.core.errors import DomainError, InvalidInput, NotFound, Unauthorized
 from app.schemas.crowd import AggregationMethod
-from app.services import auth, crowd_reports, exports, labels, projects, publishing, review
-from app.services import jobs as job_service
+from app.services import (
+    auth,
+    crowd_summary,
+    exports,
+    labels,
+    ledger,
+    projects,
+    publishing,
+    review,
+    review_queue,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-templates = Jinja2Templates(directory=str(ROOT / "templates"))
 router = APIRouter(prefix="/admin", tags=["admin pages"], include_in_schema=False)
 
-SESSION_COOKIE = "frtrain_admin"
 LOGIN_COOKIE = "frtrain_admin_login"
-SESSION_MAX_AGE = 12 * 3600
 LOGIN_MAX_AGE = 3600
 METHODS: tuple[AggregationMethod, ...] = ("mean", "majority", "weighted", "dawid_skene")
 EXPORT_FORMATS = ("csv", "jsonl", "parquet")
-NO_STORE = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-}
-_TITLES = {
-    401: "Please sign in",
-    403: "Request refused",
-    404: "Not found",
-    409: "Not possible right now",
-    422: "Please check the form",
-    502: "The marketplace refused",
-}
-
-
-@dataclass(frozen=True)
-class Admin:
-    token_id: int
-    name: str
-    csrf: str
-
-
-def _signer(settings: Settings, purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(settings.secret_key, salt=f"frtrain-admin-{purpose}")
-
-
-def _cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path="/admin",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
-
-
-def current_admin(request: Request, session: Session, settings: Settings) -> Admin | None:
-    """The signed-in admin, or None (no cookie, bad signature, expired, or token revoked)."""
-    raw = request.cookies.get(SESSION_COOKIE)
-    if not raw:
-        return None
-    try:
-        data = _signer(settings, "session").loads(raw, max_age=SESSION_MAX_AGE)
-        token_id, csrf = int(data["t"]), str(data["c"])
-    except (BadSignature, KeyError, TypeError, ValueError):
-        return None
-    try:
-        row = auth.active_token(session=session, token_id=token_id)
-    except Unauthorized:
-        return None
-    return Admin(token_id=row.id, name=row.name, csrf=csrf)
+SPEND_ROWS = 25  # newest ledger entries shown on the project page
 
 
 def _safe_next(target: str | None) -> str:
@@ -100,69 +67,6 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/admin") and "//" not in target and "\\" not in target:
         return target
     return "/admin"
-
-
-def _to_login(request: Request) -> RedirectResponse:
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/admin/login?next={quote(here, safe='')}", status_code=303)
-
-
-def _render(
-    request: Request,
-    name: str,
-    context: dict[str, Any],
-    *,
-    admin: Admin | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, name, {"admin": admin, **context}, status_code=status_code, headers=NO_STORE
-    )
-
-
-def _error(request: Request, exc: DomainError, admin: Admin | None) -> HTMLResponse:
-    title = _TITLES.get(exc.status_code, "Something went wrong")
-    return _render(
-        request,
-        "admin/error.html",
-        {"title": title, "detail": exc.detail, "status": exc.status_code},
-        admin=admin,
-        status_code=exc.status_code,
-    )
-
-
-def _parse_id(raw: str, what: str) -> int:
-    # Ids come from the path as text so that "abc" or a huge number is a friendly 404 page.
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
-        raise NotFound(f"{what} {raw!r} does not exist")
-    return int(raw)
-
-
-def _csrf_ok(admin: Admin, token: str) -> bool:
-    return bool(token) and secrets.compare_digest(admin.csrf, token)
-
-
-class Forbidden(DomainError):
-    status_code = 403
-    code = "forbidden"
-
-
-_CSRF_REFUSED = Forbidden(
-    "the form is out of date or was not sent from this site; reload the page and try again"
-)
-
-
-def _gate(
-    request: Request, session: Session, settings: Settings, csrf: str | None = None
-) -> Admin | Response:
-    """The signed-in admin, else the response to send instead: the sign-in redirect, or a 403
-    page when a form's CSRF value (checked when `csrf` is given) does not fit the session."""
-    admin = current_admin(request, session, settings)
-    if admin is None:
-        return _to_login(request)
-    if csrf is not None and not _csrf_ok(admin, csrf):
-        return _error(request, _CSRF_REFUSED, admin)
-    return admin
 
 
 # -- assets and sign-in ----------------------------------------------------------------------
@@ -180,17 +84,17 @@ def _login_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     nonce = secrets.token_urlsafe(24)
-    response = _render(
+    response = render(
         request,
         "admin/login.html",
         {
-            "csrf": _signer(settings, "login").dumps(nonce),
+            "csrf": signer(settings, "login").dumps(nonce),
             "next": next_url,
             "error": error,
         },
         status_code=status_code,
     )
-    _cookie(response, request, LOGIN_COOKIE, nonce, LOGIN_MAX_AGE)
+    set_cookie(response, request, LOGIN_COOKIE, nonce, LOGIN_MAX_AGE)
     return response
 
 
@@ -217,7 +121,7 @@ def login(
 ) -> Response:
     target = _safe_next(next)
     try:
-        nonce = _signer(settings, "login").loads(csrf, max_age=LOGIN_MAX_AGE)
+        nonce = signer(settings, "login").loads(csrf, max_age=LOGIN_MAX_AGE)
     except BadSignature:
         nonce = None
     cookie = request.cookies.get(LOGIN_COOKIE, "")
@@ -239,9 +143,9 @@ def login(
             error="That token is not valid (wrong, mistyped or revoked).",
             status_code=401,
         )
-    value = _signer(settings, "session").dumps({"t": row.id, "c": secrets.token_urlsafe(24)})
+    value = signer(settings, "session").dumps({"t": row.id, "c": secrets.token_urlsafe(24)})
     response = RedirectResponse(target, status_code=303)
-    _cookie(response, request, SESSION_COOKIE, value, SESSION_MAX_AGE)
+    set_cookie(response, request, SESSION_COOKIE, value, SESSION_MAX_AGE)
     response.delete_cookie(LOGIN_COOKIE, path="/admin")
     return response
 
@@ -260,8 +164,8 @@ def logout(
     csrf: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
     admin = current_admin(request, session, settings)
-    if admin is not None and not _csrf_ok(admin, csrf):
-        return _error(request, _CSRF_REFUSED, admin)
+    if admin is not None and not csrf_ok(admin, csrf):
+        return error_page(request, CSRF_REFUSED, admin)
     return _signed_out()
 
 
@@ -274,12 +178,12 @@ def logout_link() -> Response:
 # -- projects ------------------------------------------------------------------------------
 @router.get("", response_class=HTMLResponse)
 def projects_page(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
-    admin = _gate(request, session, settings)
+    admin = gate(request, session, settings)
     if not isinstance(admin, Admin):
         return admin
     rows, total = projects.list_projects(session=session, limit=1000)
     workers = {p.id: len(labels.worker_quality(session=session, project_id=p.id)) for p in rows}
-    return _render(
+    return render(
         request,
         "admin/projects.html",
         {"projects": rows, "total": total, "workers": workers},
@@ -292,12 +196,18 @@ def _project_context(
 ) -> dict[str, Any]:
     project = projects.read_project(session=session, project_id=project_id)
     n_used = n if n is not None else project.max_answers
+    quality = crowd_summary.quality_summary(session, project_id)
+    hits = publishing.hit_views(
+        session=session, settings=settings, hits=publishing.list_hits(session, project_id)
+    )
+    entries, totals = ledger.ledger(session, project_id)
     return {
         "project": project,
-        "hits": publishing.hit_views(
-            session=session, settings=settings, hits=publishing.list_hits(session, project_id)
-        ),
-        "workers": labels.worker_quality(session=session, project_id=project_id),
+        "hits": hits,
+        "hit_label": review_queue.hit_label,
+        "workers": quality.workers,
+        "quality": quality,
+        "audit": crowd_summary.bias_audit(session, project_id),
         "summary": labels.label_summary(
             session=session, project_id=project_id, n=n_used, methods=METHODS
         ),
@@ -305,7 +215,13 @@ def _project_context(
         "exports": exports.list_exports(session=session, project_id=project_id),
         "methods": METHODS,
         "formats": EXPORT_FORMATS,
-        "audit": crowd_reports.audit_block(session=session, project_id=project_id),
+        "awaiting": sum(h.n_submitted - h.n_approved - h.n_rejected for h in hits),
+        "spend": {
+            "entries": entries[::-1][:SPEND_ROWS],
+            "n_entries": len(entries),
+            "totals": totals,
+            "cap": project.budget_cap,
+        },
     }
 
 
@@ -320,13 +236,14 @@ def _project_page(
     error: DomainError | None = None,
     created: int | None = None,
     worker: str | None = None,
+    notice_raw: str | None = None,
 ) -> HTMLResponse:
     try:
-        project_id = _parse_id(raw_id, "project")
+        project_id = parse_id(raw_id, "project")
         context = _project_context(session, settings, project_id, n)
     except DomainError as exc:
         session.rollback()
-        return _error(request, exc, admin)
+        return error_page(request, exc, admin)
     notice = None
     # After a block/unblock (post/redirect/get) say what the worker's state now is, read back
     # from the service rather than echoed from the URL.
@@ -337,8 +254,9 @@ def _project_page(
         notice=notice,
         error=error.detail if error else None,
         created=created,
+        outcome=read_notice(settings, notice_raw),
     )
-    return _render(
+    return render(
         request,
         "admin/project.html",
         context,
@@ -356,12 +274,21 @@ def project_page(
     n: Annotated[int | None, Query(ge=1, le=1000)] = None,
     created: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     worker: Annotated[str | None, Query(max_length=200)] = None,
+    notice: Annotated[str | None, Query(max_length=12000)] = None,
 ) -> Response:
-    admin = _gate(request, session, settings)
+    admin = gate(request, session, settings)
     if not isinstance(admin, Admin):
         return admin
     return _project_page(
-        request, session, settings, admin, project_id, n=n, created=created, worker=worker
+        request,
+        session,
+        settings,
+        admin,
+        project_id,
+        n=n,
+        created=created,
+        worker=worker,
+        notice_raw=notice,
     )
 
 
@@ -375,11 +302,11 @@ def create_export(
     method: Annotated[str, Form(max_length=32)] = "mean",
     n: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    admin = _gate(request, session, settings, csrf)
+    admin = gate(request, session, settings, csrf)
     if not isinstance(admin, Admin):
         return admin
     try:
-        pid = _parse_id(project_id, "project")
+        pid = parse_id(project_id, "project")
         if method not in METHODS:
             raise InvalidInput(f"method must be one of {', '.join(METHODS)}")
         if n.strip() and not (n.strip().isdigit() and 1 <= int(n) <= 1000):
@@ -390,7 +317,7 @@ def create_export(
     except DomainError as exc:
         session.rollback()
         if isinstance(exc, NotFound):
-            return _error(request, exc, admin)
+            return error_page(request, exc, admin)
         return _project_page(request, session, settings, admin, project_id, error=exc)
     return RedirectResponse(f"/admin/projects/{pid}?created={snapshot.id}#exports", status_code=303)
 
@@ -406,13 +333,13 @@ def set_worker_block(
     worker_id: Annotated[str, Form(max_length=200)] = "",
     reason: Annotated[str, Form(max_length=1024)] = "",
 ) -> Response:
-    admin = _gate(request, session, settings, csrf)
+    admin = gate(request, session, settings, csrf)
     if not isinstance(admin, Admin):
         return admin
     if action not in ("block", "unblock"):
-        return _error(request, NotFound(f"no worker action {action!r}"), admin)
+        return error_page(request, NotFound(f"no worker action {action!r}"), admin)
     try:
-        pid = _parse_id(project_id, "project")
+        pid = parse_id(project_id, "project")
         projects.get_project(session=session, project_id=pid)
         review.set_block(
             session,
@@ -438,18 +365,18 @@ def download_export(
     settings: SettingsDep,
     format: Annotated[str, Query(max_length=10)] = "csv",
 ) -> Response:
-    admin = _gate(request, session, settings)
+    admin = gate(request, session, settings)
     if not isinstance(admin, Admin):
         return admin
     try:
-        eid = _parse_id(export_id, "export")
+        eid = parse_id(export_id, "export")
         if format not in EXPORT_FORMATS:
             raise NotFound(f"no download format {format!r}; use {', '.join(EXPORT_FORMATS)}")
         chunks, media, name, facts = exports.export_stream(
             session=session, export_id=eid, fmt=format
         )
     except DomainError as exc:
-        return _error(request, exc, admin)
+        return error_page(request, exc, admin)
     headers = {
         "Content-Disposition": f'attachment; filename="{name}"',
         "X-Checksum-SHA256": facts["checksum"],
@@ -458,100 +385,6 @@ def download_export(
     return StreamingResponse(chunks, media_type=media, headers=headers)
 
 
-# -- training jobs -------------------------------------------------------------------------
-def _metric(results: dict[str, Any] | None, part: str, key: str) -> dict[str, Any] | None:
-    try:
-        value = (results or {})["summary"][part][key]
-    except (KeyError, TypeError):
-        return None
-    return value if isinstance(value, dict) and value.get("mean") is not None else None
-
-
-def _jobs_page(
-    request: Request,
-    session: Session,
-    admin: Admin,
-    *,
-    error: DomainError | None = None,
-    cancelled: int | None = None,
-) -> HTMLResponse:
-    summaries, total = job_service.list_jobs(session=session, limit=200)
-    jobs = [job_service.read_job(session=session, job_id=s.id) for s in summaries]
-    metrics = {
-        j.id: {
-            "accuracy": _metric(j.results, "test", "accuracy"),
-            "di": _metric(j.results, "test", "disparate_impact"),
-            "eo0": _metric(j.results, "test", "equalized_odds_y0"),
-            "eo1": _metric(j.results, "test", "equalized_odds_y1"),
-        }
-        for j in jobs
-    }
-    notice = None
-    for j in jobs if cancelled else ():
-        if j.id == cancelled and j.cancel_requested:
-            state = "cancelled" if j.status == "cancelled" else "asked to stop"
-            notice = f"Training job {j.id} {state}."
-    return _render(
-        request,
-        "admin/jobs.html",
-        {
-            "jobs": jobs,
-            "total": total,
-            "metrics": metrics,
-            "notice": notice,
-            "error": error.detail if error else None,
-        },
-        admin=admin,
-        status_code=error.status_code if error else 200,
-    )
-
-
-@router.get("/jobs", response_class=HTMLResponse)
-def jobs_page(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    cancelled: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-) -> Response:
-    admin = _gate(request, session, settings)
-    if not isinstance(admin, Admin):
-        return admin
-    return _jobs_page(request, session, admin, cancelled=cancelled)
-
-
-@router.post("/jobs/{job_id}/cancel", response_class=HTMLResponse)
-def cancel_job(
-    job_id: str,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    csrf: Annotated[str, Form(max_length=500)] = "",
-) -> Response:
-    admin = _gate(request, session, settings, csrf)
-    if not isinstance(admin, Admin):
-        return admin
-    try:
-        jid = _parse_id(job_id, "training job")
-        job_service.cancel_job(session=session, job_id=jid)
-    except NotFound as exc:
-        return _error(request, exc, admin)
-    except DomainError as exc:
-        session.rollback()
-        return _jobs_page(request, session, admin, error=exc)
-    return RedirectResponse(f"/admin/jobs?cancelled={jid}", status_code=303)
-
-
-@router.get("/jobs/{job_id}/artifacts/{name}")
-def job_artifact(
-    job_id: str, name: str, request: Request, session: SessionDep, settings: SettingsDep
-) -> Response:
-    admin = _gate(request, session, settings)
-    if not isinstance(admin, Admin):
-        return admin
-    try:
-        jid = _parse_id(job_id, "training job")
-        path = job_service.artifact_file(session=session, settings=settings, job_id=jid, name=name)
-    except DomainError as exc:
-        return _error(request, exc, admin)
-    media = job_service.ARTIFACT_MEDIA.get(path.suffix, "application/octet-stream")
-    return FileResponse(path, media_type=media, filename=f"job{jid}-{path.name}")
+#: Every admin page router: sign-in and projects (here), project actions and the review queue
+#: (admin_actions), training jobs (admin_jobs).
+ROUTERS = (router, admin_actions.router, admin_jobs.router)

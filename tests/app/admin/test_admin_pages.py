@@ -109,7 +109,7 @@ def test_every_admin_route_needs_sign_in(client: TestClient) -> None:
     public = {"/admin/login", "/admin/logout", "/admin/assets/admin.css"}
     fill = {"action": "block", "name": "metrics.json"}
     checked = 0
-    for route in admin_pages.router.routes:
+    for route in (r for router in admin_pages.ROUTERS for r in router.routes):
         assert isinstance(route, APIRoute)
         if route.path in public:
             continue
@@ -324,13 +324,14 @@ def test_jobs_page_lists_metrics_artifacts_and_cancels(
         artifacts=["metrics.json"],
     )
     html = client.get("/admin/jobs").text
-    done_row = html.split(f'<th scope="row">#{done.id}')[1].split("</tr>")[0]
+    done_row = html.split(f'<a href="/admin/jobs/{done.id}">#{done.id}</a>')[1].split("</tr>")[0]
     assert "0.812" in done_row and "± 0.013" in done_row and "0.900" in done_row
     assert "job-succeeded" in done_row and "Cancel" not in done_row
     link = f"/admin/jobs/{done.id}/artifacts/metrics.json"
     assert link in done_row
     assert client.get(link).json() == {"ok": True}
-    queued_row = html.split(f'<th scope="row">#{queued.id}')[1].split("</tr>")[0]
+    queued_row = html.split(f'<a href="/admin/jobs/{queued.id}">#{queued.id}</a>')[1]
+    queued_row = queued_row.split("</tr>")[0]
     assert "job-queued" in queued_row and f"/admin/jobs/{queued.id}/cancel" in queued_row
 
     r = client.post(f"/admin/jobs/{queued.id}/cancel", data={"csrf": csrf})
