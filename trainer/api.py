@@ -18,7 +18,9 @@ Spec (every key optional except ``data``; defaults in brackets)::
                                          "label_column": COL | null},
       "poisoning": null | {"attack": "top_margin" | "paudice_greedy", "fraction": 0.1,
                            "target_group": 1},
-      "method": "fr-train" | "lr" | "fc" | "lbc" | "ad" | "rml"  ["fr-train"],
+      "method": "fr-train" | "lr" | "fc" | "lbc" | "ad" | "rml" | "auto" | a practitioner
+                baseline (trainer/models/practitioners.py: "eg-dp-clean", "cr-lr", ...)
+                ["auto" for a user file, "fr-train" for a built-in data set],
       "hyperparameters": {...}    # method-specific; list values form the grid
       "selection": {"min_fairness": 0.8, "metric": "disparate_impact"},
       "seeds": [0, 1, 2],         # model seeds; each also draws the split unless split_seed
@@ -51,6 +53,12 @@ BUILTIN_DATASETS = ("synthetic", "compas", "adult")
 ATTACKS = ("top_margin", "paudice_greedy")
 DEVICES = ("auto", "cpu", "cuda")
 FAIRNESS_METRICS = ("disparate_impact", "equalized_odds", "equal_opportunity")
+#: The practitioner baselines' names (trainer/models/practitioners.py PRACTITIONERS).
+PRACTITIONER_METHODS = (
+    "lr-clean", "eg-dp-clean", "eg-eo-clean", "eg-dp-train", "eg-eo-train", "to-dp-clean",
+    "to-eo-clean", "to-dp-train", "to-eo-train", "to-dp-post", "to-eo-post", "cr-lr",
+    "relabel-eg",
+)  # fmt: skip
 #: Methods and where their estimator lives; baselines are offered only when their module
 #: is importable (issue 5: "the baselines, when they exist").
 _BASELINES = {
@@ -59,7 +67,14 @@ _BASELINES = {
     "lbc": ("trainer.models.lbc", "LabelBiasCorrection"),
     "ad": ("trainer.models.ad", "AdversarialDebiasing"),
     "rml": ("trainer.models.rml", "LearningToReweight"),
+    # What a practitioner would do with scikit-learn and fairlearn, and `auto`, which
+    # chooses among them and FR-Train on the clean set.
+    **{name: ("trainer.models.practitioners", name) for name in PRACTITIONER_METHODS},
+    "auto": ("trainer.models.auto", "AutoMethod"),
 }
+#: The method a job runs when its spec names none: `auto` for user files, FR-Train for the
+#: built-in data sets (whose tables reproduce the paper).
+DEFAULT_METHOD = {"file": "auto", "builtin": "fr-train"}
 MAX_GRID = 64
 MAX_SEEDS = 20
 
@@ -120,8 +135,11 @@ def available_methods() -> list[str]:
 
 def _estimator_class(module: str, cls: str) -> Any | None:
     try:
-        return getattr(importlib.import_module(module), cls)
-    except (ImportError, AttributeError):
+        mod = importlib.import_module(module)
+        if hasattr(mod, "estimator_class") and not hasattr(mod, cls):
+            return mod.estimator_class(cls)  # a named configuration (practitioners.py)
+        return getattr(mod, cls)
+    except (ImportError, AttributeError, ValueError):
         return None
 
 
@@ -410,7 +428,7 @@ def validate_spec(raw: Mapping[str, Any], *, file_columns: Sequence[str] | None 
     data = _validate_data(raw["data"], file_columns)
     validation = _validate_validation(raw.get("validation"))
     poisoning = _validate_poisoning(raw.get("poisoning"))
-    method = raw.get("method", "fr-train")
+    method = raw.get("method", DEFAULT_METHOD["file" if "file" in data else "builtin"])
     methods = available_methods()
     if method not in methods:
         raise _fail("method", f"unknown method {method!r}; available: {methods}")
@@ -655,8 +673,38 @@ def _fit_baseline(
         sv.append(np.asarray(est.decision_function(ds.val.X, ds.val.z), dtype=np.float64))
         st.append(np.asarray(est.decision_function(ds.test.X, ds.test.z), dtype=np.float64))
         states.append(_fitted_state(est))
+        if hasattr(est, "report"):  # auto: what it compared, chose and why
+            states[-1]["report"] = _json_safe(est.report())
         tick(i)
     return _Fitted(np.stack(sv), np.stack(st), states)
+
+
+def _method_report(state: Any) -> dict[str, Any]:
+    """``{"method_report": ...}`` for a method that explains its choice (auto), else {}."""
+    if isinstance(state, dict) and "report" in state:
+        return {"method_report": state["report"]}
+    return {}
+
+
+def fit_named(
+    method: str, ds: Any, *, seed: int = 0, progress: Callable[[str], None] | None = None
+) -> Any:
+    """A registered baseline (or ``auto``) with its default knobs, fitted on ``ds``'s
+    training split and clean set (``frtrain train --method NAME``)."""
+    import inspect
+
+    if method not in _BASELINES:
+        raise ValueError(f"unknown method {method!r}; available: {available_methods()}")
+    cls = _lr_class() if method == "lr" else _estimator_class(*_BASELINES[method])
+    if cls is None:
+        raise ValueError(f"{method!r} is not available in this build")
+    params = inspect.signature(cls.__init__).parameters
+    kw = {k: seed for k in ("seed", "random_state") if k in params}
+    est = cls(**kw)
+    if progress is not None and hasattr(est, "progress"):
+        est.progress = progress
+    tr, val = ds.train, ds.val
+    return est.fit(tr.X, tr.y, tr.z, X_val=val.X, y_val=val.y, z_val=val.z)
 
 
 def _fitted_state(est: Any) -> dict[str, Any]:
@@ -803,6 +851,7 @@ def _run_training(
                 "selected_params": grid[chosen],
                 "val": points[chosen]["val"],
                 "test": points[chosen]["test"],
+                **_method_report(fitted.states[chosen]),
                 **facts,
             }
         )

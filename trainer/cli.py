@@ -92,7 +92,11 @@ def _load_data(
 
 
 def train(
-    method: str = typer.Option("fr-train", help="fr-train or lr."),
+    method: str = typer.Option(
+        None,
+        help="fr-train, lr, auto or a practitioner baseline (eg-dp-clean, to-dp-post, "
+        "cr-lr, ...). Default: auto for a user file, fr-train for a built-in data set.",
+    ),
     data: str = typer.Option("synthetic", help="synthetic, compas, adult, or a CSV/Parquet path."),
     label: str = typer.Option(None, help="User file: label column."),
     sensitive: str = typer.Option(None, help="User file: sensitive-attribute column."),
@@ -130,8 +134,14 @@ def train(
     from trainer.experiments.synthetic import choose_index
     from trainer.metrics import evaluate
 
-    if method not in METHODS:
-        raise typer.BadParameter(f"--method must be one of {', '.join(METHODS)}")
+    if method is None:
+        method = "fr-train" if data in BUILTIN else "auto"
+    from trainer.api import available_methods
+
+    # the rest are served by trainer.api's estimator registry (baselines, auto)
+    registry = [m for m in available_methods() if m not in METHODS]
+    if method not in (*METHODS, *registry):
+        raise typer.BadParameter(f"--method must be one of {', '.join((*METHODS, *registry))}")
     torch.set_num_threads(max(1, threads))
     ds = _load_data(
         data, poison=poison, attack=attack, fraction=fraction, target_group=target_group,
@@ -147,13 +157,26 @@ def train(
         "val_file": str(val_file) if val_file else None, "seed": seed, "split_seed": split_seed,
         "n_train": len(tr), "n_val": len(va), "n_test": len(te),
     }  # fmt: skip
-    if method == "lr":
+    models: list[Any]
+    points: list[dict[str, Any]]
+    if method in registry:
+        from trainer.api import fit_named
+
+        named = fit_named(method, ds, seed=seed, progress=typer.echo)
+        models, points, chosen = [named], [{}], 0
+        if hasattr(named, "report"):
+            rep = named.report()
+            config["auto"] = rep
+            typer.echo(f"auto chose {rep['reason']}")
+            for line in rep["warnings"] + rep["notes"]:
+                typer.echo(f"  note: {line}")
+        # the fitted estimator itself (fairlearn objects inside): torch.load(weights_only=False)
+        torch.save({"method": method, "estimator": named}, out / "model.pt")
+    elif method == "lr":
         from trainer.models.lr import LogisticRegression
 
         lr_model = LogisticRegression().fit(tr.X, tr.y, tr.z)
-        models: list[Any] = [lr_model]
-        points: list[dict[str, Any]] = [{}]
-        chosen = 0
+        models, points, chosen = [lr_model], [{}], 0
         torch.save(lr_model.state_dict(), out / "model.pt")
     else:
         from trainer.models.fr_train import FRTrainGrid
@@ -353,6 +376,44 @@ def reproduce_all(
         + (f" --only {only}" if only else "")
     )
     _reproduce_tables(tables, out, quick, seeds, workers, data_dir, progress, cmd, device)
+
+
+@reproduce_app.command("practitioners")
+def reproduce_practitioners(
+    out: Path = typer.Option(Path("reproduction/practitioners"), help="Output folder."),
+    split_seeds: str = typer.Option("0,1,2,3,4", help="Split seeds."),
+    model_seeds: str = typer.Option("0", help="Model seeds (FR-Train and auto)."),
+    datasets: str = typer.Option("compas,adult", help="compas and/or adult."),
+    methods: str = typer.Option(None, help="Comma-separated subset of the rows (default: all)."),
+    settings: str = typer.Option("clean,poisoned", help="clean and/or poisoned."),
+    quick: bool = typer.Option(False, help="Short FR-Train schedules (a smoke test)."),
+    workers: int = typer.Option(2, help="Worker processes (at most 2)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    as_json: bool = typer.Option(False, "--json", help="Print the table as JSON."),
+    cached_only: bool = typer.Option(
+        False, help="Train nothing: report the cached tasks and list the missing ones."
+    ),
+) -> None:
+    """FR-Train (paper mode), auto and every practitioner baseline over split seeds."""
+    from trainer.experiments import practitioners as prac
+
+    cmd = (
+        "frtrain reproduce practitioners"
+        + (" --quick" if quick else "")
+        + (" --cached-only" if cached_only else "")
+    )
+    path, table = prac.reproduce(
+        out, split_seeds=_ints(split_seeds, "--split-seeds"),
+        model_seeds=_ints(model_seeds, "--model-seeds"),
+        datasets=[d.strip() for d in datasets.split(",") if d.strip()],
+        methods=[m.strip() for m in methods.split(",")] if methods else prac.ROWS,
+        settings=[x.strip() for x in settings.split(",") if x.strip()],
+        quick=quick, workers=workers, progress=progress, command=cmd, cached_only=cached_only,
+    )  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(_json_safe(table), indent=2))
+    else:
+        typer.echo(path.read_text())
 
 
 @reproduce_app.command("select-defaults")

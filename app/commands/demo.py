@@ -21,15 +21,21 @@ def demo(
         None, help="Released-format crowd CSV (default: <data dir>/crowd/COMPAS_...csv)."
     ),
     seeds: str = typer.Option("0,1,2,3,4", help="Comma-separated seeds (split + model)."),
+    provider: str = typer.Option(
+        "mturk", "--provider", help="Recruit the crowd through mturk or prolific (local emulators)."
+    ),
 ) -> None:
     """Crowdsourced validation set -> FR-Train on poisoned COMPAS, end to end, embedded.
 
-    SQLite file, local MTurk emulator, in-process worker; no network, no credentials."""
+    SQLite file, local MTurk (or Prolific) emulator, in-process worker; no network, no
+    credentials."""
     from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from app.core.config import Settings
     from app.services.demo import DemoConfig, format_table, run_demo
 
+    if provider not in ("mturk", "prolific"):
+        raise typer.BadParameter("--provider must be mturk or prolific")
     base = Settings()
     csv = crowd_csv or base.data_dir / "crowd" / "COMPAS_crowdsourcing_data.csv"
     if not csv.is_file():
@@ -52,10 +58,12 @@ def demo(
             "artifact_dir": (out_dir / "artifacts").resolve(),
             "mturk_endpoint_url": None,
             "mturk_allow_live": False,
+            "prolific_api_url": None,
+            "prolific_allow_live": False,
             "environment": "development",
         }
     )
-    cfg = DemoConfig(crowd_csv=csv, out_dir=out_dir, seeds=seed_list)
+    cfg = DemoConfig(crowd_csv=csv, out_dir=out_dir, seeds=seed_list, provider=provider)
 
     with Progress(
         TextColumn("{task.description:<52}"),

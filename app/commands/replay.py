@@ -1,5 +1,6 @@
-"""`frtrain crowd replay`: replay a released crowd CSV end to end through boto3, the MTurk
-emulator and the task page, then print Table 6 exactly as `frtrain crowd table6` does."""
+"""`frtrain crowd replay`: replay a released crowd CSV end to end through boto3 and the MTurk
+emulator (or httpx and the Prolific emulator) and the task page, then print Table 6 exactly as
+`frtrain crowd table6` does."""
 
 from __future__ import annotations
 
@@ -39,12 +40,21 @@ def replay(
     paper: str | None = typer.Option(
         None, "--paper", help="Paper row to print: COMPAS, AdultCensus or none (default: guess)."
     ),
+    provider: str = typer.Option(
+        "mturk",
+        "--provider",
+        help="mturk (boto3 + the MTurk emulator) or prolific (httpx + the Prolific emulator, "
+        "or PROLIFIC_API_URL).",
+    ),
 ) -> None:
     """Replay the original HITs through MTurk's wire protocol (local emulator unless
-    MTURK_ENDPOINT_URL is set): publish, every worker submits through the task page, sync,
-    review, aggregate; then print Table 6 (paper Section 4.4)."""
+    MTURK_ENDPOINT_URL is set) or, with --provider prolific, through Prolific's API (local
+    emulator unless PROLIFIC_API_URL is set): publish, every worker submits through the task
+    page, sync, review, aggregate; then print Table 6 (paper Section 4.4)."""
     from app.services.replay import run_replay
 
+    if provider not in ("mturk", "prolific"):
+        raise typer.BadParameter("--provider must be mturk or prolific")
     paper_key, config = table6_options(csv, paper, gold_fraction, seeds)
     console = Console(width=max(120, shutil.get_terminal_size().columns))
     with exit_on_bad_csv(csv, console), Progress(console=console, transient=True) as progress:
@@ -53,11 +63,22 @@ def replay(
         def on_progress(_stage: str, done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        result = run_replay(csv, database_url=database_url, config=config, on_progress=on_progress)
+        result = run_replay(
+            csv,
+            provider=provider,
+            database_url=database_url,
+            config=config,
+            on_progress=on_progress,
+        )
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
+    route = (
+        "httpx + Prolific emulator + task page + completion redirect"
+        if provider == "prolific"
+        else "boto3 + task page + externalSubmit"
+    )
     console.print(
         f"replayed {result.n_hits} HITs, {result.n_assignments} assignments, "
-        f"{result.n_answers} answers through boto3 + task page + externalSubmit in "
+        f"{result.n_answers} answers through {route} in "
         f"{result.seconds:.1f} s ({timing})"
     )
     console.print(
@@ -82,6 +103,7 @@ def replay(
         payload = result.table6.to_json() if result.table6 is not None else {}
         payload["csv"] = str(csv)
         payload["replay"] = {
+            "provider": provider,
             "project_id": result.project_id,
             "n_hits": result.n_hits,
             "n_assignments": result.n_assignments,

@@ -11,11 +11,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Default embedded database: a SQLite file in the working directory, no server needed.
 DEFAULT_DATABASE_URL = "sqlite:///./frtrain.db"
-#: MTurk requester endpoints (MTURK.md §1). The sandbox is the default.
+#: MTurk requester endpoints (docs/MTURK.md §5). The sandbox is the default.
 MTURK_SANDBOX_ENDPOINT = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
 MTURK_LIVE_ENDPOINT = "https://mturk-requester.us-east-1.amazonaws.com"
 MTURK_SANDBOX_SUBMIT = "https://workersandbox.mturk.com"
 MTURK_LIVE_SUBMIT = "https://www.mturk.com"
+#: Prolific's one (live, real-money) environment and its participant app (docs/PROLIFIC.md §1, §3).
+PROLIFIC_LIVE_API = "https://api.prolific.com/api/v1"
+PROLIFIC_LIVE_APP = "https://app.prolific.com"
 
 
 def _default_data_dir() -> Path:
@@ -39,13 +42,30 @@ class Settings(BaseSettings):
     artifact_dir: Path = Path("./artifacts")
     max_upload_bytes: int = 50 * 1024 * 1024
 
-    # MTurk: sandbox unless all three live switches are set (issue 4 §1).
+    # MTurk: sandbox unless all three live switches are set (docs/MTURK.md §5).
     mturk_sandbox: bool = True
     mturk_endpoint_url: str | None = None
     mturk_allow_live: bool = False
     mturk_region: str = "us-east-1"
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
+
+    # Prolific (docs/PROLIFIC.md): no sandbox exists, so only PROLIFIC_API_URL pointing at a local
+    # emulator works unless PROLIFIC_ALLOW_LIVE, the project's allow_live and a spending cap are
+    # all set. PROLIFIC_APP_URL is where participants complete (default: the emulator's own
+    # origin when the API URL is not Prolific's, else app.prolific.com).
+    prolific_api_url: str | None = None
+    prolific_api_token: str | None = None
+    prolific_app_url: str | None = None
+    prolific_allow_live: bool = False
+    # Fee rules for estimates and the ledger (docs/PROLIFIC.md §2: ~33.33% of rewards and bonuses,
+    # VAT on the fee; current rates unconfirmed, so they are settings).
+    prolific_fee_percent: float = 33.33
+    prolific_vat_percent: float = 0.0
+    # Workspace and project of the studies; None: the token's first workspace and a project
+    # named "frtrain" (created on first use).
+    prolific_workspace_id: str | None = None
+    prolific_project_title: str = "frtrain"
 
     # Training-job worker.
     worker_lease_seconds: float = 30.0

@@ -1,6 +1,6 @@
 """SQLAlchemy ORM models. Every model module is imported here so `Base.metadata` is complete
 (Alembic autogenerate and the test fixtures rely on it). Helpers adding tables register their
-module below (app.models.mturk, app.models.jobs)."""
+module below (app.models.mturk, app.models.jobs, app.models.prolific)."""
 
 from app.models.auth import AdminToken
 from app.models.crowd import (
@@ -22,6 +22,7 @@ from app.models.mturk import (
     PublishSettings,
     SpendEntry,
 )
+from app.models.prolific import ProlificAccount, ProlificPayment, ProlificSession, ProlificStudy
 
 __all__ = [
     "AdminToken",
@@ -36,6 +37,10 @@ __all__ = [
     "HitType",
     "LinkInvite",
     "Project",
+    "ProlificAccount",
+    "ProlificPayment",
+    "ProlificSession",
+    "ProlificStudy",
     "PublishSettings",
     "SpendEntry",
     "TrainingFile",

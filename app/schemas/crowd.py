@@ -12,7 +12,7 @@ from app.schemas.common import RequestModel
 Label = Literal[-1, 1]
 AggregationMethod = Literal["mean", "majority", "weighted", "dawid_skene", "peer_weighted"]
 GoldKind = Literal["training_quiz", "hidden_check"]
-Provider = Literal["mturk", "link"]
+Provider = Literal["mturk", "link", "prolific"]
 ExportFormat = Literal["csv", "parquet", "jsonl"]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 ColumnName = Annotated[str, Field(min_length=1, max_length=200)]

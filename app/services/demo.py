@@ -84,6 +84,7 @@ class DemoConfig:
     poison_fraction: float = 0.1
     max_answers: int = 11
     fr_hyperparameters: dict[str, Any] = field(default_factory=dict)
+    provider: str = "mturk"  # or "prolific": the crowd step recruits through that emulator
 
 
 def _crowd(
@@ -99,13 +100,19 @@ def _crowd(
 
     result = run_replay(
         cfg.crowd_csv,
+        provider=cfg.provider,
         database_url=settings.database_url,
         settings=settings,
         config=Table6Config(seeds=(0,), n_values=(1, 5, 11), methods=("mean",)),
         on_progress=on_progress,
     )
     facts = {
-        "path": "replay through boto3 -> local MTurk emulator -> task page -> sync",
+        "path": (
+            "replay through httpx -> local Prolific emulator -> study URL -> task page -> "
+            "completion redirect -> sync"
+            if cfg.provider == "prolific"
+            else "replay through boto3 -> local MTurk emulator -> task page -> sync"
+        ),
         "hits": result.n_hits,
         "assignments": result.n_assignments,
         "answers": result.n_answers,

@@ -67,6 +67,8 @@ DEFAULT_HIT_OPTIONS: dict[str, Any] = {
 }
 #: The review policy's defaults: the keys and meanings of app.schemas.review.ReviewPolicy.
 DEFAULT_REVIEW_POLICY: dict[str, Any] = ReviewPolicy().model_dump()
+#: Providers whose publishing lives in this module; others publish through app.services.recruiting.
+BUILTIN_PROVIDERS = ("mturk", "link")
 MAX_PER_HIT_CHEAP = 9  # MaxAssignments below MTurk's 10-assignment fee tier
 ANNOTATION_PREFIX = "frtrain"
 # MTurk's own refusals, and the state in which each call is allowed (issue 4 §9).
@@ -206,8 +208,22 @@ class PublishPlan:
             "rewards": str(sum((h.cost.reward * h.max_assignments for h in self.hits), Decimal(0))),
             "fees": str(sum((h.cost.fee * h.max_assignments for h in self.hits), Decimal(0))),
             "total": str(self.total_cost),
-            "fee_rules": "20% of reward, +20% when MaxAssignments >= 10, min $0.01 per assignment",
+            "fee_rules": _fee_rules(self.provider),
         }
+
+
+def _hit_cost(provider: str, reward: Decimal, assignments: int) -> ledger.HitCost:
+    if provider in BUILTIN_PROVIDERS:
+        return ledger.hit_cost(reward, assignments, marketplace=provider == "mturk")
+    from app.services import recruiting
+
+    return recruiting.get(provider).hit_cost(reward, assignments)
+
+
+def _fee_rules(provider: str) -> str:
+    from app.services import recruiting
+
+    return recruiting.get(provider).fee_rules
 
 
 def _answers_needed(session: Session, project: Project) -> dict[int, int]:
@@ -400,14 +416,22 @@ def plan_batch(
                     items=items,
                     max_assignments=part,
                     reward=reward,
-                    cost=ledger.hit_cost(reward, part, marketplace=project.provider == "mturk"),
+                    cost=_hit_cost(project.provider, reward, part),
                 )
             )
-    if any(h.max_assignments >= ledger.FEE_TIER_ASSIGNMENTS for h in hits):
+    if project.provider in BUILTIN_PROVIDERS and any(
+        h.max_assignments >= ledger.FEE_TIER_ASSIGNMENTS for h in hits
+    ):
         warnings.append(
             "some HITs have 10 or more assignments: MTurk then charges a 40% fee instead of 20%; "
             f"pass max_per_hit={MAX_PER_HIT_CHEAP} to publish them as HITs of at most 9 "
             "assignments"
+        )
+    if project.provider not in BUILTIN_PROVIDERS:
+        from app.services import recruiting
+
+        warnings += recruiting.get(project.provider).plan_warnings(
+            [(len(h.items), h.reward) for h in hits]
         )
     if project.provider == "mturk" and any(h.reward < ledger.CENT for h in hits):
         raise InvalidInput("a HIT's reward would be $0.00; MTurk needs at least $0.01")
@@ -474,6 +498,11 @@ def publish_batch(
     if not plan.hits:
         return PublishResult(plan=plan, dry_run=False, hits=[])
     ledger.check_budget(session, project.id, project.budget_cap, plan.total_cost, what="this batch")
+    if project.provider not in BUILTIN_PROVIDERS:
+        from app.services import recruiting
+
+        # The live-mode switches are checked before any intent is written.
+        recruiting.get(project.provider).preflight(settings, project)
     options = hit_options(session, project.id)
     endpoint = None
     if project.provider == "mturk":
@@ -643,6 +672,12 @@ def _publish_rows(
     )
     if not rows:
         return result
+    if project.provider not in BUILTIN_PROVIDERS:
+        from app.services import recruiting
+
+        return recruiting.get(project.provider).publish_rows(
+            session, settings, project, rows, result, reconcile=reconcile
+        )
     if project.provider == "link":
         for row in rows:
             row.expires_at = datetime.now(UTC) + timedelta(seconds=row.lifetime_seconds)

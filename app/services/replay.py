@@ -1,4 +1,4 @@
-"""End-to-end replay of a released crowd CSV through MTurk's wire protocol (issue 4 §8).
+"""End-to-end replay of a released crowd CSV through MTurk's wire protocol (docs/MTURK.md §1-§4).
 
 The examples answered by one set of workers formed one HIT (COMPAS: 15 HITs of up to 30
 examples, 11 workers each). The replay rebuilds those HITs, publishes them with boto3 to the local
@@ -7,6 +7,12 @@ lets every simulated worker (its anonymised id mapped to an MTurk-shaped WorkerI
 open the task page over HTTP, post its real answers and post the page's form to the emulator's
 ``/mturk/externalSubmit``. Then it syncs, reviews (approve), aggregates and computes Table 6 from
 the answers the service stored, exactly as ``frtrain crowd table6`` does from a direct import.
+
+With ``provider="prolific"`` each original HIT becomes one Prolific study published with httpx to
+the local Prolific emulator (or ``PROLIFIC_API_URL``); each participant (a 24-hex id derived
+from the anonymised id) joins on the emulator, is redirected to the study URL and the task page,
+submits and follows the redirect to the completion URL; the sync then confirms the submissions
+Prolific lists and stores their answers.
 
 Workers of one HIT submit in the order of their ``worker_id_k`` columns, so "the first N answers"
 (paper §4.4) are the same answers as in the file (the released files keep one worker order per
@@ -207,9 +213,48 @@ def work_assignment(
     return len(radios), SUBMITTED
 
 
+def prolific_pid(anon: str) -> str:
+    """A simulated participant's 24-hex Prolific id, stable per anonymised worker."""
+    import hashlib
+
+    return hashlib.sha256(f"prolific-replay:{anon}".encode()).hexdigest()[:24]
+
+
+def work_prolific_session(
+    http: httpx.Client,
+    settings: Settings,
+    emulator_url: str,
+    study_id: str,
+    pid: str,
+    answers: dict[int, int],
+) -> tuple[int, str]:
+    """One simulated Prolific participant: join the study on the emulator (redirected to our
+    study URL with the three parameters, then to the task page), answer ``answers`` (example id
+    -> value, in the session's own field names), submit and follow the redirect to Prolific's
+    completion URL. Returns the number of answers posted and the outcome (submitted)."""
+    http.cookies.clear()
+    page = http.get(f"{emulator_url}/_emu/join/{study_id}", params={"participant": pid})
+    page.raise_for_status()
+    session_id = page.url.params["SESSION_ID"]
+    answers_by_field = {answer_field(settings, session_id, e): v for e, v in answers.items()}
+    form = next(f for f in parse_forms(page.text) if f["action"].endswith("/submit"))
+    fields = {i["name"]: i.get("value", "") for i in form["inputs"] if i.get("type") == "hidden"}
+    radios = {i["name"] for i in form["inputs"] if i.get("type") == "radio"}
+    missing = radios - set(answers_by_field)
+    if missing:
+        raise RuntimeError(f"the task page asks {sorted(missing)[:3]} which have no answer")
+    fields.update({name: str(answers_by_field[name]) for name in radios})
+    done = http.post(str(page.url.join(form["action"])), data=fields)
+    done.raise_for_status()
+    if "/submissions/complete" not in str(done.url):
+        raise RuntimeError(f"the task page did not send the participant to Prolific: {done.url}")
+    return len(radios), SUBMITTED
+
+
 def run_replay(
     csv_path: Path | str,
     *,
+    provider: str = "mturk",
     database_url: str | None = None,
     mturk_endpoint_url: str | None = None,
     config: Table6Config | None = None,
@@ -252,39 +297,49 @@ def run_replay(
         with engine.begin() as connection:
             upgrade(connection)
         factory = make_session_factory(engine)
-        endpoint = stack.enter_context(
-            _emulator(mturk_endpoint_url or base.mturk_endpoint_url or None)
-        )
-        settings = base.model_copy(
-            update={"database_url": database_url, "mturk_endpoint_url": endpoint}
-        )
+        if provider == "prolific":
+            endpoint = stack.enter_context(_prolific_emulator(base.prolific_api_url))
+            settings = base.model_copy(
+                update={"database_url": database_url, "prolific_api_url": endpoint + "/api/v1"}
+            )
+        else:
+            endpoint = stack.enter_context(
+                _emulator(mturk_endpoint_url or base.mturk_endpoint_url or None)
+            )
+            settings = base.model_copy(
+                update={"database_url": database_url, "mturk_endpoint_url": endpoint}
+            )
         with factory() as session:
-            project_id = _create_project(session, wide, Path(csv_path).name, hits)
+            project_id = _create_project(session, wide, Path(csv_path).name, hits, provider)
         timings["setup"] = time.perf_counter() - started
         service_url = stack.enter_context(serve_app(settings))
         settings = settings.model_copy(update={"public_base_url": service_url})
         t0 = time.perf_counter()
         with factory() as session:
-            published = publishing.publish_batch(
-                session,
-                settings,
-                project_id,
-                groups=[
-                    (
-                        [ids[e] for e in h.example_ids],
-                        len(h.workers),
-                    )
-                    for h in hits
-                    for ids in [existing_ids(session, project_id, h.example_ids)]
-                ],
-            )
-            hit_rows = [(r.id, r.mturk_hit_id, r.items) for r in published.hits]
-            warnings = list(published.plan.warnings if published.plan else [])
+            groups = [
+                ([ids[e] for e in h.example_ids], len(h.workers))
+                for h in hits
+                for ids in [existing_ids(session, project_id, h.example_ids)]
+            ]
+            if provider == "prolific":
+                # One study per original task: each participant answers that task's examples.
+                hit_rows, warnings = [], []
+                for group in groups:
+                    done = publishing.publish_batch(session, settings, project_id, groups=[group])
+                    hit_rows += [(r.id, _study_id(session, r), r.items) for r in done.hits]
+                    warnings += [
+                        w for w in (done.plan.warnings if done.plan else []) if w not in warnings
+                    ]
+            else:
+                published = publishing.publish_batch(session, settings, project_id, groups=groups)
+                hit_rows = [(r.id, r.mturk_hit_id, r.items) for r in published.hits]
+                warnings = list(published.plan.warnings if published.plan else [])
         timings["publish"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         from app.mturk.emulator import synthetic_worker_id
 
-        worker_ids = {anon: synthetic_worker_id(anon) for h in hits for anon in h.workers}
+        make_id = prolific_pid if provider == "prolific" else synthetic_worker_id
+        worker_ids = {anon: make_id(anon) for h in hits for anon in h.workers}
         jobs: list[tuple[str, list[tuple[str, dict[int, int]]]]] = []
         with factory() as session:
             for h, (row_id, mturk_id, items) in zip(hits, hit_rows, strict=True):
@@ -318,9 +373,10 @@ def run_replay(
             # One HIT's workers submit in file order (their order is "the first N" of §4.4);
             # different HITs share no example, so they run side by side.
             mturk_id, workers = job
-            with httpx.Client(timeout=60) as http:
+            work = work_prolific_session if provider == "prolific" else work_assignment
+            with httpx.Client(timeout=60, follow_redirects=provider == "prolific") as http:
                 for wid, answers in workers:
-                    n, outcome = work_assignment(http, settings, endpoint, mturk_id, wid, answers)
+                    n, outcome = work(http, settings, endpoint, mturk_id, wid, answers)
                     with lock:
                         if outcome != SUBMITTED:
                             refusals[outcome] += 1
@@ -363,7 +419,34 @@ def run_replay(
     )
 
 
-def _create_project(session: Session, wide: Any, name: str, hits: list[ReplayHit]) -> int:
+def _study_id(session: Session, hit: Any) -> str | None:
+    from sqlalchemy import select
+
+    from app.models import ProlificStudy
+
+    return session.scalar(
+        select(ProlificStudy.study_id).where(
+            ProlificStudy.project_id == hit.project_id, ProlificStudy.batch == hit.batch
+        )
+    )
+
+
+@contextlib.contextmanager
+def _prolific_emulator(api_url: str | None) -> Iterator[str]:
+    """The Prolific emulator's base URL: ``PROLIFIC_API_URL``'s origin, else a fresh one."""
+    if api_url:
+        parts = urlsplit(api_url)
+        yield f"{parts.scheme}://{parts.netloc}"
+        return
+    from app.prolific.emulator import run_prolific_emulator
+
+    with run_prolific_emulator() as emu:
+        yield emu.url
+
+
+def _create_project(
+    session: Session, wide: Any, name: str, hits: list[ReplayHit], provider: str = "mturk"
+) -> int:
     project = create_project(
         session=session,
         data=ProjectCreate(
@@ -376,7 +459,7 @@ def _create_project(session: Session, wide: Any, name: str, hits: list[ReplayHit
             quiz_per_hit=0,
             reward_per_answer=0.03,  # paper §4.4: 3 cents per answer
             visible_columns=list(wide.feature_columns) or None,
-            provider="mturk",
+            provider=provider,  # type: ignore[arg-type]
         ),
     )
     examples = wide.examples

@@ -25,7 +25,7 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.crowd import review_rules as rules
 from app.models import Answer, Assignment, Hit, HitAssignment, Project, Worker
 from app.schemas.hits import AssignmentPublic
-from app.services import ledger
+from app.services import ledger, recruiting
 from app.services.providers import LINK_WORKER_PREFIX, completion_code, mturk_client
 from app.services.publishing import explain_mturk, get_hit, hit_options, review_policy
 
@@ -74,6 +74,8 @@ def _ctx(session: Session, assignment_id: str) -> _Ctx:
 
 def assignment_cost(hit: Hit) -> Decimal:
     """What one approved assignment of ``hit`` costs: reward plus MTurk fee (none for link)."""
+    if hit.provider not in ("mturk", "link"):
+        return recruiting.get(hit.provider).place_cost(hit)
     return ledger.hit_cost(
         Decimal(str(hit.reward)), hit.max_assignments, marketplace=hit.provider == "mturk"
     ).per_assignment
@@ -201,6 +203,8 @@ def approve(
                 _override(client, assignment_id, feedback)
             else:
                 client.ensure_approved(assignment_id, feedback=feedback)
+    elif c.hit.provider != "link":
+        _recruiter(c.hit).approve(session, settings, c.hit, assignment_id)
     was_rejected = c.assignment.status == "rejected"
     c.assignment.status = "approved"
     c.ha.review = "approved"
@@ -266,6 +270,8 @@ def reject(
         client = _client(settings, c.project, mt)
         with explain_mturk("RejectAssignment"):
             client.ensure_rejected(assignment_id, feedback=feedback[:1024])
+    elif c.hit.provider != "link":
+        _recruiter(c.hit).reject(session, settings, c.hit, assignment_id, feedback)
     c.assignment.status = "rejected"
     c.ha.review = "rejected"
     c.ha.mturk_status = "Rejected" if c.hit.provider == "mturk" else None
@@ -304,8 +310,10 @@ def bonus(
         raise InvalidInput("a bonus needs a reason the worker will read")
     c = _ctx(session, assignment_id)
     _require_submitted(c)
-    if c.hit.provider != "mturk":
+    if c.hit.provider == "link":
         raise Conflict("link-provider workers are paid through their panel; no bonus here")
+    if c.hit.provider != "mturk":
+        return _marketplace_bonus(session, settings, c, value, reason)
     token = f"bonus-{assignment_id}-{int(value * 100)}"[:64]
     key = f"bonus:{token}"
     cost = value + ledger.fee(value)
@@ -335,6 +343,37 @@ def bonus(
     return c.assignment
 
 
+def _recruiter(hit: Hit) -> recruiting.RecruitingProvider:
+    return recruiting.get(hit.provider)
+
+
+def _marketplace_bonus(
+    session: Session, settings: Settings, c: _Ctx, value: Decimal, reason: str
+) -> Assignment:
+    """A bonus through a non-MTurk marketplace: the provider makes it idempotent."""
+    assert c.assignment.external_id is not None
+    key = f"bonus:{c.hit.provider}-{c.assignment.external_id}-{int(value * 100)}"
+    if ledger.record_exists(session, key):
+        return c.assignment
+    estimate = _recruiter(c.hit).hit_cost(value, 1).per_assignment
+    ledger.check_budget(session, c.project.id, c.project.budget_cap, estimate, what="this bonus")
+    cost = _recruiter(c.hit).bonus(
+        session, settings, c.hit, c.assignment.external_id, value, reason
+    )
+    c.ha.bonus = float(value + Decimal(str(c.ha.bonus or 0)))
+    ledger.record(
+        session,
+        project_id=c.project.id,
+        hit_id=c.hit.id,
+        kind="bonus",
+        amount=cost,
+        key=key,
+        note=f"{value} bonus + fees on {c.hit.provider}",
+    )
+    session.commit()
+    return c.assignment
+
+
 def set_block(
     session: Session,
     settings: Settings,
@@ -351,7 +390,12 @@ def set_block(
         raise NotFound(f"worker {worker_id} is not known here")
     if blocked and not reason.strip():
         raise InvalidInput("a block needs a reason")
-    if not worker_id.startswith(LINK_WORKER_PREFIX):
+    recruiter = recruiting.for_worker(worker_id)
+    if recruiter.name not in ("mturk", "link"):
+        recruiter.block(
+            session, settings, worker, blocked=blocked, reason=reason, project_id=project_id
+        )
+    elif not worker_id.startswith(LINK_WORKER_PREFIX):
         project = session.get(Project, project_id) if project_id is not None else None
         if mt is None:
             mt = mturk_client(settings, project)

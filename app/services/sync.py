@@ -319,6 +319,10 @@ def sync_project(
         hit.synced_at = datetime.now(UTC)
         session.commit()
         out.hits += 1
+    if project.provider not in ("mturk", "link"):
+        from app.services import recruiting
+
+        recruiting.get(project.provider).sync(session, settings, project, out)
     crowd = load_project_crowd(session, project.id)
     out.workers = len(crowd.scores)
     out.workers_excluded = len(excluded_workers(crowd.scores))

@@ -33,7 +33,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -44,6 +44,9 @@ from app.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from app.models import Answer, Assignment, Example, GoldQuestion, Hit, HitAssignment, Project
 from app.models import Worker as WorkerRow
 from app.services import providers
+
+if TYPE_CHECKING:
+    from app.services.recruiting import RecruitingProvider
 
 QUIZ_FIELD = "quiz_{}"
 _QUIZ_FIELD = re.compile(r"^quiz_(\d{1,12})$")
@@ -93,6 +96,7 @@ class TaskView:
     questions: list[Question] = field(default_factory=list)
     feedback: list[QuizFeedback] = field(default_factory=list)
     completion_code: str | None = None
+    completion_url: str | None = None
     message: str | None = None
     feature_names: list[str] = field(default_factory=list)
 
@@ -114,6 +118,7 @@ class SubmitOutcome:
     fields: list[tuple[str, str]] = field(default_factory=list)
     completion_code: str | None = None
     n_answers: int = 0
+    redirect_url: str | None = None  # the marketplace's completion step (Prolific)
 
 
 def _hit(session: Session, hit_id: int) -> tuple[Hit, Project]:
@@ -391,6 +396,7 @@ def _bind(
                 "HIT and worker"
             )
         return assignment, ha
+    _recruiter(hit).admit(session, hit, ident)
     worker = worker_row(session, ident.worker_id)
     if worker.blocked:
         raise Forbidden("this worker may not work on this project's tasks")
@@ -437,12 +443,17 @@ def _bind(
     return assignment, ha
 
 
+def _recruiter(hit: Hit) -> RecruitingProvider:
+    """The hit's recruiting provider (identity, admission, holding answers, completion)."""
+    from app.services import recruiting
+
+    return recruiting.get(hit.provider)
+
+
 def _identify(
     session: Session, settings: Settings, hit: Hit, params: dict[str, str]
 ) -> Identity | None:
-    if hit.provider == "mturk":
-        return _identity_mturk(settings, hit, params)
-    return _identity_link(session, settings, hit, params)
+    return _recruiter(hit).identify(session, settings, hit, params)
 
 
 def open_task(
@@ -470,6 +481,8 @@ def open_task(
         view.message = "You have already submitted this task. Thank you!"
         if hit.provider == "link":
             view.completion_code = providers.completion_code(settings, ident.assignment_id)
+        else:
+            view.completion_url = _recruiter(hit).finish(session, settings, hit, ident)
         return view
     quiz = _quiz_questions(session, hit, project)
     if quiz and ha.quiz is None:
@@ -641,6 +654,17 @@ def submit_task(
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
         raise Conflict("this assignment was already submitted; nothing was changed")
+    recruiter = _recruiter(hit)
+    if recruiter.holds_answers:
+        # The marketplace must confirm this submission before its answers count.
+        recruiter.hold(session, hit, assignment, ha, values)
+        session.commit()
+        return SubmitOutcome(
+            hit=hit,
+            project=project,
+            provider=hit.provider,
+            redirect_url=recruiter.finish(session, settings, hit, ident),
+        )
     ids = list(values)
     answered = set(
         session.scalars(

@@ -1,7 +1,7 @@
 """review evidence on each assignment; exclusion qualifications (no wasted accepts)
 
 Revision ID: 0006_crowd_quality
-Revises: 0004_answer_integrity
+Revises: 0007_prolific
 Create Date: 2026-12-01 07:45:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_crowd_quality"
-down_revision: str | Sequence[str] | None = "0004_answer_integrity"
+down_revision: str | Sequence[str] | None = "0007_prolific"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -474,10 +474,26 @@ def run_fr(task: Task, profile: Profile, data_dir: str | None) -> dict[str, Any]
             "n_val": len(val), "fairness": fairness, "selection": selection}  # fmt: skip
 
 
+def run_practitioners(task: Task, profile: Profile, data_dir: str | None) -> dict[str, Any]:
+    """The practitioner comparison's unit (:mod:`trainer.experiments.practitioners`)."""
+    from trainer.experiments.practitioners import run_task
+
+    return run_task(task, profile, data_dir)
+
+
+def run_auto(task: Task, profile: Profile, data_dir: str | None) -> dict[str, Any]:
+    """``method: auto`` on the fixed split (the auto row of Tables 2 and 3)."""
+    from trainer.experiments.practitioners import run_auto_task
+
+    return run_auto_task(task, profile, data_dir)
+
+
 RUNNERS: dict[str, Callable[[Task, Profile, str | None], dict[str, Any]]] = {
     "baselines": run_baselines,
     "fr": run_fr,
     "rml_val": run_rml_val,
+    "practitioners": run_practitioners,
+    "auto": run_auto,
 }
 
 
@@ -536,6 +552,11 @@ def baselines_task(dataset: str, setting: str, profile: Profile) -> Task:
     return Task("baselines", dataset, setting, profile.seeds)
 
 
+def auto_task(dataset: str, setting: str, profile: Profile) -> Task:
+    """``method: auto`` on the fixed split, every seed (the auto row of Tables 2 and 3)."""
+    return Task("auto", dataset, setting, profile.seeds)
+
+
 def tasks_for(table: str, profile: Profile) -> list[Task]:
     """Every task a table needs (deduplicated by the runner across tables)."""
     seeds = profile.seeds
@@ -545,6 +566,8 @@ def tasks_for(table: str, profile: Profile) -> list[Task]:
         for s in SETTINGS:
             out.append(baselines_task(d, s, profile))
             out.append(fr_main_task(d, s, profile))
+            if d != "synthetic":
+                out.append(auto_task(d, s, profile))
     elif table == "table5":
         for s in SETTINGS:
             out.append(fr_main_task("compas", s, profile))
@@ -632,7 +655,7 @@ def run_tasks(
         else:
             todo.append(t)
     # Longest first (FR-Train grids), so the two workers finish together.
-    todo.sort(key=lambda t: (t.kind != "fr", t.dataset != "adult", t.key))
+    todo.sort(key=lambda t: (_cost_rank(t), t.dataset != "adult", t.key))
     bar = tqdm(
         total=len(todo), desc=f"reproduce ({profile.name})", unit="task", disable=not progress
     )
@@ -675,6 +698,13 @@ def run_tasks(
     if runs_file.exists():
         log.runs = [json.loads(line) for line in runs_file.read_text().splitlines() if line]
     return results, log
+
+
+def _cost_rank(task: Task) -> int:
+    """0 for the long tasks (FR-Train grids, auto's cross-validation), run first."""
+    if task.kind in ("fr", "auto"):
+        return 0
+    return 0 if task.kind == "practitioners" and task.opt("method") in ("fr-train", "auto") else 1
 
 
 def _stale(task: Task, result: dict[str, Any], profile: Profile) -> bool:

@@ -180,7 +180,29 @@ def main_table(table: str, results: dict[str, Any], profile: P.Profile) -> dict[
                 "acc": (pc if s == "clean" else pp)[1],
             }
         rows.append(row)
+    auto_row = _auto_row(d, results, profile)
+    if auto_row is not None:
+        rows.append(auto_row)
     return {"dataset": d, "rows": rows}
+
+
+def _auto_row(d: str, results: dict[str, Any], profile: P.Profile) -> dict[str, Any] | None:
+    """The `auto` row (trainer/models/auto.py; no paper figure) when its tasks ran."""
+    keys = [P.auto_task(d, s, profile).key for s in P.SETTINGS]
+    if d == "synthetic" or not all(k in results for k in keys):
+        return None
+    row: dict[str, Any] = {"method": "auto"}
+    for s, key in zip(P.SETTINGS, keys, strict=True):
+        recs = results[key]["auto"]
+        row[s] = _cell([r["test_di"] for r in recs], [r["test_acc"] for r in recs])
+        row[s]["knob"] = [r["knob"] for r in recs]
+        row[s]["paper"] = {"di": float("nan"), "acc": float("nan")}
+    return row
+
+
+def _pf(v: float) -> str:
+    """A paper figure, or a dash where the paper has none (the auto row)."""
+    return "—" if v != v else f"{v:.3f}"
 
 
 def table5(results: dict[str, Any], profile: P.Profile) -> dict[str, Any]:
@@ -542,14 +564,19 @@ def summary_table(tables: dict[str, Any]) -> list[str]:
                          for s in P.SETTINGS]  # fmt: skip
     lines = ["## Summary: accuracy / DI on the test split, ours (paper)", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]  # fmt: skip
-    for m in P.METHODS:
+    for m in (*P.METHODS, "auto"):
         cells = [m]
         for t in mains:
-            row = next(r for r in tables[t]["rows"] if r["method"] == m)
+            row = next((r for r in tables[t]["rows"] if r["method"] == m), None)
             for s in P.SETTINGS:
+                if row is None:
+                    cells.append("—")
+                    continue
                 c = row[s]
                 cells.append(f"{c['acc']['mean']:.3f} / {c['di']['mean']:.3f} "
-                             f"({c['paper']['acc']:.3f} / {c['paper']['di']:.3f})")  # fmt: skip
+                             f"({_pf(c['paper']['acc'])} / {_pf(c['paper']['di'])})")  # fmt: skip
+        if m == "auto" and set(cells[1:]) == {"—"}:
+            continue
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Means over the seeds; the per-table sections below give the spread (± std) "
               "and the knob chosen per seed."]  # fmt: skip
@@ -580,12 +607,12 @@ def _md_main(name: str, tab: dict[str, Any]) -> list[str]:
 
         def knob(cell: dict[str, Any]) -> str:
             ks = [k for k in cell.get("knob", []) if k is not None]
-            return ",".join(f"{k:g}" for k in ks) if ks else "-"
+            return ",".join(k if isinstance(k, str) else f"{k:g}" for k in ks) if ks else "-"
 
         lines.append(
-            f"| {r['method']} | {_ms(c['di'])} | {c['paper']['di']:.3f} | {_ms(c['acc'])} | "
-            f"{c['paper']['acc']:.3f} | {_ms(p['di'])} | {p['paper']['di']:.3f} | "
-            f"{_ms(p['acc'])} | {p['paper']['acc']:.3f} | {knob(c)}; {knob(p)} |"
+            f"| {r['method']} | {_ms(c['di'])} | {_pf(c['paper']['di'])} | {_ms(c['acc'])} | "
+            f"{_pf(c['paper']['acc'])} | {_ms(p['di'])} | {_pf(p['paper']['di'])} | "
+            f"{_ms(p['acc'])} | {_pf(p['paper']['acc'])} | {knob(c)}; {knob(p)} |"
         )
     not_reached = [
         f"{r['method']} ({s})" for r in tab["rows"] for s in P.SETTINGS

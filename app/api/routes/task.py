@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
@@ -103,6 +103,10 @@ async def submit_task(
     except DomainError as exc:
         session.rollback()
         return _error(request, exc)
+    if outcome.redirect_url:  # the marketplace's completion step (Prolific)
+        return RedirectResponse(
+            outcome.redirect_url, status_code=303, headers={"Cache-Control": "no-store"}
+        )
     template = "task/externalsubmit.html" if outcome.provider == "mturk" else "task/done.html"
     return templates.TemplateResponse(
         request,
@@ -110,3 +114,18 @@ async def submit_task(
         {"outcome": outcome, "project": outcome.project},
         headers={"Cache-Control": "no-store"},
     )
+
+
+@router.get("/prolific/{study_row_id}/start")
+def prolific_start(
+    study_row_id: IdPath, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Prolific's study URL: binds the participant's session, then the task page."""
+    from app.services.recruiting import prolific
+
+    try:
+        target = prolific.start(session, settings, study_row_id, dict(request.query_params))
+    except DomainError as exc:
+        session.rollback()
+        return _error(request, exc)
+    return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})

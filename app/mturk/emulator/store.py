@@ -31,8 +31,8 @@ Row = dict[str, Any]
 
 
 class Store:
-    def __init__(self, path: str | Path | None = None) -> None:
-        self.tables: dict[str, dict[str, Row]] = {name: {} for name in TABLES}
+    def __init__(self, path: str | Path | None = None, tables: tuple[str, ...] = TABLES) -> None:
+        self.tables: dict[str, dict[str, Row]] = {name: {} for name in tables}
         self._dirty: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
         self.path = Path(path) if path else None

@@ -1,0 +1,28 @@
+"""The MTurk provider as an adapter: HITs through boto3 (app.mturk), MTurk's identity parameters;
+approve / reject / bonus / block and sync run in app.services.review and app.services.sync."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from app.core.config import Settings
+from app.services.recruiting._builtin import BuiltinProvider
+
+if TYPE_CHECKING:
+    from app.models import Hit
+    from app.services.task_page import Identity
+
+
+class MTurkProvider(BuiltinProvider):
+    name = "mturk"
+    fee_rules = "20% of reward, +20% when MaxAssignments >= 10, min $0.01 per assignment"
+    marketplace = True
+
+    def identify(
+        self, session: Session, settings: Settings, hit: Hit, params: dict[str, str]
+    ) -> Identity | None:
+        from app.services.task_page import _identity_mturk
+
+        return _identity_mturk(settings, hit, params)
