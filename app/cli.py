@@ -6,6 +6,7 @@ from importlib.metadata import entry_points
 
 # Importing each module registers its commands on the groups in app.commands.
 from app.commands import admin as _admin  # noqa: F401
+from app.commands import budget as _budget  # noqa: F401
 from app.commands import crowd as _crowd  # noqa: F401
 from app.commands import data as _data  # noqa: F401
 from app.commands import db as _db  # noqa: F401

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from app.commands import crowd_app
 from app.core.errors import DomainError
-from app.crowd import CrowdInputError
+from app.crowd import DEFAULT_METHOD, CrowdInputError
 from app.services.table6 import PAPER_TABLE6, Table6Config, Table6Result, run_table6
 
 
@@ -108,7 +108,8 @@ def render_table6(result: Table6Result, paper: str | None, console: Console) -> 
     table.add_column("mean, all, raw", justify="right")
     table.add_column("mean, raw", justify="right")
     for method in config.methods:
-        table.add_column(method, justify="right")
+        name = f"{method} (default)" if method == DEFAULT_METHOD else method
+        table.add_column(name, justify="right")
     paper_row = PAPER_TABLE6.get(paper, {}) if paper else {}
     for n in config.n_values:
         cells = [str(n), f"{paper_row[n]:.3f}" if n in paper_row else ""]

@@ -81,7 +81,16 @@ def replay(
         f"{result.n_answers} answers through {route} in "
         f"{result.seconds:.1f} s ({timing})"
     )
-    console.print(f"sync/review: {result.sync}")
+    console.print(
+        "accept attempts refused before the accept (qualification): "
+        f"{result.refusals.get('refused_before_accept', 0)}; refused by the task page after the "
+        f'accept ("already answered", wasted accepts): '
+        f"{result.refusals.get('refused_after_accept', 0)}"
+    )
+    review_summary = {
+        k: v for k, v in (result.sync.get("review") or {}).items() if k != "decisions"
+    }
+    console.print(f"sync/review: { ({**result.sync, 'review': review_summary}) }")
     for warning in result.warnings:
         console.print(f"[yellow]note:[/yellow] {escape(warning)}")
     if result.table6 is not None:
@@ -102,6 +111,7 @@ def replay(
             "seconds": result.seconds,
             "timings": result.timings,
             "sync": result.sync,
+            "refusals": result.refusals,
             "labels": {
                 str(r["example_id"]): int(r["label"]) for r in result.labels.to_dict("records")
             },

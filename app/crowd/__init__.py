@@ -7,10 +7,11 @@ compares their mean with 2.5). Every function reads one contract, a pandas DataF
 """
 
 from app.crowd._table import DEFAULT_THRESHOLD, CrowdInputError, first_n, validate_answers
-from app.crowd.aggregate import METHODS, aggregate, make_aggregator
+from app.crowd.aggregate import DEFAULT_METHOD, METHODS, aggregate, make_aggregator
 from app.crowd.dawid_skene import DawidSkene
 from app.crowd.majority import MajorityVote
 from app.crowd.mean import MeanAggregator
+from app.crowd.peer import PeerWeightedMean
 from app.crowd.quality import (
     BLOCKED,
     EXCLUDED_STATUSES,
@@ -22,6 +23,7 @@ from app.crowd.quality import (
     accuracy_weights,
     as_rule,
     excluded_workers,
+    gold_warnings,
     score_workers,
 )
 from app.crowd.weighted import WeightedMean
@@ -29,6 +31,7 @@ from app.crowd.wide import WideCrowdTable, parse_wide, wide_to_long
 
 __all__ = [
     "BLOCKED",
+    "DEFAULT_METHOD",
     "DEFAULT_THRESHOLD",
     "EXCLUDED_STATUSES",
     "FILTERED",
@@ -40,6 +43,7 @@ __all__ = [
     "DawidSkene",
     "MajorityVote",
     "MeanAggregator",
+    "PeerWeightedMean",
     "WeightedMean",
     "WideCrowdTable",
     "WorkerFilterRule",
@@ -48,6 +52,7 @@ __all__ = [
     "as_rule",
     "excluded_workers",
     "first_n",
+    "gold_warnings",
     "make_aggregator",
     "parse_wide",
     "score_workers",

@@ -14,6 +14,7 @@ from app.models.crowd import (
 )
 from app.models.jobs import TrainingFile, TrainingJob, TrainingJobRun
 from app.models.mturk import (
+    ExclusionQualification,
     Hit,
     HitAssignment,
     HitType,
@@ -29,6 +30,7 @@ __all__ = [
     "Answer",
     "Assignment",
     "Example",
+    "ExclusionQualification",
     "ExportSnapshot",
     "GoldQuestion",
     "Hit",

@@ -137,6 +137,9 @@ class HitAssignment(Base):
     # gold chosen for this worker); the answer fields are named per assignment from them.
     questions: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
     submitted_via: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # The last review decision (approve / reject / hold), its reason and the worker's whole
+    # record it was taken on (app.crowd.review_rules).
+    review_evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -161,6 +164,33 @@ class SpendEntry(Base):
     amount: Mapped[float] = mapped_column(Money)
     key: Mapped[str] = mapped_column(String(200), unique=True)
     note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ExclusionQualification(Base):
+    """A qualification the service maintains so that workers who must not take a HIT cannot
+    accept it (MTurk ``QualificationRequirement`` with ``DoesNotExist``; app.services.exclusion).
+
+    ``purpose`` ``excluded``: one per project and endpoint, granted to filtered and blocked
+    workers. ``purpose`` ``hit``: one per top-up HIT, granted to workers who already answered
+    (or hold an assignment for) one of its examples. ``workers`` lists the workers it is granted
+    to, so a refresh only sends the changes.
+    """
+
+    __tablename__ = "exclusion_qualifications"
+    __table_args__ = (UniqueConstraint("qualification_type_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    endpoint_url: Mapped[str] = mapped_column(String(500))
+    purpose: Mapped[str] = mapped_column(String(16))
+    hit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("hits.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    qualification_type_id: Mapped[str] = mapped_column(String(64))
+    workers: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

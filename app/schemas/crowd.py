@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from app.schemas.common import RequestModel
 
 Label = Literal[-1, 1]
-AggregationMethod = Literal["mean", "majority", "weighted", "dawid_skene"]
+AggregationMethod = Literal["mean", "majority", "weighted", "dawid_skene", "peer_weighted"]
 GoldKind = Literal["training_quiz", "hidden_check"]
 Provider = Literal["mturk", "link", "prolific"]
 ExportFormat = Literal["csv", "parquet", "jsonl"]
@@ -23,16 +23,22 @@ class _Out(BaseModel):
 
 
 class WorkerFilterRule(RequestModel):
-    """Who is trusted (issue 3 §5; app.crowd.WorkerFilterRule): gold accuracy has a
-    Beta(prior_alpha, prior_beta) prior; a worker is judged once they have `min_gold` gold
-    answers and filtered when P(accuracy < min_accuracy) >= credible_level (or, with
-    credible_level null, when the posterior mean accuracy is below min_accuracy)."""
+    """Who is trusted and who is filtered (app.crowd.quality.WorkerFilterRule, where each rule is
+    explained): per-class gold scores with a Beta(prior_alpha, prior_beta) prior, judged after
+    `min_gold` gold answers; filtered on credible evidence (`credible_level`) of constant, at-
+    or-below-chance, inverted or (after `decide_after` gold answers) skill-less answering;
+    trusted when P(class accuracy > 1/2) >= `trust_level` on both classes."""
 
     min_gold: int = Field(default=5, ge=0, le=1000)
     min_accuracy: float = Field(default=0.5, ge=0.0, le=1.0)
     prior_alpha: float = Field(default=1.0, gt=0.0, le=1000.0)
     prior_beta: float = Field(default=1.0, gt=0.0, le=1000.0)
     credible_level: float | None = Field(default=0.95, gt=0.0, lt=1.0)
+    trust_level: float = Field(default=0.9, gt=0.0, lt=1.0)
+    decide_after: int = Field(default=12, ge=0, le=100_000)
+    min_pattern_answers: int = Field(default=10, ge=0, le=100_000)
+    interval_level: float = Field(default=0.9, gt=0.0, lt=1.0)
+    min_skill: float = Field(default=0.1, ge=0.0, lt=1.0)
 
 
 class _ProjectFields(RequestModel):
@@ -172,17 +178,49 @@ class AnswerImportResult(BaseModel):
 
 
 class WorkerQuality(BaseModel):
+    """One worker's scores (app.crowd.quality). ``accuracy`` is the posterior mean of the overall
+    gold accuracy under the Beta prior ((n_correct + a) / (n_gold + a + b)); ``raw_accuracy`` is
+    n_correct / n_gold. Statuses are decided on the per-class scores and answer patterns, and
+    ``reason`` says which rule decided."""
+
     worker_id: str
     n_answers: int
     n_gold: int
     n_correct: int
-    accuracy: float | None
+    accuracy: float | None = Field(description="posterior mean of the overall gold accuracy")
+    raw_accuracy: float | None = Field(default=None, description="n_correct / n_gold")
+    n_gold_pos: int = 0
+    n_correct_pos: int = 0
+    n_gold_neg: int = 0
+    n_correct_neg: int = 0
+    sensitivity: float | None = Field(default=None, description="posterior mean, positive gold")
+    sensitivity_low: float | None = None
+    sensitivity_high: float | None = None
+    specificity: float | None = Field(default=None, description="posterior mean, negative gold")
+    specificity_low: float | None = None
+    specificity_high: float | None = None
+    p_better_than_chance: float | None = Field(
+        default=None, description="P(sensitivity + specificity > 1 | gold)"
+    )
+    modal_share: float | None = Field(default=None, description="share of the most common answer")
+    peer_corr: float | None = Field(
+        default=None, description="correlation with the other workers' mean answer"
+    )
+    peer_z: float | None = Field(default=None, description="Fisher z of peer_corr")
+    skill: float | None = Field(
+        default=None,
+        description="sensitivity + specificity - 1 over all answers, against the labels the "
+        "other workers and the gold imply",
+    )
+    p_skilled: float | None = Field(default=None, description="P(skill > min_skill)")
     status: Literal["pending", "trusted", "filtered", "blocked"]
+    reason: str = ""
 
 
 class WorkersPublic(BaseModel):
     data: list[WorkerQuality]
     count: int
+    warnings: list[str] = Field(default_factory=list, description="about the gold set")
 
 
 class LabelPublic(BaseModel):
@@ -203,7 +241,7 @@ class LabelsPublic(BaseModel):
 
 
 class ExportCreate(RequestModel):
-    method: AggregationMethod = "mean"
+    method: AggregationMethod = "peer_weighted"
     n: int | None = Field(
         default=None, ge=1, le=1000, description="N; default: the project's max_answers"
     )
@@ -226,3 +264,36 @@ class ExportPublic(_Out):
 class ExportsPublic(BaseModel):
     data: list[ExportPublic]
     count: int
+
+
+class GroupAuditPublic(BaseModel):
+    """One sensitive group (app.crowd.audit): crowd labels against the known labels."""
+
+    group: str
+    n_examples: int
+    n_known: int = Field(description="examples of the group with a known label")
+    label_accuracy: float | None
+    crowd_positive_rate: float | None
+    known_positive_rate: float | None
+    positive_rate_gap: float | None = Field(description="crowd minus known positive rate")
+    false_positive_rate: float | None
+    false_negative_rate: float | None
+    mean_answer: float | None
+
+
+class WorkerGroupPublic(BaseModel):
+    worker_id: str
+    group: str
+    n_answers: int
+    mean_answer: float
+    positive_share: float
+
+
+class AuditPublic(BaseModel):
+    column: str
+    method: AggregationMethod
+    groups: list[GroupAuditPublic]
+    workers: list[WorkerGroupPublic]
+    worker_gaps: dict[str, float] = Field(
+        description="per worker: positive-answer share, most minus least positive group"
+    )

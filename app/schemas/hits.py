@@ -4,6 +4,7 @@ admin pages."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -61,3 +62,4 @@ class AssignmentPublic(BaseModel):
     n_answers: int
     n_unconfirmed_answers: int = 0
     submitted_at: datetime | None
+    review_evidence: dict[str, Any] | None = None

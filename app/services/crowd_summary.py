@@ -198,5 +198,7 @@ def quality_summary(session: Session, project_id: int) -> QualitySummary:
 
 
 def bias_audit(session: Session, project_id: int) -> dict[str, Any] | None:
-    """The crowd bias audit of the project, or None while no audit service exists."""
-    return None
+    """The crowd bias audit block of the project (``app.services.crowd_reports.audit_block``)."""
+    from app.services.crowd_reports import audit_block
+
+    return audit_block(session=session, project_id=project_id)

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound
+from app.crowd import DEFAULT_METHOD
 from app.models import ExportSnapshot
 from app.schemas.crowd import ExportPublic
 from app.services.labels import aggregate_project, load_project_crowd, raw_rows
@@ -145,7 +146,7 @@ def _chunks(data: bytes, size: int = 1 << 20) -> Iterator[bytes]:
 
 
 def create_export(
-    *, session: Session, project_id: int, method: str = "mean", n: int | None = None
+    *, session: Session, project_id: int, method: str = DEFAULT_METHOD, n: int | None = None
 ) -> ExportPublic:
     """Freeze the current labels into a new snapshot version."""
     with unit_of_work(session):

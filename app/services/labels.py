@@ -111,11 +111,6 @@ def _worker_names(session: Session, ids: list[int]) -> dict[int, str]:
     return out
 
 
-#: Stand-in example id for workers without gold answers in the reduced scoring table (real
-#: ids are positive, so it is never gold and contributes nothing to a score).
-_NO_GOLD_EXAMPLE = -1
-
-
 def _score(
     session: Session, project: Project, answers: pd.DataFrame, gold: dict[int, int]
 ) -> pd.DataFrame:
@@ -137,70 +132,42 @@ def _score(
         raise InvalidInput(f"project {project.id}: {exc}") from None
 
 
-def _scoring_table(answers: pd.DataFrame, gold: dict[int, int]) -> pd.DataFrame:
-    """The gold answers plus one no-gold stand-in row per worker: scores identical to scoring
-    every answer (non-gold answers never change a score), at a fraction of the rows."""
-    on_gold = answers.loc[
-        answers["example_id"].isin(list(gold)), ["example_id", "worker_id", "value"]
-    ]
-    workers = pd.unique(answers["worker_id"])
-    stand_in = pd.DataFrame({"example_id": _NO_GOLD_EXAMPLE, "worker_id": workers, "value": 1})
-    return pd.concat([on_gold, stand_in], ignore_index=True)
-
-
 def load_project_crowd(session: Session, project_id: int) -> ProjectCrowd:
     """Every answer of the project plus the worker scores aggregation needs."""
     project = get_project(session=session, project_id=project_id)
     answers = load_answer_table(session, project.id)
     gold = gold_labels(session, project.id)
-    scores = _score(session, project, _scoring_table(answers, gold), gold)
+    scores = _score(session, project, answers, gold)
     return ProjectCrowd(project=project, answers=answers, gold=gold, scores=scores)
 
 
 def worker_quality(*, session: Session, project_id: int) -> list[WorkerQuality]:
-    """One row per worker who answered in the project, with gold accuracy and status.
+    """One row per worker who answered in the project (see ``worker_report``)."""
+    return worker_report(session=session, project_id=project_id)[0]
 
-    Scores depend only on answers to gold questions and on who the workers are, so this reads
-    the gold answers plus a per-worker count (SQL GROUP BY) instead of every answer.
+
+def worker_report(*, session: Session, project_id: int) -> tuple[list[WorkerQuality], list[str]]:
+    """One row per worker who answered in the project (class-aware gold scores, answer-pattern
+    checks, status and its reason; ``app.crowd.quality``), and warnings about the gold set.
+
+    The answer-pattern checks read every answer, so this loads the whole answer table.
     """
-    project = get_project(session=session, project_id=project_id)
-    pid = int(project.id)
-    gold = gold_labels(session, pid)
-    counts = dict(
-        raw_rows(
-            session,
-            f"SELECT worker_id, COUNT(*) FROM answers WHERE project_id = {pid} AND confirmed"
-            " GROUP BY worker_id",
-        )
-    )
-    if not counts:
-        return []
-    gold_answers = raw_rows(
-        session,
-        "SELECT a.example_id, a.worker_id, a.value FROM answers a"
-        " JOIN gold_questions g ON g.example_id = a.example_id"
-        f" WHERE a.project_id = {pid} AND g.project_id = {pid} AND g.kind = 'hidden_check'"
-        " AND a.confirmed ORDER BY a.id",
-    )
-    table = pd.DataFrame(
-        [*gold_answers, *((_NO_GOLD_EXAMPLE, w, 1) for w in counts)],
-        columns=["example_id", "worker_id", "value"],
-    )
-    scores = _score(session, project, table, gold)
+    data = load_project_crowd(session, project_id)
+    scores = data.scores
+    if not len(scores):
+        return [], crowd.gold_warnings(data.gold, scores)
     names = _worker_names(session, [int(w) for w in scores["worker_id"]])
-    out = [
-        WorkerQuality(
-            worker_id=names[int(rec["worker_id"])],
-            n_answers=int(counts[rec["worker_id"]]),
-            n_gold=int(rec["n_gold"]),
-            n_correct=int(rec["n_correct"]),
-            accuracy=float(rec["accuracy"]),
-            status=rec["status"],
-        )
-        for rec in scores.to_dict("records")
-    ]
+    out = []
+    for rec in scores.to_dict("records"):
+        fields: dict[str, Any] = {
+            str(key): (None if isinstance(val, float) and val != val else val)
+            for key, val in rec.items()
+        }
+        fields["worker_id"] = names[int(rec["worker_id"])]
+        out.append(WorkerQuality.model_validate(fields))
     out.sort(key=lambda q: q.worker_id)
-    return out
+    rule = crowd.as_rule(data.project.worker_filter)
+    return out, crowd.gold_warnings(data.gold, scores, rule)
 
 
 def aggregate_project(data: ProjectCrowd, *, method: str, n: int | None) -> pd.DataFrame:
@@ -282,7 +249,7 @@ def example_index(session: Session, project_id: int) -> pd.DataFrame:
 
 
 def compute_labels(
-    *, session: Session, project_id: int, method: str = "mean", n: int | None = None
+    *, session: Session, project_id: int, method: str = crowd.DEFAULT_METHOD, n: int | None = None
 ) -> pd.DataFrame:
     """Aggregated labels with external ids: example_id, label, answers_used, mean_score,
     confidence, is_gold (only examples with at least one usable answer)."""

@@ -43,6 +43,7 @@ from app.models import (
     PublishSettings,
 )
 from app.schemas.hits import HitPublic
+from app.schemas.review import ReviewPolicy
 from app.services import ledger
 from app.services.projects import get_project
 from app.services.providers import invite_url, mturk_client, panel_url, task_url
@@ -55,20 +56,17 @@ DEFAULT_HIT_OPTIONS: dict[str, Any] = {
     "assignment_duration_seconds": 3600,
     "auto_approval_delay_seconds": 3 * 86400,
     "frame_height": 0,
+    # Adaptive answer budget (app.crowd.budget): null asks every example for N answers; an
+    # integer n_min asks n_min first, then tops up by one answer per round only the examples
+    # whose label is not yet settled (|mean - threshold| sqrt(n) / max(sd, 0.5) < adaptive_c).
+    "adaptive_n_min": None,
+    "adaptive_c": 1.5,
+    # Exclude, before they accept, workers who must not take a HIT (filtered, blocked, or who
+    # already answered one of its examples) with qualifications (app.services.exclusion).
+    "exclude_before_accept": True,
 }
-DEFAULT_REVIEW_POLICY: dict[str, Any] = {
-    # Approve by default. Reject when the assignment's hidden-gold accuracy is below reject_below
-    # (with at least min_gold gold answers); block below block_below; bonus at/above bonus_at.
-    "reject_below": None,
-    "block_below": None,
-    "min_gold": 3,
-    "bonus_at": None,
-    "bonus_amount": "0.10",
-    "reject_feedback": (
-        "Too many of the check questions in this HIT were answered far from the known answer."
-    ),
-    "bonus_reason": "Thank you: your answers to the check questions were excellent.",
-}
+#: The review policy's defaults: the keys and meanings of app.schemas.review.ReviewPolicy.
+DEFAULT_REVIEW_POLICY: dict[str, Any] = ReviewPolicy().model_dump()
 #: Providers whose publishing lives in this module; others publish through app.services.recruiting.
 BUILTIN_PROVIDERS = ("mturk", "link")
 MAX_PER_HIT_CHEAP = 9  # MaxAssignments below MTurk's 10-assignment fee tier
@@ -281,6 +279,8 @@ def _answers_needed(session: Session, project: Project) -> dict[int, int]:
                 outstanding[int(item["example_id"])] += open_slots
     from app.models import Example
 
+    rule = _adaptive_rule(session, project)
+    values = usable.groupby("example_id")["value"].apply(list).to_dict() if rule else {}
     need: dict[int, int] = {}
     for ex_id in session.scalars(
         select(Example.id).where(Example.project_id == project.id).order_by(Example.id)
@@ -288,9 +288,33 @@ def _answers_needed(session: Session, project: Project) -> dict[int, int]:
         if ex_id in gold:
             continue
         n = project.max_answers - int(have.get(ex_id, 0)) - outstanding[ex_id]
+        if rule is not None and n > 0:
+            n = _adaptive_need(rule, values.get(ex_id, []), outstanding[ex_id], n)
         if n > 0:
             need[int(ex_id)] = n
     return need
+
+
+def _adaptive_rule(session: Session, project: Project) -> Any:
+    from app.crowd.budget import SequentialRule
+
+    options = hit_options(session, project.id)
+    if options.get("adaptive_n_min") is None:
+        return None
+    return SequentialRule(
+        n_min=int(options["adaptive_n_min"]),
+        c=float(options["adaptive_c"]),
+        threshold=float(project.threshold),
+    )
+
+
+def _adaptive_need(rule: Any, values: list[int], outstanding: int, left: int) -> int:
+    """Answers to ask for now under the adaptive budget: none while answers are outstanding or
+    once the label is settled; else up to n_min at first, then one more per round (max ``left``).
+    """
+    if outstanding > 0 or rule.settled(values):
+        return 0
+    return min(left, max(rule.n_min - len(values), 1))
 
 
 def _aware(ts: datetime) -> datetime:
@@ -567,8 +591,29 @@ def _pending(session: Session, project_id: int) -> list[Hit]:
 
 
 def _ensure_hit_type(
-    session: Session, mt: Any, project: Project, reward: Decimal, options: dict[str, Any]
+    session: Session,
+    mt: Any,
+    project: Project,
+    reward: Decimal,
+    options: dict[str, Any],
+    qualifications: list[dict[str, Any]] | None = None,
 ) -> str:
+    title = options["title"] or f"{project.name}: answer questions about examples"
+    description = options["description"] or project.question
+    if qualifications and len(qualifications) > 1:
+        # A top-up HIT's own requirement: not cached (MTurk returns the same HITTypeId for
+        # identical properties anyway). The project-wide requirement alone is cached below.
+        return str(
+            mt.create_hit_type(
+                Title=title[:128],
+                Description=description[:2000],
+                Keywords=str(options["keywords"])[:1000],
+                Reward=str(reward),
+                AssignmentDurationInSeconds=int(options["assignment_duration_seconds"]),
+                AutoApprovalDelayInSeconds=int(options["auto_approval_delay_seconds"]),
+                QualificationRequirements=qualifications,
+            )
+        )
     row = session.scalar(
         select(HitType).where(
             HitType.project_id == project.id,
@@ -578,8 +623,6 @@ def _ensure_hit_type(
     )
     if row is not None:
         return row.hit_type_id
-    title = options["title"] or f"{project.name}: answer questions about examples"
-    description = options["description"] or project.question
     type_id = mt.create_hit_type(
         Title=title[:128],
         Description=description[:2000],
@@ -587,6 +630,7 @@ def _ensure_hit_type(
         Reward=str(reward),
         AssignmentDurationInSeconds=int(options["assignment_duration_seconds"]),
         AutoApprovalDelayInSeconds=int(options["auto_approval_delay_seconds"]),
+        **({"QualificationRequirements": qualifications} if qualifications else {}),
     )
     session.add(
         HitType(
@@ -683,7 +727,12 @@ def _publish_rows(
             _mark_published(session, row)
             continue
         reward = ledger.money(row.reward)
-        type_id = _ensure_hit_type(session, mt, project, reward, options)
+        quals = None
+        if options.get("exclude_before_accept", True):
+            from app.services import exclusion
+
+            quals = exclusion.requirements_for(session, mt, project, row)
+        type_id = _ensure_hit_type(session, mt, project, reward, options, quals)
         question = external_question_xml(
             task_url(settings, row.id),
             int(options["frame_height"]),
@@ -816,12 +865,21 @@ def link_invites(
     *, session: Session, settings: Settings, hit_id: int, workers: list[str]
 ) -> dict[str, Any]:
     """Signed per-worker task links (and the panel link) for a published link-provider HIT."""
+    from app.services.exclusion import excluded_for_link
+
     hit = get_hit(session, hit_id)
     if hit.provider != "link" or hit.state != "published":
         raise Conflict(f"HIT {hit_id} is not a published link-provider task")
-    invites = {w: invite_url(session, settings, hit, w) for w in workers}
+    # No invitation for a worker who must not take the task (the page would refuse them).
+    refused = excluded_for_link(session, hit, workers)
+    invites = {w: invite_url(session, settings, hit, w) for w in workers if w not in refused}
     session.commit()
-    return {"hit_id": hit_id, "invites": invites, "panel_url": panel_url(settings, hit)}
+    return {
+        "hit_id": hit_id,
+        "invites": invites,
+        "refused": refused,
+        "panel_url": panel_url(settings, hit),
+    }
 
 
 def _published_mturk(row: Hit) -> str:

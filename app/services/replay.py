@@ -104,6 +104,8 @@ class ReplayResult:
     worker_ids: dict[str, str]
     sync: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: attempts refused before the accept (qualification) and after it (wasted accepts)
+    refusals: dict[str, int] = field(default_factory=dict)
 
 
 def rebuild_hits(wide_answers: pd.DataFrame) -> list[ReplayHit]:
@@ -161,6 +163,14 @@ def _emulator(endpoint: str | None) -> Iterator[str]:
         yield emu.url
 
 
+#: Outcomes of one simulated worker's attempt (counted in ``ReplayResult.refusals``).
+SUBMITTED, REFUSED_BEFORE_ACCEPT, REFUSED_AFTER_ACCEPT = (
+    "submitted",
+    "refused_before_accept",
+    "refused_after_accept",
+)
+
+
 def work_assignment(
     http: httpx.Client,
     settings: Settings,
@@ -168,16 +178,23 @@ def work_assignment(
     hit_id: str,
     worker_id: str,
     answers: dict[int, int],
-) -> int:
+) -> tuple[int, str]:
     """One simulated worker: accept, open the task page, submit ``answers`` (example id ->
     value; the requester side knows each assignment's field names, ``providers.answer_field``),
-    post the page's form to externalSubmit. Returns the number of answers posted."""
+    post the page's form to externalSubmit. Returns the number of answers posted and the
+    outcome: refused before the accept (a qualification MTurk enforces), refused by the task
+    page after the accept (a wasted accept: "already answered ... please return it"), or
+    submitted."""
     accepted = http.post(f"{emulator_url}/_emu/workers/{worker_id}/accept", json={"hitId": hit_id})
+    if accepted.status_code == 403 and "qualification" in accepted.text:
+        return 0, REFUSED_BEFORE_ACCEPT
     accepted.raise_for_status()
     frame_url = accepted.json()["frameUrl"]
     aid = accepted.json()["assignmentId"]
     answers_by_field = {answer_field(settings, aid, e): v for e, v in answers.items()}
     page = http.get(frame_url)
+    if page.status_code == 409:
+        return 0, REFUSED_AFTER_ACCEPT
     page.raise_for_status()
     form = next(f for f in parse_forms(page.text) if f["action"].endswith("/submit"))
     fields = {i["name"]: i.get("value", "") for i in form["inputs"] if i.get("type") == "hidden"}
@@ -193,7 +210,7 @@ def work_assignment(
     posted = {i["name"]: i.get("value", "") for i in back["inputs"] if i.get("type") == "hidden"}
     submitted = http.post(back["action"], data=posted)
     submitted.raise_for_status()
-    return len(radios)
+    return len(radios), SUBMITTED
 
 
 def prolific_pid(anon: str) -> str:
@@ -210,11 +227,11 @@ def work_prolific_session(
     study_id: str,
     pid: str,
     answers: dict[int, int],
-) -> int:
+) -> tuple[int, str]:
     """One simulated Prolific participant: join the study on the emulator (redirected to our
     study URL with the three parameters, then to the task page), answer ``answers`` (example id
     -> value, in the session's own field names), submit and follow the redirect to Prolific's
-    completion URL. Returns the number of answers posted."""
+    completion URL. Returns the number of answers posted and the outcome (submitted)."""
     http.cookies.clear()
     page = http.get(f"{emulator_url}/_emu/join/{study_id}", params={"participant": pid})
     page.raise_for_status()
@@ -231,7 +248,7 @@ def work_prolific_session(
     done.raise_for_status()
     if "/submissions/complete" not in str(done.url):
         raise RuntimeError(f"the task page did not send the participant to Prolific: {done.url}")
-    return len(radios)
+    return len(radios), SUBMITTED
 
 
 def run_replay(
@@ -349,6 +366,7 @@ def run_replay(
                 )
         total = sum(len(w) for _, w in jobs)
         counts = {"assignments": 0, "answers": 0}
+        refusals = {REFUSED_BEFORE_ACCEPT: 0, REFUSED_AFTER_ACCEPT: 0}
         lock = threading.Lock()
 
         def run_hit(job: tuple[str, list[tuple[str, dict[int, int]]]]) -> None:
@@ -358,9 +376,11 @@ def run_replay(
             work = work_prolific_session if provider == "prolific" else work_assignment
             with httpx.Client(timeout=60, follow_redirects=provider == "prolific") as http:
                 for wid, answers in workers:
-                    n = work(http, settings, endpoint, mturk_id, wid, answers)
+                    n, outcome = work(http, settings, endpoint, mturk_id, wid, answers)
                     with lock:
-                        counts["assignments"] += 1
+                        if outcome != SUBMITTED:
+                            refusals[outcome] += 1
+                        counts["assignments"] += outcome == SUBMITTED
                         counts["answers"] += n
                         if on_progress is not None:
                             on_progress("workers", counts["assignments"], total)
@@ -395,6 +415,7 @@ def run_replay(
         worker_ids=worker_ids,
         sync=synced.to_json(),
         warnings=warnings,
+        refusals=refusals,
     )
 
 

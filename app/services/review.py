@@ -4,9 +4,10 @@ MTurk is called first and the database second; a retried review finds MTurk alre
 state (``ensure_approved`` / ``ensure_rejected`` read it back), bonuses carry a deterministic
 ``UniqueRequestToken``, and ledger entries are keyed, so a retry never pays twice.
 
-The policy (``publishing.review_policy``): approve by default; reject with feedback when the
-assignment's hidden-gold accuracy is below ``reject_below`` (given at least ``min_gold`` gold
-answers); block the worker below ``block_below``; pay ``bonus_amount`` at or above ``bonus_at``.
+The policy (``publishing.review_policy``, typed in ``app.schemas.review.ReviewPolicy``) decides
+on the worker's whole record in the project, never on one HIT's few gold items
+(``app.crowd.review_rules``): approve, reject with feedback (+ block), or hold while the
+evidence is insufficient and approve before the marketplace's auto-approval delay runs out.
 """
 
 from __future__ import annotations
@@ -22,11 +23,14 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.crowd import review_rules as rules
 from app.models import Answer, Assignment, Hit, HitAssignment, Project, Worker
 from app.schemas.hits import AssignmentPublic
 from app.services import ledger, recruiting
 from app.services.providers import LINK_WORKER_PREFIX, completion_code, mturk_client
-from app.services.publishing import explain_mturk, get_hit, review_policy
+from app.services.publishing import explain_mturk, get_hit, hit_options, review_policy
+
+PENDING_STATUS = "pending"
 
 
 @dataclass
@@ -35,6 +39,9 @@ class ReviewResult:
     rejected: int = 0
     bonuses: int = 0
     blocked: list[str] = field(default_factory=list)
+    held: int = 0
+    #: one entry per assignment decided (or held), with its reason and evidence
+    decisions: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +49,8 @@ class ReviewResult:
             "rejected": self.rejected,
             "bonuses": self.bonuses,
             "blocked": self.blocked,
+            "held": self.held,
+            "decisions": self.decisions,
         }
 
 
@@ -127,6 +136,7 @@ def _assignment_view(
         n_answers=counts.get((a.id, True), 0),
         n_unconfirmed_answers=counts.get((a.id, False), 0),
         submitted_at=a.submitted_at,
+        review_evidence=ha.review_evidence,
     )
 
 
@@ -406,20 +416,75 @@ def set_block(
     return worker
 
 
-def _accuracy(ha: HitAssignment, min_gold: int) -> float | None:
-    if not ha.gold_total or ha.gold_total < max(min_gold, 1):
-        return None
-    return (ha.gold_correct or 0) / ha.gold_total
+def _records(session: Session, project_id: int) -> tuple[dict[str, rules.WorkerRecord], bool]:
+    """Every worker's whole record in the project (status from the project-wide scores, gold
+    answers summed over submitted assignments, distinct HITs), and whether it has gold."""
+    from app.services.labels import load_project_crowd
+
+    data = load_project_crowd(session, project_id)
+    scores = data.scores
+    by_id = {int(r["worker_id"]): r for r in scores.to_dict("records")}
+    names = dict(
+        session.execute(
+            select(Worker.id, Worker.external_id).where(Worker.id.in_(list(by_id) or [-1]))
+        ).all()
+    )
+    status = {
+        names[k]: (str(v["status"]), str(v["reason"])) for k, v in by_id.items() if k in names
+    }
+    rows = session.execute(
+        select(
+            HitAssignment.worker_external_id,
+            HitAssignment.hit_id,
+            HitAssignment.gold_correct,
+            HitAssignment.gold_total,
+        )
+        .join(Hit, Hit.id == HitAssignment.hit_id)
+        .where(Hit.project_id == project_id, HitAssignment.submitted_via.is_not(None))
+    ).all()
+    acc: dict[str, list[Any]] = {}
+    for worker, hit_id, correct, total in rows:
+        entry = acc.setdefault(worker, [0, 0, set(), 0])
+        entry[0] += int(correct or 0)
+        entry[1] += int(total or 0)
+        if total:
+            entry[2].add(hit_id)
+        entry[3] += 1
+    blocked = set(session.scalars(select(Worker.external_id).where(Worker.blocked.is_(True))))
+    out: dict[str, rules.WorkerRecord] = {}
+    for worker, (correct, total, hits, n) in acc.items():
+        st, why = status.get(worker, (PENDING_STATUS, "no answers scored yet"))
+        if worker in blocked:
+            st, why = "blocked", "blocked by an admin"
+        out[worker] = rules.WorkerRecord(worker, st, why, correct, total, len(hits), n)
+    return out, bool(data.gold)
+
+
+def record_policy(policy: dict[str, Any]) -> rules.RecordPolicy:
+    """The decision keys of a stored review policy (``app.schemas.review.ReviewPolicy``)."""
+    keys = {f for f in rules.RecordPolicy.__dataclass_fields__}
+    return rules.RecordPolicy(**{k: v for k, v in policy.items() if k in keys})
 
 
 def apply_policy(
-    session: Session, settings: Settings, project_id: int, *, mt: Any = None
+    session: Session,
+    settings: Settings,
+    project_id: int,
+    *,
+    mt: Any = None,
+    now: datetime | None = None,
 ) -> ReviewResult:
-    """Review every submitted, unreviewed assignment of the project by its policy."""
+    """Review every submitted, unreviewed assignment of the project on its worker's whole
+    record (``app.crowd.review_rules``): approve, reject (+ block), or hold while the evidence is
+    insufficient, approving before the auto-approval deadline; each decision's evidence is
+    stored on the assignment (``review_evidence``) and returned."""
     policy = review_policy(session, project_id)
+    rule = record_policy(policy)
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"project {project_id} does not exist")
+    now = now or datetime.now(UTC)
+    delay = int(hit_options(session, project_id)["auto_approval_delay_seconds"])
     rows = session.execute(
         select(HitAssignment, Hit.provider)
         .join(Hit, Hit.id == HitAssignment.hit_id)
@@ -433,6 +498,9 @@ def apply_policy(
         .order_by(HitAssignment.assignment_id)
     ).all()
     out = ReviewResult()
+    if not rows:
+        return out
+    records, has_gold = _records(session, project_id)
     client = None
     for ha, provider in rows:
         if provider == "mturk" and ha.mturk_status != "Submitted":
@@ -442,19 +510,38 @@ def apply_policy(
         assignment = session.get(Assignment, ha.assignment_id)
         assert assignment is not None and assignment.external_id is not None
         aid = assignment.external_id
-        acc = _accuracy(ha, int(policy["min_gold"]))
-        if policy["reject_below"] is not None and acc is not None and acc < policy["reject_below"]:
+        record = records.get(ha.worker_external_id) or rules.WorkerRecord(
+            ha.worker_external_id, PENDING_STATUS, "no record", 0, 0, 0, 1
+        )
+        submitted = assignment.submitted_at or ha.created_at or now
+        if submitted.tzinfo is None:
+            submitted = submitted.replace(tzinfo=UTC)
+        decision = rules.decide(
+            record,
+            rule,
+            submitted_at=submitted,
+            auto_approval_delay_seconds=delay,
+            now=now,
+            project_has_gold=has_gold,
+        )
+        ha.review_evidence = {
+            "decision": decision.action,
+            "reason": decision.reason,
+            "decided_at": now.isoformat(),
+            **decision.evidence,
+        }
+        out.decisions.append({"assignment_id": aid, **ha.review_evidence})
+        if decision.action == rules.HOLD:
+            out.held += 1
+            session.commit()
+            continue
+        if decision.action == rules.REJECT:
             reject(session, settings, aid, feedback=str(policy["reject_feedback"]), mt=client)
             out.rejected += 1
         else:
             approve(session, settings, aid, mt=client)
             out.approved += 1
-            if (
-                policy["bonus_at"] is not None
-                and acc is not None
-                and acc >= policy["bonus_at"]
-                and provider == "mturk"
-            ):
+            if decision.bonus and provider == "mturk":
                 bonus(
                     session,
                     settings,
@@ -464,7 +551,7 @@ def apply_policy(
                     mt=client,
                 )
                 out.bonuses += 1
-        if policy["block_below"] is not None and acc is not None and acc < policy["block_below"]:
+        if decision.block:
             worker = session.get(Worker, assignment.worker_id)
             if worker is not None and not worker.blocked:
                 set_block(
@@ -472,7 +559,7 @@ def apply_policy(
                     settings,
                     worker.external_id,
                     blocked=True,
-                    reason="gold accuracy below the project's threshold",
+                    reason=f"whole-record review: {decision.reason}"[:1000],
                     project_id=project_id,
                     mt=client,
                 )

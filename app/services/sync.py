@@ -50,6 +50,10 @@ class SyncResult:
     workers_excluded: int = 0
     review: review.ReviewResult | None = None
     problems: list[str] = field(default_factory=list)
+    #: qualification grants changed (app.services.exclusion)
+    exclusions_changed: int = 0
+    #: opened-but-abandoned assignments released after their duration
+    abandoned_released: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +69,8 @@ class SyncResult:
             "workers_excluded": self.workers_excluded,
             "review": self.review.to_json() if self.review else None,
             "problems": self.problems,
+            "exclusions_changed": self.exclusions_changed,
+            "abandoned_released": self.abandoned_released,
         }
 
 
@@ -285,6 +291,9 @@ def sync_project(
     if project is None:
         raise NotFound(f"project {project_id} does not exist")
     out = SyncResult()
+    from app.services import exclusion
+
+    out.abandoned_released = exclusion.release_abandoned(session, project.id)
     hits = list(
         session.scalars(
             select(Hit)
@@ -319,6 +328,9 @@ def sync_project(
     out.workers_excluded = len(excluded_workers(crowd.scores))
     if apply_review:
         out.review = review.apply_policy(session, settings, project.id, mt=mt)
+    if hits:
+        with publishing.explain_mturk("AssociateQualificationWithWorker"):
+            out.exclusions_changed = exclusion.refresh(session, mt, project)
     for problem in out.problems:
         log.warning("sync project %s: %s", project.id, problem)
     return out

@@ -333,6 +333,11 @@ def _load_split(
                 min_gold=rule.min_gold,
                 min_accuracy=rule.min_accuracy,
                 credible_level=rule.credible_level,
+                trust_level=rule.trust_level,
+                decide_after=rule.decide_after,
+                min_pattern_answers=rule.min_pattern_answers,
+                interval_level=rule.interval_level,
+                min_skill=rule.min_skill,
             ),
         ),
     )

@@ -61,14 +61,23 @@ def test_worker_quality_by_hand(client: TestClient, admin_headers: H, session: S
     r = client.get(f"/api/v1/projects/{pid}/workers", headers=admin_headers)
     assert r.status_code == 200
     got = {w["worker_id"]: w for w in r.json()["data"]}
-    assert got["good"] == {
+    good = got["good"]
+    assert {k: good[k] for k in ("worker_id", "n_answers", "n_gold", "n_correct")} == {
         "worker_id": "good",
         "n_answers": 5,
         "n_gold": 3,
         "n_correct": 3,
-        "accuracy": pytest.approx(0.8),
-        "status": "trusted",
     }
+    # accuracy is the Beta(1, 1) posterior mean (3 + 1) / (3 + 2); per class: g1, g3 positive
+    # (2 of 2 right: Beta(3, 1), mean 3/4), g2 negative (1 of 1: Beta(2, 1), mean 2/3).
+    assert good["accuracy"] == pytest.approx(0.8) and good["raw_accuracy"] == 1.0
+    assert (good["n_gold_pos"], good["n_correct_pos"], good["n_gold_neg"]) == (2, 2, 1)
+    assert good["sensitivity"] == pytest.approx(0.75)
+    assert good["specificity"] == pytest.approx(2 / 3)
+    assert good["sensitivity_low"] < good["sensitivity"] < good["sensitivity_high"]
+    # One negative gold item is no credible evidence on that class: pending, and it says why.
+    assert good["status"] == "pending" and "not yet credibly better" in good["reason"]
+    assert any("only 1 item(s) of one class" in w for w in r.json()["warnings"])
     assert (got["bad"]["n_correct"], got["bad"]["accuracy"], got["bad"]["status"]) == (
         0,
         pytest.approx(0.2),
@@ -183,15 +192,18 @@ def oracle_mean_labels(frame: pd.DataFrame, n: int) -> pd.Series:
 def test_compas_release_matches_oracle_and_readme(client: TestClient, admin_headers: H) -> None:
     raw = CROWD_CSV.read_bytes()
     frame = pd.read_csv(io.BytesIO(raw))
-    # No gold and min_gold 1: nobody is judged, so this is the unfiltered mean rule.
-    pid = make_project(client, admin_headers, sensitive_column="gender")
+    # No gold and the answer-pattern checks off: nobody is judged, so this is the unfiltered
+    # mean rule.
+    pid = make_project(
+        client, admin_headers, sensitive_column="gender", worker_filter={"min_pattern_answers": 0}
+    )
     r = import_answers(client, admin_headers, pid, raw, name=CROWD_CSV.name)
     assert r.status_code == 201, r.text
     assert r.json()["answers_created"] == 440 * 11 and r.json()["examples_created"] == 440
     truth = pd.Series(frame["true_label"].to_numpy(), index=frame["example_idx"].astype(str))
     accuracy = {}
     for n in (1, 5, 11):
-        got = labels(client, admin_headers, pid, n=n, limit=1000)
+        got = labels(client, admin_headers, pid, n=n, limit=1000, method="mean")
         ours = pd.Series({k: v["label"] for k, v in got.items()})
         expected = oracle_mean_labels(frame, n)
         assert len(ours) == 440
@@ -201,20 +213,3 @@ def test_compas_release_matches_oracle_and_readme(client: TestClient, admin_head
         accuracy[n] = float((ours.loc[truth.index] == truth).mean())
     # ../shared/data/README.md: 0.591 / 0.650 / 0.680 (the paper's Table 6: .609 / .656 / .667).
     assert accuracy == pytest.approx({1: 0.591, 5: 0.650, 11: 0.680}, abs=0.0015)
-
-
-def test_reduced_scoring_table_scores_like_the_full_table() -> None:
-    """Worker scores read only gold answers plus a stand-in row per worker; same result."""
-    from app import crowd
-    from app.services.labels import _scoring_table
-
-    answers = crowd.wide_to_long(pd.read_csv(CROWD_CSV))
-    answers["example_id"] = answers["example_id"].astype(np.int64) + 1
-    rng = np.random.default_rng(0)
-    ids = np.unique(answers["example_id"])
-    gold = {int(e): int(rng.choice([-1, 1])) for e in rng.choice(ids, size=88, replace=False)}
-    rule = {"min_gold": 3, "min_accuracy": 0.55, "credible_level": None}
-    full = crowd.score_workers(answers, gold, rule)
-    reduced = crowd.score_workers(_scoring_table(answers, gold), gold, rule)
-    pd.testing.assert_frame_equal(full, reduced)
-    assert set(full["status"]) >= {"trusted", "filtered"}

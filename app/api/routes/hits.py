@@ -12,12 +12,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from app.api.deps import AdminDep, IdPath, SessionDep, SettingsDep
 from app.core.errors import NotFound
 from app.models import Project
 from app.schemas.common import RequestModel
 from app.schemas.hits import AssignmentPublic, HitPublic
+from app.schemas.review import ReviewPolicy, ReviewPolicyPatch, policy_changes
 from app.services import ledger, publishing, review, sync
 
 router = APIRouter(tags=["hits"])
@@ -139,7 +141,7 @@ class SpendPublic(BaseModel):
 class PublishSettingsPublic(BaseModel):
     project_id: int
     hit_options: dict[str, Any]
-    review_policy: dict[str, Any]
+    review_policy: ReviewPolicy
 
 
 class HitOptionsUpdate(_In):
@@ -152,27 +154,20 @@ class HitOptionsUpdate(_In):
     assignment_duration_seconds: int = Field(default=3600, ge=30, le=31_536_000)
     auto_approval_delay_seconds: int = Field(default=3 * 86400, ge=0, le=2_592_000)
     frame_height: int = Field(default=0, ge=0, le=10_000, description="0: MTurk's automatic")
-
-
-class ReviewPolicyUpdate(_In):
-    """Gold-accuracy thresholds (fractions of hidden gold answered right; null: never)."""
-
-    reject_below: float | None = Field(default=None, ge=0.0, le=1.0)
-    block_below: float | None = Field(default=None, ge=0.0, le=1.0)
-    min_gold: int = Field(default=3, ge=0, le=1000)
-    bonus_at: float | None = Field(default=None, ge=0.0, le=1.0)
-    bonus_amount: str = Field(default="0.10", pattern=DOLLARS, max_length=10)
-    reject_feedback: str = Field(
-        default=publishing.DEFAULT_REVIEW_POLICY["reject_feedback"],
-        min_length=1,
-        max_length=1024,
-        pattern=NON_BLANK,
+    adaptive_n_min: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="Adaptive answer budget (app/crowd/budget.py): null is off; else an example "
+        "gets no more answers once it has at least this many and its label is settled",
     )
-    bonus_reason: str = Field(
-        default=publishing.DEFAULT_REVIEW_POLICY["bonus_reason"],
-        min_length=1,
-        max_length=1024,
-        pattern=NON_BLANK,
+    adaptive_c: float = Field(
+        default=1.5, gt=0, le=10, description="How settled: |mean - threshold| sqrt(n) / sd >= c"
+    )
+    exclude_before_accept: bool = Field(
+        default=True,
+        description="Keep workers who must not take a HIT out by a qualification before they "
+        "accept (answered its examples, filtered, blocked)",
     )
 
 
@@ -180,7 +175,7 @@ class PublishSettingsUpdate(_In):
     """Change some options: only the keys sent change."""
 
     hit_options: HitOptionsUpdate | None = None
-    review_policy: ReviewPolicyUpdate | None = None
+    review_policy: ReviewPolicyPatch | None = None
 
 
 class InviteRequest(_In):
@@ -379,12 +374,20 @@ def spend(project_id: IdPath, session: SessionDep, _: AdminDep) -> SpendPublic:
     )
 
 
+def _settings_view(session: Session, project_id: int) -> PublishSettingsPublic:
+    view = publishing.read_publish_settings(session=session, project_id=project_id)
+    return PublishSettingsPublic(
+        project_id=project_id,
+        hit_options=view["hit_options"],
+        review_policy=ReviewPolicy(**view["review_policy"]),
+    )
+
+
 @router.get("/projects/{project_id}/publish-settings", response_model=PublishSettingsPublic)
 def get_publish_settings(
     project_id: IdPath, session: SessionDep, _: AdminDep
 ) -> PublishSettingsPublic:
-    view = publishing.read_publish_settings(session=session, project_id=project_id)
-    return PublishSettingsPublic(project_id=project_id, **view)
+    return _settings_view(session, project_id)
 
 
 @router.patch("/projects/{project_id}/publish-settings", response_model=PublishSettingsPublic)
@@ -395,12 +398,9 @@ def update_publish_settings(
         session,
         project_id,
         hit_options=body.hit_options.model_dump(exclude_unset=True) if body.hit_options else None,
-        review_policy=(
-            body.review_policy.model_dump(exclude_unset=True) if body.review_policy else None
-        ),
+        review_policy=policy_changes(body.review_policy),
     )
-    view = publishing.read_publish_settings(session=session, project_id=project_id)
-    return PublishSettingsPublic(project_id=project_id, **view)
+    return _settings_view(session, project_id)
 
 
 @router.post("/hits/{hit_id}/invites")

@@ -7,7 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.api.deps import AdminDep, IdPath, SessionDep
-from app.schemas.crowd import AggregationMethod, LabelsPublic, WorkersPublic
+from app.schemas.crowd import (
+    AggregationMethod,
+    AuditPublic,
+    GroupAuditPublic,
+    LabelsPublic,
+    WorkerGroupPublic,
+    WorkersPublic,
+)
+from app.services import crowd_reports
 from app.services import labels as svc
 from app.services.projects import get_project
 
@@ -17,8 +25,8 @@ router = APIRouter(prefix="/projects/{project_id}", tags=["quality"])
 @router.get("/workers", response_model=WorkersPublic)
 def list_workers(project_id: IdPath, session: SessionDep, _: AdminDep) -> WorkersPublic:
     """Workers who answered in the project with gold accuracy (Beta posterior mean) and status."""
-    data = svc.worker_quality(session=session, project_id=project_id)
-    return WorkersPublic(data=data, count=len(data))
+    data, warnings = svc.worker_report(session=session, project_id=project_id)
+    return WorkersPublic(data=data, count=len(data), warnings=warnings)
 
 
 @router.get("/labels", response_model=LabelsPublic)
@@ -26,7 +34,7 @@ def get_labels(
     project_id: IdPath,
     session: SessionDep,
     _: AdminDep,
-    method: AggregationMethod = "mean",
+    method: AggregationMethod = "peer_weighted",
     n: Annotated[int | None, Query(ge=1, le=1000, description="N; default: project")] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
@@ -41,4 +49,32 @@ def get_labels(
         threshold=project.threshold,
         data=svc.labels_public(page),
         count=len(frame),
+    )
+
+
+@router.get("/audit", response_model=AuditPublic)
+def get_audit(
+    project_id: IdPath,
+    session: SessionDep,
+    _: AdminDep,
+    column: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="feature; default: sensitive_column"),
+    ] = None,
+    method: AggregationMethod = "peer_weighted",
+) -> AuditPublic:
+    """Crowd bias audit per group of a sensitive feature: label accuracy and positive rate of
+    the crowd labels against the known labels, and per-worker answer distributions."""
+    result = crowd_reports.audit_project(
+        session=session, project_id=project_id, column=column, method=method
+    )
+    return AuditPublic(
+        column=result.column,
+        method=method,
+        groups=[GroupAuditPublic(**g.__dict__) for g in result.groups],
+        workers=[
+            WorkerGroupPublic(**{**w.__dict__, "worker_id": str(w.worker_id)})
+            for w in result.workers
+        ],
+        worker_gaps={str(k): v for k, v in result.worker_gaps.items()},
     )

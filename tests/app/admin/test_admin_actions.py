@@ -159,7 +159,7 @@ def test_sync_then_review_queue_approve_reject_bonus_block(
     assert "Gold +1: right / wrong" in bad_card and "Answers 1 · 2 · 3 · 4" in bad_card
     assert "0 / 2" in bad_card  # 2 hidden gold in the HIT, both wrong
     good_card = text_of(html.split(f"<code>{good.id}</code>")[1].split("</section>")[0])
-    assert "2 / 2" in good_card and "gold right" in good_card
+    assert "2 / 2" in good_card and "gold right" in good_card.lower()
 
     def act(data: dict[str, str]) -> str:
         r = web.post(f"/admin/projects/{pid}/review", data={"csrf": csrf, **data})

@@ -26,10 +26,12 @@ def test_counts_and_posterior_mean_by_hand() -> None:
     assert scores["accuracy"].to_dict() == pytest.approx(
         {"w1": 0.8, "w2": 0.2, "w3": 0.6, "w4": 0.4, "w5": 0.75}
     )
+    # w1 (3 of 3) and w3 (2 of 3) are not *credibly* better than chance on both classes with
+    # one negative gold item: pending (answers kept), not trusted.
     assert scores["status"].to_dict() == {
-        "w1": "trusted",
+        "w1": "pending",
         "w2": "filtered",
-        "w3": "trusted",
+        "w3": "pending",
         "w4": "filtered",
         "w5": "pending",  # 2 gold answers < min_gold 3
     }
@@ -75,6 +77,11 @@ def test_rule_round_trips_through_a_dict() -> None:
         "min_gold": 4,
         "min_accuracy": 0.6,
         "credible_level": 0.95,
+        "trust_level": 0.9,
+        "decide_after": 12,
+        "min_pattern_answers": 10,
+        "interval_level": 0.9,
+        "min_skill": 0.1,
     }
     # The project schema spells the priors prior_alpha / prior_beta.
     assert WorkerFilterRule.from_dict({"prior_alpha": 2.0, "prior_beta": 3.0}).prior_b == 3.0
@@ -87,7 +94,8 @@ def test_rule_round_trips_through_a_dict() -> None:
             {"min_gold": 3, "colour": 1},
             quality_module.ERR_RULE_KEYS.format(
                 keys="colour",
-                allowed="prior_a, prior_b, min_gold, min_accuracy, credible_level",
+                allowed="prior_a, prior_b, min_gold, min_accuracy, credible_level, trust_level, "
+                "decide_after, min_pattern_answers, interval_level, min_skill",
             ),
         ),
         (

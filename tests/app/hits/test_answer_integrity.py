@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.models import Answer, Assignment, GoldQuestion, Hit
+from app.models import Answer, Assignment, GoldQuestion, Hit, Project
 from app.mturk.emulator import Emulator
 from app.services import publishing, sync
 from app.services.labels import compute_labels, load_answer_table
@@ -114,6 +114,12 @@ def test_forged_mturk_assignments_are_never_counted_and_sync_discards_them(
     assert _counted_workers(session, pid) == {honest_row.worker_id}
     values = session.scalars(select(Answer.value).where(Answer.assignment_id == honest_row.id))
     assert list(values) == [4] * per  # every honest answer counted, none of the forged "1"s
+    # The honest worker answers "4" to every question, which app.crowd.quality filters as
+    # constant answering; this test is about forged ids, so the pattern checks are off here.
+    project = session.get(Project, pid)
+    assert project is not None
+    project.worker_filter = {**project.worker_filter, "min_pattern_answers": 0}
+    session.commit()
     labels = compute_labels(session=session, project_id=pid)
     assert len(labels) == per and set(labels["answers_used"]) == {1}  # the honest answer only
     assert set(labels["label"]) == {1}  # "4" everywhere; the forged "1"s flipped nothing

@@ -4,6 +4,8 @@ publishing, and the HIT management API's mapping of MTurk refusals."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -14,7 +16,7 @@ from app.core.config import Settings
 from app.models import Answer, Assignment, SpendEntry, Worker
 from app.mturk.client import MTurkClient
 from app.mturk.emulator import Emulator
-from app.services import publishing, sync
+from app.services import publishing, review, sync
 from app.services.task_page import answer_fields
 from tests.app.hits.conftest import (
     Worker as SimWorker,
@@ -98,55 +100,121 @@ def test_review_policy_reject_block_bonus_idempotent(
                 "min_gold": 1,
                 "bonus_at": 1.0,
                 "bonus_amount": "0.25",
+                "hold_pending": False,
             }
         },
         headers=admin_headers,
     )
     assert r.status_code == 200, r.text
+    assert r.json()["review_policy"]["min_hits_to_reject"] == 2
     publishing.publish_batch(session, hsettings, pid)
-    hit = project_hits(session, pid)[0]
+    hits = project_hits(session, pid)
     good, bad = SimWorker(web, emu, "good"), SimWorker(web, emu, "bad")
-    good.complete(hit, lambda f: gold_value(session, f, right=True))
-    bad.complete(hit, lambda f: gold_value(session, f, right=False))
+    once = SimWorker(web, emu, "once")
+    good.complete(hits[0], lambda f: gold_value(session, f, right=True))
+    good_first = good.assignment_id
+    bad.complete(hits[0], lambda f: gold_value(session, f, right=False))
+    bad_first = bad.assignment_id
+    once.complete(hits[0], lambda f: gold_value(session, f, right=False))
+    good.complete(hits[1], lambda f: gold_value(session, f, right=True))
+    bad.complete(hits[1], lambda f: gold_value(session, f, right=False))
     # The first ApproveAssignment succeeds on MTurk but its answer is lost (500).
     emu.faults.fail_next("ApproveAssignment", "after_commit")
     r = web.post(f"/api/v1/projects/{pid}/sync", headers=admin_headers)
     assert r.status_code == 200, r.text
-    out = r.json()
-    assert out["review"] == {"approved": 1, "rejected": 1, "bonuses": 1, "blocked": [bad.id]}
+    out = r.json()["review"]
+    # bad's record spans 2 HITs: both rejected, bad blocked. once's equally bad record rests on
+    # one HIT: held, not rejected (and, filtered, once can no longer accept this project's HITs).
+    assert {k: out[k] for k in ("approved", "rejected", "bonuses", "blocked", "held")} == {
+        "approved": 2,
+        "rejected": 2,
+        "bonuses": 2,
+        "blocked": [bad.id],
+        "held": 1,
+    }
+    held = next(d for d in out["decisions"] if d["assignment_id"] == once.assignment_id)
+    assert held["decision"] == "hold" and held["gold_hits"] == 1
+    assert held["gold_correct"] == 0 and held["gold_total"] >= 1
+    assert "rests on 1 HIT(s)" in held["reason"]
+    assert mturk_assignment(mt, once.assignment_id)["AssignmentStatus"] == "Submitted"
+    with pytest.raises(Exception, match="qualification"):
+        emu.worker_accept(str(hits[2].mturk_hit_id), once.id)
     assert emu.faults.stats["after_commit"] == 1  # the retried approve found it Approved
     assert emu.errors[("ApproveAssignment", "AWS.MechanicalTurk.InvalidAssignmentState")] == 1
-    assert mturk_assignment(mt, good.assignment_id)["AssignmentStatus"] == "Approved"
-    rejected = mturk_assignment(mt, bad.assignment_id)
+    assert mturk_assignment(mt, good_first)["AssignmentStatus"] == "Approved"
+    rejected = mturk_assignment(mt, bad_first)
     assert rejected["AssignmentStatus"] == "Rejected"
     assert "check questions" in rejected["RequesterFeedback"]
+    decided = next(d for d in out["decisions"] if d["assignment_id"] == bad_first)
+    assert decided["decision"] == "reject" and decided["gold_hits"] == 2
+    assert decided["scope"] == "the worker's whole record in this project"
     assert bad.id in mturk_blocks(mt)
-    assert [b["BonusAmount"] for b in mturk_bonuses(mt, good.assignment_id)] == ["0.25"]
+    assert [b["BonusAmount"] for b in mturk_bonuses(mt, good_first)] == ["0.25"]
     worker = session.scalar(select(Worker).where(Worker.external_id == bad.id))
     assert worker is not None and worker.blocked
-    # reward 10 x 0.03 = 0.30 + 0.06 fee; bonus 0.25 + 0.05 fee. Reserve: 4 HITs of 10 questions
-    # (3 x 0.36) + the last HIT, 2 examples + all 6 gold = 8 questions (3 x (0.24 + 0.05)).
+    # The evidence stays with the assignment and the API returns it.
+    views = web.get(f"/api/v1/hits/{hits[0].id}/assignments", headers=admin_headers).json()
+    view = next(v for v in views if v["assignment_id"] == bad_first)
+    assert view["review_evidence"]["decision"] == "reject"
+    assert view["review_evidence"]["worker_status"] == "filtered"
+    # reward 10 x 0.03 = 0.30 + 0.06 fee per assignment; bonus 0.25 + 0.05 fee. Reserve: 4 HITs
+    # of 10 questions (3 x 0.36) + the last HIT, 2 examples + all 6 gold = 8 questions
+    # (3 x (0.24 + 0.05)).
     money = _ledger(session, pid)
-    assert money["paid"] == 0.36 and money["release"] == -0.36 and money["bonus"] == 0.30
+    assert money["paid"] == 0.72 and money["release"] == -0.72 and money["bonus"] == 0.60
     assert money["reserve"] == 5.19
     # Running the review again (a retry) changes nothing and pays nothing twice.
     again = web.post(f"/api/v1/projects/{pid}/sync", headers=admin_headers).json()
-    assert again["review"] == {"approved": 0, "rejected": 0, "bonuses": 0, "blocked": []}
-    assert _ledger(session, pid) == money and len(mturk_bonuses(mt, good.assignment_id)) == 1
+    assert {k: again["review"][k] for k in ("approved", "rejected", "bonuses", "blocked")} == {
+        "approved": 0,
+        "rejected": 0,
+        "bonuses": 0,
+        "blocked": [],
+    }
+    assert _ledger(session, pid) == money and len(mturk_bonuses(mt, good_first)) == 1
     # Bonus again for the same assignment and amount: nothing new.
     r = web.post(
-        f"/api/v1/assignments/{good.assignment_id}/bonus",
+        f"/api/v1/assignments/{good_first}/bonus",
         json={"amount": "0.25", "reason": "thanks"},
         headers=admin_headers,
     )
-    assert r.status_code == 200 and len(mturk_bonuses(mt, good.assignment_id)) == 1
+    assert r.status_code == 200 and len(mturk_bonuses(mt, good_first)) == 1
     # The blocked worker can no longer accept this requester's HITs.
     with pytest.raises(Exception, match="blocked"):
-        emu.worker_accept(str(project_hits(session, pid)[1].mturk_hit_id), bad.id)
+        emu.worker_accept(str(hits[2].mturk_hit_id), bad.id)
     # Unblock through the API.
     r = web.delete(f"/api/v1/workers/{bad.id}/block", headers=admin_headers)
     assert r.status_code == 200 and r.json()["blocked"] is False
     assert bad.id not in mturk_blocks(mt)
+
+
+def test_pending_workers_are_held_then_approved_before_the_auto_approval_deadline(
+    session: Session,
+    hsettings: Settings,
+    emu: Emulator,
+    mt: MTurkClient,
+    web: TestClient,
+    admin_headers: dict[str, str],
+) -> None:
+    pid = make_project(session, n_quiz=0, quiz_per_hit=0)
+    # A stricter worker filter: 5 gold answers before anyone is judged.
+    r = web.patch(
+        f"/api/v1/projects/{pid}", json={"worker_filter": {"min_gold": 5}}, headers=admin_headers
+    )
+    assert r.status_code == 200, r.text
+    publishing.publish_batch(session, hsettings, pid)
+    hit = project_hits(session, pid)[0]
+    worker = SimWorker(web, emu, "newcomer")
+    worker.complete(hit, lambda f: gold_value(session, f, right=True))
+    first = sync.sync_project(session, hsettings, pid)
+    assert first.review is not None and first.review.held == 1 and first.review.approved == 0
+    assert "not enough evidence" in first.review.decisions[0]["reason"]
+    # 3 days (the HIT type's AutoApprovalDelay) minus the 6-hour margin later: approved.
+    deadline = datetime.fromisoformat(first.review.decisions[0]["approve_by"])
+    later = review.apply_policy(session, hsettings, pid, now=deadline + timedelta(seconds=1))
+    assert later.approved == 1 and later.held == 0
+    assert "before the auto-approval deadline" in later.decisions[0]["reason"]
+    assert mturk_assignment(mt, worker.assignment_id)["AssignmentStatus"] == "Approved"
 
 
 def test_topup_publishes_only_what_filtered_workers_left_missing(
