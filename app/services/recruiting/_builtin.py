@@ -47,7 +47,7 @@ class BuiltinProvider:
         *,
         reconcile: bool,
     ) -> PublishResult:
-        from app.services.publishing import _publish_rows
+        from app.services.publishing.publish import _publish_rows
 
         return _publish_rows(session, settings, project, rows, mt=None, reconcile=reconcile)
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
 from app.models import Answer, Assignment, GoldQuestion, Hit, HitAssignment, Project, Worker
-from app.services import publishing
+from app.services import providers, publishing
 from app.services.replay import parse_forms, serve_app
 from tests.app.hits.conftest import hidden, make_project, project_hits, radios
 
@@ -78,7 +78,7 @@ def test_link_cap_holds_under_concurrent_first_visits(
     _base, settings, session, pid = served
     hit = project_hits(session, pid)[0]
     assert hit.max_assignments == 3
-    panel = publishing.panel_url(settings, hit)
+    panel = providers.panel_url(settings, hit)
     with httpx.Client(timeout=60) as http:
         responses = _together(N_VISITS, lambda k: http.get(f"{panel}P{k}"))
     codes = sorted(r.status_code for r in responses)
@@ -99,7 +99,7 @@ def test_one_submission_per_assignment_under_concurrent_submits(
 def _race_one_assignment(
     base: str, settings: Settings, session: Session, pid: int, hit: Hit
 ) -> None:
-    panel = publishing.panel_url(settings, hit)
+    panel = providers.panel_url(settings, hit)
     with httpx.Client(timeout=60) as http:
         page = http.get(f"{panel}RACER{hit.id}")
         assert page.status_code == 200

@@ -1,0 +1,131 @@
+"""The project's publishing settings: HIT options, the review policy, and MTurk's state rules
+(which operation is allowed in which HIT state, MTURK.md §2)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.core.errors import InvalidInput, NotFound
+from app.models import (
+    Project,
+    PublishSettings,
+)
+from app.schemas.review import ReviewPolicy
+from app.services.projects import get_project
+
+DEFAULT_HIT_OPTIONS: dict[str, Any] = {
+    "title": None,  # None: "<project name>: label <n> examples"
+    "description": None,  # None: the project's question
+    "keywords": "labeling, classification, survey, research",
+    "lifetime_seconds": 7 * 86400,
+    "assignment_duration_seconds": 3600,
+    "auto_approval_delay_seconds": 3 * 86400,
+    "frame_height": 0,
+    # Adaptive answer budget (app.crowd.budget): null asks every example for N answers; an
+    # integer n_min asks n_min first, then tops up by one answer per round only the examples
+    # whose label is not yet settled (|mean - threshold| sqrt(n) / max(sd, 0.5) < adaptive_c).
+    "adaptive_n_min": None,
+    "adaptive_c": 1.5,
+    # Exclude, before they accept, workers who must not take a HIT (filtered, blocked, or who
+    # already answered one of its examples) with qualifications (app.services.exclusion).
+    "exclude_before_accept": True,
+}
+#: The review policy's defaults: the keys and meanings of app.schemas.review.ReviewPolicy.
+DEFAULT_REVIEW_POLICY: dict[str, Any] = ReviewPolicy().model_dump()
+#: Providers whose publishing lives in this module; others publish through app.services.recruiting.
+BUILTIN_PROVIDERS = ("mturk", "link")
+MAX_PER_HIT_CHEAP = 9  # MaxAssignments below MTurk's 10-assignment fee tier
+ANNOTATION_PREFIX = "frtrain"
+# MTurk's own refusals, and the state in which each call is allowed (issue 4 §9).
+ALLOWED_WHEN = {
+    "DeleteHIT": "a HIT can be deleted when it is Reviewable or Reviewing (expired, or every "
+    "assignment submitted) and no assignment is still Submitted: approve or reject them first",
+    "ApproveAssignment": "an assignment can be approved while Submitted, or when Rejected with "
+    "override_rejection=true within 30 days of submission",
+    "RejectAssignment": "an assignment can be rejected only while Submitted (not once approved "
+    "or auto-approved)",
+    "SendBonus": "a bonus needs a submitted assignment of that worker",
+    "CreateAdditionalAssignmentsForHIT": "assignments can be added to a HIT that is not deleted; "
+    "a HIT with fewer than 10 assignments cannot grow to 10 or more (publish a new HIT instead)",
+    "UpdateExpirationForHIT": "the expiry can be moved later, or to the past to expire the HIT "
+    "now, but not to an earlier future time",
+    "GetHIT": "the HIT must exist on the endpoint it was published to",
+}
+
+
+@contextlib.contextmanager
+def explain_mturk(operation: str) -> Iterator[None]:
+    """Add ``allowed_when`` (what state would allow the call) to MTurk's refusals."""
+    from app.mturk.errors import MTurkRequestError
+
+    try:
+        yield
+    except MTurkRequestError as exc:
+        hint = ALLOWED_WHEN.get(exc.operation or operation)
+        if hint:
+            exc.extra["allowed_when"] = hint
+            exc.detail = f"{exc.detail}; {hint}"
+        raise
+
+
+# -- settings --------------------------------------------------------------------------------------
+def publish_settings(session: Session, project_id: int) -> PublishSettings:
+    """The project's publishing options and review policy (defaults on first use)."""
+    row = session.get(PublishSettings, project_id)
+    if row is None:
+        row = PublishSettings(
+            project_id=project_id,
+            hit_options=dict(DEFAULT_HIT_OPTIONS),
+            review_policy=dict(DEFAULT_REVIEW_POLICY),
+        )
+        session.add(row)
+        session.flush()
+    return row
+
+
+def hit_options(session: Session, project_id: int) -> dict[str, Any]:
+    return {**DEFAULT_HIT_OPTIONS, **publish_settings(session, project_id).hit_options}
+
+
+def review_policy(session: Session, project_id: int) -> dict[str, Any]:
+    return {**DEFAULT_REVIEW_POLICY, **publish_settings(session, project_id).review_policy}
+
+
+def read_publish_settings(*, session: Session, project_id: int) -> dict[str, dict[str, Any]]:
+    """``hit_options`` and ``review_policy`` with defaults filled in (stored on first read)."""
+    if session.get(Project, project_id) is None:
+        raise NotFound(f"project {project_id} does not exist")
+    out = {
+        "hit_options": hit_options(session, project_id),
+        "review_policy": review_policy(session, project_id),
+    }
+    session.commit()
+    return out
+
+
+def update_publish_settings(
+    session: Session,
+    project_id: int,
+    *,
+    hit_options: dict[str, Any] | None = None,
+    review_policy: dict[str, Any] | None = None,
+) -> PublishSettings:
+    """Change some options; unknown keys are refused (422)."""
+    get_project(session=session, project_id=project_id)
+    row = publish_settings(session, project_id)
+    for name, given, known in (
+        ("hit_options", hit_options, DEFAULT_HIT_OPTIONS),
+        ("review_policy", review_policy, DEFAULT_REVIEW_POLICY),
+    ):
+        if given is None:
+            continue
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise InvalidInput(f"unknown {name} key(s) {unknown}; known: {sorted(known)}")
+        setattr(row, name, {**getattr(row, name), **given})
+    session.commit()
+    return row
