@@ -251,7 +251,7 @@ def test_reproduce_all_gains_an_auto_row_per_real_data_table() -> None:
     from dataclasses import replace as dc_replace
 
     from trainer.experiments import paper as P
-    from trainer.experiments import report as R
+    from trainer.experiments import rendering, report_tables
 
     prof = dc_replace(P.QUICK, seeds=(0, 1))
     for table, d in (("table2", "compas"), ("table3", "adult")):
@@ -261,13 +261,13 @@ def test_reproduce_all_gains_an_auto_row_per_real_data_table() -> None:
     rec = {"auto": [{"test_acc": 0.8, "test_di": 0.9, "knob": "eg-dp-clean"},
                     {"test_acc": 0.7, "test_di": 0.7, "knob": "cr-lr"}]}  # fmt: skip
     results = {P.auto_task("adult", s, prof).key: rec for s in P.SETTINGS}
-    row = R._auto_row("adult", results, prof)
+    row = report_tables._auto_row("adult", results, prof)
     assert row is not None and row["method"] == "auto"
     assert row["poisoned"]["acc"]["mean"] == pytest.approx(0.75)
     assert row["poisoned"]["knob"] == ["eg-dp-clean", "cr-lr"]
-    assert R._auto_row("compas", results, prof) is None  # its tasks did not run
+    assert report_tables._auto_row("compas", results, prof) is None  # its tasks did not run
     tab = {"dataset": "adult", "rows": [row]}
-    md = "\n".join(R._md_main("Table 3", tab))
+    md = "\n".join(rendering._md_main("Table 3", tab))
     assert "| auto | 0.800 ± 0.100 | — |" in md and "eg-dp-clean,cr-lr" in md
 
 

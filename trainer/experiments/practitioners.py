@@ -35,6 +35,7 @@ import numpy as np
 
 from trainer.data.base import Dataset, Split
 from trainer.experiments import paper as P
+from trainer.experiments.executor import _json_default
 from trainer.metrics import accuracy, disparate_impact
 from trainer.models.practitioners import PRACTITIONERS, make_practitioner
 
@@ -208,7 +209,8 @@ def summarise(results: dict[str, Any], task_list: Sequence[P.Task]) -> dict[str,
 
 def write_report(out: Path, table: dict[str, Any], meta: dict[str, Any]) -> Path:
     """REPORT.md + results.json under ``out``."""
-    from trainer.experiments.report import DATASET_NAME, software_versions
+    from trainer.experiments.paper_numbers import DATASET_NAME
+    from trainer.experiments.rendering import software_versions
 
     L = [
         "# FR-Train against what a practitioner would do",
@@ -261,7 +263,7 @@ def write_report(out: Path, table: dict[str, Any], meta: dict[str, Any]) -> Path
     out.mkdir(parents=True, exist_ok=True)
     (out / "REPORT.md").write_text("\n".join(L))
     (out / "results.json").write_text(json.dumps({"meta": meta, "table": table}, indent=2,
-                                                 default=P._json_default))  # fmt: skip
+                                                 default=_json_default))  # fmt: skip
     return out / "REPORT.md"
 
 
