@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from app.crowd import aggregate, parse_wide
+from app.crowd import GOLD_FREE_METHODS, aggregate, parse_wide
 from app.services.table6 import choose_gold, label_accuracy, read_crowd_csv
 
-GOLD_FREE = ("mean", "majority", "dawid_skene", "peer_weighted")
+GOLD_FREE = GOLD_FREE_METHODS  # every registered method that fits no gold
 DEFAULT_CSV = (
     Path(__file__).resolve().parents[2] / "shared/data/crowd/COMPAS_crowdsourcing_data.csv"
 )
