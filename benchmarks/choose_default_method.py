@@ -35,7 +35,7 @@ def main() -> None:
             scores[method].append(label_accuracy(labels, truth.loc[gold]))
     print(f"{csv.name}: accuracy on the gold rows at N = 11, seeds 0-4 (mean ± std)")
     for method, values in scores.items():
-        print(f"  {method:14s} {np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}")
+        print(f"  {method:20s} {np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}")
     best = max(scores, key=lambda m: np.mean(scores[m]))
     print(f"chosen: {best}")
 

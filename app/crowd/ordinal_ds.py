@@ -9,11 +9,13 @@ vote. Worker ``j`` has, for each true class ``c`` in {-, +}, a distribution
 
 EM, starting from the soft binarised vote ``T_i = share of answers above the threshold``:
 
-* M-step: ``pi = mean_i T_i``;
-  ``theta_j[+, v] = (sum_i T_i [a_ij = v] + s) / (sum_i T_i + 4 s)`` and the same with
-  ``1 - T_i`` for the negative class (sums over the answers of worker ``j``), with ``s`` =
-  ``smoothing`` pseudo-answers per level (a Dirichlet prior, so a level a worker never used is
-  not impossible and a worker with few answers stays near uninformative).
+* M-step: ``pi = mean_i T_i``; the crowd's pooled confusion
+  ``p[+, v] = (sum_ij T_i [a_ij = v] + 1) / (sum_ij T_i + 4)`` (with ``1 - T_i`` for the
+  negative class); each worker's
+  ``theta_j[+, v] = (sum_i T_i [a_ij = v] + s p[+, v]) / (sum_i T_i + s)`` (sums over the
+  answers of worker ``j``), with ``s`` = ``smoothing`` pseudo-answers per class: a Dirichlet
+  prior centred on the pooled confusion, so a level a worker never used is not impossible and a
+  worker with few answers is read as the crowd reads the scale.
 * E-step: ``log-odds_i = log(pi / (1 - pi)) + sum_j log(theta_j[+, a_ij] / theta_j[-, a_ij])``,
   ``T_i = logistic(log-odds_i)``.
 
@@ -42,7 +44,8 @@ class OrdinalDawidSkene(Aggregator):
         threshold: answers above it count as positive votes in the starting posterior only.
         max_iter: EM iterations at most (one iteration = M-step then E-step).
         tol: stop when no posterior moves by more than this.
-        smoothing: Dirichlet pseudo-answers per (worker, class, level); > 0.
+        smoothing: Dirichlet pseudo-answers per (worker, class), spread as the pooled
+            confusion; > 0.
 
     Fitted attributes: the ``Aggregator`` ones (``mean_scores_`` is the plain mean) plus
         probas_: posterior ``P(true +)`` per example.
@@ -62,7 +65,7 @@ class OrdinalDawidSkene(Aggregator):
         threshold: float = DEFAULT_THRESHOLD,
         max_iter: int = 100,
         tol: float = 1e-6,
-        smoothing: float = 1.0,
+        smoothing: float = 4.0,
     ) -> None:
         super().__init__(threshold=threshold)
         self.max_iter = max_iter
@@ -80,16 +83,25 @@ class OrdinalDawidSkene(Aggregator):
     def _m_step(
         self, codes: Codes, cell: np.ndarray, posterior: np.ndarray
     ) -> tuple[float, np.ndarray]:
-        m = codes.n_workers
-        t = posterior[codes.example]
-        size = LEVELS * m
-        pos = np.bincount(cell, weights=t, minlength=size).reshape(m, LEVELS) + self.smoothing
-        neg = np.bincount(cell, weights=1.0 - t, minlength=size).reshape(m, LEVELS) + self.smoothing
-        pos /= pos.sum(axis=1, keepdims=True)
-        neg /= neg.sum(axis=1, keepdims=True)
+        neg, pos = self._confusions(codes, cell, posterior)
         prior = float(np.clip(posterior.mean(), 1e-6, 1.0 - 1e-6))
         # Log-likelihood ratio (true + against true -) of one answer, per (worker, level) cell.
         return prior, np.log(pos) - np.log(neg)
+
+    def _confusions(
+        self, codes: Codes, cell: np.ndarray, posterior: np.ndarray
+    ) -> list[np.ndarray]:
+        """Per worker ``(m, 4)`` answer distributions given true -, then given true +."""
+        m = codes.n_workers
+        t = posterior[codes.example]
+        out = []
+        for weights in (1.0 - t, t):
+            c = np.bincount(cell, weights=weights, minlength=LEVELS * m).reshape(m, LEVELS)
+            pooled = c.sum(axis=0) + 1.0
+            pooled /= pooled.sum()
+            c = c + self.smoothing * pooled
+            out.append(c / c.sum(axis=1, keepdims=True))
+        return out
 
     def _fit_codes(self, codes: Codes) -> Self:
         self._check()
@@ -126,13 +138,5 @@ class OrdinalDawidSkene(Aggregator):
         return self
 
     def _store_confusions(self, codes: Codes, cell: np.ndarray, posterior: np.ndarray) -> None:
-        m = codes.n_workers
-        t = posterior[codes.example]
-        tables = []
-        for weights in (1.0 - t, t):
-            c = np.bincount(cell, weights=weights, minlength=LEVELS * m).reshape(m, LEVELS)
-            c = c + self.smoothing
-            tables.append(c / c.sum(axis=1, keepdims=True))
-        self.confusions_ = {
-            w: np.vstack([tables[0][j], tables[1][j]]) for j, w in enumerate(codes.workers)
-        }
+        neg, pos = self._confusions(codes, cell, posterior)
+        self.confusions_ = {w: np.vstack([neg[j], pos[j]]) for j, w in enumerate(codes.workers)}

@@ -67,12 +67,17 @@ def _hand_ordinal_one_step(rows: list[tuple[str, str, int]], s: float) -> dict[s
     t0 = {e: np.mean([v > 2.5 for e2, _, v in rows if e2 == e]) for e in examples}
     prior = np.mean(list(t0.values()))
     theta: dict[tuple[str, int], list[float]] = {}
-    for w in workers:
-        for c in (0, 1):
-            mass = [s] * 4
+    for c in (0, 1):
+        weight = {e: t0[e] if c == 1 else 1 - t0[e] for e in examples}
+        pooled = [1.0] * 4
+        for e, _, v in rows:
+            pooled[v - 1] += weight[e]
+        pooled = [p / sum(pooled) for p in pooled]
+        for w in workers:
+            mass = [s * p for p in pooled]
             for e, w2, v in rows:
                 if w2 == w:
-                    mass[v - 1] += t0[e] if c == 1 else 1 - t0[e]
+                    mass[v - 1] += weight[e]
             theta[(w, c)] = [m / sum(mass) for m in mass]
     out = {}
     for e in examples:
