@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import typer
 
@@ -33,6 +33,7 @@ from app.commands._cli import (
     validate,
     validation_line,
 )
+from app.schemas.crowd import AggregationMethod
 
 # --- projects -------------------------------------------------------------------------------
 
@@ -404,13 +405,15 @@ def answers_import(
     )
 
 
-_METHODS = ("mean", "majority", "weighted", "dawid_skene")
+#: Every registered method (``AggregationMethod`` lists ``app.crowd.METHODS``, test-checked);
+#: read from the schema so that the CLI starts without importing pandas.
+_METHODS: tuple[str, ...] = get_args(AggregationMethod)
 
 
 @root.command("labels")
 def labels(
     project: int = ProjectOpt,
-    method: str = typer.Option("mean", help="mean, majority, weighted or dawid_skene."),
+    method: str = typer.Option("mean", help="One of: " + ", ".join(_METHODS) + "."),
     n: int | None = typer.Option(None, min=1, max=1000, help="N answers (default: project's)."),
     limit: int = typer.Option(20, min=1, help="Rows printed in the table (--json: all)."),
     as_json: bool = JsonOpt,
@@ -471,7 +474,7 @@ def _export_row(e: Any) -> tuple[Any, ...]:
 @exports_app.command("create")
 def exports_create(
     project: int = ProjectOpt,
-    method: str = typer.Option("mean", help="mean, majority, weighted or dawid_skene."),
+    method: str = typer.Option("mean", help="One of: " + ", ".join(_METHODS) + "."),
     n: int | None = typer.Option(None, min=1, max=1000, help="N answers (default: project's)."),
     as_json: bool = JsonOpt,
 ) -> None:

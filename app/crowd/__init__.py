@@ -7,10 +7,19 @@ compares their mean with 2.5). Every function reads one contract, a pandas DataF
 """
 
 from app.crowd._table import DEFAULT_THRESHOLD, CrowdInputError, first_n, validate_answers
-from app.crowd.aggregate import DEFAULT_METHOD, METHODS, aggregate, make_aggregator
+from app.crowd.aggregate import (
+    DEFAULT_METHOD,
+    GOLD_FREE_METHODS,
+    METHODS,
+    REGISTRY,
+    aggregate,
+    make_aggregator,
+)
+from app.crowd.calibrated import CalibratedMean
 from app.crowd.dawid_skene import DawidSkene
 from app.crowd.majority import MajorityVote
 from app.crowd.mean import MeanAggregator
+from app.crowd.ordinal_ds import OrdinalDawidSkene
 from app.crowd.peer import PeerWeightedMean
 from app.crowd.quality import (
     BLOCKED,
@@ -35,14 +44,18 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "EXCLUDED_STATUSES",
     "FILTERED",
+    "GOLD_FREE_METHODS",
     "METHODS",
     "PENDING",
+    "REGISTRY",
     "STATUSES",
     "TRUSTED",
+    "CalibratedMean",
     "CrowdInputError",
     "DawidSkene",
     "MajorityVote",
     "MeanAggregator",
+    "OrdinalDawidSkene",
     "PeerWeightedMean",
     "WeightedMean",
     "WideCrowdTable",

@@ -15,13 +15,29 @@ from app.crowd._table import (
     first_n,
     validate_answers,
 )
+from app.crowd.calibrated import CalibratedMean
 from app.crowd.dawid_skene import DawidSkene
 from app.crowd.majority import MajorityVote
 from app.crowd.mean import MeanAggregator
+from app.crowd.ordinal_ds import OrdinalDawidSkene
 from app.crowd.peer import PeerWeightedMean
 from app.crowd.weighted import WeightedMean
 
-METHODS = ("mean", "majority", "weighted", "dawid_skene", "peer_weighted")
+#: The one registry of aggregation methods: name -> (one-line description, uses gold).
+#: Every list of methods (labels service, ``crowd table6`` / ``replay``, API enums, the admin
+#: label summary) is read from here.
+REGISTRY: dict[str, tuple[str, bool]] = {
+    "mean": ("mean answer > threshold (the paper's rule)", False),
+    "majority": ("majority of binarised votes", False),
+    "weighted": ("mean weighted by gold accuracy", True),
+    "dawid_skene": ("binary Dawid-Skene EM on binarised votes", False),
+    "peer_weighted": ("mean weighted by peer calibration", False),
+    "ordinal_dawid_skene": ("Dawid-Skene EM over the four answer levels", False),
+    "calibrated_mean": ("mean of per-worker standardised answers", False),
+}
+METHODS = tuple(REGISTRY)
+#: Methods that fit no gold, so every gold item scores them honestly.
+GOLD_FREE_METHODS = tuple(m for m, (_, uses_gold) in REGISTRY.items() if not uses_gold)
 #: The default method, chosen by a rule fixed before any evaluation: among the methods that fit
 #: no gold (so every gold item scores them honestly), the one with the highest accuracy on the
 #: *gold* rows at N = 11, averaged over the five 20%-gold splits (seeds 0-4) of the COMPAS file
@@ -48,6 +64,10 @@ def make_aggregator(
         return DawidSkene(threshold=threshold)
     if method == "peer_weighted":
         return PeerWeightedMean(threshold=threshold)
+    if method == "ordinal_dawid_skene":
+        return OrdinalDawidSkene(threshold=threshold)
+    if method == "calibrated_mean":
+        return CalibratedMean(threshold=threshold)
     raise CrowdInputError(ERR_METHOD.format(method=method))
 
 
@@ -77,10 +97,14 @@ def aggregate(
       the chosen label.
     * ``peer_weighted``: the mean rule on a mean weighted by each worker's peer calibration
       (``app.crowd.peer``; the default for new projects); confidence as ``weighted``.
+    * ``ordinal_dawid_skene``: two-class Dawid-Skene EM with a per-worker confusion over the
+      four answer levels (``app.crowd.ordinal_ds``); confidence = posterior of the label.
+    * ``calibrated_mean``: the mean rule on answers standardised by each worker's own mean and
+      spread, read back on the 1-4 scale (``app.crowd.calibrated``); confidence as ``mean``.
 
     Args:
         answers: long table ``example_id, worker_id, value[, submitted_at]``.
-        method: one of ``mean``, ``majority``, ``weighted``, ``dawid_skene``.
+        method: one of ``METHODS``.
         n_max: N, the most answers used per example (>= 1).
         threshold: the decision threshold on the 1-4 scale.
         worker_weights: worker id -> weight, for ``weighted``.

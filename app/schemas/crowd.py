@@ -10,7 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from app.schemas.common import RequestModel
 
 Label = Literal[-1, 1]
-AggregationMethod = Literal["mean", "majority", "weighted", "dawid_skene", "peer_weighted"]
+#: Must list exactly ``app.crowd.METHODS`` (checked by a test; mypy needs the literal spelled out).
+AggregationMethod = Literal[
+    "mean",
+    "majority",
+    "weighted",
+    "dawid_skene",
+    "peer_weighted",
+    "ordinal_dawid_skene",
+    "calibrated_mean",
+]
 GoldKind = Literal["training_quiz", "hidden_check"]
 Provider = Literal["mturk", "link", "prolific"]
 ExportFormat = Literal["csv", "parquet", "jsonl"]

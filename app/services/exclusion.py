@@ -289,8 +289,14 @@ def release_abandoned(session: Session, project_id: int, *, now: datetime | None
             session.scalars(select(Answer.assignment_id).where(Answer.assignment_id.in_(stale)))
         )
         stale = [a for a in stale if a not in answered]
-    if stale:
-        session.execute(delete(HitAssignment).where(HitAssignment.assignment_id.in_(stale)))
-        session.execute(delete(Assignment).where(Assignment.id.in_(stale)))
+    forget_assignments(session, stale)
     session.commit()
     return len(stale)
+
+
+def forget_assignments(session: Session, ids: list[int]) -> None:
+    """Delete opened-but-never-answered assignments (and their HIT links), so the slot and the
+    worker's hold on the HIT's examples are free again. The caller commits."""
+    if ids:
+        session.execute(delete(HitAssignment).where(HitAssignment.assignment_id.in_(ids)))
+        session.execute(delete(Assignment).where(Assignment.id.in_(ids)))

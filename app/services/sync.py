@@ -52,8 +52,12 @@ class SyncResult:
     problems: list[str] = field(default_factory=list)
     #: qualification grants changed (app.services.exclusion)
     exclusions_changed: int = 0
-    #: opened-but-abandoned assignments released after their duration
+    #: opened-but-abandoned assignments released: after their duration, or at once when
+    #: MTurk (GetHIT) shows they were returned or abandoned
     abandoned_released: int = 0
+    #: assignment slots MTurk will not offer again (returned or abandoned after the HIT expired,
+    #: docs/MTURK.md §3): per HIT, MaxAssignments - available - pending - listed; current total
+    slots_lost: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,6 +75,7 @@ class SyncResult:
             "problems": self.problems,
             "exclusions_changed": self.exclusions_changed,
             "abandoned_released": self.abandoned_released,
+            "slots_lost": self.slots_lost,
         }
 
 
@@ -128,12 +133,24 @@ def _settle_unconfirmed(
         .order_by(Assignment.id)
     ).all()
     now = datetime.now(UTC)
+    answered = set(
+        session.scalars(
+            select(Answer.assignment_id).where(Answer.assignment_id.in_([a.id for a in rows]))
+        )
+    )
+    returned: list[int] = []
     for assignment in rows:
         if assignment.external_id in listed:
             continue
         created = assignment.created_at
         created = created if created.tzinfo else created.replace(tzinfo=UTC)
         if created < asked_at and hit.n_pending == 0:
+            if assignment.status == "accepted" and assignment.id not in answered:
+                # Opened, never answered, and MTurk holds no pending assignment: returned or
+                # abandoned (docs/MTURK.md §3). MTurk has already re-offered the slot if the
+                # HIT is unexpired; forget it here too, so nothing holds the worker or slot.
+                returned.append(assignment.id)
+                continue
             _discard(session, assignment, "MTurk has no such assignment for this HIT", out)
         elif (now - created).total_seconds() > duration_s:
             _discard(
@@ -144,6 +161,14 @@ def _settle_unconfirmed(
             )
         else:
             out.assignments_unconfirmed += 1
+    if returned:
+        from app.services.exclusion import forget_assignments
+
+        forget_assignments(session, returned)
+        out.abandoned_released += len(returned)
+    # Accepted + submitted + reviewed never exceeds MaxAssignments; a slot that is none of
+    # those and not available either was returned or abandoned after the HIT expired.
+    out.slots_lost += max(0, hit.max_assignments - hit.n_available - hit.n_pending - len(listed))
 
 
 def _upsert(

@@ -11,7 +11,7 @@ same service functions as the JSON API; domain errors become HTML pages with the
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Query, Request
@@ -58,7 +58,8 @@ router = APIRouter(prefix="/admin", tags=["admin pages"], include_in_schema=Fals
 
 LOGIN_COOKIE = "frtrain_admin_login"
 LOGIN_MAX_AGE = 3600
-METHODS: tuple[AggregationMethod, ...] = ("mean", "majority", "weighted", "dawid_skene")
+#: Every registered method (``AggregationMethod`` lists ``app.crowd.METHODS``, test-checked).
+METHODS: tuple[AggregationMethod, ...] = get_args(AggregationMethod)
 EXPORT_FORMATS = ("csv", "jsonl", "parquet")
 SPEND_ROWS = 25  # newest ledger entries shown on the project page
 

@@ -151,7 +151,7 @@ class HitOptionsUpdate(_In):
     description: str | None = Field(default=None, min_length=1, max_length=2000)
     keywords: str = Field(default="", max_length=1000)
     lifetime_seconds: int = Field(default=7 * 86400, ge=30, le=31_536_000)
-    assignment_duration_seconds: int = Field(default=3600, ge=30, le=31_536_000)
+    assignment_duration_seconds: int = Field(default=1800, ge=30, le=31_536_000)
     auto_approval_delay_seconds: int = Field(default=3 * 86400, ge=0, le=2_592_000)
     frame_height: int = Field(default=0, ge=0, le=10_000, description="0: MTurk's automatic")
     adaptive_n_min: int | None = Field(

@@ -17,12 +17,16 @@ from app.models import (
 from app.schemas.review import ReviewPolicy
 from app.services.projects import get_project
 
+DEFAULT_ASSIGNMENT_DURATION_S = 1800
 DEFAULT_HIT_OPTIONS: dict[str, Any] = {
     "title": None,  # None: "<project name>: label <n> examples"
     "description": None,  # None: the project's question
     "keywords": "labeling, classification, survey, research",
     "lifetime_seconds": 7 * 86400,
-    "assignment_duration_seconds": 3600,
+    # A page holds ~30 questions (10 per HIT by default, up to a few dozen): at up to ~30 s
+    # each that is 15 minutes; twice that leaves room, and a slot a worker walks away from is
+    # back on the market (MTurk abandons it, docs/MTURK.md §3) within half an hour.
+    "assignment_duration_seconds": DEFAULT_ASSIGNMENT_DURATION_S,
     "auto_approval_delay_seconds": 3 * 86400,
     "frame_height": 0,
     # Adaptive answer budget (app.crowd.budget): null asks every example for N answers; an

@@ -386,3 +386,20 @@ def test_block_form_blocks_mturk_workers_on_the_marketplace(
             r = web.post(f"{url}/unblock", data={"csrf": csrf, "worker_id": worker})
             assert r.status_code == 200
             assert worker not in {b["WorkerId"] for b in mt.iter_worker_blocks()}
+
+
+def test_label_summary_lists_every_registered_method(
+    client: TestClient, session: Session, admin_token: str
+) -> None:
+    from app.crowd import METHODS
+
+    pid = toy_project(session)
+    sign_in(client, admin_token)
+    html = client.get(f"/admin/projects/{pid}").text
+    rows = re.findall(r'<th scope="row">([a-z_]+)</th>\s*<td class="num">\d+</td>', html)
+    assert tuple(m for m in rows if m in METHODS) == METHODS
+    assert {"ordinal_dawid_skene", "calibrated_mean"} <= set(rows)
+    # Each new method labels the toy project (no error row): 5 examples labeled.
+    for method in ("ordinal_dawid_skene", "calibrated_mean"):
+        row = html.split(f'<th scope="row">{method}</th>')[1].split("</tr>")[0]
+        assert re.findall(r'class="num">([\d,]+)</td>', row)[1] == "5"

@@ -183,7 +183,7 @@ def test_abandoned_assignments_are_released_after_their_duration(
         )
         rows[name] = a.id
     session.commit()
-    # The default assignment duration is 3600 s: only the old, unsubmitted one is released.
+    # The default assignment duration (1800 s) has passed for the old, unsubmitted one only.
     assert release_abandoned(session, pid, now=now) == 1
     left = set(session.scalars(select(Assignment.external_id).where(Assignment.project_id == pid)))
     assert left == {"a-new", "a-done"}
