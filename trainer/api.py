@@ -502,8 +502,11 @@ def validate_spec(
     if test is not None:
         if not isinstance(test, Mapping):
             raise _fail("test", "must be an object {'file': PATH} or null")
-        _check_keys("test", test, {"file", "label_column"})
-        test = {"file": test.get("file"), "label_column": test.get("label_column")}
+        _check_keys("test", test, {"file", "label_column", "name"})
+        name_ = test.get("name")
+        if name_ is not None and (not isinstance(name_, str) or len(name_) > 300):
+            raise _fail("test.name", "must be a string of at most 300 characters")
+        test = {"file": test.get("file"), "label_column": test.get("label_column"), "name": name_}
     return JobSpec(
         data=data,
         validation=validation,
@@ -887,7 +890,9 @@ def test_labels(spec: JobSpec) -> dict[str, Any]:
     carries that file's labels, which FR-Train assumes may be noisy or poisoned.
     """
     if spec.test is not None:
-        return {"source": "test file", "trusted": True, "note": "scored on the clean test file"}
+        name = spec.test.get("name") or Path(str(spec.test.get("file") or "")).name
+        return {"source": "test file", "file": name, "trusted": True,
+                "note": f"scored on the clean labels of the test file {name}"}  # fmt: skip
     if spec.data.get("builtin"):
         return {"source": f"{spec.data['builtin']} test split", "trusted": True,
                 "note": "scored on the data set's clean held-out labels"}  # fmt: skip
