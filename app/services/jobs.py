@@ -155,8 +155,10 @@ def _check_test_file(session: Session, body: JobCreate, columns: list[str] | Non
         return None
     test_id = body.test.upload_id
     if not isinstance(body.data, UploadedData) or columns is None:
-        raise InvalidInput("test.upload_id: a clean test file needs an uploaded training file "
-                           "(data.upload_id); the built-in data sets have their own test split")  # fmt: skip
+        raise InvalidInput(
+            "test.upload_id: a clean test file needs an uploaded training file "
+            "(data.upload_id); the built-in data sets have their own test split"
+        )
     upload = session.get(TrainingFile, test_id)
     if upload is None:
         raise InvalidInput(f"test.upload_id: training file {test_id} does not exist")
