@@ -91,3 +91,53 @@ def test_clean_test_file_scores_against_clean_labels(files: dict[str, Any], tmp_
     assert s["test"]["disparate_impact"] == pytest.approx(
         demographic_parity_ratio(y_clean, y_pred, sensitive_features=z), abs=1e-9
     )
+
+
+def test_held_out_crowd_evaluation_is_the_default_without_a_clean_test_file(
+    files: dict[str, Any], tmp_path: Path
+) -> None:
+    """Each repeat trains and selects on the validation rows it keeps and is scored on the rows
+    it holds out. Oracle for the first repeat: the same job run on a validation file of the kept
+    rows only (no held-out evaluation), its saved model predicting the held-out rows, scored
+    here against their crowd labels."""
+    d = files["dir"]
+    spec = _spec(d, test=False)
+    res = api.run_training(spec, threads=1)
+    h = res["holdout"]
+    assert (h["repeats"], h["fraction"]) == (3, 0.3) and "crowd" in h["labels"]
+    assert "held-out crowd evaluation (3 repeats" in api.format_results(res)
+    assert api.run_training({**spec, "test": {"file": str(d / "clean_test.csv")}},
+                            threads=1).get("holdout") is None  # fmt: skip
+    crowd = pd.read_parquet(d / "crowd.parquet")
+    held_sets = [set(r["held_out_ids"]) for r in h["repeats_run"]]
+    assert all(len(s) == 60 for s in held_sets) and len({frozenset(s) for s in held_sets}) == 3
+    accs = [r["held_out"]["accuracy"] for r in h["repeats_run"]]
+    assert h["summary"]["accuracy"]["mean"] == pytest.approx(float(np.mean(accs)))
+    assert h["summary"]["accuracy"]["std"] == pytest.approx(float(np.std(accs)))
+
+    first = h["repeats_run"][0]
+    held = crowd[crowd["example_id"].isin(held_sets[0])]
+    crowd[~crowd["example_id"].isin(held_sets[0])].to_parquet(d / "keep.parquet", index=False)
+    oracle_spec = {**spec, "validation": {"kind": "file", "path": str(d / "keep.parquet")},
+                   "holdout": None}  # fmt: skip
+    out = tmp_path / "oracle"
+    oracle = api.run_training(oracle_spec, artifact_dir=out, threads=1)
+    assert oracle["seeds"][0]["selected_params"] == first["selected_params"]
+    pred = api.predict_table(api.load_model(out), held[["x1", "x2", "z"]].reset_index(drop=True))
+    y_pred, y_crowd = pred["label"].to_numpy(), held["label"].to_numpy()
+    assert first["held_out"]["accuracy"] == pytest.approx(float((y_pred == y_crowd).mean()))
+    assert first["held_out"]["disparate_impact"] == pytest.approx(_di(y_pred, held["z"].to_numpy()))
+
+
+def test_holdout_spec_is_checked() -> None:
+    base = {"data": {"builtin": "synthetic"}, "method": "lr"}
+    assert api.validate_spec(base).holdout is None
+    for bad, needle in (
+        ({"repeats": 2}, "needs a validation file"),
+        ({"repeats": 99}, "holdout.repeats"),
+        ({"fraction": 0.0}, "holdout.fraction"),
+        ({"k": 1}, "unknown key"),
+    ):
+        with pytest.raises(ValueError, match=needle):
+            api.validate_spec({**base, "holdout": bad})
+    assert api.validate_spec({**base, "holdout": {"repeats": 0}}).holdout is None
