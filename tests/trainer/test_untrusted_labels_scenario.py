@@ -141,3 +141,31 @@ def test_holdout_spec_is_checked() -> None:
         with pytest.raises(ValueError, match=needle):
             api.validate_spec({**base, "holdout": bad})
     assert api.validate_spec({**base, "holdout": {"repeats": 0}}).holdout is None
+
+
+def test_cli_holdout_default_and_off(files: dict[str, Any], tmp_path: Path) -> None:
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from trainer import cli
+
+    root = typer.Typer()
+    cli.register(root)
+    d = files["dir"]
+    args = ["train", "--method", "lr", "--data", str(d / "train.csv"), "--label", "y",
+            "--sensitive", "z", "--id-column", "id", "--features", "x1,x2",
+            "--positive-label", "1", "--privileged", "1",
+            "--val-file", str(d / "crowd.parquet")]  # fmt: skip
+    runs = {}
+    for name, extra in (("default", []), ("off", ["--holdout-repeats", "0"]),
+                        ("two", ["--holdout-repeats", "2"])):  # fmt: skip
+        res = CliRunner().invoke(root, [*args, *extra, "--out", str(tmp_path / name)])
+        assert res.exit_code == 0, res.output
+        runs[name] = json.loads((tmp_path / name / "metrics.json").read_text())
+        assert ("held-out crowd evaluation" in res.output) == (name != "off")
+    assert runs["default"]["holdout"]["repeats"] == 3 and "holdout" not in runs["off"]
+    assert len(runs["two"]["holdout"]["repeats_run"]) == 2
+    # the held-out evaluation never changes the main run's choice or numbers
+    assert runs["default"]["seeds"][0]["test"] == runs["off"]["seeds"][0]["test"]
