@@ -99,6 +99,8 @@ MAX_SEEDS = 20
 #: Held-out crowd-labelled evaluation's defaults (module docstring): few repeats, cheap.
 HOLDOUT_DEFAULT = {"repeats": 3, "fraction": 0.3}
 MAX_HOLDOUT_REPEATS = 20
+#: Below this many validation rows nothing is held out (a few held-out rows measure nothing).
+MIN_HOLDOUT_ROWS = 10
 
 
 def _job_hyperparameters(regime: defaults.Regime) -> dict[str, Any]:
@@ -955,6 +957,11 @@ def _holdout_evaluation(
     fit = _fit_frtrain if spec.method == "fr-train" else _fit_baseline
     n_val = len(ds.val)
     n_out = max(1, round(spec.holdout["fraction"] * n_val))
+    labels = "validation-file (crowd) labels of held-out rows never used for selection"
+    if n_val < MIN_HOLDOUT_ROWS:
+        return {**spec.holdout, "seed": seed, "labels": labels, "repeats_run": [],
+                "note": f"skipped: {n_val} validation rows are too few to hold any out",
+                "summary": {k: _summary([]) for k in ("accuracy", "disparate_impact")}}  # fmt: skip
     rng = np.random.default_rng([seed, 0x401D])
     repeats = []
     for _ in range(spec.holdout["repeats"]):
@@ -980,7 +987,7 @@ def _holdout_evaluation(
     return {
         **spec.holdout,
         "seed": seed,
-        "labels": "validation-file (crowd) labels of held-out rows never used for selection",
+        "labels": labels,
         "repeats_run": repeats,
         "summary": {
             k: _summary([r["held_out"][k] for r in repeats])

@@ -169,3 +169,13 @@ def test_cli_holdout_default_and_off(files: dict[str, Any], tmp_path: Path) -> N
     assert len(runs["two"]["holdout"]["repeats_run"]) == 2
     # the held-out evaluation never changes the main run's choice or numbers
     assert runs["default"]["seeds"][0]["test"] == runs["off"]["seeds"][0]["test"]
+
+
+def test_holdout_skips_a_validation_file_too_small_to_split(files: dict[str, Any]) -> None:
+    d = files["dir"]
+    pd.read_parquet(d / "crowd.parquet").head(3).to_parquet(d / "tiny.parquet", index=False)
+    spec = {**_spec(d, test=False), "method": "lr", "hyperparameters": {},
+            "validation": {"kind": "file", "path": str(d / "tiny.parquet")}}  # fmt: skip
+    h = api.run_training(spec, threads=1)["holdout"]
+    assert h["repeats_run"] == [] and "too few" in h["note"]
+    assert h["summary"]["accuracy"]["mean"] is None

@@ -122,3 +122,37 @@ def test_worker_scores_on_the_clean_test_file(
         assert frame["y_true"].tolist() == test["y_clean"].tolist()
         want = float((frame["y_pred"].to_numpy() == test["y_clean"].to_numpy()).mean())
         assert abs(seed["test"]["accuracy"] - want) < 1e-12 and want > 0.7
+
+
+def test_held_out_crowd_evaluation_defaults_for_an_export_validated_upload(
+    client: TestClient, admin_headers: H
+) -> None:
+    from .test_export_validation import _export
+
+    export_id = _export(client, admin_headers)
+    rows = pd.DataFrame({"example_id": [f"t{i}" for i in range(40)],
+                         "age": np.arange(40) + 20, "sex": ["F", "M"] * 20,
+                         "truth": [1, -1, -1, 1] * 10})  # fmt: skip
+    train_id = _upload(client, admin_headers, rows, "train.csv")
+    body: dict[str, Any] = {
+        "data": {"upload_id": train_id, "label": "truth", "sensitive": "sex",
+                 "id_column": "example_id"},
+        "validation": {"kind": "export", "export_id": export_id},
+        "method": "lr",
+    }  # fmt: skip
+    r = client.post(JOBS, json=body, headers=admin_headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["spec"]["holdout"] == {"repeats": 3, "fraction": 0.3}
+    r = client.post(JOBS, json={**body, "test": {"upload_id": train_id}}, headers=admin_headers)
+    assert r.status_code == 201 and r.json()["spec"]["holdout"] is None
+    r = client.post(JOBS, json={**body, "holdout": {"repeats": 0}}, headers=admin_headers)
+    assert r.status_code == 201 and r.json()["spec"]["holdout"] is None
+    r = client.post(JOBS, json={**body, "holdout": {"repeats": 5, "fraction": 0.5}},
+                    headers=admin_headers)  # fmt: skip
+    assert r.status_code == 201 and r.json()["spec"]["holdout"] == {"repeats": 5, "fraction": 0.5}
+    for bad in ({"repeats": 50}, {"fraction": 0.01}, {"folds": 2}):
+        r = client.post(JOBS, json={**body, "holdout": bad}, headers=admin_headers)
+        assert r.status_code == 422 and "holdout" in r.text, r.text
+    r = client.post(JOBS, json={"data": {"builtin": "synthetic"}, "holdout": {"repeats": 2}},
+                    headers=admin_headers)  # fmt: skip
+    assert r.status_code == 422 and "needs a validation file" in r.text
