@@ -1,7 +1,8 @@
 """The rule that chose ``app.crowd.DEFAULT_METHOD``, rerun: among the aggregation methods that
 fit no gold, the highest accuracy on the **gold rows** at N = 11, averaged over the five
-20%-gold splits (seeds 0-4) of a released-format crowd CSV (default: the COMPAS file in
-../shared/data/crowd). The non-gold rows, on which Table 6 is reported, are not read.
+20%-gold splits (seeds 0-4) of a released-format crowd CSV (default: the released COMPAS
+answers, trainer.datasets "compas-crowd"). The non-gold rows, on which Table 6 is reported,
+are not read.
 
     .venv/bin/python benchmarks/choose_default_method.py [CSV]
 """
@@ -15,15 +16,16 @@ import numpy as np
 
 from app.crowd import aggregate, parse_wide
 from app.services.table6 import choose_gold, label_accuracy, read_crowd_csv
+from trainer import datasets
 
 GOLD_FREE = ("mean", "majority", "dawid_skene", "peer_weighted")
-DEFAULT_CSV = (
-    Path(__file__).resolve().parents[2] / "shared/data/crowd/COMPAS_crowdsourcing_data.csv"
-)
 
 
 def main() -> None:
-    csv = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_CSV
+    if len(sys.argv) > 1:
+        csv = Path(sys.argv[1])
+    else:
+        csv = datasets.file_path("compas-crowd", "COMPAS_crowdsourcing_data.csv")
     wide = parse_wide(read_crowd_csv(csv))
     truth = wide.true_labels
     assert truth is not None

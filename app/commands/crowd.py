@@ -79,10 +79,10 @@ def exit_on_bad_csv(csv: Path, console: Console) -> Iterator[None]:
     try:
         yield
     except DomainError as error:  # the service rejected the file; detail names row and column
-        console.print(f"[red]error:[/red] {escape(f'{csv}: {error.detail}')}")
+        console.print(f"[red]error:[/red] {escape(f'{csv}: {error.detail}')}", soft_wrap=True)
         raise typer.Exit(code=1) from None
     except (CrowdInputError, ValueError) as error:
-        console.print(f"[red]error:[/red] {escape(f'{csv}: {error}')}")
+        console.print(f"[red]error:[/red] {escape(f'{csv}: {error}')}", soft_wrap=True)
         raise typer.Exit(code=1) from None
 
 

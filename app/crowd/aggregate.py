@@ -25,7 +25,7 @@ METHODS = ("mean", "majority", "weighted", "dawid_skene", "peer_weighted")
 #: The default method, chosen by a rule fixed before any evaluation: among the methods that fit
 #: no gold (so every gold item scores them honestly), the one with the highest accuracy on the
 #: *gold* rows at N = 11, averaged over the five 20%-gold splits (seeds 0-4) of the COMPAS file
-#: in ../shared/data/crowd; the non-gold rows Table 6 reports were not looked at. Gold-row
+#: (trainer.datasets "compas-crowd"); the non-gold rows Table 6 reports were not looked at. Gold-row
 #: accuracy: peer_weighted 0.716, mean 0.700 (benchmarks/choose_default_method.py).
 DEFAULT_METHOD = "peer_weighted"
 ERR_METHOD = "unknown aggregation method {method!r}; choose one of: " + ", ".join(METHODS)
