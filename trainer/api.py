@@ -26,8 +26,21 @@ Spec (every key optional except ``data``; defaults in brackets)::
       "seeds": [0, 1, 2],         # model seeds; each also draws the split unless split_seed
       "split_seed": null | int,
       "device": "auto" | "cpu" | "cuda",
-      "test_size": 0.3, "val_size": 0.05
+      "test_size": 0.3, "val_size": 0.05,
+      "test": null | {"file": PATH, "label_column": COL | null},
+      "holdout": null | {"repeats": 3, "fraction": 0.3}
+            [on for a user file with a validation file and no clean test file]
     }
+
+Held-out crowd-labelled evaluation (``holdout``): when the only clean labels are the
+validation file's (a crowd export), the test split carved from the training file carries
+untrusted labels. Then, besides it, the job repeats the whole fit ``repeats`` times on the
+first seed, each time with a random ``fraction`` of the validation rows held out: the method
+trains and selects its grid point on the remaining validation rows only, and the chosen point
+is scored on the held-out rows, which no fit or selection saw. The report gives mean and std
+over the repeats and says these numbers are scored against crowd labels. Three repeats of 30%
+(fixed in advance, not tuned) keep the cost at three extra fits (FR-Train's grid trains batched,
+so one fit per repeat covers the whole grid).
 
 FR-Train's grid: ``l1`` (lambda_1, the fairness weight) and ``l2`` (lambda_2, the robustness
 weight) may be lists; every (l1, l2) pair trains in one batched run (paper §3, Appendix A.4
@@ -83,6 +96,11 @@ _BASELINES = {
 DEFAULT_METHOD = {"file": "auto", "builtin": "fr-train"}
 MAX_GRID = 64
 MAX_SEEDS = 20
+#: Held-out crowd-labelled evaluation's defaults (module docstring): few repeats, cheap.
+HOLDOUT_DEFAULT = {"repeats": 3, "fraction": 0.3}
+MAX_HOLDOUT_REPEATS = 20
+#: Below this many validation rows nothing is held out (a few held-out rows measure nothing).
+MIN_HOLDOUT_ROWS = 10
 
 
 def _job_hyperparameters(regime: defaults.Regime) -> dict[str, Any]:
@@ -157,6 +175,8 @@ class JobSpec:
     extra: dict[str, Any] = field(default_factory=dict)
     #: ``{"file": PATH}``: a clean test file, encoded like the training file
     test: dict[str, Any] | None = None
+    #: ``{"repeats", "fraction"}``: held-out crowd-labelled evaluation (module docstring)
+    holdout: dict[str, Any] | None = None
 
     @property
     def dataset_name(self) -> str:
@@ -438,6 +458,7 @@ def validate_spec(
         "name",
         "extra",
         "test",
+        "holdout",
     }
     _check_keys("spec", raw, allowed)
     if "data" not in raw:
@@ -502,8 +523,12 @@ def validate_spec(
     if test is not None:
         if not isinstance(test, Mapping):
             raise _fail("test", "must be an object {'file': PATH} or null")
-        _check_keys("test", test, {"file", "label_column"})
-        test = {"file": test.get("file"), "label_column": test.get("label_column")}
+        _check_keys("test", test, {"file", "label_column", "name"})
+        name_ = test.get("name")
+        if name_ is not None and (not isinstance(name_, str) or len(name_) > 300):
+            raise _fail("test.name", "must be a string of at most 300 characters")
+        test = {"file": test.get("file"), "label_column": test.get("label_column"), "name": name_}
+    holdout = _validate_holdout(raw, data, validation, test)
     return JobSpec(
         data=data,
         validation=validation,
@@ -519,7 +544,37 @@ def validate_spec(
         name=name,
         extra=dict(extra),
         test=test,
+        holdout=holdout,
     )
+
+
+def _validate_holdout(
+    raw: Mapping[str, Any],
+    data: Mapping[str, Any],
+    validation: Mapping[str, Any],
+    test: Mapping[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The held-out crowd-labelled evaluation to run: on by default (``HOLDOUT_DEFAULT``) for a
+    user file validated on a validation file with no clean test file; ``null`` or
+    ``repeats: 0`` turns it off; it needs a validation file."""
+    if "holdout" not in raw:
+        default = "file" in data and validation["kind"] == "file" and test is None
+        return dict(HOLDOUT_DEFAULT) if default else None
+    h = raw["holdout"]
+    if h is None:
+        return None
+    if not isinstance(h, Mapping):
+        raise _fail("holdout", "must be an object {'repeats', 'fraction'} or null")
+    _check_keys("holdout", h, {"repeats", "fraction"})
+    repeats = _number("holdout.repeats", h.get("repeats", HOLDOUT_DEFAULT["repeats"]), 0,
+                      MAX_HOLDOUT_REPEATS, integer=True)  # fmt: skip
+    fraction = _number("holdout.fraction", h.get("fraction", HOLDOUT_DEFAULT["fraction"]), 0.1,
+                       0.9)  # fmt: skip
+    if repeats == 0:
+        return None
+    if validation["kind"] != "file":
+        raise _fail("holdout", "held-out crowd-labelled evaluation needs a validation file")
+    return {"repeats": repeats, "fraction": fraction}
 
 
 # -- running -------------------------------------------------------------------------------------
@@ -845,6 +900,15 @@ def _run_training(
                 row[f"{part}_{key}"] = _summary([s["grid"][i][part][key] for s in per_seed])
         curve.append(row)
     ds0 = fitted_all[0][0]
+    holdout = None
+    if spec.holdout is not None:
+        report("held-out crowd-labelled evaluation", n_seeds, 0, force=True)
+
+        def poll(_epoch: int) -> None:
+            if should_cancel is not None and should_cancel():
+                raise Cancelled("cancelled")
+
+        holdout = _holdout_evaluation(spec, ds0, grid, poll)
     results: dict[str, Any] = {
         "test_labels": test_labels(spec),
         "warnings": sorted({w for s in per_seed for w in s.get("warnings", [])}),
@@ -862,6 +926,7 @@ def _run_training(
             for part in ("val", "test")
         },
         "curve": curve,
+        **({"holdout": holdout} if holdout is not None else {}),
         "elapsed_s": time.monotonic() - started,
     }
     results = _json_safe(results)
@@ -879,6 +944,58 @@ def _run_training(
     return results
 
 
+def _holdout_evaluation(
+    spec: JobSpec, ds: Any, grid: list[dict[str, Any]], poll: Callable[[int], None]
+) -> dict[str, Any]:
+    """Held-out crowd-labelled evaluation (module docstring) on the first seed's data."""
+    from dataclasses import replace
+
+    from trainer.metrics import evaluate
+
+    assert spec.holdout is not None
+    seed = spec.seeds[0]
+    fit = _fit_frtrain if spec.method == "fr-train" else _fit_baseline
+    n_val = len(ds.val)
+    n_out = max(1, round(spec.holdout["fraction"] * n_val))
+    labels = "validation-file (crowd) labels of held-out rows never used for selection"
+    if n_val < MIN_HOLDOUT_ROWS:
+        return {**spec.holdout, "seed": seed, "labels": labels, "repeats_run": [],
+                "note": f"skipped: {n_val} validation rows are too few to hold any out",
+                "summary": {k: _summary([]) for k in ("accuracy", "disparate_impact")}}  # fmt: skip
+    rng = np.random.default_rng([seed, 0x401D])
+    repeats = []
+    for _ in range(spec.holdout["repeats"]):
+        poll(0)
+        order = rng.permutation(n_val)
+        held, keep = np.sort(order[:n_out]), np.sort(order[n_out:])
+        # The held-out rows take the test split's place: no fit and no selection sees them.
+        part = replace(ds, val=ds.val.subset(keep), test=ds.val.subset(held))
+        fitted = fit(spec, part, seed, grid, poll)
+        vals = [
+            _json_safe(evaluate(part.val.y, np.where(v > 0, 1, -1), part.val.z))
+            for v in fitted.val_scores
+        ]
+        chosen = select_point(vals, min_fairness=spec.selection["min_fairness"],
+                              metric=spec.selection["metric"])  # fmt: skip
+        pt = np.where(fitted.test_scores[chosen] > 0, 1, -1)
+        scored = _json_safe(evaluate(part.test.y, pt, part.test.z))
+        ids = ds.val.ids if ds.val.ids is not None else np.arange(n_val)
+        repeats.append({"selected_params": grid[chosen], "n_select": len(keep),
+                        "n_held_out": len(held), "held_out": scored,
+                        "held_out_ids": [i.item() if hasattr(i, "item") else i
+                                         for i in ids[held]]})  # fmt: skip
+    return {
+        **spec.holdout,
+        "seed": seed,
+        "labels": labels,
+        "repeats_run": repeats,
+        "summary": {
+            k: _summary([r["held_out"][k] for r in repeats])
+            for k in ("accuracy", "disparate_impact")
+        },
+    }
+
+
 def test_labels(spec: JobSpec) -> dict[str, Any]:
     """Where the test labels come from, and whether they can be trusted.
 
@@ -887,7 +1004,9 @@ def test_labels(spec: JobSpec) -> dict[str, Any]:
     carries that file's labels, which FR-Train assumes may be noisy or poisoned.
     """
     if spec.test is not None:
-        return {"source": "test file", "trusted": True, "note": "scored on the clean test file"}
+        name = spec.test.get("name") or Path(str(spec.test.get("file") or "")).name
+        return {"source": "test file", "file": name, "trusted": True,
+                "note": f"scored on the clean labels of the test file {name}"}  # fmt: skip
     if spec.data.get("builtin"):
         return {"source": f"{spec.data['builtin']} test split", "trusted": True,
                 "note": "scored on the data set's clean held-out labels"}  # fmt: skip
@@ -934,6 +1053,16 @@ def format_results(results: Mapping[str, Any]) -> str:
             )
     lines.append("* = chosen on validation only (trainer.selection)")
     lines.append(f"test labels: {results['test_labels']['note']}")
+    h = results.get("holdout")
+    if h:
+        cells = []
+        for key in ("accuracy", "disparate_impact"):
+            m = h["summary"][key]
+            mean, std = m["mean"], m["std"]
+            cells.append(f"{key} {'-' if mean is None else f'{mean:.3f} ± {std:.3f}'}")
+        lines.append(f"held-out crowd evaluation ({h['repeats']} repeats, {h['fraction']:.0%} of "
+                     f"the validation rows held out, seed {h['seed']}): {', '.join(cells)}; "
+                     f"scored against {h['labels']}")  # fmt: skip
     lines.extend(f"WARNING: {w}" for w in results.get("warnings", []))
     return "\n".join(lines)
 

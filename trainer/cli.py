@@ -43,6 +43,7 @@ def _spec(
     val_file: Path | None, test_file: Path | None, l1: str | None, l2: str | None,
     fairness: str, reweight: str, hidden: int, epochs: int | None, k: int | None,
     batch_size: int | None, seed: int, split_seed: int, min_di: float, device: str,
+    holdout_repeats: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The job spec (trainer.api's JSON shape) that ``frtrain train``'s options describe."""
     from trainer.api import available_methods
@@ -82,6 +83,8 @@ def _spec(
         spec["validation"] = {"kind": "file", "path": str(val_file)}
     if test_file is not None:
         spec["test"] = {"file": str(test_file)}
+    if holdout_repeats is not None:
+        spec["holdout"] = {"repeats": holdout_repeats} if holdout_repeats > 0 else None
     hp: dict[str, Any] = {}
     if method == "fr-train":
         if l1 is not None:
@@ -124,6 +127,11 @@ def train(
         help="Clean test file (else the test split is carved "
         "from the training file and its labels are untrusted).",
     ),
+    holdout_repeats: int = typer.Option(
+        None,
+        help="Held-out crowd-labelled evaluation: fits with 30% of --val-file held out "
+        "[3 for a user file with --val-file and no --test-file; 0 turns it off].",
+    ),
     # None: the data regime's defaults (trainer.defaults, chosen by select-defaults)
     l1: str = typer.Option(None, help="lambda_1 value(s) [regime default]."),
     l2: str = typer.Option(None, help="lambda_2 value(s) [regime default]."),
@@ -156,6 +164,7 @@ def train(
         target_group=target_group, val_file=val_file, test_file=test_file, l1=l1, l2=l2,
         fairness=fairness, reweight=reweight, hidden=hidden, epochs=epochs, k=k,
         batch_size=batch_size, seed=seed, split_seed=split_seed, min_di=min_di, device=device,
+        holdout_repeats=holdout_repeats,
     )  # fmt: skip
     try:
         spec = api.validate_spec(spec_raw)

@@ -57,6 +57,26 @@ class ExportValidation(RequestModel):
     labels: Literal["crowd", "known"] = "crowd"
 
 
+class TestFile(RequestModel):
+    """A clean test set: an uploaded table (``POST /training-files``) with the training file's
+    feature and sensitive columns and clean labels (in ``label_column``, else the training
+    file's label column). The job then scores on it instead of a split carved from the
+    (possibly poisoned) training file, and trains on every training row."""
+
+    upload_id: Id
+    label_column: ColumnName | None = None
+
+
+class Holdout(RequestModel):
+    """Held-out crowd-labelled evaluation (``trainer.api``): ``repeats`` fits, each selecting on
+    the validation rows left after holding out ``fraction`` of them and scoring the chosen
+    point on the held-out rows. On by default (3 x 30%) for an uploaded file validated on an
+    export without a clean test file; ``repeats: 0`` turns it off."""
+
+    repeats: int = Field(default=3, ge=0, le=20)
+    fraction: float = Field(default=0.3, ge=0.1, le=0.9)
+
+
 class Poisoning(RequestModel):
     attack: Literal["top_margin", "paudice_greedy"] = "top_margin"
     fraction: float = Field(default=0.1, ge=0.0, le=0.5)
@@ -77,6 +97,8 @@ class JobCreate(RequestModel):
     data: BuiltinData | UploadedData
     validation: BuiltinValidation | ExportValidation = Field(default_factory=BuiltinValidation)
     poisoning: Poisoning | None = None
+    test: TestFile | None = None
+    holdout: Holdout | None = None
     method: str = Field(default="fr-train", max_length=32)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     selection: Selection = Field(default_factory=Selection)

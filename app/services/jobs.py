@@ -133,6 +133,9 @@ def build_spec(
                 f"validation.label_column: {body.validation.label_column!r} is not a column of "
                 f"export {export_id} ({snapshot.columns})"
             )
+    test_id = _check_test_file(session, body, columns)
+    if test_id is not None:
+        raw["test"] = {"file": None, "label_column": body.test.label_column if body.test else None}
     try:
         spec = trainer_api.validate_spec(raw, file_columns=columns, file_content=content)
     except ValueError as exc:
@@ -140,7 +143,39 @@ def build_spec(
     out = spec.to_dict()
     if export_id is not None:
         out["export_options"] = export_options
+    if test_id is not None:
+        out["test_upload_id"] = test_id  # service-side: the worker writes the file
     return out, file_id, export_id
+
+
+def _check_test_file(session: Session, body: JobCreate, columns: list[str] | None) -> int | None:
+    """The clean test file's id, once it is known to exist and to hold the columns the
+    training file's model reads (422 naming ``test.upload_id`` otherwise)."""
+    if body.test is None:
+        return None
+    test_id = body.test.upload_id
+    if not isinstance(body.data, UploadedData) or columns is None:
+        raise InvalidInput(
+            "test.upload_id: a clean test file needs an uploaded training file "
+            "(data.upload_id); the built-in data sets have their own test split"
+        )
+    upload = session.get(TrainingFile, test_id)
+    if upload is None:
+        raise InvalidInput(f"test.upload_id: training file {test_id} does not exist")
+    if upload.row_count == 0:
+        raise InvalidInput(f"test.upload_id: training file {test_id} has no rows")
+    d = body.data
+    roles = {d.label, d.sensitive, *([d.id_column] if d.id_column else [])}
+    features = d.features if d.features is not None else [c for c in columns if c not in roles]
+    label = body.test.label_column or d.label
+    have = set(upload.columns)
+    missing = [c for c in [*features, d.sensitive, label] if c not in have]
+    if missing:
+        raise InvalidInput(
+            f"test.upload_id: training file {test_id} lacks column(s) {missing} that the job "
+            f"reads (features, sensitive attribute, label); it has {sorted(have)[:50]}"
+        )
+    return test_id
 
 
 def _export_frame(content: bytes) -> pd.DataFrame:
@@ -577,6 +612,16 @@ def materialize_inputs(session: Session, claim: Claim, folder: Path) -> dict[str
                 raise ValueError(f"export {claim.export_id} has no rows left for validation")
             frame.to_parquet(path, index=False)
         spec["validation"] = {**spec["validation"], "path": str(path)}
+    test_id = spec.pop("test_upload_id", None)
+    if test_id is not None:
+        test_upload = session.get(TrainingFile, test_id)
+        if test_upload is None:
+            raise ValueError(f"test file {test_id} no longer exists")
+        suffix = ".parquet" if test_upload.format == "parquet" else ".csv"
+        path = folder / f"test{suffix}"
+        path.write_bytes(test_upload.content)
+        spec["test"] = {**(spec.get("test") or {}), "file": str(path),
+                        "name": f"upload {test_id} ({test_upload.filename})"}  # fmt: skip
     session.commit()
     return spec
 
