@@ -1,4 +1,4 @@
-"""The training worker (issue 5 §2): claims queued jobs, runs them through ``trainer.api``,
+"""The training worker: claims queued jobs, runs them through ``trainer.api``,
 heartbeats a lease, writes progress, stores results and artifacts, records failures.
 
 Run it as ``frtrain worker [--concurrency K]`` or ``python -m app.worker``. Several workers, on

@@ -1,4 +1,4 @@
-"""AD knob sweep as one vectorised run vs one fit per model (issue 6: reproduce-all time).
+"""AD knob sweep as one vectorised run vs one fit per model (reproduce-all time).
 
 The reproduction fits Adversarial Debiasing for every alpha of its grid x seed x weighting
 (plain and RML-weighted): 90 full-batch models per AdultCensus setting at the full

@@ -8,7 +8,7 @@ an admin makes are timed (loading excluded), on Postgres and on SQLite in the sa
     mean labels      app.services.labels.compute_labels     (GET /projects/{id}/labels)
     CSV export       app.services.exports.create_export + the streamed CSV download
 
-Target (issue 3): Postgres total under 10 s on 2 cores. Run:
+Target: Postgres total under 10 s on 2 cores. Run:
 
     nice .venv/bin/python benchmarks/aggregate.py [--examples 100000] [--workers 10]
 """

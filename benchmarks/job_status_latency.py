@@ -1,4 +1,4 @@
-"""Job-status read latency while a worker trains (issue 5: p99 < 50 ms).
+"""Job-status read latency while a worker trains (target: p99 < 50 ms).
 
 Starts the API (uvicorn, real HTTP) on a fresh database, queues a long FR-Train job, and
 measures ``GET /api/v1/training-jobs/{id}`` twice in the same run: first with no worker

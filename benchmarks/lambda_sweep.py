@@ -1,4 +1,4 @@
-"""Batched vs one-after-another FR-Train lambda sweep (issue 2 acceptance).
+"""Batched vs one-after-another FR-Train lambda sweep.
 
 Trains the authors' poisoned 9-point lambda_1 sweep (lambda_2 = 0.4, lambda_1 in 0.10, 0.15,
 ..., 0.45, 0.52; 10,000 full-batch epochs, k = 5; 1,800 training rows; notebook mode, seed 1)

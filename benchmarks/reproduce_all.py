@@ -1,9 +1,9 @@
-"""Wall time of ``frtrain reproduce all`` from an empty cache, per table (issue 6 acceptance).
+"""Wall time of ``frtrain reproduce all`` from an empty cache, per table.
 
 Runs every table of the paper at the chosen profile into a fresh temporary folder (so no
 task comes from a cache), then prints the time charged to each table (every task counted
 once, at the first table that needs it), the total, and the ratio to the 45-minute budget
-of issue 6 on 2 cores. The full profile takes about half an hour on 2 cores; ``--quick``
+on 2 cores. The full profile takes about half an hour on 2 cores; ``--quick``
 about two minutes.
 
     .venv/bin/python benchmarks/reproduce_all.py [--quick] [--workers 2] [--keep DIR]

@@ -79,7 +79,7 @@ PRACTITIONER_METHODS = (
     "relabel-eg",
 )  # fmt: skip
 #: Methods and where their estimator lives; baselines are offered only when their module
-#: is importable (issue 5: "the baselines, when they exist").
+#: is importable.
 _BASELINES = {
     "lr": ("trainer.models.lr", "LogisticRegression"),
     "fc": ("trainer.models.fc", "FairnessConstraints"),

@@ -38,7 +38,7 @@ class Regime:
         return {**ESTIMATOR, **self.params, "lambda_r": self.lambda_r}
 
 
-#: ``FRTrain()``'s constructor defaults: the poisoned notebook's schedule (ALGORITHMS.md
+#: ``FRTrain()``'s constructor defaults: the poisoned notebook's schedule (docs/ALGORITHMS.md
 #: §1.4: 10,000 full-batch epochs, k = 5, learning rates 1e-3, 500 pretraining epochs,
 #: c_pre 0.1) with the paper's re-weighting and lambda_2 = 0.3, as the
 #: "synthetic-poisoned" regime below chose; lambda_1 = 0.55 is a point of its grid.

@@ -1,4 +1,4 @@
-"""Accuracy and group-fairness metrics (paper Sections 3.1 and A.2; ALGORITHMS.md §5).
+"""Accuracy and group-fairness metrics (paper Sections 3.1 and A.2; docs/ALGORITHMS.md §5).
 
 All functions take labels and predictions in ``{-1, +1}`` (or ``{0, 1}``; anything > 0 is
 positive) and integer group codes. A ratio whose rates are both zero (0/0) is NaN,

@@ -1,4 +1,4 @@
-"""frtrain CLI commands: `frtrain worker` and `frtrain jobs ...` (issue 5)."""
+"""frtrain CLI commands: `frtrain worker` and `frtrain jobs ...`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Admin API tokens (issue 3 §4): only the sha256 of a token is stored."""
+"""Admin API tokens: only the sha256 of a token is stored."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Crowd labeling data model: projects, examples, gold questions, workers, assignments, answers,
-export snapshots (issue 3 §1; paper §4.4)."""
+export snapshots (docs/PAPER.md §4.4)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ class Project(Base):
     # None: workers see every feature column.
     visible_columns: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     sensitive_column: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    # Publishing (issue 4): recruiting provider, live-marketplace switch, hard spending cap in USD.
+    # Publishing: recruiting provider, live-marketplace switch, hard spending cap in USD.
     provider: Mapped[str] = mapped_column(String(16), default="mturk")
     allow_live: Mapped[bool] = mapped_column(Boolean, default=False)
     budget_cap: Mapped[float | None] = mapped_column(Numeric(12, 2, asdecimal=False), nullable=True)
@@ -129,7 +129,7 @@ class Worker(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     external_id: Mapped[str] = mapped_column(String(200), unique=True)
-    # Manual block (issue 4 review policy); blocked workers are excluded from aggregation.
+    # Manual block; blocked workers are excluded from aggregation.
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     blocked_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -159,7 +159,7 @@ class Assignment(Base):
     source: Mapped[str] = mapped_column(String(16), default="import")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    # Whether the marketplace vouches for this assignment (docs MTURK.md: GetAssignment /
+    # Whether the marketplace vouches for this assignment (docs/MTURK.md: GetAssignment /
     # ListAssignmentsForHIT). An MTurk assignment first seen on the task page is ``unconfirmed``
     # until sync finds it on MTurk for the same HIT and worker (then ``confirmed``) or proves it
     # was never issued (``discarded``, its answers deleted). Link and imported ones are confirmed.
@@ -199,7 +199,7 @@ class Answer(Base):
 
 
 class ExportSnapshot(Base):
-    """An immutable, versioned validation-set export (issue 3 §7)."""
+    """An immutable, versioned validation-set export."""
 
     __tablename__ = "export_snapshots"
     __table_args__ = (UniqueConstraint("project_id", "version"),)

@@ -1,4 +1,4 @@
-"""Training jobs (issue 5): the queue a worker drains, its run history, and uploaded data files.
+"""Training jobs: the queue a worker drains, its run history, and uploaded data files.
 
 A job row is the unit of work: ``spec`` is the validated request (see ``trainer.api``), and the
 claim columns implement a lease. A worker owns a running job while ``lease_token`` matches its

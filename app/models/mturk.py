@@ -1,4 +1,4 @@
-"""Publishing data model (issue 4): HIT types, HITs (MTurk or link), the assignment side-table,
+"""Publishing data model: HIT types, HITs (MTurk or link), the assignment side-table,
 per-project publishing options and the spend ledger.
 
 A :class:`Hit` row is written *before* MTurk is called (state ``intent``) so a crashed publish can

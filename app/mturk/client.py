@@ -373,7 +373,7 @@ def make_mturk_client(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
-        # MTurk is us-east-1 only (MTURK.md §5).
+        # MTurk is us-east-1 only (docs/MTURK.md §5).
         region_name="us-east-1",
     )
     with _SESSION_LOCK:  # boto3 sessions are not thread-safe while creating clients

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from app.core.errors import DomainError, ExternalServiceError
 
-# TurkErrorCodes used by the real service (MTURK.md §2-3) and by our emulator.
+# TurkErrorCodes used by the real service (docs/MTURK.md §2-3) and by our emulator.
 HIT_ALREADY_EXISTS = "AWS.MechanicalTurk.HitAlreadyExists"
 HIT_DOES_NOT_EXIST = "AWS.MechanicalTurk.HITDoesNotExist"
 ASSIGNMENT_DOES_NOT_EXIST = "AWS.MechanicalTurk.AssignmentDoesNotExist"

@@ -1,4 +1,4 @@
-"""Question and answer XML for MTurk (MTURK.md §4).
+"""Question and answer XML for MTurk (docs/MTURK.md §4).
 
 * :func:`external_question_xml` builds the ``ExternalQuestion`` document a HIT is created with;
   :func:`parse_question` checks a question document's root element and namespace.

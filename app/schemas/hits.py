@@ -1,4 +1,4 @@
-"""Response models of the HIT and assignment views (issue 4 §9), shared by the JSON API and the
+"""Response models of the HIT and assignment views, shared by the JSON API and the
 admin pages."""
 
 from __future__ import annotations

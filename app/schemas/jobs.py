@@ -1,4 +1,4 @@
-"""Request/response models of the training-jobs API (issue 5). The detailed checks of a job
+"""Request/response models of the training-jobs API. The detailed checks of a job
 request (data set, hyperparameters, grid, seeds) live in ``trainer.api.validate_spec`` so the
 API and the trainer agree on one definition; these models fix the JSON shape."""
 
@@ -44,7 +44,7 @@ class BuiltinValidation(RequestModel):
 
 
 class ExportValidation(RequestModel):
-    """A crowdsourced validation set: an export snapshot (issue 3 §7).
+    """A crowdsourced validation set: an export snapshot.
 
     ``exclude_gold`` drops the gold rows (whose labels are the requester's known truth, not the
     crowd's); ``labels="known"`` swaps the crowd labels for the examples' known labels (the

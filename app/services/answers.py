@@ -1,4 +1,4 @@
-"""Bulk import of crowd answers: the long format and the released wide format (issue 3 §3).
+"""Bulk import of crowd answers: the long format and the released wide format.
 
 Long: ``example_id, worker_id, value[, submitted_at]`` (examples must exist). Wide: the FR-Train
 release (``example_idx``/``example_id``, ``true_label``, ``ans_1..ans_K``, ``worker_id_1..K``, every

@@ -1,4 +1,4 @@
-"""Admin tokens (issue 3 §4): random, shown once, stored as sha256, revocable."""
+"""Admin tokens: random, shown once, stored as sha256, revocable."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`frtrain demo`: crowdsourced clean validation set -> FR-Train on poisoned COMPAS (issue 5 §3).
+"""`frtrain demo`: crowdsourced clean validation set -> FR-Train on poisoned COMPAS.
 
 Everything runs on the embedded defaults: a SQLite file, the local MTurk emulator (boto3 over
 real HTTP on localhost), the in-process worker. No network, no credentials.
@@ -63,7 +63,7 @@ PAPER: dict[str, Any] = {
     },
     "crowd_label_accuracy_n11": 0.667,
 }
-#: Acceptance (issue 5): FR-Train with the crowd set reaches these means; LR's DI stays below.
+#: Target: FR-Train with the crowd set reaches these means; LR's DI stays below.
 TARGETS = {"frtrain_di": 0.80, "frtrain_acc": 0.64, "lr_di_below": 0.65}
 ROW_LABELS = {
     "lr": "LR (poisoned)",

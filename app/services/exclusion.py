@@ -3,7 +3,7 @@
 The task page refuses a worker who already answered one of a HIT's examples ("please return
 it") or who is blocked, but on MTurk that happens after the accept: the worker has spent an
 accept and the HIT an assignment slot until it is returned. So the service maintains MTurk
-qualifications (MTURK.md §2, ``QualificationRequirement`` with ``Comparator = DoesNotExist``,
+qualifications (docs/MTURK.md §2, ``QualificationRequirement`` with ``Comparator = DoesNotExist``,
 ``ActionsGuarded = DiscoverPreviewAndAccept``), which MTurk (and our emulator) enforce at
 preview and accept:
 

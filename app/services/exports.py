@@ -1,4 +1,4 @@
-"""Export snapshots (issue 3 §7): an immutable, versioned validation set.
+"""Export snapshots: an immutable, versioned validation set.
 
 Columns: ``example_id``, every feature column (flattened), the sensitive attribute column (named
 as in the project, placed after the features), ``label`` (+1/-1), ``answers_used``,

@@ -1,4 +1,4 @@
-"""Training jobs (issue 5): creation with up-front validation, listing, cancellation, and the
+"""Training jobs: creation with up-front validation, listing, cancellation, and the
 queue operations a worker uses (claim with a lease, heartbeat, finish, release).
 
 Claiming is safe with any number of workers on one database:

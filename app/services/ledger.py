@@ -1,6 +1,6 @@
 """Money: MTurk's fee rules, cost estimates, the spend ledger and the per-project budget cap.
 
-Fee rules (MTURK.md §3 "Money"): 20% of the reward (and of a bonus), another 20% of the reward
+Fee rules (docs/MTURK.md §3 "Money"): 20% of the reward (and of a bonus), another 20% of the reward
 when ``MaxAssignments >= 10``, another 5% with Masters; at least $0.01 per assignment or bonus;
 rounded half-up to the cent. Publishing reserves a HIT's worst case (every assignment approved);
 the cap is checked against everything reserved plus bonuses, so it can never be overrun.

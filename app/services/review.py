@@ -1,4 +1,4 @@
-"""Reviewing assignments (issue 4 §5): approve / reject / bonus / block, each idempotent on retry.
+"""Reviewing assignments: approve / reject / bonus / block, each idempotent on retry.
 
 MTurk is called first and the database second; a retried review finds MTurk already in the wanted
 state (``ensure_approved`` / ``ensure_rejected`` read it back), bonuses carry a deterministic
@@ -399,7 +399,7 @@ def set_block(
         recruiter.block(
             session, settings, worker, blocked=blocked, reason=reason, project_id=project_id
         )
-    # Only MTurk-shaped ids (MTURK.md: CustomerId ^A[A-Z0-9]+$) are MTurk workers; link and
+    # Only MTurk-shaped ids (docs/MTURK.md: CustomerId ^A[A-Z0-9]+$) are MTurk workers; link and
     # imported workers (ids from a released CSV) are blocked here alone.
     elif not worker_id.startswith(LINK_WORKER_PREFIX) and MTURK_WORKER_ID.fullmatch(worker_id):
         project = session.get(Project, project_id) if project_id is not None else None

@@ -1,4 +1,4 @@
-"""Sync (issue 4 §5): pull submitted assignments from MTurk, upsert their answers, score workers,
+"""Sync: pull submitted assignments from MTurk, upsert their answers, score workers,
 then apply the review policy.
 
 The same answers may arrive twice, from the task page and from MTurk's ``QuestionFormAnswers``:

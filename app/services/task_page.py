@@ -1,4 +1,4 @@
-"""The worker task page's logic (issue 4 §4, §6): who is asking, what they see, what is stored.
+"""The worker task page's logic (docs/MTURK.md §4): who is asking, what they see, what is stored.
 
 The page shows the features the project chose, the question and four labelled options per
 example. Gold labels, known labels, which questions are gold checks and other workers' data
@@ -12,7 +12,7 @@ worker's assignment, an unknown or expired HIT, a second submit or a value outsi
 with a 4xx and stores nothing.
 
 Trust: MTurk's parameters arrive in a URL anyone can type, and MTurk hides an assignment from the
-requester until it is submitted (docs MTURK.md: GetAssignment, ListAssignmentsForHIT). So an
+requester until it is submitted (docs/MTURK.md: GetAssignment, ListAssignmentsForHIT). So an
 ``mturk`` assignment opened here is stored ``unconfirmed`` and its answers are never counted until
 sync finds it on MTurk for the same HIT and worker (app.services.sync confirms or discards it).
 

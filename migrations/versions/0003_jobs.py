@@ -1,4 +1,4 @@
-"""training jobs, job runs, uploaded training files (issue 5)
+"""training jobs, job runs, uploaded training files
 
 Revision ID: 0003_jobs
 Revises: 0002_mturk

@@ -1,4 +1,4 @@
-"""The paper's baselines (ALGORITHMS.md §4): FC, LBC, AD, RML, RML+X and the LR solver."""
+"""The paper's baselines (docs/ALGORITHMS.md §4): FC, LBC, AD, RML, RML+X and the LR solver."""
 
 from __future__ import annotations
 
@@ -264,7 +264,7 @@ def test_ad_closed_form_gradients_match_autograd(eo: bool) -> None:
 
 def test_rml_downweights_flipped_labels(clean: Dataset, poisoned: Dataset) -> None:
     flipped = poisoned.train.y != clean.train.y
-    assert flipped.sum() == 179  # ALGORITHMS.md §6: 179 of the 200 flips fall in D_tr
+    assert flipped.sum() == 179  # docs/ALGORITHMS.md §6: 179 of the 200 flips fall in D_tr
     rml = fit(LearningToReweight(), poisoned)
     w = rml.weights_  # type: ignore[attr-defined]
     assert w.mean() == pytest.approx(1.0)

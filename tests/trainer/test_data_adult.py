@@ -1,4 +1,4 @@
-"""AdultCensus with AIF360's AdultDataset() defaults (ALGORITHMS.md §2.1)."""
+"""AdultCensus with AIF360's AdultDataset() defaults (docs/ALGORITHMS.md §2.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""COMPAS with AIF360's preprocessing (ALGORITHMS.md §2.2) and the crowd file's encoding."""
+"""COMPAS with AIF360's preprocessing (docs/ALGORITHMS.md §2.2) and the crowd file's encoding."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Synthetic data: shipped files, notebook split, §4.1 generator (ALGORITHMS.md §6)."""
+"""Synthetic data: shipped files, notebook split, §4.1 generator (docs/ALGORITHMS.md §6)."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ def test_integer_sample_weights_equal_duplicated_rows() -> None:
 
 @pytest.mark.parametrize(("poisoned", "paper"), [(False, (0.885, 0.409)), (True, (0.819, 0.446))])
 def test_table1_lr_row(poisoned: bool, paper: tuple[float, float]) -> None:
-    """Paper Table 1: LR acc within 0.015, DI within 0.04 (issue 2 acceptance)."""
+    """Paper Table 1: LR acc within 0.015, DI within 0.04."""
     ds = load_synthetic(poisoned=poisoned)
     m = LogisticRegression().fit(ds.train.X, ds.train.y, ds.train.z)
     p = m.predict(ds.test.X, ds.test.z)

@@ -1,4 +1,4 @@
-"""trainer.metrics against fairlearn (ALGORITHMS.md §5) and hand-computed toy tables."""
+"""trainer.metrics against fairlearn (docs/ALGORITHMS.md §5) and hand-computed toy tables."""
 
 from __future__ import annotations
 

@@ -110,7 +110,7 @@ def test_smoke_reproduction_writes_report_and_resumes(tmp_path: Path) -> None:
     rows = {r["method"]: r for r in data["tables"]["table1"]["rows"]}
     assert set(rows) == set(P.METHODS)
     assert rows["LR"]["clean"]["paper"] == {"di": 0.409, "acc": 0.885}
-    # LR is deterministic: its synthetic numbers are the authors' LR (ALGORITHMS.md §3.1).
+    # LR is deterministic: its synthetic numbers are the authors' LR (docs/ALGORITHMS.md §3.1).
     assert rows["LR"]["clean"]["acc"]["mean"] == pytest.approx(0.883, abs=0.005)
     assert {f.key for f in findings} == {"a", "b", "c", "d"}
     # Second run: every task comes from the cache.

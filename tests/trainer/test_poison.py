@@ -1,4 +1,4 @@
-"""Label-flipping attacks on the training split (ALGORITHMS.md §3)."""
+"""Label-flipping attacks on the training split (docs/ALGORITHMS.md §3)."""
 
 from __future__ import annotations
 

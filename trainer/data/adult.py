@@ -1,4 +1,4 @@
-"""UCI AdultCensus with AI Fairness 360's ``AdultDataset()`` defaults (ALGORITHMS.md §2.1).
+"""UCI AdultCensus with AI Fairness 360's ``AdultDataset()`` defaults (docs/ALGORITHMS.md §2.1).
 
 * Raw files ``adult.data`` (32,561 rows) and ``adult.test`` (16,281 rows, first line skipped),
   concatenated test first as AIF360 does, spaces stripped, ``?`` read as missing.

@@ -4,7 +4,7 @@ Conventions (used everywhere in :mod:`trainer`):
 
 * ``X`` is a float32 matrix of the *non-sensitive* features. Estimators append the
   sensitive attribute themselves when ``include_sensitive=True`` (the paper's models
-  see ``[x, z]``, ALGORITHMS.md §1.1 and §4).
+  see ``[x, z]``, docs/ALGORITHMS.md §1.1 and §4).
 * ``y`` holds labels in ``{-1, +1}`` (int8); +1 is the positive outcome.
 * ``z`` holds sensitive-group codes ``0 .. G-1`` (int64). For binary attributes ``z = 1``
   is the group AIF360 calls privileged (female for COMPAS, male for Adult), which is the

@@ -1,4 +1,4 @@
-"""ProPublica COMPAS with AI Fairness 360's preprocessing (paper §4; ALGORITHMS.md §2.2).
+"""ProPublica COMPAS with AI Fairness 360's preprocessing (paper §4; docs/ALGORITHMS.md §2.2).
 
 Why the paper's "7,214" is not our row count: 7,214 is the number of rows of the raw
 ``compas-scores-two-years.csv``, before any filtering. Every AIF360 loader first applies

@@ -1,4 +1,4 @@
-"""Regenerate the synthetic data set of paper §4.1 (ALGORITHMS.md §6).
+"""Regenerate the synthetic data set of paper §4.1 (docs/ALGORITHMS.md §6).
 
 It is Zafar et al.'s ``generate_synthetic_data`` with 3,700 points per class:
 

@@ -1,4 +1,4 @@
-"""Label-flipping poisoning of the training split (paper §4.3; ALGORITHMS.md §3).
+"""Label-flipping poisoning of the training split (paper §4.3; docs/ALGORITHMS.md §3).
 
 Two attacks, both flipping at most a *budget* of the training labels inside a *target
 group* (the paper flips 10% of D_tr, all in z = 1: female for COMPAS, male for Adult with
@@ -184,7 +184,7 @@ def top_margin_flips(
     target_group: int | None = 1,
     l2: float = 1.0,
 ) -> NDArray[np.int64]:
-    """Rows to flip by the authors' rule (ALGORITHMS.md §3.1), largest clean margin first.
+    """Rows to flip by the authors' rule (docs/ALGORITHMS.md §3.1), largest clean margin first.
 
     One LR on ``[x, z]`` fit on the clean labels, then the ``n_flips`` target-group rows with
     the largest ``y_i f(x_i)`` (capped at the group's size). Ties keep row order.
@@ -213,7 +213,7 @@ def paudice_greedy_flips(
     l2: float = 1.0,
     progress: bool = False,
 ) -> NDArray[np.int64]:
-    """Greedy loss-maximising flips with an influence-function shortcut (ALGORITHMS.md §3.2).
+    """Greedy loss-maximising flips with an influence-function shortcut (docs/ALGORITHMS.md §3.2).
 
     Args:
         X, y, z: the clean training split.

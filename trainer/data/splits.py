@@ -1,6 +1,6 @@
 """Seeded train / validation / test splits stratified on ``(y, z)``.
 
-The paper leaves the real-data split undocumented (ALGORITHMS.md §2.1, §2.2); we use a
+The paper leaves the real-data split undocumented (docs/ALGORITHMS.md §2.1, §2.2); we use a
 seeded random split that keeps the share of every (label, group) cell the same in each split,
 so small groups (female defendants in COMPAS) are represented in validation and test too.
 """

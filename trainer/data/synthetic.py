@@ -1,4 +1,4 @@
-"""The authors' synthetic data set (paper Section 4.1; ALGORITHMS.md §1.1 and §6)."""
+"""The authors' synthetic data set (paper Section 4.1; docs/ALGORITHMS.md §1.1 and §6)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from trainer.data.base import Dataset, Split
 from trainer.data.tabular import ColumnSpec, TableEncoder
 from trainer.datasets import ensure
 
-#: The notebook's split by index (ALGORITHMS.md §1.1).
+#: The notebook's split by index (docs/ALGORITHMS.md §1.1).
 TRAIN_ROWS = (0, 1800)
 VAL_ROWS = (2000, 2200)
 TEST_ROWS = (2700, 3700)

@@ -1,7 +1,7 @@
 """Generic tabular loading: column roles, encoders fit on the training split, clear errors.
 
 Every real data set (COMPAS, AdultCensus, a user's CSV or Parquet file) goes through the
-same path (paper §4: "same preprocessing as AIF360"; ALGORITHMS.md §2):
+same path (paper §4: "same preprocessing as AIF360"; docs/ALGORITHMS.md §2):
 
 1. read a table and give its columns roles: id, features, sensitive attribute, label;
 2. encode labels to ``{-1, +1}`` and the sensitive attribute to group codes ``0 .. G-1``;

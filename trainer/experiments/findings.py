@@ -14,7 +14,7 @@ from trainer.experiments import paper as P
 
 
 # ----------------------------------------------------------------------------------------
-# Findings (issue 6 acceptance (a)-(d))
+# Findings (a)-(d) (docs/PAPER.md)
 # ----------------------------------------------------------------------------------------
 def _ok(holds: bool) -> str:
     return "ok" if holds else "NOT"
@@ -70,7 +70,7 @@ def _clean_curve_at(row: dict[str, Any]) -> tuple[bool | None, str]:
 
 
 def check_findings(tables: dict[str, dict[str, Any]]) -> list[Finding]:
-    """Findings (a)-(d) of issue 6, each evaluated on our means (never used for tuning)."""
+    """Findings (a)-(d) of docs/PAPER.md, each evaluated on our means (never used for tuning)."""
     mains = {t: tables[t] for t in ("table1", "table2", "table3") if t in tables}
     out = []
 

@@ -1,4 +1,4 @@
-"""The paper's tables and figures from one harness (issue 6; paper Section 4 and A.3).
+"""The paper's tables and figures from one harness (paper Section 4 and A.3).
 
 ``frtrain reproduce TABLE`` / ``reproduce all`` build every table from *tasks*: one task is
 one (data set, setting, seed or seed list, method family) unit of training whose result is a
@@ -7,7 +7,7 @@ small JSON record. Tasks are deduplicated across tables (Table 2's FR-Train row 
 resumes), and run in a process pool of at most 2 workers with a tqdm bar. Tables are then
 assembled from the records by :mod:`trainer.experiments.report`.
 
-Protocol (paper §4, ALGORITHMS.md §4; every choice made on the validation split only):
+Protocol (paper §4, docs/ALGORITHMS.md §4; every choice made on the validation split only):
 
 * Data: synthetic = the authors' files and split (train 1,800, val 200 = 10% of the
   paper's 2,000, test 1,000; poisoned labels = their ``y_poi``). COMPAS (5,278-row AIF360

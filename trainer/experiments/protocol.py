@@ -1,5 +1,5 @@
 """The paper's experimental protocol: constants, run profiles and the data each table trains on
-(ALGORITHMS.md §4)."""
+(docs/ALGORITHMS.md §4)."""
 
 from __future__ import annotations
 

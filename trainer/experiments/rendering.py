@@ -198,7 +198,7 @@ def write_report(
     summary = summary_table(tables)
     if summary:
         L += [*summary, ""]
-    L += ["## Findings (issue 6 (a)-(d)), checked on our numbers", ""]
+    L += ["## Findings (a)-(d) (docs/PAPER.md), checked on our numbers", ""]
     for f in findings:
         verdict = {True: "HOLDS", False: "DOES NOT HOLD", None: "NOT CHECKED"}[f.holds]
         skipped = sum(e.endswith("skipped") for e in f.evidence)

@@ -1,7 +1,7 @@
 """Assemble the paper's tables from task records, check the findings, write the report.
 
 Every number printed is ours as mean ± std over the seeds beside the paper's figure
-(Tables 1-3, 5, 7-9; Figures 2b and 4). Findings (a)-(d) of issue 6 are computed here from
+(Tables 1-3, 5, 7-9; Figures 2b and 4). Findings (a)-(d) of docs/PAPER.md are computed here from
 our numbers and stated plainly, whether they hold or not; none of them feeds back into
 training or selection.
 

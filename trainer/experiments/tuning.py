@@ -1,6 +1,6 @@
 """Fairness-knob tuning on the validation split (paper Section 4.1: "we apply proper
 hyperparameters so that the disparate impacts are similar (around 0.8) across all
-methods, if possible"; issue 6 item 2).
+methods, if possible").
 
 The rule, applied to the *validation* split only (the test split is never looked at):
 
@@ -49,7 +49,7 @@ class TuningResult:
 
 
 def score_on_split(model: Estimator, split: Split) -> tuple[float, float]:
-    """``(accuracy, DI)`` of a fitted model on one split (paper §3.1 DI, ALGORITHMS.md §5)."""
+    """``(accuracy, DI)`` of a fitted model on one split (paper §3.1 DI, docs/ALGORITHMS.md §5)."""
     pred = model.predict(split.X, split.z)
     return accuracy(split.y, pred), disparate_impact(pred, split.z)
 

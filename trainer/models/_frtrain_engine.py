@@ -9,7 +9,7 @@ dominates a 10,000-step full-batch run. ``tests/trainer/test_fr_train_engine.py`
 these gradients and the optimiser updates against a plain autograd transcription of the
 authors' notebook.
 
-Notation follows the paper (Section 3.3) and ALGORITHMS.md §1:
+Notation follows the paper (Section 3.3) and docs/ALGORITHMS.md §1:
 
 * ``G``: generator/classifier, outputs a raw logit ``g``; linear or one hidden layer with
   LeakyReLU(0.2) (Appendix A.4).
@@ -117,7 +117,7 @@ def init_models(
 
     For each model: ``torch.manual_seed(seed)`` and then ``weights_init_normal`` applied to
     G, then D_F, then D_R (every Linear weight ~ N(0, std) in module order, biases 0;
-    ALGORITHMS.md §1.2). A private ``torch.Generator`` seeded the same way yields the same
+    docs/ALGORITHMS.md §1.2). A private ``torch.Generator`` seeded the same way yields the same
     stream without touching the global RNG.
     """
 
@@ -485,7 +485,7 @@ def generator_pretrain_step(
     G: _Generator, opt: _Adam, rows: _Rows, g: Tensor, gcache: Any, cfg: EngineConfig,
     want_loss: bool,
 ) -> Tensor | None:  # fmt: skip
-    """G pretraining step: one Adam step on ``c_pre * L1`` alone (ALGORITHMS.md §1.3).
+    """G pretraining step: one Adam step on ``c_pre * L1`` alone (docs/ALGORITHMS.md §1.3).
 
     Loss differentiated: ``c_pre * BCE(sigmoid(2 g), y)`` with the notebook's
     ``(tanh g + 1) / 2 = sigmoid(2 g)`` link, or ``c_pre * BCE(sigmoid(g), y)`` with
@@ -552,7 +552,7 @@ def train(
     shuffle_seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> EngineState:
-    """Run FR-Train on all M models at once up to ``cfg.epochs`` epochs (ALGORITHMS.md §1.3).
+    """Run FR-Train on all M models at once up to ``cfg.epochs`` epochs (docs/ALGORITHMS.md §1.3).
 
     Full batch: one epoch is one step: :func:`fairness_step`, :func:`robustness_step`, then
     :func:`generator_pretrain_step` during pretraining or :func:`generator_step` on every
@@ -694,7 +694,7 @@ def _refresh(
     """Recompute the example weights W from D_R's decisions (paper Section 3.3).
 
     ``notebook``: R = sigmoid(last G loss / L_DR - C), W = R * D + (1 - R): the shipped
-    code's swapped roles and (negative) total G loss, ALGORITHMS.md §1.5 items 1-2.
+    code's swapped roles and (negative) total G loss, docs/ALGORITHMS.md §1.5 items 1-2.
     ``paper``: R = sigmoid(L_c / L_d - C) with L_c the classifier's own cross-entropy (so
     the ratio is positive) and W = R + D (1 - R), optionally rescaled to mean 1.
     """

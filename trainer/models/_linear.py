@@ -2,7 +2,7 @@
 logistic-regression solver and a mixin giving the estimator shape of :mod:`base`.
 
 Every baseline of the paper uses logistic regression as its base learner on ``[x, z]``
-(ALGORITHMS.md §4, "shared setup"; paper Section 4.1). The solver here minimises the
+(docs/ALGORITHMS.md §4, "shared setup"; paper Section 4.1). The solver here minimises the
 *weighted mean* log-loss plus an optional L2 term and an optional extra smooth term::
 
     f(θ) = Σ_i w_i ℓ_i(θ) / Σ_i w_i + (l2 / 2)·||β||² + extra(θ),   θ = (β, b)

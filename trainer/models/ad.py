@@ -1,6 +1,6 @@
 """Adversarial Debiasing (AD): Zhang, Lemoine & Mitchell, "Mitigating Unwanted Biases with
 Adversarial Learning", AIES 2018; the paper's third fairness baseline and the method
-FR-Train extends (Sections 1, 3.1 and 4.1, Figure 4b, Tables 1-3). Spec: ALGORITHMS.md
+FR-Train extends (Sections 1, 3.1 and 4.1, Figure 4b, Tables 1-3). Spec: docs/ALGORITHMS.md
 §4.3; reference code AIF360 ``adversarial_debiasing.py``.
 
 * Predictor: logistic regression on ``[x, z]`` giving a logit, trained on
@@ -32,7 +32,7 @@ FR-Train extends (Sections 1, 3.1 and 4.1, Figure 4b, Tables 1-3). Spec: ALGORIT
   knob sweep x seeds x weightings, as the reproduction harness does); ``fit`` is the
   one-column case of it.
 
-Weighted version (RML+AD, ALGORITHMS.md §4.5): ``sample_weight`` weights the
+Weighted version (RML+AD, docs/ALGORITHMS.md §4.5): ``sample_weight`` weights the
 per-example L_P and L_A (weighted means).
 
 Inputs are standardised on the training rows (``standardize=True``) so one step size

@@ -1,6 +1,6 @@
 """Fairness Constraints (FC): Zafar et al., "Fairness Constraints: Mechanisms for Fair
 Classification", AISTATS 2017; the paper's first fairness baseline (Sections 2 and 4.1,
-Figure 2b, Tables 1-3). Spec: ALGORITHMS.md §4.1; reference code mbilalzafar/
+Figure 2b, Tables 1-3). Spec: docs/ALGORITHMS.md §4.1; reference code mbilalzafar/
 fair-classification ``utils.py``.
 
 The decision-boundary covariance between the sensitive attribute and the signed
@@ -19,7 +19,7 @@ It is linear in θ. Two forms, both on a logistic-regression base learner over `
   ``c_relative=True`` the bound is ``c`` times |Cov| of the unconstrained LR, so
   ``c`` ∈ [0, 1] spans the whole trade-off (the usual way Zafar's scripts set it).
 
-Weighted version (RML+FC, ALGORITHMS.md §4.5): ``sample_weight`` weights the loss as
+Weighted version (RML+FC, docs/ALGORITHMS.md §4.5): ``sample_weight`` weights the loss as
 Σw_iℓ_i/Σw_i and the covariance uses the weighted mean z̄_w, as above.
 
 Deviation from Zafar's code, deliberate: z is also an input feature by default

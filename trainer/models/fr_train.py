@@ -5,7 +5,7 @@
 :mod:`trainer.models._frtrain_engine`) and returns one fitted ``FRTrain`` per grid point,
 identical (up to float rounding) to training each point separately.
 
-Re-weighting modes (``reweight=``), paper Section 3.3 and ALGORITHMS.md §1.5:
+Re-weighting modes (``reweight=``), paper Section 3.3 and docs/ALGORITHMS.md §1.5:
 
 * ``"paper"`` (default): the paper's formula ``W = R + D (1 - R)``, ``R = sigmoid(L_c / L_d - C)``
   with ``L_c`` the classifier's cross-entropy L1 and ``L_d`` the robustness discriminator's
@@ -44,7 +44,7 @@ from trainer import defaults
 from trainer.models import _frtrain_engine as eng
 from trainer.models.base import FairEstimator, require_sensitive, resolve_device, to01
 
-#: The authors' hyperparameters (ALGORITHMS.md §1.4), reproduced by ``reweight="notebook"``.
+#: The authors' hyperparameters (docs/ALGORITHMS.md §1.4), reproduced by ``reweight="notebook"``.
 NOTEBOOK_PARAMS: dict[str, dict[str, Any]] = {
     "poisoned": dict(
         epochs=10_000, k=5, lr_g=1e-3, lr_f=1e-3, lr_r=1e-3, c_pre=0.1, lambda_r=0.4,
@@ -106,7 +106,7 @@ class FRTrain(FairEstimator):
         reweight: ``"paper"``, ``"notebook"`` or ``"off"`` (see the module docstring).
         hidden: 0 (logistic regression), 8 or 16 hidden units in G (Appendix A.4).
         epochs, k, lr_g, lr_f, lr_r, pretrain_epochs, c_pre, pretrain_link: training schedule
-            (ALGORITHMS.md §1.3-1.4). ``pretrain_link="tanh"`` is the notebook's sigmoid(2g).
+            (docs/ALGORITHMS.md §1.3-1.4). ``pretrain_link="tanh"`` is the notebook's sigmoid(2g).
         robust_grad: False reproduces the clean notebook, where G gets no gradient from L3.
         reweight_c: the constant C in R = sigmoid(ratio - C).
         refresh_every: recompute W every this many steps.

@@ -6,7 +6,7 @@ D_R, autograd for every gradient. It is slow (one model at a time, autograd on t
 tensors) and exists to be read and to be the oracle the engine's hand-written, batched
 gradients are tested against (tests/trainer/test_fr_train_engine.py).
 
-Per epoch (full batch), as in the paper (Section 3.3, Figure 3) and ALGORITHMS.md §1.3:
+Per epoch (full batch), as in the paper (Section 3.3, Figure 3) and docs/ALGORITHMS.md §1.3:
 
 1. D_F step: minimise D_F's cross-entropy of z given the logit (the inner max of L_2,
    Section 3.1 Theorem 1).
@@ -18,7 +18,7 @@ Per epoch (full batch), as in the paper (Section 3.3, Figure 3) and ALGORITHMS.m
    (Section 3.3 "re-weighting") refreshed every ``refresh`` epochs.
 
 It follows the authors' notebook line by line (FRTrain_poisoned.ipynb / FRTrain_clean.ipynb,
-ALGORITHMS.md §1.3) with torch.nn.BCELoss, torch.optim.Adam and torch.optim.SGD, and adds
+docs/ALGORITHMS.md §1.3) with torch.nn.BCELoss, torch.optim.Adam and torch.optim.SGD, and adds
 the paper-mode re-weighting, hidden-layer generator, softmax D_F and the EO/EOp routing the
 same way the spec describes them, so the hand-written gradients of the batched engine can
 be checked against autograd.

@@ -1,6 +1,6 @@
 """Label Bias Correction (LBC): Jiang & Nachum, "Identifying and Correcting Label Bias
 in Machine Learning", AISTATS 2020; the paper's second fairness baseline (Section 4.1,
-Figure 4a, Tables 1-3). Spec: ALGORITHMS.md §4.2; reference code
+Figure 4a, Tables 1-3). Spec: docs/ALGORITHMS.md §4.2; reference code
 google-research/label_bias (``debias_weights`` and the training loop of its notebooks).
 
 Groups G_k = {z = k} for every group code (both groups for a binary z, as the notebook
@@ -21,7 +21,7 @@ fitted model is the last of the T fits. Every intermediate model is kept in ``pa
 (one ``(coef, intercept)`` per iteration), so one fit with T_max answers every T ≤ T_max
 (:meth:`at_iteration`), which the knob tuning uses.
 
-Weighted version (RML+LBC, ALGORITHMS.md §4.5): ``sample_weight`` multiplies w_i at every
+Weighted version (RML+LBC, docs/ALGORITHMS.md §4.5): ``sample_weight`` multiplies w_i at every
 fit; the violations stay unweighted rates on the training rows, as in the reference.
 """
 
@@ -47,7 +47,7 @@ def lbc_weights(y: ArrayLike, z: ArrayLike, multipliers: dict[int, float]) -> Fl
     """Jiang & Nachum's example weights for labels ±1 and group multipliers λ_k.
 
     w_i = σ(2 s_i) for positives and σ(−2 s_i) for negatives, s_i = λ_{z_i}
-    (``debias_weights`` in google-research/label_bias, ALGORITHMS.md §4.2 step 2).
+    (``debias_weights`` in google-research/label_bias, docs/ALGORITHMS.md §4.2 step 2).
     """
     ya = np.asarray(y).reshape(-1)
     za = np.asarray(z).reshape(-1)
@@ -63,7 +63,7 @@ def lbc_violations(
     z: NDArray[np.int64],
     constraint: str,
 ) -> dict[int, float]:
-    """Δ_k for every group k (ALGORITHMS.md §4.2 step 4)."""
+    """Δ_k for every group k (docs/ALGORITHMS.md §4.2 step 4)."""
     mask = np.ones(len(y), dtype=bool) if constraint == "demographic_parity" else y > 0
     overall = float(y_pred01[mask].mean()) if mask.any() else 0.0
     out = {}

@@ -1,4 +1,4 @@
-"""Logistic regression baseline (paper Table 1 "LR"; ALGORITHMS.md §3.1 and §4).
+"""Logistic regression baseline (paper Table 1 "LR"; docs/ALGORITHMS.md §3.1 and §4).
 
 Full-batch Newton-Raphson (IRLS) in float64 numpy: deterministic, converges to the exact
 (optionally L2-regularised) maximum-likelihood solution in a handful of iterations, and

@@ -1,6 +1,6 @@
 """Learning to Reweight (RML): Ren, Zeng, Yang & Urtasun, "Learning to Reweight Examples
 for Robust Deep Learning", ICML 2018; the paper's robust-training baseline ("RML",
-Sections 4.1-4.2, Tables 1-3 and 8). Spec: ALGORITHMS.md §4.4; reference code
+Sections 4.1-4.2, Tables 1-3 and 8). Spec: docs/ALGORITHMS.md §4.4; reference code
 uber-research/learning-to-reweight-examples ``mnist/reweight.py``.
 
 Each step, with the (possibly poisoned) training rows B and the clean validation set V:
@@ -18,7 +18,7 @@ scales u and drops out, so it is not a parameter here. Training is full batch (b
 B and V are whole sets, as FR-Train's notebooks use them) with Adam on the real step
 (the reference uses momentum SGD on mini-batches).
 
-Static weights for RML+X (ALGORITHMS.md §4.5): ``weights_`` is n times the mean of the
+Static weights for RML+X (docs/ALGORITHMS.md §4.5): ``weights_`` is n times the mean of the
 per-step normalised weights over the last ``last_k`` steps, rescaled to mean exactly 1.
 A single last-step weight is too noisy. ``sample_weight`` multiplies w̃_i before the
 normalisation.

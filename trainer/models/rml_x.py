@@ -1,6 +1,6 @@
 """RML+X: Learning to Reweight first, then a fairness method on the reweighted data; the
 paper's "RML+FC", "RML+LBC" and "RML+AD" rows (Section 4.1, Tables 1-3). Spec:
-ALGORITHMS.md §4.5.
+docs/ALGORITHMS.md §4.5.
 
 The paper says only "first performing RML and then utilizing the example weights in the
 fairness training in a straightforward fashion". Exactly what is done here:

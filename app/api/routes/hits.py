@@ -1,4 +1,4 @@
-"""HIT management (admin, issue 4 §9): publish (with a dry-run cost estimate), list/get, expire,
+"""HIT management (admin): publish (with a dry-run cost estimate), list/get, expire,
 extend, delete, assignments, approve/reject/bonus, block/unblock, sync, spend ledger, link invites.
 
 MTurk's refusals come back as 404/409/422 bodies carrying ``turk_error_code`` and
@@ -145,7 +145,7 @@ class PublishSettingsPublic(BaseModel):
 
 
 class HitOptionsUpdate(_In):
-    """HIT properties (MTURK.md limits); null title/description: derived from the project."""
+    """HIT properties (docs/MTURK.md limits); null title/description: derived from the project."""
 
     title: str | None = Field(default=None, min_length=1, max_length=128)
     description: str | None = Field(default=None, min_length=1, max_length=2000)

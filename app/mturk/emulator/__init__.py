@@ -1,4 +1,4 @@
-"""A local MTurk requester emulator speaking MTurk's JSON 1.1 wire protocol (issue 4 item 7).
+"""A local MTurk requester emulator speaking MTurk's JSON 1.1 wire protocol (docs/MTURK.md §6).
 
 Quick start::
 

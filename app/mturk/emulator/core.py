@@ -1,7 +1,7 @@
 """State and shared reads of the emulated MTurk requester account.
 
 :class:`ServiceCore` holds the store, the clock and the lock and derives HIT status on every read
-(MTURK.md §2-3 and §7). The operation groups are mixins layered on it, in
+(docs/MTURK.md §2-3 and §7). The operation groups are mixins layered on it, in
 ``validation`` → ``money`` → ``ops_workers`` → ``ops_qualifications`` → ``ops_hits`` →
 ``ops_assignments`` → ``worker_side``; :mod:`app.mturk.emulator.service` is the dispatcher.
 """
@@ -32,14 +32,14 @@ SANDBOX_BALANCE = Decimal("10000.00")
 TOKEN_WINDOW_S = 24 * 3600
 OVERRIDE_WINDOW_S = 30 * 24 * 3600
 DEFAULT_PAGE = 10
-# System qualification type ids (MTURK.md §2).
+# System qualification type ids (docs/MTURK.md §2).
 QUAL_LOCALE = "00000000000000000071"
 QUAL_HITS_APPROVED = "00000000000000000040"
 QUAL_PERCENT_APPROVED = "000000000000000000L0"
 QUAL_ADULT = "00000000000000000060"
 MASTERS_IDS = frozenset({"2ARFPLSP75KLA8M8DH1HTEQVJT3SY6", "2F1QJWKUDD8XADTFD2Q0G6UTO95ALH"})
 _ID_ALPHABET = string.ascii_uppercase + string.digits
-# Legacy CreateHIT bounds (MTURK.md §2) that the service model does not carry.
+# Legacy CreateHIT bounds (docs/MTURK.md §2) that the service model does not carry.
 _BOUNDS: dict[str, tuple[int, int]] = {
     "LifetimeInSeconds": (30, 31_536_000),
     "AssignmentDurationInSeconds": (30, 31_536_000),

@@ -1,4 +1,4 @@
-"""Fault injection for the emulator's requester API (MTURK.md §1 retries, §7 item 9).
+"""Fault injection for the emulator's requester API (docs/MTURK.md §1 retries, §7 item 9).
 
 * ``throttle_rate``: fraction of calls answered ``400 ThrottlingException "Rate exceeded"``
   before anything happens (botocore's standard mode retries these);

@@ -1,4 +1,4 @@
-"""Server-side input validation from botocore's MTurk service model (MTURK.md §7 item 8).
+"""Server-side input validation from botocore's MTurk service model (docs/MTURK.md §7 item 8).
 
 botocore itself checks only required members, types and minimums; real MTurk also enforces
 maximums, patterns and enums and answers a Coral ``ValidationException`` naming the member in

@@ -1,4 +1,4 @@
-"""The emulator's money: fees, balance, holds and charges (MTURK.md §3 Money)."""
+"""The emulator's money: fees, balance, holds and charges (docs/MTURK.md §3 Money)."""
 
 from __future__ import annotations
 

@@ -150,7 +150,7 @@ class HitOps(QualificationOps):
 
     def _settled_hit(self, hit_id: str, now: float) -> Row:
         """A HIT for extend/delete: the real service refuses these for a short while after
-        creation (MTURK.md §3 eventual consistency), emulated by ``create_lag_seconds``."""
+        creation (docs/MTURK.md §3 eventual consistency), emulated by ``create_lag_seconds``."""
         hit = self._hit_row(hit_id)
         if now - hit["CreationTime"] < self.create_lag_seconds():
             raise request_error(f"Hit {hit_id} does not exist.", E.HIT_DOES_NOT_EXIST)

@@ -1,4 +1,4 @@
-"""MTurk's JSON 1.1 wire protocol: targets, error bodies and statuses (MTURK.md §1).
+"""MTurk's JSON 1.1 wire protocol: targets, error bodies and statuses (docs/MTURK.md §1).
 
 Request: ``POST /`` with ``X-Amz-Target: MTurkRequesterServiceV20170117.<Op>``,
 ``Content-Type: application/x-amz-json-1.1`` and a SigV4 ``Authorization`` header (its shape is

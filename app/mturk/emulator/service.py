@@ -3,7 +3,8 @@
 :class:`EmulatorService` holds the state (a :class:`~app.mturk.emulator.store.Store`) behind one
 lock. ``handle(op, params)`` runs a requester operation from its wire JSON and returns the output
 JSON; the ``worker_*`` methods are the worker side MTurk's API does not have (accept, return,
-abandon, externalSubmit). Rules follow MTURK.md §2-3 and §7; HIT status is derived on every read.
+abandon, externalSubmit). Rules follow docs/MTURK.md §2-3 and §7; HIT status is derived on every
+read.
 """
 
 from __future__ import annotations

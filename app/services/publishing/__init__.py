@@ -1,4 +1,4 @@
-"""Publishing HITs (issue 4 §2-3): task composition, cost estimate, resumable publishing.
+"""Publishing HITs (docs/MTURK.md §2-3): task composition, cost estimate, resumable publishing.
 
 Composition (paper §4.4: "each task displays about 30 questions ... quizzes to educate the
 workers, and some questions are used to evaluate the performance of the workers"): a HIT holds

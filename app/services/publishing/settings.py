@@ -1,5 +1,5 @@
 """The project's publishing settings: HIT options, the review policy, and MTurk's state rules
-(which operation is allowed in which HIT state, MTURK.md §2)."""
+(which operation is allowed in which HIT state, docs/MTURK.md §2)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ DEFAULT_REVIEW_POLICY: dict[str, Any] = ReviewPolicy().model_dump()
 BUILTIN_PROVIDERS = ("mturk", "link")
 MAX_PER_HIT_CHEAP = 9  # MaxAssignments below MTurk's 10-assignment fee tier
 ANNOTATION_PREFIX = "frtrain"
-# MTurk's own refusals, and the state in which each call is allowed (issue 4 §9).
+# MTurk's own refusals, and the state in which each call is allowed (docs/MTURK.md §3).
 ALLOWED_WHEN = {
     "DeleteHIT": "a HIT can be deleted when it is Reviewable or Reviewing (expired, or every "
     "assignment submitted) and no assignment is still Submitted: approve or reject them first",

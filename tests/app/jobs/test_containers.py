@@ -1,5 +1,5 @@
 """Dockerfile and docker-compose.yml, checked without a container engine (none runs here):
-the compose file parses and wires what issue 5 asks for, and every command the containers run
+the compose file parses and wires what the job service needs, and every command the containers run
 exists in the CLI with the options they pass."""
 
 from __future__ import annotations

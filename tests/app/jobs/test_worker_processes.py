@@ -1,4 +1,4 @@
-"""Real worker subprocesses (`python -m app.worker`) against SQLite and Postgres (issue 5):
+"""Real worker subprocesses (`python -m app.worker`) against SQLite and Postgres:
 exactly-once under two workers, takeover after SIGKILL, cancellation, failures."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Endpoint choice, the live-spending guard, retries and error translation (issue 4 item 1)."""
+"""Endpoint choice, the live-spending guard, retries and error translation (docs/MTURK.md §1,
+§5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""State machines and rules (MTURK.md §3 and §7), driven through boto3 over real HTTP."""
+"""State machines and rules (docs/MTURK.md §3 and §7), driven through boto3 over real HTTP."""
 
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ def test_parse_question_rejects(doc: str, needle: str) -> None:
 
 
 def test_answers_match_mturks_real_format() -> None:
-    # The real Answer string from MTURK.md §4, parsed by our reader.
+    # The real Answer string from docs/MTURK.md §4, parsed by our reader.
     real = (
         '<?xml version="1.0" encoding="ASCII"?><QuestionFormAnswers xmlns="'
         + ANSWERS_NS
