@@ -16,7 +16,7 @@ them had committed nonetheless). Both runs by default, each on its own database 
     .venv/bin/python benchmarks/task_load.py                       # Postgres at TEST_POSTGRES_URL
     .venv/bin/python benchmarks/task_load.py --runs kill --seconds 30 --json out.json
 
-Target (issue text, 2 cores): submit p99 < 100 ms with 0 errors and 0 lost.
+Target (2 cores): submit p99 < 100 ms with 0 errors and 0 lost.
 """
 
 from __future__ import annotations
