@@ -19,10 +19,10 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from app.api.deps import SessionDep, SettingsDep
+from app.api.routes.admin_auth import gate
 from app.api.routes.admin_base import (
     Admin,
     error_page,
-    gate,
     parse_id,
     read_notice,
     redirect_with_notice,

@@ -24,11 +24,11 @@ from fastapi.responses import (
 from sqlalchemy.orm import Session
 
 from app.api.deps import MAX_ID, SessionDep, SettingsDep
+from app.api.routes.admin_auth import gate
 from app.api.routes.admin_base import (
     NO_STORE,
     Admin,
     error_page,
-    gate,
     parse_id,
     render,
     scrub_paths,
