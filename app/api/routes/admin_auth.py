@@ -11,16 +11,28 @@ nonce cookie).
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature
 from sqlalchemy.orm import Session
 
 from app.api.deps import SessionDep, SettingsDep
-from app.api.routes.admin_base import ROOT, Admin, error_page, render, set_cookie, signer
+from app.api.routes.admin_base import (
+    ROOT,
+    Admin,
+    PageError,
+    error_page,
+    redirect_with_notice,
+    render,
+    set_cookie,
+    signer,
+)
 from app.core.config import Settings
 from app.core.errors import DomainError, Unauthorized
 from app.services import auth
@@ -31,6 +43,7 @@ SESSION_COOKIE = "frtrain_admin"
 SESSION_MAX_AGE = 12 * 3600
 LOGIN_COOKIE = "frtrain_admin_login"
 LOGIN_MAX_AGE = 3600
+CsrfForm = Annotated[str, Form(max_length=500)]
 
 
 def session_id_of(request: Request, settings: Settings) -> str | None:
@@ -77,17 +90,82 @@ CSRF_REFUSED = Forbidden(
 )
 
 
-def gate(
-    request: Request, session: Session, settings: Settings, csrf: str | None = None
-) -> Admin | Response:
-    """The signed-in admin, else the response to send instead: the sign-in redirect, or a 403
-    page when a form's CSRF value (checked when `csrf` is given) does not fit the session."""
+class SignInRequired(Exception):
+    """No admin is signed in: raised by the sign-in dependency (:func:`signed_in`), turned into
+    the redirect to the sign-in form by :func:`to_sign_in` (registered once, admin_pages)."""
+
+
+def to_sign_in(request: Request, _exc: Exception) -> Response:
+    """The exception handler of :class:`SignInRequired`."""
+    return to_login(request)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A signed-in request: what every admin page handler works with."""
+
+    request: Request
+    session: Session
+    settings: Settings
+    admin: Admin
+
+    def render(self, name: str, context: dict[str, Any], *, status_code: int = 200) -> Response:
+        return render(self.request, name, context, admin=self.admin, status_code=status_code)
+
+    def error(self, exc: DomainError) -> HTMLResponse:
+        """The friendly error page of `exc`."""
+        return error_page(self.request, exc, self.admin)
+
+    @contextmanager
+    def errors_shown(self, *, rollback: bool = False) -> Iterator[None]:
+        """A domain error inside becomes the error page (:class:`PageError`), after a rollback
+        when asked."""
+        try:
+            yield
+        except DomainError as exc:
+            if rollback:
+                self.session.rollback()
+            raise PageError(exc, self.admin) from None
+
+
+@dataclass(frozen=True)
+class Action(Page):
+    """A signed-in form POST whose CSRF value fits the session (post/redirect/get)."""
+
+    def done(self, back: str, ok: list[str], refused: list[str] | None = None) -> Response:
+        """The redirect to `back` whose notice says what the action did and what was refused."""
+        return redirect_with_notice(self.settings, back, ok, refused)
+
+    def run(self, back: str, work: Callable[[], Response], *, prefix: str = "") -> Response:
+        """`work`'s response; a domain error it raises is rolled back and becomes the refused
+        notice (``prefix`` + its detail) on the page `back` names."""
+        try:
+            return work()
+        except DomainError as exc:
+            self.session.rollback()
+            return self.done(back, [], [prefix + exc.detail])
+
+
+def signed_in(request: Request, session: SessionDep, settings: SettingsDep) -> Page:
+    """The sign-in dependency: the signed-in request, else :class:`SignInRequired`."""
     admin = current_admin(request, session, settings)
     if admin is None:
-        return to_login(request)
-    if csrf is not None and not csrf_ok(admin, csrf):
-        return error_page(request, CSRF_REFUSED, admin)
-    return admin
+        raise SignInRequired
+    return Page(request=request, session=session, settings=settings, admin=admin)
+
+
+PageDep = Annotated[Page, Depends(signed_in)]
+
+
+def checked_form(page: PageDep, csrf: CsrfForm = "") -> Action:
+    """The dependency of every form POST: signed in, and the form's CSRF value fits the
+    session, else the 403 page."""
+    if not csrf_ok(page.admin, csrf):
+        raise PageError(CSRF_REFUSED, page.admin)
+    return Action(page.request, page.session, page.settings, page.admin)
+
+
+ActionDep = Annotated[Action, Depends(checked_form)]
 
 
 def _safe_next(target: str | None) -> str:
@@ -144,7 +222,7 @@ def login(
     session: SessionDep,
     settings: SettingsDep,
     token: Annotated[str, Form(max_length=500)] = "",
-    csrf: Annotated[str, Form(max_length=500)] = "",
+    csrf: CsrfForm = "",
     next: Annotated[str, Form(max_length=2000)] = "/admin",
 ) -> Response:
     target = _safe_next(next)
@@ -195,11 +273,11 @@ def logout(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    csrf: Annotated[str, Form(max_length=500)] = "",
+    csrf: CsrfForm = "",
 ) -> Response:
     admin = current_admin(request, session, settings)
     if admin is not None and not csrf_ok(admin, csrf):
-        return error_page(request, CSRF_REFUSED, admin)
+        raise PageError(CSRF_REFUSED, admin)
     return _signed_out(request, session, settings)
 
 

@@ -93,6 +93,24 @@ def error_page(request: Request, exc: DomainError, admin: Admin | None) -> HTMLR
     )
 
 
+class PageError(Exception):
+    """A domain error to show as the admin's error page: raised by page handlers and the
+    sign-in dependencies, turned into the page by :func:`show_page_error` (registered once,
+    admin_pages)."""
+
+    def __init__(self, error: DomainError, admin: Admin | None) -> None:
+        super().__init__(error.detail)
+        self.error = error
+        self.admin = admin
+
+
+def show_page_error(request: Request, exc: Exception) -> Response:
+    """The exception handler of :class:`PageError`."""
+    if not isinstance(exc, PageError):  # registered for PageError only
+        raise exc
+    return error_page(request, exc.error, exc.admin)
+
+
 def parse_id(raw: str, what: str) -> int:
     # Ids come from the path as text so that "abc" or a huge number is a friendly 404 page.
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:

@@ -1,30 +1,21 @@
 """Admin pages of the crowdsourcing projects: the projects list, a project's page (workers and
-their quality, labels by every method, HITs, spend, export snapshots), export snapshots created
-and downloaded, workers blocked and unblocked. Pages call the same service functions as the JSON
-API; domain errors become HTML pages with the matching status.
+their quality, labels by every method, HITs, spend, export snapshots), its review queue, and
+export downloads. Pages call the same service functions as the JSON API; domain errors become
+HTML pages with the matching status. The forms these pages post to: admin_actions.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, get_args
-from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Query
+from fastapi.responses import HTMLResponse, Response
 from starlette.responses import StreamingResponse
 
-from app.api.deps import MAX_ID, SessionDep, SettingsDep
-from app.api.routes.admin_auth import gate
-from app.api.routes.admin_base import (
-    Admin,
-    error_page,
-    parse_id,
-    read_notice,
-    render,
-)
-from app.core.config import Settings
-from app.core.errors import DomainError, InvalidInput, NotFound
+from app.api.deps import MAX_ID
+from app.api.routes.admin_auth import Page, PageDep
+from app.api.routes.admin_base import parse_id, read_notice
+from app.core.errors import DomainError, NotFound
 from app.schemas.crowd import AggregationMethod
 from app.services import (
     crowd_summary,
@@ -33,7 +24,6 @@ from app.services import (
     ledger,
     projects,
     publishing,
-    review,
     review_queue,
 )
 
@@ -43,27 +33,22 @@ router = APIRouter(prefix="/admin", tags=["admin pages"], include_in_schema=Fals
 METHODS: tuple[AggregationMethod, ...] = get_args(AggregationMethod)
 EXPORT_FORMATS = ("csv", "jsonl", "parquet")
 SPEND_ROWS = 25  # newest ledger entries shown on the project page
+NoticeQuery = Annotated[str | None, Query(max_length=12000)]
 
 
 # -- projects ------------------------------------------------------------------------------
 @router.get("", response_class=HTMLResponse)
-def projects_page(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
-    admin = gate(request, session, settings)
-    if not isinstance(admin, Admin):
-        return admin
+def projects_page(page: PageDep) -> Response:
+    session = page.session
     rows, total = projects.list_projects(session=session, limit=1000)
     workers = {p.id: len(labels.worker_quality(session=session, project_id=p.id)) for p in rows}
-    return render(
-        request,
-        "admin/projects.html",
-        {"projects": rows, "total": total, "workers": workers},
-        admin=admin,
+    return page.render(
+        "admin/projects.html", {"projects": rows, "total": total, "workers": workers}
     )
 
 
-def _project_context(
-    session: Session, settings: Settings, project_id: int, n: int | None
-) -> dict[str, Any]:
+def _project_context(page: Page, project_id: int, n: int | None) -> dict[str, Any]:
+    session, settings = page.session, page.settings
     project = projects.read_project(session=session, project_id=project_id)
     n_used = n if n is not None else project.max_answers
     quality = crowd_summary.quality_summary(session, project_id)
@@ -95,11 +80,8 @@ def _project_context(
     }
 
 
-def _project_page(
-    request: Request,
-    session: Session,
-    settings: Settings,
-    admin: Admin,
+def render_project(
+    page: Page,
     raw_id: str,
     *,
     n: int | None = None,
@@ -107,13 +89,11 @@ def _project_page(
     created: int | None = None,
     worker: str | None = None,
     notice_raw: str | None = None,
-) -> HTMLResponse:
-    try:
+) -> Response:
+    """The project page; with `error`, the page of a form that was refused, with its status."""
+    with page.errors_shown(rollback=True):
         project_id = parse_id(raw_id, "project")
-        context = _project_context(session, settings, project_id, n)
-    except DomainError as exc:
-        session.rollback()
-        return error_page(request, exc, admin)
+        context = _project_context(page, project_id, n)
     notice = None
     # After a block/unblock (post/redirect/get) say what the worker's state now is, read back
     # from the service rather than echoed from the URL.
@@ -124,129 +104,67 @@ def _project_page(
         notice=notice,
         error=error.detail if error else None,
         created=created,
-        outcome=read_notice(settings, notice_raw),
+        outcome=read_notice(page.settings, notice_raw),
     )
-    return render(
-        request,
-        "admin/project.html",
-        context,
-        admin=admin,
-        status_code=error.status_code if error else 200,
+    return page.render(
+        "admin/project.html", context, status_code=error.status_code if error else 200
     )
 
 
 @router.get("/projects/{project_id}", response_class=HTMLResponse)
 def project_page(
     project_id: str,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
+    page: PageDep,
     n: Annotated[int | None, Query(ge=1, le=1000)] = None,
     created: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     worker: Annotated[str | None, Query(max_length=200)] = None,
-    notice: Annotated[str | None, Query(max_length=12000)] = None,
+    notice: NoticeQuery = None,
 ) -> Response:
-    admin = gate(request, session, settings)
-    if not isinstance(admin, Admin):
-        return admin
-    return _project_page(
-        request,
-        session,
-        settings,
-        admin,
-        project_id,
-        n=n,
-        created=created,
-        worker=worker,
-        notice_raw=notice,
+    return render_project(page, project_id, n=n, created=created, worker=worker, notice_raw=notice)
+
+
+# -- review queue -------------------------------------------------------------------------------
+@router.get("/projects/{project_id}/review", response_class=HTMLResponse)
+def review_page(
+    project_id: str,
+    page: PageDep,
+    show: Annotated[str, Query(max_length=10)] = "awaiting",
+    notice: NoticeQuery = None,
+) -> Response:
+    session = page.session
+    with page.errors_shown(rollback=True):
+        pid = parse_id(project_id, "project")
+        project = projects.read_project(session=session, project_id=pid)
+        summary = crowd_summary.quality_summary(session, pid)
+        groups = review_queue.review_queue(
+            session, pid, include_reviewed=show == "all", summary=summary
+        )
+    return page.render(
+        "admin/review.html",
+        {
+            "project": project,
+            "groups": groups,
+            "show_all": show == "all",
+            "quality": summary,
+            "outcome": read_notice(page.settings, notice),
+        },
     )
 
 
-@router.post("/projects/{project_id}/exports", response_class=HTMLResponse)
-def create_export(
-    project_id: str,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    csrf: Annotated[str, Form(max_length=500)] = "",
-    method: Annotated[str, Form(max_length=32)] = "mean",
-    n: Annotated[str, Form(max_length=10)] = "",
-) -> Response:
-    admin = gate(request, session, settings, csrf)
-    if not isinstance(admin, Admin):
-        return admin
-    try:
-        pid = parse_id(project_id, "project")
-        if method not in METHODS:
-            raise InvalidInput(f"method must be one of {', '.join(METHODS)}")
-        if n.strip() and not (n.strip().isdigit() and 1 <= int(n) <= 1000):
-            raise InvalidInput("N must be a whole number from 1 to 1000")
-        snapshot = exports.create_export(
-            session=session, project_id=pid, method=method, n=int(n) if n.strip() else None
-        )
-    except DomainError as exc:
-        session.rollback()
-        if isinstance(exc, NotFound):
-            return error_page(request, exc, admin)
-        return _project_page(request, session, settings, admin, project_id, error=exc)
-    return RedirectResponse(f"/admin/projects/{pid}?created={snapshot.id}#exports", status_code=303)
-
-
-@router.post("/projects/{project_id}/workers/{action}", response_class=HTMLResponse)
-def set_worker_block(
-    project_id: str,
-    action: str,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    csrf: Annotated[str, Form(max_length=500)] = "",
-    worker_id: Annotated[str, Form(max_length=200)] = "",
-    reason: Annotated[str, Form(max_length=1024)] = "",
-) -> Response:
-    admin = gate(request, session, settings, csrf)
-    if not isinstance(admin, Admin):
-        return admin
-    if action not in ("block", "unblock"):
-        return error_page(request, NotFound(f"no worker action {action!r}"), admin)
-    try:
-        pid = parse_id(project_id, "project")
-        projects.get_project(session=session, project_id=pid)
-        review.set_block(
-            session,
-            settings,
-            worker_id,
-            blocked=action == "block",
-            reason=reason.strip(),
-            project_id=pid,
-        )
-    except DomainError as exc:
-        session.rollback()
-        return _project_page(request, session, settings, admin, project_id, error=exc)
-    return RedirectResponse(
-        f"/admin/projects/{pid}?worker={quote(worker_id, safe='')}#workers", status_code=303
-    )
-
-
+# -- export downloads -----------------------------------------------------------------------------
 @router.get("/exports/{export_id}/download")
 def download_export(
     export_id: str,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
+    page: PageDep,
     format: Annotated[str, Query(max_length=10)] = "csv",
 ) -> Response:
-    admin = gate(request, session, settings)
-    if not isinstance(admin, Admin):
-        return admin
-    try:
+    with page.errors_shown():
         eid = parse_id(export_id, "export")
         if format not in EXPORT_FORMATS:
             raise NotFound(f"no download format {format!r}; use {', '.join(EXPORT_FORMATS)}")
         chunks, media, name, facts = exports.export_stream(
-            session=session, export_id=eid, fmt=format
+            session=page.session, export_id=eid, fmt=format
         )
-    except DomainError as exc:
-        return error_page(request, exc, admin)
     headers = {
         "Content-Disposition": f'attachment; filename="{name}"',
         "X-Checksum-SHA256": facts["checksum"],
