@@ -22,6 +22,7 @@ from fastapi.responses import (
     Response,
 )
 
+from app.api import admin_queries
 from app.api.deps import MAX_ID
 from app.api.routes.admin_auth import ActionDep, Page, PageDep
 from app.api.routes.admin_base import NO_STORE, parse_id, scrub_paths
@@ -31,6 +32,7 @@ from app.services import jobs as job_service
 
 router = APIRouter(prefix="/admin", tags=["admin pages"], include_in_schema=False)
 
+JOBS_SHOWN = 200  # newest training jobs on the jobs page
 #: Result keys the job page lays out itself; every other key is listed under "More results".
 _SHOWN = {"seeds", "summary", "curve", "artifacts"}
 #: Per-seed keys that are about the data, not a grid point.
@@ -222,8 +224,7 @@ def _job_page(page: Page, job_id: str) -> Response:
 def _jobs_page(
     page: Page, *, error: DomainError | None = None, cancelled: int | None = None
 ) -> Response:
-    summaries, total = job_service.list_jobs(session=page.session, limit=200)
-    jobs = [job_service.read_job(session=page.session, job_id=s.id) for s in summaries]
+    jobs, total = admin_queries.newest_jobs(page.session, limit=JOBS_SHOWN)
     metrics = {
         j.id: {
             "accuracy": _metric(j.results, "test", "accuracy"),

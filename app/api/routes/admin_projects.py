@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 from starlette.responses import StreamingResponse
 
+from app.api import admin_queries
 from app.api.deps import MAX_ID
 from app.api.routes.admin_auth import Page, PageDep
 from app.api.routes.admin_base import parse_id, read_notice
@@ -41,7 +42,7 @@ NoticeQuery = Annotated[str | None, Query(max_length=12000)]
 def projects_page(page: PageDep) -> Response:
     session = page.session
     rows, total = projects.list_projects(session=session, limit=1000)
-    workers = {p.id: len(labels.worker_quality(session=session, project_id=p.id)) for p in rows}
+    workers = admin_queries.workers_per_project(session, [p.id for p in rows])
     return page.render(
         "admin/projects.html", {"projects": rows, "total": total, "workers": workers}
     )
