@@ -17,6 +17,7 @@ from app.api.deps import MAX_ID
 from app.api.routes.admin_auth import Page, PageDep
 from app.api.routes.admin_base import parse_id, read_notice
 from app.core.errors import DomainError, NotFound
+from app.crowd.quality import WorkerFilterRule, as_rule
 from app.schemas.crowd import AggregationMethod
 from app.services import (
     crowd_summary,
@@ -48,6 +49,39 @@ def projects_page(page: PageDep) -> Response:
     )
 
 
+def quality_rule_text(rule: WorkerFilterRule) -> str:
+    """The worker-quality rule of app.crowd.quality (its module docstring: statuses in order of
+    precedence), in words, with `rule`'s own values: the project page's "Rule:" line."""
+    level = f"{rule.level:g}"
+    judged = max(rule.min_gold, 1)
+    if rule.credible_level is None:
+        below = f"posterior mean gold accuracy below {rule.min_accuracy:g}"
+    else:
+        below = f"P(gold accuracy < {rule.min_accuracy:g}) ≥ {level}"
+    filtered = [
+        f"after {judged} gold answers, credibly no better than chance on gold "
+        f"(P(sensitivity + specificity ≤ 1) ≥ {level}) or {below}",
+        f"after {max(rule.decide_after, 1)} gold answers, P(J > {rule.min_skill:g}) < 0.5",
+    ]
+    if rule.min_pattern_answers > 0:
+        n = rule.min_pattern_answers
+        filtered[:0] = [f"one value for all of at least {n} answers"]
+        filtered.insert(
+            2,
+            f"at least {n} answers credibly against the others' labels (P(J ≤ 0) ≥ {level}) "
+            f"unless gold shows skill (P(sensitivity + specificity > 1) ≥ {rule.trust_level:g})",
+        )
+    return (
+        "per worker, sensitivity (+1 gold answered positive) and specificity (−1 gold answered "
+        f"negative) with Beta({rule.prior_a:g}, {rule.prior_b:g}) posteriors, and skill "
+        "J = sensitivity + specificity − 1 over all answers against the labels the other "
+        "workers and the gold imply; a worker is blocked (by an admin), else filtered when "
+        f"{'; or '.join(filtered)}; else trusted when, after {judged} gold answers, "
+        "P(sensitivity > 1/2) and P(specificity > 1/2) are both "
+        f"≥ {rule.trust_level:g} (gold of both classes needed); else pending (answers kept)"
+    )
+
+
 def _project_context(page: Page, project_id: int, n: int | None) -> dict[str, Any]:
     session, settings = page.session, page.settings
     project = projects.read_project(session=session, project_id=project_id)
@@ -63,6 +97,7 @@ def _project_context(page: Page, project_id: int, n: int | None) -> dict[str, An
         "hit_label": review_queue.hit_label,
         "workers": quality.workers,
         "quality": quality,
+        "rule_text": quality_rule_text(as_rule(project.worker_filter.model_dump())),
         "audit": crowd_summary.bias_audit(session, project_id),
         "summary": labels.label_summary(
             session=session, project_id=project_id, n=n_used, methods=METHODS
