@@ -124,8 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(task.router)  # the worker task page (HTML), outside /api/v1
-    for admin_router in admin_pages.ROUTERS:  # admin web pages (HTML, cookie sign-in) under /admin
-        app.include_router(admin_router)
+    admin_pages.install(app)  # admin web pages (HTML, cookie sign-in) under /admin
     for router in _api_routers():
         app.include_router(router, prefix=API_PREFIX)
     return app
