@@ -1,17 +1,46 @@
-"""The model-selection rule: which grid point to keep, decided on VALIDATION data only.
+"""Model selection: which grid point to keep, decided on VALIDATION data only.
 
-One rule for every caller (training jobs, ``frtrain train``, the demo and the paper
-reproduction): among the grid points whose validation fairness reaches ``min_fairness``
-(the paper's 80% rule for disparate impact), the most accurate one; if none reaches it,
-the fairest one (ties: the more accurate, then the earlier point). With ``smooth=True``
-both validation curves are first smoothed over neighbouring points of the lambda grid
-(3-point moving average), which the synthetic reproduction uses because its 200
-validation rows make single-point DI noisy (trainer/experiments/synthetic.py).
+The specification is ``docs/SELECTION.md`` (written and committed before the rule was run on
+any data set); in short, three rules, by name (:data:`RULES`):
 
-The validation set is often small (a crowd export of a few hundred rows), so its DI and
-accuracy are uncertain. :func:`bootstrap_intervals` states that uncertainty (percentile
-bootstrap over validation rows) and :func:`small_validation_warning` says when the
-interval of DI is too wide for the threshold to be checkable.
+``interval`` (:data:`DEFAULT_RULE`, :func:`select`)
+    The product's rule: training jobs and ``frtrain train`` (trainer/api.py), ``method: auto``'s
+    FR-Train candidate (trainer/models/auto.py) and ``frtrain reproduce select-defaults`` on
+    real data. Validation sets are small (a crowd export of a few hundred rows), so the
+    fairness of each grid point is judged by an interval, not a point estimate:
+
+    1. Disparate impact needs no labels: it is estimated on every label-free row the caller
+       may use, the validation rows plus the training split's features (never test rows).
+       Equalized odds and equal opportunity need labels: only the clean validation rows
+       count. The label-free DI is recorded for every point whatever the metric.
+    2. 95% stratified percentile bootstrap (resampling within each group, or each
+       (group, label) cell; a stratum's resampled positive rate is drawn as the binomial it
+       is; a resample with no positive prediction counts as 0).
+    3. Feasible: the interval's lower end reaches ``min_fairness``.
+    4. Among feasible points the highest validation accuracy (point estimate); exact ties go
+       to the larger fairness lower end, then the earlier point.
+    5. None feasible: the highest fairness lower end (ties: more accurate, earlier), with a
+       warning.
+    6. Accuracy's uncertainty is reported, not traded: paired bootstrap differences to the
+       chosen point on the same resampled validation rows, and how many feasible points the
+       validation set cannot separate from it (docs/SELECTION.md explains why).
+    7. Deterministic: resamples are seeded by the caller's seed.
+
+``point`` (:func:`select_point`)
+    The previous product rule, kept for the paper reproduction's real-data tables (their
+    committed figures were produced with it): among the grid points whose validation
+    fairness point estimate reaches ``min_fairness``, the most accurate one; if none does,
+    the fairest one (ties: the more accurate, then the earlier point).
+
+``smoothed`` (:func:`choose_index`)
+    The synthetic reproduction's documented rule (trainer/experiments/synthetic.py): ``point``
+    on both validation curves after a 3-point moving average over the lambda grid, with DI on
+    the validation rows plus the authors' unused block; its 200 validation rows make
+    single-point DI noisy.
+
+:func:`bootstrap_intervals` states the uncertainty of validation accuracy and DI per grid
+point, and :func:`small_validation_warning` says when the validation DI interval is too wide
+for the threshold to be checkable.
 """
 
 from __future__ import annotations
