@@ -22,7 +22,8 @@ Spec (every key optional except ``data``; defaults in brackets)::
                 baseline (trainer/models/practitioners.py: "eg-dp-clean", "cr-lr", ...)
                 ["auto" for a user file, "fr-train" for a built-in data set],
       "hyperparameters": {...}    # method-specific; list values form the grid
-      "selection": {"min_fairness": 0.8, "metric": "disparate_impact"},
+      "selection": {"min_fairness": 0.8, "metric": "disparate_impact",
+                    "rule": "interval" | "point"},
       "seeds": [0, 1, 2],         # model seeds; each also draws the split unless split_seed
       "split_seed": null | int,
       "device": "auto" | "cpu" | "cuda",
@@ -44,9 +45,14 @@ so one fit per repeat covers the whole grid).
 
 FR-Train's grid: ``l1`` (lambda_1, the fairness weight) and ``l2`` (lambda_2, the robustness
 weight) may be lists; every (l1, l2) pair trains in one batched run (paper §3, Appendix A.4
-"vary lambda_1 ... for a trade-off"), and the point reported per seed is chosen on the
-*validation* set only: the highest validation accuracy among grid points whose validation
-fairness is at least ``min_fairness``; if none reaches it, the fairest one.
+"vary lambda_1 ... for a trade-off"), and the point reported per seed is chosen without test
+rows by ``selection.rule`` (docs/SELECTION.md): by default ``interval``, the highest
+validation accuracy among grid points whose fairness interval lies at or above
+``min_fairness`` (DI measured on the validation rows plus the training split's features,
+whose labels are not read; equalized odds and equal opportunity on the validation rows);
+if none does, the one with the highest lower end. ``point`` is the previous rule on
+validation point estimates. Each grid point records that evidence under ``selection``,
+each seed ``selection_rule`` and ``selection_reason``.
 """
 
 from __future__ import annotations
@@ -64,14 +70,24 @@ import numpy as np
 
 from trainer import defaults
 from trainer.metrics import json_safe as _json_safe
-from trainer.selection import bootstrap_intervals, select_point, small_validation_warning
+from trainer.selection import (
+    DEFAULT_RULE,
+    RULES,
+    bootstrap_intervals,
+    select,
+    select_point,
+    small_validation_warning,
+)
 
-__all__ = ["select_point"]  # the selection rule lives in trainer.selection
+__all__ = ["select", "select_point"]  # the selection rules live in trainer.selection
 
 BUILTIN_DATASETS = ("synthetic", "compas", "adult")
 ATTACKS = ("top_margin", "paudice_greedy")
 DEVICES = ("auto", "cpu", "cuda")
 FAIRNESS_METRICS = ("disparate_impact", "equalized_odds", "equal_opportunity")
+#: Selection rules a job may name (docs/SELECTION.md; "smoothed" is the synthetic
+#: reproduction's own and needs its extra unlabelled block).
+JOB_RULES = RULES[:2]
 #: The practitioner baselines' names (trainer/models/practitioners.py PRACTITIONERS).
 PRACTITIONER_METHODS = (
     "lr-clean", "eg-dp-clean", "eg-eo-clean", "eg-dp-train", "eg-eo-train", "to-dp-clean",
@@ -492,13 +508,16 @@ def validate_spec(
     sel_raw = raw.get("selection") or {}
     if not isinstance(sel_raw, Mapping):
         raise _fail("selection", "must be an object")
-    _check_keys("selection", sel_raw, {"min_fairness", "metric"})
+    _check_keys("selection", sel_raw, {"min_fairness", "metric", "rule"})
     selection = {
         "min_fairness": _number("selection.min_fairness", sel_raw.get("min_fairness", 0.8), 0, 1),
         "metric": sel_raw.get("metric", "disparate_impact"),
+        "rule": sel_raw.get("rule", DEFAULT_RULE),
     }
     if selection["metric"] not in FAIRNESS_METRICS:
         raise _fail("selection.metric", f"must be one of {FAIRNESS_METRICS}")
+    if selection["rule"] not in JOB_RULES:
+        raise _fail("selection.rule", f"must be one of {JOB_RULES}")
     seeds_raw = raw.get("seeds", [0])
     if not isinstance(seeds_raw, list) or not seeds_raw:
         raise _fail("seeds", "must be a non-empty list of integers")
@@ -670,6 +689,8 @@ class _Fitted:
     val_scores: np.ndarray  # (M, n_val)
     test_scores: np.ndarray  # (M, n_test)
     states: list[Any]  # per grid point: the fitted estimator
+    #: (M, n_train): on the training split's features, for label-free selection (DI)
+    train_scores: np.ndarray | None = None
 
 
 def _fit_frtrain(
@@ -712,6 +733,7 @@ def _fit_frtrain(
         np.stack([m.decision_function(ds.val.X, ds.val.z) for m in models]),
         np.stack([m.decision_function(ds.test.X, ds.test.z) for m in models]),
         list(models),
+        np.stack([m.decision_function(ds.train.X, ds.train.z) for m in models]),
     )
 
 
@@ -724,7 +746,7 @@ def _fit_baseline(
     cls = _lr_class() if spec.method == "lr" else _estimator_class(module, cls_name)
     assert cls is not None
     takes_seed = "random_state" in inspect.signature(cls.__init__).parameters
-    sv, st, states = [], [], []
+    sv, st, sr, states = [], [], [], []
     for i, point in enumerate(grid):
         est = cls(**point, **({"random_state": seed} if takes_seed else {}))
         est.fit(
@@ -737,9 +759,10 @@ def _fit_baseline(
         )
         sv.append(np.asarray(est.decision_function(ds.val.X, ds.val.z), dtype=np.float64))
         st.append(np.asarray(est.decision_function(ds.test.X, ds.test.z), dtype=np.float64))
+        sr.append(np.asarray(est.decision_function(ds.train.X, ds.train.z), dtype=np.float64))
         states.append(est)
         tick(i)
-    return _Fitted(np.stack(sv), np.stack(st), states)
+    return _Fitted(np.stack(sv), np.stack(st), states, np.stack(sr))
 
 
 def _method_report(est: Any) -> dict[str, Any]:
@@ -867,21 +890,24 @@ def _run_training(
                     "test": _json_safe(evaluate(ds.test.y, pt, ds.test.z)),
                 }
             )
-        chosen = select_point(
-            [p["val"] for p in points],
-            min_fairness=spec.selection["min_fairness"],
-            metric=spec.selection["metric"],
-        )
+        choice = _select(spec, ds, fitted, seed)
+        chosen = choice.index
+        for p, evidence in zip(points, choice.points, strict=True):
+            p["selection"] = _json_safe(evidence)
         warning = small_validation_warning(
             [p["val_interval"] for p in points], len(ds.val), spec.selection["min_fairness"]
         )
-        if warning:
-            facts["warnings"] = [warning]
+        warns = [warning] if warning else []
+        warns += choice.warnings
+        if warns:
+            facts["warnings"] = warns
         per_seed.append(
             {
                 "seed": seed,
                 "grid": points,
                 "selected": chosen,
+                "selection_rule": choice.rule,
+                "selection_reason": choice.reason,
                 "selected_params": grid[chosen],
                 "val": points[chosen]["val"],
                 "test": points[chosen]["test"],
@@ -944,6 +970,20 @@ def _run_training(
     return results
 
 
+def _select(spec: JobSpec, ds: Any, fitted: _Fitted, seed: int) -> Any:
+    """The job's selection rule on validation predictions and, for label-free DI, the
+    training split's (``trainer.selection.select``; the test split is not passed)."""
+    pred = lambda s: np.where(s > 0, 1, -1)  # noqa: E731
+    train = fitted.train_scores
+    return select(
+        ds.val.y, pred(fitted.val_scores), ds.val.z,
+        train_pred=None if train is None else pred(train),
+        z_train=None if train is None else ds.train.z,
+        metric=spec.selection["metric"], min_fairness=spec.selection["min_fairness"],
+        rule=spec.selection.get("rule", DEFAULT_RULE), seed=seed,
+    )  # fmt: skip
+
+
 def _holdout_evaluation(
     spec: JobSpec, ds: Any, grid: list[dict[str, Any]], poll: Callable[[int], None]
 ) -> dict[str, Any]:
@@ -971,12 +1011,7 @@ def _holdout_evaluation(
         # The held-out rows take the test split's place: no fit and no selection sees them.
         part = replace(ds, val=ds.val.subset(keep), test=ds.val.subset(held))
         fitted = fit(spec, part, seed, grid, poll)
-        vals = [
-            _json_safe(evaluate(part.val.y, np.where(v > 0, 1, -1), part.val.z))
-            for v in fitted.val_scores
-        ]
-        chosen = select_point(vals, min_fairness=spec.selection["min_fairness"],
-                              metric=spec.selection["metric"])  # fmt: skip
+        chosen = _select(spec, part, fitted, seed).index
         pt = np.where(fitted.test_scores[chosen] > 0, 1, -1)
         scored = _json_safe(evaluate(part.test.y, pt, part.test.z))
         ids = ds.val.ids if ds.val.ids is not None else np.arange(n_val)
@@ -1029,7 +1064,8 @@ def format_results(results: Mapping[str, Any]) -> str:
         lines.append(f"seed {s['seed']}: n_train {s['n_train']}, n_val {s['n_val']}, "
                      f"n_test {s['n_test']}")  # fmt: skip
         lines.append(f"{'#':>3} {'params':<22} {'val acc [95%]':>20} {'val DI [95%]':>20}"
-                     f" {'test acc':>8} {'test DI':>7}")  # fmt: skip
+                     f" {'label-free DI [95%]':>20} {'ok':>2} {'test acc':>8}"
+                     f" {'test DI':>7}")  # fmt: skip
         rep = s.get("method_report")
         if rep:  # auto: what it compared, chose and why
             lines.append(f"auto chose {rep.get('reason', rep.get('chosen'))}")
@@ -1045,13 +1081,19 @@ def format_results(results: Mapping[str, Any]) -> str:
 
             params = ", ".join(f"{k}={v}" for k, v in p["params"].items())[:22]
             ta, td = p["test"]["accuracy"], p["test"]["disparate_impact"]
+            ev = p.get("selection") or {}
             lines.append(
                 f"{i:>2}{'*' if i == s['selected'] else ' '} {params:<22} "
                 f"{cell(p['val']['accuracy'], iv.get('accuracy'))} "
                 f"{cell(p['val']['disparate_impact'], iv.get('disparate_impact'))} "
+                f"{cell(ev.get('label_free_di'), ev.get('label_free_di_interval'))} "
+                f"{'y' if ev.get('feasible') else '-':>2} "
                 f"{ta:>8.3f} {'-' if td is None else f'{td:.3f}':>7}"
             )
-    lines.append("* = chosen on validation only (trainer.selection)")
+        if s.get("selection_reason"):
+            lines.append(f"  chosen by {s['selection_reason']}")
+    lines.append("* = chosen without test rows (trainer.selection, docs/SELECTION.md); ok = "
+                 "feasible: the checked fairness interval lies at or above the target")  # fmt: skip
     lines.append(f"test labels: {results['test_labels']['note']}")
     h = results.get("holdout")
     if h:

@@ -244,9 +244,12 @@ def selection_pool(dataset: str, val: Split, data_dir: str | None) -> tuple[Any,
 
     Synthetic: ``frtrain reproduce synthetic``'s rule (smoothed along the λ_f grid; DI on
     the validation rows plus the features of the authors' unused block [2200, 2700)).
-    Real data: ``trainer.selection.select_point`` (what ``frtrain train`` and the demo use),
-    validation accuracy and validation DI. Never the test split; never the training rows
-    (G's fairness adversary is fitted on them, so their DI overstates).
+    Real data: rule ``point`` (``trainer.selection.select_point``), validation accuracy and
+    validation DI: the reproduction's tables keep the rule their committed figures were
+    produced with; training jobs and the demo use ``interval`` (docs/SELECTION.md). Never
+    the test split; here never the training rows either (G's fairness adversary is fitted on
+    them, so their DI can overstate; ``interval`` accepts that small bias for a far narrower
+    interval and states it in docs/SELECTION.md).
     """
     if dataset != "synthetic":
         return val.X, val.z, "validation"
@@ -351,8 +354,9 @@ def choose_fr(
     ``selection="smoothed"`` (synthetic) is ``frtrain reproduce synthetic``'s rule
     (:func:`~trainer.selection.choose_index`: validation accuracy and fairness
     smoothed along the λ_f grid; the most accurate point whose fairness reaches 0.8, else
-    the fairest); ``"validation"`` (real data) is ``trainer.selection.select_point``, the
-    product's rule, on the raw validation numbers. Fairness is DI on
+    the fairest); ``"validation"`` (real data) is ``trainer.selection.select_point`` (rule
+    ``point``, the product's rule when these tables were published; docs/SELECTION.md), on
+    the raw validation numbers. Fairness is DI on
     :func:`selection_pool`'s rows, or for equalized odds (Table 9) the worse of the two
     validation EO ratios.
     """

@@ -85,7 +85,10 @@ def _mean_std(values: list[Any]) -> dict[str, float] | None:
 
 
 def _why(seed: dict[str, Any], selection: dict[str, Any]) -> str:
-    """Why the trainer chose this seed's point (trainer.api.select_point's rule)."""
+    """Why the trainer chose this seed's point: the reason it recorded (trainer.selection,
+    docs/SELECTION.md), or for results recorded before it did, the old rule's restatement."""
+    if isinstance(seed.get("selection_reason"), str):
+        return str(seed["selection_reason"])
     metric = str(selection.get("metric", "disparate_impact"))
     floor = _num(selection.get("min_fairness"))
     val = seed.get("val") or {}

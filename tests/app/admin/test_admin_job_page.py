@@ -102,11 +102,13 @@ def test_job_page_shows_every_grid_point_the_choice_and_the_plot(
             assert f"{acc:.3f}" in row, (part, i)
             assert f"l1={results['seeds'][0]['grid'][i]['params']['l1']:.4g}" in row
         assert f"Every grid point: {heading} metrics" in page
-    # The chosen point per seed and why (the trainer's rule, from the validation metrics).
+    # The chosen point per seed and why (the reason the trainer recorded).
     chosen = html.split('id="chosen-h"')[1].split("</table>")[0]
     for s in results["seeds"]:
         assert f'<th scope="row">{s["seed"]}</th><td>#{s["selected"] + 1}</td>' in chosen
-    assert "validation disparate impact" in text_of(chosen)
+        # why: the reason the trainer recorded with its rule (docs/SELECTION.md)
+        assert " ".join(s["selection_reason"].split()) in text_of(chosen)
+    assert "rule 'interval'" in text_of(chosen)
     # Which labels: validation and test, plus the trainer's own statement.
     labels = text_of(html.split('id="labels-h"')[1].split("</section>")[0])
     assert "clean validation split of synthetic" in labels
