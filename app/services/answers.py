@@ -22,6 +22,7 @@ from app.crowd import CrowdInputError, parse_wide
 from app.crowd._table import plain
 from app.models import Answer, Example, Project, Worker
 from app.schemas.crowd import AnswerImportResult
+from app.services import submissions
 from app.services.examples import example_rows, existing_ids
 from app.services.projects import get_project
 from app.services.tables import (
@@ -151,33 +152,6 @@ def _check_duplicates(
             )
 
 
-def _insert_answers(
-    session: Session,
-    project_id: int,
-    example_ids: list[int],
-    worker_ids: list[int],
-    values: np.ndarray,
-    times: list[datetime],
-    source: str,
-) -> int:
-    now = datetime.now(UTC)
-    rows = [
-        {
-            "project_id": project_id,
-            "example_id": e,
-            "worker_id": w,
-            "value": int(v),
-            "submitted_at": t,
-            "source": source,
-            "created_at": now,
-        }
-        for e, w, v, t in zip(example_ids, worker_ids, values.tolist(), times, strict=True)
-    ]
-    if rows:
-        session.execute(insert(Answer), rows)
-    return len(rows)
-
-
 def _import_long(
     session: Session, project: Project, frame: pd.DataFrame, *, create_workers: bool, source: str
 ) -> AnswerImportResult:
@@ -198,7 +172,12 @@ def _import_long(
     example_ids = [known[e] for e in ext_examples]
     worker_ids = [workers[w] for w in ext_workers]
     _check_duplicates(session, project.id, example_ids, worker_ids, ext_examples, ext_workers)
-    n = _insert_answers(session, project.id, example_ids, worker_ids, values, times, source)
+    n = submissions.record_imported(
+        session,
+        project_id=project.id,
+        answers=zip(example_ids, worker_ids, values.tolist(), times, strict=True),
+        source=source,
+    )
     return AnswerImportResult(
         layout="long", answers_created=n, workers_created=n_new, examples_created=0
     )
@@ -236,8 +215,13 @@ def _import_wide(
     # ans_k was the k-th answer: its position orders the answers of one example (§4.4 "first N").
     positions = answers["submitted_at"].to_numpy(dtype=np.int64)
     times = [base + timedelta(microseconds=int(k)) for k in positions]
-    n = _insert_answers(
-        session, project.id, example_ids, worker_ids, answers["value"].to_numpy(), times, source
+    n = submissions.record_imported(
+        session,
+        project_id=project.id,
+        answers=zip(
+            example_ids, worker_ids, answers["value"].to_numpy().tolist(), times, strict=True
+        ),
+        source=source,
     )
     return AnswerImportResult(
         layout="wide", answers_created=n, workers_created=n_new, examples_created=len(new_rows)

@@ -26,7 +26,7 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.crowd import review_rules as rules
 from app.models import Answer, Assignment, Hit, HitAssignment, Project, Worker
 from app.schemas.hits import AssignmentPublic
-from app.services import ledger, recruiting
+from app.services import ledger, recruiting, submissions
 from app.services.providers import LINK_WORKER_PREFIX, completion_code, mturk_client
 from app.services.publishing import explain_mturk, get_hit, hit_options, review_policy
 
@@ -71,15 +71,6 @@ def _ctx(session: Session, assignment_id: str) -> _Ctx:
     project = session.get(Project, assignment.project_id)
     assert hit is not None and project is not None
     return _Ctx(assignment, ha, hit, project)
-
-
-def assignment_cost(hit: Hit) -> Decimal:
-    """What one approved assignment of ``hit`` costs: reward plus MTurk fee (none for link)."""
-    if hit.provider not in ("mturk", "link"):
-        return recruiting.get(hit.provider).place_cost(hit)
-    return ledger.hit_cost(
-        Decimal(str(hit.reward)), hit.max_assignments, marketplace=hit.provider == "mturk"
-    ).per_assignment
 
 
 def assignment_views(*, session: Session, hit_id: int) -> list[AssignmentPublic]:
@@ -206,31 +197,15 @@ def approve(
                 client.ensure_approved(assignment_id, feedback=feedback)
     elif c.hit.provider != "link":
         _recruiter(c.hit).approve(session, settings, c.hit, assignment_id)
-    was_rejected = c.assignment.status == "rejected"
-    c.assignment.status = "approved"
-    c.ha.review = "approved"
     c.ha.mturk_status = "Approved" if c.hit.provider == "mturk" else None
-    c.ha.feedback = feedback or c.ha.feedback
-    c.ha.reviewed_at = datetime.now(UTC)
-    cost = assignment_cost(c.hit)
-    if was_rejected:  # the released reserve is needed again
-        ledger.record(
-            session,
-            project_id=c.project.id,
-            hit_id=c.hit.id,
-            kind="reserve",
-            amount=cost,
-            key=f"unrelease:{assignment_id}",
-            note="rejection overridden",
-        )
-    ledger.record(
+    submissions.record_decision(
         session,
-        project_id=c.project.id,
-        hit_id=c.hit.id,
-        kind="paid",
-        amount=cost,
-        key=f"paid:{assignment_id}",
+        hit=c.hit,
+        assignment=c.assignment,
+        ha=c.ha,
+        verdict="approved",
         note="reward + fee",
+        feedback=feedback,
     )
     session.commit()
     return c.assignment
@@ -273,19 +248,15 @@ def reject(
             client.ensure_rejected(assignment_id, feedback=feedback[:1024])
     elif c.hit.provider != "link":
         _recruiter(c.hit).reject(session, settings, c.hit, assignment_id, feedback)
-    c.assignment.status = "rejected"
-    c.ha.review = "rejected"
     c.ha.mturk_status = "Rejected" if c.hit.provider == "mturk" else None
-    c.ha.feedback = feedback
-    c.ha.reviewed_at = datetime.now(UTC)
-    ledger.record(
+    submissions.record_decision(
         session,
-        project_id=c.project.id,
-        hit_id=c.hit.id,
-        kind="release",
-        amount=-assignment_cost(c.hit),
-        key=f"release:{assignment_id}",
+        hit=c.hit,
+        assignment=c.assignment,
+        ha=c.ha,
+        verdict="rejected",
         note="rejected: not paid",
+        feedback=feedback,
     )
     session.commit()
     return c.assignment

@@ -27,13 +27,12 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import NotFound
-from app.models import Answer, Assignment, GoldQuestion, Hit, HitAssignment, Project
-from app.services import ledger, publishing, review
+from app.models import Answer, Assignment, Hit, HitAssignment, Project
+from app.services import publishing, review, submissions
 from app.services.providers import mturk_client
 from app.services.task_page import answer_fields, worker_row
 
 log = logging.getLogger(__name__)
-_STATUS = {"Submitted": "submitted", "Approved": "approved", "Rejected": "rejected"}
 
 
 @dataclass
@@ -231,71 +230,33 @@ def _upsert(
         _confirm(session, assignment)
         out.assignments_confirmed += 1
     fields = answer_fields(settings, hit, aid, ha)
-    ids = set(fields.values())
     values = _values(a.get("Answer"), fields, out)
-    have = set(
-        session.scalars(
-            select(Answer.example_id).where(
-                Answer.project_id == hit.project_id,
-                Answer.worker_id == assignment.worker_id,
-                Answer.example_id.in_(list(ids)),
-            )
-        )
-    )
-    new = [
-        Answer(
-            project_id=hit.project_id,
-            example_id=e,
-            worker_id=assignment.worker_id,
-            assignment_id=assignment.id,
-            value=v,
-            source="mturk",
-            submitted_at=when,
-        )
-        for e, v in values.items()
-        if e not in have
-    ]
-    session.add_all(new)
-    out.answers_new += len(new)
-    if assignment.status == "accepted":
+    first = assignment.status == "accepted"
+    if first:
         assignment.status = "submitted"
         assignment.submitted_at = when
-        ha.submitted_via = "sync"
-        gold = dict(
-            session.execute(
-                select(GoldQuestion.example_id, GoldQuestion.label).where(
-                    GoldQuestion.project_id == project.id,
-                    GoldQuestion.kind == "hidden_check",
-                    GoldQuestion.example_id.in_(list(ids)),
-                )
-            ).all()
-        )
-        # Scored on what is stored for this assignment (answers from the page or from MTurk).
-        stored = dict(
-            session.execute(
-                select(Answer.example_id, Answer.value).where(Answer.assignment_id == assignment.id)
-            ).all()
-        )
-        scored = {e: lbl for e, lbl in gold.items() if e in stored}
-        ha.gold_total = len(scored)
-        ha.gold_correct = sum(
-            (stored[e] > project.threshold) == (int(lbl) == 1) for e, lbl in scored.items()
-        )
+    # Scored on what is stored for this assignment (answers from the page or from MTurk).
+    new = submissions.record_submission(
+        session,
+        project=project,
+        hit=hit,
+        assignment=assignment,
+        ha=ha,
+        values=values,
+        submitted_at=when,
+        via="sync" if first else None,
+        score=first,
+    )
+    out.answers_new += len(new)
     ha.mturk_status = status
     if status in ("Approved", "Rejected") and ha.review == "pending":
         # Decided on MTurk (auto-approval, or the requester website): record it here too.
-        assignment.status = _STATUS[status]
-        ha.review = _STATUS[status]
-        ha.reviewed_at = datetime.now(UTC)
-        cost = review.assignment_cost(hit)
-        kind, amount = ("paid", cost) if status == "Approved" else ("release", -cost)
-        ledger.record(
+        submissions.record_decision(
             session,
-            project_id=project.id,
-            hit_id=hit.id,
-            kind=kind,
-            amount=amount,
-            key=f"{kind}:{aid}",
+            hit=hit,
+            assignment=assignment,
+            ha=ha,
+            verdict="approved" if status == "Approved" else "rejected",
             note=f"{status.lower()} on MTurk",
         )
 

@@ -43,7 +43,7 @@ from app.core.config import Settings
 from app.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from app.models import Answer, Assignment, Example, GoldQuestion, Hit, HitAssignment, Project
 from app.models import Worker as WorkerRow
-from app.services import providers
+from app.services import providers, submissions
 
 if TYPE_CHECKING:
     from app.services.recruiting import RecruitingProvider
@@ -552,10 +552,6 @@ def _check_quiz_fields(form: dict[str, str], allowed: set[str]) -> None:
             raise InvalidInput(f"{name[:40]} is not a question of this task")
 
 
-def _correct(value: int, label: int, threshold: float) -> bool:
-    return (value > threshold) == (label == 1)
-
-
 def _feedback(
     session: Session, hit: Hit, project: Project, ha: HitAssignment
 ) -> list[QuizFeedback]:
@@ -615,7 +611,7 @@ def submit_quiz(
             {
                 "example_id": e,
                 "value": values[e],
-                "correct": _correct(values[e], int(labels.get(e, 0)), project.threshold),
+                "correct": submissions.correct(values[e], int(labels.get(e, 0)), project.threshold),
             }
             for e in quiz_ids
         ]
@@ -665,33 +661,16 @@ def submit_task(
             provider=hit.provider,
             redirect_url=recruiter.finish(session, settings, hit, ident),
         )
-    ids = list(values)
-    answered = set(
-        session.scalars(
-            select(Answer.example_id).where(
-                Answer.project_id == hit.project_id,
-                Answer.worker_id == assignment.worker_id,
-                Answer.example_id.in_(ids),
-            )
-        )
+    rows = submissions.record_submission(
+        session,
+        project=project,
+        hit=hit,
+        assignment=assignment,
+        ha=ha,
+        values=values,
+        submitted_at=now,
+        via="page",
     )
-    rows = [
-        Answer(
-            project_id=hit.project_id,
-            example_id=e,
-            worker_id=assignment.worker_id,
-            assignment_id=assignment.id,
-            value=v,
-            source=hit.provider,
-            submitted_at=now,
-            confirmed=assignment.confirmation == "confirmed",
-        )
-        for e, v in values.items()
-        if e not in answered  # one answer per worker and example, the first one
-    ]
-    session.add_all(rows)
-    ha.submitted_via = "page"
-    _score_gold(session, project, ha, {r.example_id: r.value for r in rows})
     try:
         session.commit()
     except IntegrityError:  # a concurrent second submit of the same assignment
@@ -706,22 +685,3 @@ def submit_task(
     else:
         out.completion_code = providers.completion_code(settings, ident.assignment_id)
     return out
-
-
-def _score_gold(
-    session: Session, project: Project, ha: HitAssignment, stored: dict[int, int]
-) -> None:
-    """The assignment's hidden-gold score, from the answers it stored (never the posted form)."""
-    gold = dict(
-        session.execute(
-            select(GoldQuestion.example_id, GoldQuestion.label).where(
-                GoldQuestion.project_id == project.id,
-                GoldQuestion.kind == "hidden_check",
-                GoldQuestion.example_id.in_(list(stored)),
-            )
-        ).all()
-    )
-    ha.gold_total = len(gold)
-    ha.gold_correct = sum(
-        _correct(stored[e], int(lbl), project.threshold) for e, lbl in gold.items()
-    )

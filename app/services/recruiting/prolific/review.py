@@ -14,9 +14,7 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.errors import Conflict, NotFound
 from app.models import (
-    Answer,
     Assignment,
-    GoldQuestion,
     Hit,
     HitAssignment,
     Project,
@@ -29,7 +27,7 @@ from app.prolific.client import (
     ProlificClient,
     ProlificUnavailable,
 )
-from app.services import ledger
+from app.services import ledger, submissions
 
 if TYPE_CHECKING:
     from app.services.sync import SyncResult
@@ -107,23 +105,15 @@ def apply_submission(
             return
         ha.mturk_status = status
         if status in ("APPROVED", "REJECTED") and ha.review == "pending":
-            from app.services.review import assignment_cost
-
             hit = session.get(Hit, ha.hit_id)
             assert hit is not None
-            verdict = "approved" if status == "APPROVED" else "rejected"
-            assignment.status = verdict
-            ha.review = verdict
-            ha.reviewed_at = now()
-            cost = assignment_cost(hit)
-            kind, amount = ("paid", cost) if verdict == "approved" else ("release", -cost)
-            ledger.record(
+            verdict: submissions.Verdict = "approved" if status == "APPROVED" else "rejected"
+            submissions.record_decision(
                 session,
-                project_id=project.id,
-                hit_id=hit.id,
-                kind=kind,
-                amount=amount,
-                key=f"{kind}:{sid}",
+                hit=hit,
+                assignment=assignment,
+                ha=ha,
+                verdict=verdict,
                 note=f"{verdict} on Prolific",
             )
 
@@ -138,44 +128,19 @@ def confirm(
         out.problems.append(f"Prolific session {row.session_id} has no held answers; skipped")
         return
     values = {int(k): int(v) for k, v in row.answers.items()}
-    have = set(
-        session.scalars(
-            select(Answer.example_id).where(
-                Answer.project_id == project.id,
-                Answer.worker_id == assignment.worker_id,
-                Answer.example_id.in_(list(values)),
-            )
-        )
-    )
     when = row.submitted_at or now()
-    new = [
-        Answer(
-            project_id=project.id,
-            example_id=e,
-            worker_id=assignment.worker_id,
-            assignment_id=assignment.id,
-            value=v,
-            source="prolific",
-            submitted_at=when,
-        )
-        for e, v in values.items()
-        if e not in have
-    ]
-    session.add_all(new)
-    gold = dict(
-        session.execute(
-            select(GoldQuestion.example_id, GoldQuestion.label).where(
-                GoldQuestion.project_id == project.id,
-                GoldQuestion.kind == "hidden_check",
-                GoldQuestion.example_id.in_(list(values)),
-            )
-        ).all()
+    hit = session.get(Hit, ha.hit_id)
+    assert hit is not None
+    new = submissions.record_submission(
+        session,
+        project=project,
+        hit=hit,
+        assignment=assignment,
+        ha=ha,
+        values=values,
+        submitted_at=when,
+        via="page",
     )
-    ha.gold_total = len(gold)
-    ha.gold_correct = sum(
-        (values[e] > project.threshold) == (int(lbl) == 1) for e, lbl in gold.items()
-    )
-    ha.submitted_via = "page"
     ha.mturk_status = status
     assignment.submitted_at = when
     row.state = "confirmed"
@@ -259,8 +224,6 @@ def bonus_landed(client: ProlificClient, session: Session, row: ProlificPayment)
 def bulk_approve(session: Session, settings: Settings, project_id: int) -> int:
     """Approve every confirmed, unreviewed submission of the project in bulk calls of 1,000
     (Prolific skips those already approved, so a retry is harmless); records the ledger."""
-    from app.services.review import assignment_cost
-
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"project {project_id} does not exist")
@@ -282,17 +245,13 @@ def bulk_approve(session: Session, settings: Settings, project_id: int) -> int:
         for start_at in range(0, len(ids), 1000):
             client.bulk_approve(ids[start_at : start_at + 1000])
     for ha, assignment, hit in rows:
-        assignment.status = "approved"
-        ha.review = "approved"
         ha.mturk_status = "APPROVED"
-        ha.reviewed_at = now()
-        ledger.record(
+        submissions.record_decision(
             session,
-            project_id=project_id,
-            hit_id=hit.id,
-            kind="paid",
-            amount=assignment_cost(hit),
-            key=f"paid:{assignment.external_id}",
+            hit=hit,
+            assignment=assignment,
+            ha=ha,
+            verdict="approved",
             note="reward + Prolific fee (bulk approve)",
         )
     session.commit()
