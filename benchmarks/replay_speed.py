@@ -27,11 +27,11 @@ from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
 from app.core.migrate import upgrade
 from app.schemas.crowd import ProjectCreate
-from app.services.answers import import_answers
-from app.services.labels import compute_labels, load_answer_table
+from app.services.crowd.answers import import_answers
+from app.services.crowd.labels import compute_labels, load_answer_table
 from app.services.projects import create_project
-from app.services.replay import run_replay
-from app.services.table6 import QUESTION, Table6Config, _known_labels, compute_table6
+from app.workflows.replay import run_replay
+from app.workflows.table6 import QUESTION, Table6Config, _known_labels, compute_table6
 from trainer.datasets import file_path
 
 DEFAULT_CSV = file_path("compas-crowd", "COMPAS_crowdsourcing_data.csv")  # the packaged copy

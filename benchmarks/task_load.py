@@ -54,10 +54,11 @@ from app.core.db import make_engine, make_session_factory  # noqa: E402
 from app.core.migrate import upgrade  # noqa: E402
 from app.models import Answer, Assignment  # noqa: E402
 from app.schemas.crowd import GoldCreate, ProjectCreate  # noqa: E402
-from app.services import publishing, sync  # noqa: E402
-from app.services.examples import add_gold, upload_examples  # noqa: E402
+from app.services import publishing  # noqa: E402
+from app.services.crowd.examples import add_gold, upload_examples  # noqa: E402
 from app.services.projects import create_project  # noqa: E402
-from app.services.replay import parse_forms  # noqa: E402
+from app.services.recruiting import sync  # noqa: E402
+from app.workflows.replay import parse_forms  # noqa: E402
 
 TARGET_SUBMIT_P99_MS = 100.0
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -184,7 +184,7 @@ def sync(
     as_json: bool = JsonOpt,
 ) -> None:
     """Pull submitted assignments from MTurk, upsert answers, score workers, review."""
-    from app.services import sync as sync_service
+    from app.services.recruiting import sync as sync_service
 
     with _session() as (session, settings):
         out = sync_service.sync_project(session, settings, project, apply_review=review).to_json()

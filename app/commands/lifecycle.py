@@ -262,7 +262,7 @@ def examples_upload(
     as_json: bool = JsonOpt,
 ) -> None:
     """Upload examples; atomic (a bad file stores nothing)."""
-    from app.services import examples as svc
+    from app.services.crowd import examples as svc
 
     data = read_file(file, "FILE")
     with service() as (session, _settings):
@@ -293,7 +293,7 @@ def examples_list(
     as_json: bool = JsonOpt,
 ) -> None:
     """A page of the project's examples."""
-    from app.services import examples as svc
+    from app.services.crowd import examples as svc
 
     with service() as (session, _settings):
         data, count = svc.list_examples(
@@ -332,7 +332,7 @@ def gold_add(
     from pydantic import TypeAdapter, ValidationError
 
     from app.schemas.crowd import GoldCreate
-    from app.services import examples as svc
+    from app.services.crowd import examples as svc
 
     if file is not None and example is not None:
         fail("give FILE or --example/--label, not both")
@@ -380,7 +380,7 @@ def answers_import(
     as_json: bool = JsonOpt,
 ) -> None:
     """Bulk-import answers; all rows or none (see POST /api/v1/projects/{id}/answers/import)."""
-    from app.services import answers as svc
+    from app.services.crowd import answers as svc
 
     if layout not in ("auto", "long", "wide"):
         fail(f"--layout: expected auto, long or wide, got {layout!r}")
@@ -419,7 +419,7 @@ def labels(
     as_json: bool = JsonOpt,
 ) -> None:
     """Aggregated labels by METHOD: the first N answers of trusted workers per example."""
-    from app.services import labels as svc
+    from app.services.crowd import labels as svc
     from app.services.projects import get_project
 
     if method not in _METHODS:
@@ -479,7 +479,7 @@ def exports_create(
     as_json: bool = JsonOpt,
 ) -> None:
     """Freeze the current labels into a new immutable export version."""
-    from app.services import exports as svc
+    from app.services.crowd import exports as svc
 
     if method not in _METHODS:
         fail(f"--method: expected one of {', '.join(_METHODS)}, got {method!r}")
@@ -495,7 +495,7 @@ def exports_create(
 @exports_app.command("list")
 def exports_list(project: int = ProjectOpt, as_json: bool = JsonOpt) -> None:
     """The project's export versions, oldest first."""
-    from app.services import exports as svc
+    from app.services.crowd import exports as svc
 
     with service() as (session, _settings):
         data = svc.list_exports(session=session, project_id=project)
@@ -520,7 +520,7 @@ def exports_download(
     as_json: bool = JsonOpt,
 ) -> None:
     """Write a snapshot to a file; prints its row count and SHA-256 (of the CSV rendering)."""
-    from app.services import exports as svc
+    from app.services.crowd import exports as svc
 
     if fmt not in ("csv", "parquet", "jsonl"):
         fail(f"--format: expected csv, parquet or jsonl, got {fmt!r}")
@@ -553,7 +553,7 @@ WorkerArg = typer.Argument(..., help="MTurk worker id.")
 
 
 def _show_assignment(session: Any, assignment_id: str, as_json: bool) -> None:
-    from app.services import review
+    from app.services.recruiting import review
 
     view = review.assignment_view(session=session, assignment_id=assignment_id)
     output(view, as_json, lambda: print_record(f"assignment {assignment_id}", view.model_dump()))
@@ -567,7 +567,7 @@ def review_approve(
     as_json: bool = JsonOpt,
 ) -> None:
     """Approve a submitted assignment (pays reward + fee)."""
-    from app.services import review
+    from app.services.recruiting import review
 
     with service() as (session, settings):
         review.approve(
@@ -587,7 +587,7 @@ def review_reject(
     as_json: bool = JsonOpt,
 ) -> None:
     """Reject a submitted assignment (its reserved cost is released)."""
-    from app.services import review
+    from app.services.recruiting import review
 
     if not feedback.strip():
         fail("--feedback: a rejection needs a reason the worker will read")
@@ -604,7 +604,7 @@ def review_bonus(
     as_json: bool = JsonOpt,
 ) -> None:
     """Pay a bonus once per assignment and amount (a retry pays nothing more)."""
-    from app.services import review
+    from app.services.recruiting import review
 
     with service() as (session, settings):
         review.bonus(session, settings, assignment_id, amount=amount, reason=reason)
@@ -612,7 +612,7 @@ def review_bonus(
 
 
 def _block(worker_id: str, blocked: bool, reason: str, project: int | None, as_json: bool) -> None:
-    from app.services import review
+    from app.services.recruiting import review
 
     with service() as (session, settings):
         w = review.set_block(

@@ -30,7 +30,9 @@ from app.api.routes.admin_base import (
 )
 from app.core.config import Settings
 from app.core.errors import DomainError, InvalidInput, NotFound
-from app.services import crowd_summary, ledger, projects, publishing, review, review_queue, sync
+from app.services import ledger, projects, publishing
+from app.services.crowd import summary as crowd_summary
+from app.services.recruiting import review, review_queue, sync
 
 router = APIRouter(prefix="/admin", tags=["admin pages"], include_in_schema=False)
 

@@ -42,17 +42,10 @@ from app.api.routes.admin_base import (
 from app.core.config import Settings
 from app.core.errors import DomainError, InvalidInput, NotFound, Unauthorized
 from app.schemas.crowd import AggregationMethod
-from app.services import (
-    auth,
-    crowd_summary,
-    exports,
-    labels,
-    ledger,
-    projects,
-    publishing,
-    review,
-    review_queue,
-)
+from app.services import auth, ledger, projects, publishing
+from app.services.crowd import exports, labels
+from app.services.crowd import summary as crowd_summary
+from app.services.recruiting import review, review_queue
 
 router = APIRouter(prefix="/admin", tags=["admin pages"], include_in_schema=False)
 

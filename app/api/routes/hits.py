@@ -20,7 +20,8 @@ from app.models import Project
 from app.schemas.common import RequestModel
 from app.schemas.hits import AssignmentPublic, HitPublic
 from app.schemas.review import ReviewPolicy, ReviewPolicyPatch, policy_changes
-from app.services import ledger, publishing, review, sync
+from app.services import ledger, publishing
+from app.services.recruiting import review, sync
 
 router = APIRouter(tags=["hits"])
 #: Largest `max_hits` a publish request may name (Settings.max_hits_per_publish may be lower).

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import IdPath, SessionDep, SettingsDep, read_form
 from app.core.errors import DomainError, InvalidInput
-from app.services import task_page
+from app.services.task import page as task_page
 
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=str(ROOT / "templates"))

@@ -20,10 +20,10 @@ from app.models import (
 from app.schemas.hits import HitPublic
 from app.services import ledger
 from app.services.projects import get_project
-from app.services.providers import invite_url, mturk_client, panel_url, task_url
 from app.services.publishing.plan import _aware
 from app.services.publishing.publish import _apply_mturk_hit
 from app.services.publishing.settings import explain_mturk
+from app.services.recruiting.links import invite_url, mturk_client, panel_url, task_url
 
 
 # -- HIT management ----------------------------------------------------------------------
@@ -126,7 +126,7 @@ def link_invites(
     *, session: Session, settings: Settings, hit_id: int, workers: list[str]
 ) -> dict[str, Any]:
     """Signed per-worker task links (and the panel link) for a published link-provider HIT."""
-    from app.services.exclusion import excluded_for_link
+    from app.services.recruiting.exclusion import excluded_for_link
 
     hit = get_hit(session, hit_id)
     if hit.provider != "link" or hit.state != "published":

@@ -112,7 +112,7 @@ def _fee_rules(provider: str) -> str:
 def _answers_needed(session: Session, project: Project) -> dict[int, int]:
     """example id -> answers still needed (N - usable - outstanding), for non-gold examples."""
     from app.crowd import excluded_workers
-    from app.services.labels import load_project_crowd
+    from app.services.crowd.labels import load_project_crowd
 
     data = load_project_crowd(session, project.id)
     excluded = set(excluded_workers(data.scores))

@@ -20,9 +20,9 @@ from app.models import (
 )
 from app.services import ledger
 from app.services.projects import get_project
-from app.services.providers import mturk_client, task_url
 from app.services.publishing.plan import PublishPlan, _aware, annotation_for, hit_token, plan_batch
 from app.services.publishing.settings import BUILTIN_PROVIDERS, hit_options
+from app.services.recruiting.links import mturk_client, task_url
 
 
 # -- publishing --------------------------------------------------------------------------
@@ -286,7 +286,7 @@ def _publish_rows(
         reward = ledger.money(row.reward)
         quals = None
         if options.get("exclude_before_accept", True):
-            from app.services import exclusion
+            from app.services.recruiting import exclusion
 
             quals = exclusion.requirements_for(session, mt, project, row)
         type_id = _ensure_hit_type(session, mt, project, reward, options, quals)

@@ -35,7 +35,7 @@ DEFAULT_HIT_OPTIONS: dict[str, Any] = {
     "adaptive_n_min": None,
     "adaptive_c": 1.5,
     # Exclude, before they accept, workers who must not take a HIT (filtered, blocked, or who
-    # already answered one of its examples) with qualifications (app.services.exclusion).
+    # already answered one of its examples) with qualifications (app.services.recruiting.exclusion).
     "exclude_before_accept": True,
 }
 #: The review policy's defaults: the keys and meanings of app.schemas.review.ReviewPolicy.

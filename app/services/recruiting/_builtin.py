@@ -15,8 +15,8 @@ from app.services import ledger
 if TYPE_CHECKING:
     from app.models import Assignment, Hit, HitAssignment, Project, Worker
     from app.services.publishing import PublishResult
-    from app.services.sync import SyncResult
-    from app.services.task_page import Identity
+    from app.services.recruiting.sync import SyncResult
+    from app.services.task.page import Identity
 
 
 class BuiltinProvider:
@@ -68,7 +68,7 @@ class BuiltinProvider:
         return None
 
     def sync(self, session: Session, settings: Settings, project: Project, out: SyncResult) -> None:
-        return None  # MTurk: app.services.sync.sync_project; link: nothing to pull
+        return None  # MTurk: app.services.recruiting.sync.sync_project; link: nothing to pull
 
     def approve(
         self, session: Session, settings: Settings, hit: Hit, assignment_id: str, **kw: Any

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from app.models import Assignment, Hit, HitAssignment, Project, Worker
     from app.services.ledger import HitCost
     from app.services.publishing import PublishResult
-    from app.services.sync import SyncResult
-    from app.services.task_page import Identity
+    from app.services.recruiting.sync import SyncResult
+    from app.services.task.page import Identity
 
 
 class RecruitingProvider(Protocol):

@@ -14,7 +14,7 @@ from app.services.recruiting._builtin import BuiltinProvider
 
 if TYPE_CHECKING:
     from app.models import Hit
-    from app.services.task_page import Identity
+    from app.services.task.page import Identity
 
 
 class LinkProvider(BuiltinProvider):
@@ -25,7 +25,7 @@ class LinkProvider(BuiltinProvider):
     def identify(
         self, session: Session, settings: Settings, hit: Hit, params: dict[str, str]
     ) -> Identity | None:
-        from app.services.task_page import _identity_link
+        from app.services.task.page import _identity_link
 
         return _identity_link(session, settings, hit, params)
 

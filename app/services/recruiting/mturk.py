@@ -1,5 +1,6 @@
 """The MTurk provider as an adapter: HITs through boto3 (app.mturk), MTurk's identity parameters;
-approve / reject / bonus / block and sync run in app.services.review and app.services.sync."""
+approve / reject / bonus / block and sync run in app.services.recruiting.review and
+app.services.recruiting.sync."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from app.services.recruiting._builtin import BuiltinProvider
 
 if TYPE_CHECKING:
     from app.models import Hit
-    from app.services.task_page import Identity
+    from app.services.task.page import Identity
 
 
 class MTurkProvider(BuiltinProvider):
@@ -23,6 +24,6 @@ class MTurkProvider(BuiltinProvider):
     def identify(
         self, session: Session, settings: Settings, hit: Hit, params: dict[str, str]
     ) -> Identity | None:
-        from app.services.task_page import _identity_mturk
+        from app.services.task.page import _identity_mturk
 
         return _identity_mturk(settings, hit, params)

@@ -20,7 +20,8 @@ from app.core.config import Settings
 from app.models import HitAssignment, SpendEntry, Worker
 from app.mturk.client import MTurkClient
 from app.mturk.emulator import Emulator
-from app.services import ledger, publishing, sync
+from app.services import ledger, publishing
+from app.services.recruiting import sync
 from tests.app.admin.test_admin_pages import is_login_redirect, sign_in
 from tests.app.hits.conftest import Worker as SimWorker
 from tests.app.hits.conftest import (

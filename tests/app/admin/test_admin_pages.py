@@ -23,8 +23,9 @@ from app.mturk.client import make_mturk_client
 from app.mturk.emulator import run_emulator, synthetic_worker_id
 from app.schemas.crowd import GoldCreate, ProjectCreate, WorkerFilterRule
 from app.schemas.jobs import BuiltinData, JobCreate
-from app.services import answers, auth, examples, exports, projects
+from app.services import auth, projects
 from app.services import jobs as job_service
+from app.services.crowd import answers, examples, exports
 
 # Toy table (hand-checked in tests/app/test_quality_export.py): gold g1 +1, g2 -1, g3 +1; `good`
 # gets all three right (Beta(1,1) posterior mean 4/5 = 0.80, trusted), `bad` all wrong (1/5 = 0.20,

@@ -30,7 +30,7 @@ from app.mturk.emulator import run_emulator, synthetic_worker_id
 from app.schemas.jobs import BuiltinData, JobCreate
 from app.services import auth, publishing
 from app.services import jobs as job_service
-from app.services.replay import serve_app, work_assignment
+from app.workflows.replay import serve_app, work_assignment
 from tests.app.browser.test_admin_browser import ARGS, CHROMIUM
 from tests.app.hits.conftest import make_project
 from trainer import api as trainer_api

@@ -18,8 +18,9 @@ from app.core.db import make_engine, make_session_factory
 from app.core.migrate import upgrade
 from app.models import Answer, ProlificStudy
 from app.prolific.emulator import run_prolific_emulator
-from app.services import publishing, sync
-from app.services.replay import serve_app
+from app.services import publishing
+from app.services.recruiting import sync
+from app.workflows.replay import serve_app
 from tests.app.hits.conftest import make_project
 
 pytestmark = pytest.mark.browser

@@ -24,10 +24,10 @@ from app.models import Answer, Assignment, Example, Hit, HitAssignment
 from app.mturk.client import MTurkClient, make_mturk_client
 from app.mturk.emulator import Emulator, run_emulator, synthetic_worker_id
 from app.schemas.crowd import GoldCreate, ProjectCreate, WorkerFilterRule
-from app.services.examples import add_gold, upload_examples
+from app.services.crowd.examples import add_gold, upload_examples
 from app.services.projects import create_project
-from app.services.providers import answer_field, task_url
-from app.services.replay import parse_forms
+from app.services.recruiting.links import answer_field, task_url
+from app.workflows.replay import parse_forms
 
 N_EXAMPLES = 40
 QUIZ_EXPLANATION = "Many prior offences and a young age make reoffending likely."

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.models import Assignment
 from app.mturk.emulator import Emulator
-from app.services import publishing, sync
+from app.services import publishing
+from app.services.recruiting import sync
 from tests.app.hits.conftest import Worker as SimWorker
 from tests.app.hits.conftest import make_project, project_hits
 

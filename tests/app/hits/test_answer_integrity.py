@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.models import Answer, Assignment, GoldQuestion, Hit, Project
 from app.mturk.emulator import Emulator
-from app.services import publishing, sync
-from app.services.labels import compute_labels, load_answer_table
-from app.services.providers import task_url
-from app.services.replay import parse_forms
+from app.services import publishing
+from app.services.crowd.labels import compute_labels, load_answer_table
+from app.services.recruiting import sync
+from app.services.recruiting.links import task_url
+from app.workflows.replay import parse_forms
 from tests.app.hits.conftest import (
     Worker as SimWorker,
 )

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.models import Hit
 from app.mturk.emulator import Emulator
-from app.services import publishing, sync
+from app.services import publishing
+from app.services.recruiting import sync
 from tests.app.hits.conftest import Worker as SimWorker
 from tests.app.hits.conftest import gold_value, make_project, project_hits
 
@@ -92,7 +93,7 @@ def test_without_the_qualification_workers_accept_and_are_turned_away(
 def test_link_invitations_are_refused_for_excluded_workers(
     session: Session, hsettings: Settings
 ) -> None:
-    from app.services.task_page import worker_row
+    from app.services.task.page import worker_row
 
     pid = make_project(session, provider="link", n_quiz=0, quiz_per_hit=0)
     publishing.publish_batch(session, hsettings, pid)
@@ -148,8 +149,8 @@ def test_abandoned_assignments_are_released_after_their_duration(
     from datetime import UTC, datetime, timedelta
 
     from app.models import Assignment, HitAssignment
-    from app.services.exclusion import release_abandoned
-    from app.services.task_page import worker_row
+    from app.services.recruiting.exclusion import release_abandoned
+    from app.services.task.page import worker_row
 
     pid = make_project(session, provider="link", n_quiz=0, quiz_per_hit=0)
     publishing.publish_batch(session, hsettings, pid)

@@ -192,7 +192,7 @@ class CrashAfter:
 def test_restart_publishes_exactly_the_missing_hits(
     session: Session, hsettings: Settings, emu: Emulator, mt: MTurkClient, token_expired: bool
 ) -> None:
-    from app.services.providers import mturk_client
+    from app.services.recruiting.links import mturk_client
 
     pid = make_project(session)
     project = session.get(Project, pid)

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
 from app.models import Answer, Assignment, GoldQuestion, Hit, HitAssignment, Project, Worker
-from app.services import providers, publishing
-from app.services.replay import parse_forms, serve_app
+from app.services import publishing
+from app.services.recruiting import links as providers
+from app.workflows.replay import parse_forms, serve_app
 from tests.app.hits.conftest import hidden, make_project, project_hits, radios
 
 N_VISITS = 16

@@ -16,8 +16,9 @@ from app.core.config import Settings
 from app.models import Answer, Assignment, SpendEntry, Worker
 from app.mturk.client import MTurkClient
 from app.mturk.emulator import Emulator
-from app.services import publishing, review, sync
-from app.services.task_page import answer_fields
+from app.services import publishing
+from app.services.recruiting import review, sync
+from app.services.task.page import answer_fields
 from tests.app.hits.conftest import (
     Worker as SimWorker,
 )

@@ -14,7 +14,7 @@ from app.models import Answer, Assignment, Example, GoldQuestion, HitAssignment,
 from app.mturk.client import MTurkClient
 from app.mturk.emulator import Emulator
 from app.services import publishing
-from app.services.replay import parse_forms
+from app.workflows.replay import parse_forms
 from tests.app.hits.conftest import (
     QUIZ_EXPLANATION,
     frame_url,

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.models import ProlificStudy
 from app.prolific.emulator import ProlificEmulator
-from app.services import publishing, review, sync
-from app.services.recruiting import prolific
+from app.services import publishing
+from app.services.recruiting import prolific, review, sync
 from tests.app.hits.conftest import make_project, n_answers
 from tests.app.prolific.conftest import answer_page, api, complete, join, local
 
@@ -64,7 +64,7 @@ def test_faults_while_publishing_create_and_publish_each_study_once(
     )
     pemu.faults.set(throttle_rate=0.3, fault_after_commit_rate=0.3, seed=7)
     batches = []
-    from app.services.examples import existing_ids
+    from app.services.crowd.examples import existing_ids
 
     names = [[f"e{i}", f"e{i + 1}"] for i in range(0, 16, 2)]
     for group in names:

@@ -70,8 +70,8 @@ from app.services.recruiting.prolific.review import (
 
 if TYPE_CHECKING:
     from app.services.publishing import PublishResult
-    from app.services.sync import SyncResult
-    from app.services.task_page import Identity
+    from app.services.recruiting.sync import SyncResult
+    from app.services.task.page import Identity
 
 __all__ = ["ProlificProvider", "bulk_approve", "pay_bonus", "request_return", "start", "worker_id"]
 
@@ -128,7 +128,7 @@ class ProlificProvider:
     def identify(
         self, session: Session, settings: Settings, hit: Hit, params: dict[str, str]
     ) -> Identity:
-        from app.services.task_page import Identity
+        from app.services.task.page import Identity
 
         pid, prolific_study, sid = check_ids(params)
         study = session.scalar(
@@ -141,7 +141,7 @@ class ProlificProvider:
         return Identity(prolific_study, sid, worker_id(pid), "")
 
     def admit(self, session: Session, hit: Hit, ident: Identity) -> None:
-        from app.services.task_page import Forbidden
+        from app.services.task.page import Forbidden
 
         row = session.get(ProlificSession, ident.assignment_id)
         if (

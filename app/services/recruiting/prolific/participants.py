@@ -48,7 +48,7 @@ def check_ids(params: dict[str, str]) -> tuple[str, str, str]:
 def start(session: Session, settings: Settings, study_row_id: int, params: dict[str, str]) -> str:
     """A participant arrives from Prolific: bind (participant, study, session) to a question
     set on the first visit; returns the task page URL (relative) to redirect to."""
-    from app.services.task_page import Forbidden
+    from app.services.task.page import Forbidden
 
     pid, prolific_study, sid = check_ids(params)
     study = session.execute(

@@ -28,7 +28,7 @@ from app.prolific.client import (
     ProlificUnavailable,
 )
 from app.services import ledger
-from app.services.providers import sign
+from app.services.recruiting.links import sign
 
 if TYPE_CHECKING:
     from app.services.publishing import PublishResult
@@ -53,7 +53,7 @@ from app.services.recruiting.prolific.common import (
 def excluded_participants(session: Session, project: Project) -> list[str]:
     """Participants who already answered this project, were filtered out or were blocked."""
     from app.crowd import excluded_workers
-    from app.services.labels import load_project_crowd
+    from app.services.crowd.labels import load_project_crowd
 
     data = load_project_crowd(session, project.id)
     names = set(data.answers["worker_id"].astype(str)) | {

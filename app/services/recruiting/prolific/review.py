@@ -27,10 +27,11 @@ from app.prolific.client import (
     ProlificClient,
     ProlificUnavailable,
 )
-from app.services import ledger, submissions
+from app.services import ledger
+from app.services.crowd import submissions
 
 if TYPE_CHECKING:
-    from app.services.sync import SyncResult
+    from app.services.recruiting.sync import SyncResult
 
 from app.services.recruiting.prolific.common import (
     ATTEMPTS,

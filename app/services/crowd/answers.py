@@ -18,20 +18,20 @@ from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.crowd import CrowdInputError, parse_wide
-from app.crowd._table import plain
-from app.models import Answer, Example, Project, Worker
-from app.schemas.crowd import AnswerImportResult
-from app.services import submissions
-from app.services.examples import example_rows, existing_ids
-from app.services.projects import get_project
-from app.services.tables import (
+from app.core.tables import (
     TableLimits,
     read_table,
     require_columns,
     text_column,
     unit_of_work,
 )
+from app.crowd import CrowdInputError, parse_wide
+from app.crowd._table import plain
+from app.models import Answer, Example, Project, Worker
+from app.schemas.crowd import AnswerImportResult
+from app.services.crowd import submissions
+from app.services.crowd.examples import example_rows, existing_ids
+from app.services.projects import get_project
 
 Layout = Literal["auto", "long", "wide"]
 _WIDE = re.compile(r"^(ans|worker_id)_\d+$")

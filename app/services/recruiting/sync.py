@@ -6,7 +6,7 @@ answers are keyed by (assignment, example) and only missing ones are inserted, w
 ``SubmitTime``, so a sync after the page stored everything adds nothing and a sync after a lost
 page write restores the answers.
 
-Confirmation (app.services.task_page "Trust"): an assignment the task page stored unconfirmed is
+Confirmation (app.services.task.page "Trust"): an assignment the task page stored unconfirmed is
 confirmed when ``ListAssignmentsForHIT`` returns it for the same HIT and worker; then its answers
 count. It is discarded (answers deleted, the id refused from then on) when MTurk contradicts it
 (another worker or HIT), or does not list it although it cannot be in progress there: the HIT had
@@ -28,9 +28,11 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.errors import NotFound
 from app.models import Answer, Assignment, Hit, HitAssignment, Project
-from app.services import publishing, review, submissions
-from app.services.providers import mturk_client
-from app.services.task_page import answer_fields, worker_row
+from app.services import publishing
+from app.services.crowd import submissions
+from app.services.recruiting import review
+from app.services.recruiting.links import mturk_client
+from app.services.task.page import answer_fields, worker_row
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ class SyncResult:
     workers_excluded: int = 0
     review: review.ReviewResult | None = None
     problems: list[str] = field(default_factory=list)
-    #: qualification grants changed (app.services.exclusion)
+    #: qualification grants changed (app.services.recruiting.exclusion)
     exclusions_changed: int = 0
     #: opened-but-abandoned assignments released: after their duration, or at once when
     #: MTurk (GetHIT) shows they were returned or abandoned
@@ -161,7 +163,7 @@ def _settle_unconfirmed(
         else:
             out.assignments_unconfirmed += 1
     if returned:
-        from app.services.exclusion import forget_assignments
+        from app.services.recruiting.exclusion import forget_assignments
 
         forget_assignments(session, returned)
         out.abandoned_released += len(returned)
@@ -271,13 +273,13 @@ def sync_project(
 ) -> SyncResult:
     """Pull every published MTurk HIT's assignments (paginated), upsert, score, review."""
     from app.crowd import excluded_workers
-    from app.services.labels import load_project_crowd
+    from app.services.crowd.labels import load_project_crowd
 
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"project {project_id} does not exist")
     out = SyncResult()
-    from app.services import exclusion
+    from app.services.recruiting import exclusion
 
     out.abandoned_released = exclusion.release_abandoned(session, project.id)
     hits = list(

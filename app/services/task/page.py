@@ -14,7 +14,8 @@ with a 4xx and stores nothing.
 Trust: MTurk's parameters arrive in a URL anyone can type, and MTurk hides an assignment from the
 requester until it is submitted (docs/MTURK.md: GetAssignment, ListAssignmentsForHIT). So an
 ``mturk`` assignment opened here is stored ``unconfirmed`` and its answers are never counted until
-sync finds it on MTurk for the same HIT and worker (app.services.sync confirms or discards it).
+sync finds it on MTurk for the same HIT and worker (app.services.recruiting.sync confirms or
+discards it).
 
 Gold stays hidden: the preview shows how many questions there are and which facts each shows,
 never the examples (the same hidden gold would appear in several HITs' previews). Each assignment
@@ -39,11 +40,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.core import security
 from app.core.config import Settings
 from app.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from app.models import Answer, Assignment, Example, GoldQuestion, Hit, HitAssignment, Project
 from app.models import Worker as WorkerRow
-from app.services import providers, submissions
+from app.services.crowd import submissions
+from app.services.recruiting import links as providers
 
 if TYPE_CHECKING:
     from app.services.recruiting import RecruitingProvider
@@ -182,7 +185,7 @@ def _feature_names(session: Session, hit: Hit, project: Project) -> list[str]:
 
 
 def _rng(settings: Settings, assignment_id: str) -> random.Random:
-    return random.Random(providers.sign(settings, "question-order", assignment_id))
+    return random.Random(security.sign(settings, "question-order", assignment_id))
 
 
 def default_questions(settings: Settings, hit: Hit, assignment_id: str) -> list[int]:
@@ -320,7 +323,7 @@ def _identity_link(
             raise Forbidden("this invite link is not valid (altered or for another project)")
         ext_worker = providers.invite_worker_id(name)
     else:
-        if not providers.verify_plain(params.get("k"), providers.link_key(settings, hit.id)):
+        if not security.verify_plain(params.get("k"), providers.link_key(settings, hit.id)):
             raise Forbidden("open this task through your invite or panel link")
         pid = params.get("pid") or None
         if pid is None:
@@ -514,7 +517,7 @@ def _verified(
         ident.worker_id,
         ident.submit_to,
     )
-    if not providers.verify_plain(form.get("token"), expected):
+    if not security.verify_plain(form.get("token"), expected):
         raise Forbidden("this form was not issued for this assignment, HIT and worker")
     _check_open(hit)
     assignment = session.scalar(

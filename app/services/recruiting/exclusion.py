@@ -120,7 +120,7 @@ def _sync_grants(mt: Any, row: ExclusionQualification, wanted: Iterable[str]) ->
 
 
 def _excluded_workers(session: Session, project_id: int) -> set[str]:
-    from app.services.labels import load_project_crowd
+    from app.services.crowd.labels import load_project_crowd
 
     data = load_project_crowd(session, project_id)
     scores = data.scores
@@ -131,7 +131,7 @@ def _excluded_workers(session: Session, project_id: int) -> set[str]:
 
 def _task_examples(hit: Hit) -> set[int]:
     """The examples the task page refuses a worker for having answered already (the task
-    questions, as ``app.services.task_page`` checks; hidden gold is chosen per worker)."""
+    questions, as ``app.services.task.page`` checks; hidden gold is chosen per worker)."""
     return {int(i["example_id"]) for i in hit.items if i["role"] == "task"}
 
 

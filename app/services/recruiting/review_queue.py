@@ -1,5 +1,5 @@
 """The review queue of a project (admin pages): submitted assignments grouped by worker, each
-group with the worker's evidence (app.services.crowd_summary) and each assignment with its gold
+group with the worker's evidence (app.services.crowd.summary) and each assignment with its gold
 score, answer count and time taken on the task page."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Assignment, Hit, HitAssignment
-from app.services import crowd_summary, review
+from app.services.crowd import summary as crowd_summary
 from app.services.projects import get_project
+from app.services.recruiting import review
 
 #: Groups needing a decision first: filtered and pending workers before trusted ones.
 _STATUS_ORDER = {"filtered": 0, "pending": 1, "trusted": 2, "blocked": 3}

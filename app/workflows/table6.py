@@ -37,9 +37,9 @@ from app.crowd._table import DEFAULT_THRESHOLD
 from app.models import Example
 from app.schemas.crowd import GoldCreate, ProjectCreate
 from app.schemas.crowd import WorkerFilterRule as FilterRuleSchema
-from app.services.answers import import_answers
-from app.services.examples import add_gold
-from app.services.labels import load_project_crowd
+from app.services.crowd.answers import import_answers
+from app.services.crowd.examples import add_gold
+from app.services.crowd.labels import load_project_crowd
 from app.services.projects import create_project
 
 #: Table 6 of the paper: crowd label accuracy at N = 1 / 5 / 11 answers per example.
@@ -372,7 +372,7 @@ def run_table6(
     A temporary SQLite database is migrated to head; for each seed a project is created, the
     CSV is imported as wide answers (examples, workers and answers; ``true_label`` becomes the
     examples' known label), the seed's hidden gold is added, and the answers, gold and worker
-    scores are read back through ``app.services.labels`` before aggregation. The database is
+    scores are read back through ``app.services.crowd.labels`` before aggregation. The database is
     deleted afterwards.
 
     Raises:

@@ -6,15 +6,13 @@
   signed per-worker invite token (``?invite=``) or by the panel's id parameter (``?pid=``, allowed
   only on a link carrying the HIT's signature ``k``); the worker gets a completion code at the end.
 
-Every signature is an HMAC-SHA256 under ``Settings.secret_key`` with a purpose prefix, so a value
-signed for one purpose is never valid for another.
+Every signature is made by app.core.security (HMAC-SHA256 with a purpose prefix).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import secrets
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -30,23 +28,12 @@ from app.core.config import (
     Settings,
 )
 from app.core.errors import InvalidInput
+from app.core.security import sign
 from app.models import Hit, LinkInvite, Project
 
 PREVIEW_ASSIGNMENT_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
 LINK_WORKER_PREFIX = "link:"
 LINK_PANEL_PREFIX = "link:panel:"
-
-
-def sign(settings: Settings, purpose: str, *parts: object) -> str:
-    """URL-safe HMAC of ``parts`` for ``purpose`` (43 characters)."""
-    msg = "\x1f".join([purpose, *(str(p) for p in parts)]).encode()
-    digest = hmac.new(settings.secret_key.encode(), msg, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-def verify_plain(given: str | None, expected: str) -> bool:
-    """Constant-time comparison of a presented signature with the expected one."""
-    return bool(given) and hmac.compare_digest(str(given).encode(), expected.encode())
 
 
 def mturk_client(settings: Settings, project: Project | None) -> Any:

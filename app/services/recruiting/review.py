@@ -26,9 +26,10 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.crowd import review_rules as rules
 from app.models import Answer, Assignment, Hit, HitAssignment, Project, Worker
 from app.schemas.hits import AssignmentPublic
-from app.services import ledger, recruiting, submissions
-from app.services.providers import LINK_WORKER_PREFIX, completion_code, mturk_client
+from app.services import ledger, recruiting
+from app.services.crowd import submissions
 from app.services.publishing import explain_mturk, get_hit, hit_options, review_policy
+from app.services.recruiting.links import LINK_WORKER_PREFIX, completion_code, mturk_client
 
 PENDING_STATUS = "pending"
 
@@ -390,7 +391,7 @@ def set_block(
 def _records(session: Session, project_id: int) -> tuple[dict[str, rules.WorkerRecord], bool]:
     """Every worker's whole record in the project (status from the project-wide scores, gold
     answers summed over submitted assignments, distinct HITs), and whether it has gold."""
-    from app.services.labels import load_project_crowd
+    from app.services.crowd.labels import load_project_crowd
 
     data = load_project_crowd(session, project_id)
     scores = data.scores

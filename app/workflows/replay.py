@@ -44,12 +44,13 @@ from app.core.db import make_engine, make_session_factory
 from app.core.migrate import upgrade
 from app.crowd import parse_wide
 from app.schemas.crowd import ProjectCreate
-from app.services import publishing, sync
-from app.services.examples import existing_ids, upload_examples
-from app.services.labels import compute_labels, load_answer_table
+from app.services import publishing
+from app.services.crowd.examples import existing_ids, upload_examples
+from app.services.crowd.labels import compute_labels, load_answer_table
 from app.services.projects import create_project
-from app.services.providers import answer_field
-from app.services.table6 import (
+from app.services.recruiting import sync
+from app.services.recruiting.links import answer_field
+from app.workflows.table6 import (
     QUESTION,
     Table6Config,
     Table6Result,

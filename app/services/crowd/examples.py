@@ -9,15 +9,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.models import Example, GoldQuestion, Project
-from app.schemas.crowd import (
-    ExamplePublic,
-    GoldCreate,
-    GoldPublic,
-    UploadResult,
-)
-from app.services.projects import get_project
-from app.services.tables import (
+from app.core.tables import (
     TableLimits,
     _is_missing,
     json_records,
@@ -26,6 +18,14 @@ from app.services.tables import (
     text_column,
     unit_of_work,
 )
+from app.models import Example, GoldQuestion, Project
+from app.schemas.crowd import (
+    ExamplePublic,
+    GoldCreate,
+    GoldPublic,
+    UploadResult,
+)
+from app.services.projects import get_project
 
 #: Column names the export uses for its own fields; a feature may not take them.
 RESERVED_COLUMNS = ("example_id", "label", "answers_used", "mean_score", "confidence", "is_gold")

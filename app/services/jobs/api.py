@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.tables import TableLimits, read_table, unit_of_work
 from app.models import Example, ExportSnapshot, TrainingFile, TrainingJob, TrainingJobRun
 from app.models.crowd import utcnow
 from app.models.jobs import TERMINAL_STATUSES
@@ -42,7 +43,6 @@ from app.schemas.jobs import (
     TrainingFilePublic,
     UploadedData,
 )
-from app.services.tables import TableLimits, read_table, unit_of_work
 from trainer import api as trainer_api
 
 #: Where a job's artifacts live: <artifact_dir>/jobs/<job id>/<attempt folder>/<file>.

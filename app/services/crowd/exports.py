@@ -21,12 +21,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound
+from app.core.tables import unit_of_work
 from app.crowd import DEFAULT_METHOD
 from app.models import ExportSnapshot
 from app.schemas.crowd import ExportPublic
-from app.services.labels import aggregate_project, load_project_crowd, raw_rows
+from app.services.crowd.labels import aggregate_project, load_project_crowd, raw_rows
 from app.services.projects import get_project
-from app.services.tables import unit_of_work
 
 TAIL_COLUMNS = ["label", "answers_used", "mean_score", "confidence", "is_gold"]
 CHUNK_ROWS = 20_000

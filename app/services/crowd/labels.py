@@ -17,7 +17,7 @@ from app import crowd
 from app.core.errors import DomainError, InvalidInput
 from app.models import Project, Worker
 from app.schemas.crowd import LabelPublic, WorkerQuality
-from app.services.examples import gold_labels
+from app.services.crowd.examples import gold_labels
 from app.services.projects import get_project
 
 ANSWER_COLUMNS = ["example_id", "worker_id", "value", "submitted_at"]
@@ -49,8 +49,8 @@ def raw_rows(session: Session, sql: str) -> list[tuple[Any, ...]]:
 
 def load_answer_table(session: Session, project_id: int) -> pd.DataFrame:
     """All counted answers of a project (confirmed ones: an MTurk answer counts once MTurk has
-    confirmed its assignment, app.services.sync) as the long table, with internal integer ids, in
-    insert order.
+    confirmed its assignment, app.services.recruiting.sync) as the long table, with internal integer
+    ids, in insert order.
 
     `submitted_at` is an integer on Postgres (epoch microseconds) and ISO text on SQLite: the
     aggregators only need it sortable, and skipping datetime parsing keeps 1M rows fast.
