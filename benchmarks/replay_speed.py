@@ -29,9 +29,10 @@ from app.core.migrate import upgrade
 from app.schemas.crowd import ProjectCreate
 from app.services.crowd.answers import import_answers
 from app.services.crowd.labels import compute_labels, load_answer_table
+from app.services.crowd.truth import known_labels
 from app.services.projects import create_project
 from app.workflows.replay import run_replay
-from app.workflows.table6 import QUESTION, Table6Config, _known_labels, compute_table6
+from app.workflows.table6 import QUESTION, Table6Config, compute_table6
 from trainer.datasets import file_path
 
 DEFAULT_CSV = file_path("compas-crowd", "COMPAS_crowdsourcing_data.csv")  # the packaged copy
@@ -52,7 +53,7 @@ def direct(csv: Path, config: Table6Config) -> float:
                 session=session, project_id=pid, data=csv.read_bytes(), filename=csv.name
             )
             compute_labels(session=session, project_id=pid)
-            truth, _ = _known_labels(session, pid)
+            truth, _ = known_labels(session, pid)
             compute_table6(load_answer_table(session, pid), truth, config=config)
         engine.dispose()
     return time.perf_counter() - started

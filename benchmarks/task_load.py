@@ -58,7 +58,7 @@ from app.services import publishing  # noqa: E402
 from app.services.crowd.examples import add_gold, upload_examples  # noqa: E402
 from app.services.projects import create_project  # noqa: E402
 from app.services.recruiting import sync  # noqa: E402
-from app.workflows.replay import parse_forms  # noqa: E402
+from tests.app.html_forms import parse_forms  # noqa: E402
 
 TARGET_SUBMIT_P99_MS = 100.0
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

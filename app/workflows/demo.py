@@ -45,8 +45,8 @@ from app.services import jobs as jobs_svc
 from app.services.crowd.examples import add_gold
 from app.services.crowd.exports import create_export, export_stream
 from app.services.crowd.labels import worker_quality
+from app.services.crowd.truth import choose_gold
 from app.services.projects import update_project
-from app.workflows.table6 import choose_gold
 
 #: The paper's figures (Table 2, poisoned COMPAS; Table 7, COMPAS) and Table 6 (N = 11).
 PAPER: dict[str, Any] = {

@@ -15,12 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from app.api.deps import AdminDep, IdPath, SessionDep, SettingsDep
-from app.core.errors import NotFound
-from app.models import Project
 from app.schemas.common import RequestModel
 from app.schemas.hits import AssignmentPublic, HitPublic
 from app.schemas.review import ReviewPolicy, ReviewPolicyPatch, policy_changes
-from app.services import ledger, publishing
+from app.services import ledger, projects, publishing
 from app.services.recruiting import review, sync
 
 router = APIRouter(tags=["hits"])
@@ -363,9 +361,7 @@ def sync_project(
 
 @router.get("/projects/{project_id}/spend", response_model=SpendPublic)
 def spend(project_id: IdPath, session: SessionDep, _: AdminDep) -> SpendPublic:
-    project = session.get(Project, project_id)
-    if project is None:
-        raise NotFound(f"project {project_id} does not exist")
+    project = projects.get_project(session=session, project_id=project_id)
     rows, totals = ledger.ledger(session, project_id)
     return SpendPublic(
         project_id=project_id,

@@ -20,7 +20,7 @@ from app.crowd.audit import AuditResult, audit
 from app.crowd.budget import DEFAULT_SETTINGS, BudgetResult, replay
 from app.models import Example, Worker
 from app.services.crowd.labels import aggregate_project, load_project_crowd
-from app.workflows.table6 import DEFAULT_SEEDS, ERR_NO_TRUTH, choose_gold, read_crowd_csv
+from app.services.crowd.truth import DEFAULT_SEEDS, ERR_NO_TRUTH, choose_gold, read_crowd_csv
 
 
 def _wide(csv_path: Path) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:

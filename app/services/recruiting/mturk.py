@@ -27,3 +27,12 @@ class MTurkProvider(BuiltinProvider):
         from app.services.task.page import _identity_mturk
 
         return _identity_mturk(settings, hit, params)
+
+
+def external_submit(
+    ident: Identity, answers: list[tuple[str, str]]
+) -> tuple[str, list[tuple[str, str]]]:
+    """MTurk's completion step (docs/MTURK.md §4): where the worker's browser posts the answers
+    after the task page stored them (``turkSubmitTo``/mturk/externalSubmit) and what it posts."""
+    post_to = f"{ident.submit_to}/mturk/externalSubmit"
+    return post_to, [("assignmentId", ident.assignment_id), *answers]

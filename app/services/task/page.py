@@ -47,6 +47,7 @@ from app.models import Answer, Assignment, Example, GoldQuestion, Hit, HitAssign
 from app.models import Worker as WorkerRow
 from app.services.crowd import submissions
 from app.services.recruiting import links as providers
+from app.services.recruiting import mturk
 
 if TYPE_CHECKING:
     from app.services.recruiting import RecruitingProvider
@@ -335,7 +336,9 @@ def _identity_link(
     return Identity(str(hit.id), aid, ext_worker, "")
 
 
-def _hidden(settings: Settings, hit: Hit, ident: Identity) -> dict[str, str]:
+def form_fields(settings: Settings, hit_id: int, ident: Identity) -> dict[str, str]:
+    """The hidden fields of the task form for this identity (what every post must carry back:
+    the identity and the HMAC binding it to this HIT, checked by ``submit_task``)."""
     return {
         "assignmentId": ident.assignment_id,
         "hitId": ident.provider_hit_id,
@@ -343,13 +346,27 @@ def _hidden(settings: Settings, hit: Hit, ident: Identity) -> dict[str, str]:
         "turkSubmitTo": ident.submit_to,
         "token": providers.form_token(
             settings,
-            hit.id,
+            hit_id,
             ident.assignment_id,
             ident.provider_hit_id,
             ident.worker_id,
             ident.submit_to,
         ),
     }
+
+
+def assignment_questions(
+    session: Session, settings: Settings, assignment_id: str
+) -> dict[str, int]:
+    """The questions an opened assignment asks, as the requester knows them: answer field name ->
+    example id, in page order (404 for an assignment never opened). A simulated worker (the
+    replay) answers them without reading the page."""
+    assignment = session.scalar(select(Assignment).where(Assignment.external_id == assignment_id))
+    ha = session.get(HitAssignment, assignment.id) if assignment is not None else None
+    hit = session.get(Hit, ha.hit_id) if ha is not None else None
+    if ha is None or hit is None:
+        raise NotFound(f"assignment {assignment_id} was never opened on a task page")
+    return answer_fields(settings, hit, assignment_id, ha)
 
 
 def worker_row(session: Session, external_id: str) -> WorkerRow:
@@ -478,7 +495,9 @@ def open_task(
             message="Preview: accept the HIT to see and answer the questions.",
         )
     assignment, ha = _bind(session, settings, hit, ident)
-    view = TaskView(hit=hit, project=project, mode="work", hidden=_hidden(settings, hit, ident))
+    view = TaskView(
+        hit=hit, project=project, mode="work", hidden=form_fields(settings, hit.id, ident)
+    )
     if assignment.status != "accepted":
         view.mode = "done"
         view.message = "You have already submitted this task. Thank you!"
@@ -540,12 +559,12 @@ def _value(form: dict[str, str], name: str) -> int:
     return int(raw)
 
 
-_FORM_FIELDS = frozenset(("assignmentId", "hitId", "workerId", "turkSubmitTo", "token"))
+FORM_FIELDS = frozenset(("assignmentId", "hitId", "workerId", "turkSubmitTo", "token"))
 
 
 def _check_answer_fields(form: dict[str, str], allowed: dict[str, int]) -> None:
     for name in form:
-        if name not in allowed and name not in _FORM_FIELDS and not _QUIZ_FIELD.match(name):
+        if name not in allowed and name not in FORM_FIELDS and not _QUIZ_FIELD.match(name):
             raise InvalidInput(f"{name[:40]} is not a question of this task")
 
 
@@ -623,7 +642,7 @@ def submit_quiz(
         hit=hit,
         project=project,
         mode="work",
-        hidden=_hidden(settings, hit, ident),
+        hidden=form_fields(settings, hit.id, ident),
         feedback=_feedback(session, hit, project, ha),
         questions=_work_questions(session, settings, hit, project, ident, ha),
     )
@@ -681,10 +700,9 @@ def submit_task(
         raise Conflict("this assignment was already submitted; nothing was changed") from None
     out = SubmitOutcome(hit=hit, project=project, provider=hit.provider, n_answers=len(rows))
     if hit.provider == "mturk":
-        out.post_to = f"{ident.submit_to}/mturk/externalSubmit"
-        out.fields = [("assignmentId", ident.assignment_id)] + [
-            (name, str(values[e])) for name, e in fields.items()
-        ]
+        out.post_to, out.fields = mturk.external_submit(
+            ident, [(name, str(values[e])) for name, e in fields.items()]
+        )
     else:
         out.completion_code = providers.completion_code(settings, ident.assignment_id)
     return out

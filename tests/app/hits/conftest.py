@@ -27,7 +27,7 @@ from app.schemas.crowd import GoldCreate, ProjectCreate, WorkerFilterRule
 from app.services.crowd.examples import add_gold, upload_examples
 from app.services.projects import create_project
 from app.services.recruiting.links import answer_field, task_url
-from app.workflows.replay import parse_forms
+from tests.app.html_forms import parse_forms
 
 N_EXAMPLES = 40
 QUIZ_EXPLANATION = "Many prior offences and a young age make reoffending likely."

@@ -29,7 +29,6 @@ from app.services import publishing
 from app.services.crowd.labels import compute_labels, load_answer_table
 from app.services.recruiting import sync
 from app.services.recruiting.links import task_url
-from app.workflows.replay import parse_forms
 from tests.app.hits.conftest import (
     Worker as SimWorker,
 )
@@ -42,6 +41,7 @@ from tests.app.hits.conftest import (
     project_hits,
     radios,
 )
+from tests.app.html_forms import parse_forms
 
 
 def _published(session: Session, settings: Settings, **kw: object) -> tuple[int, list[Hit]]:

@@ -20,8 +20,9 @@ from app.core.db import make_engine, make_session_factory
 from app.models import Answer, Assignment, GoldQuestion, Hit, HitAssignment, Project, Worker
 from app.services import publishing
 from app.services.recruiting import links as providers
-from app.workflows.replay import parse_forms, serve_app
+from app.workflows.replay import serve_app
 from tests.app.hits.conftest import hidden, make_project, project_hits, radios
+from tests.app.html_forms import parse_forms
 
 N_VISITS = 16
 N_SUBMITS = 8

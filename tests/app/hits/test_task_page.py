@@ -14,7 +14,6 @@ from app.models import Answer, Assignment, Example, GoldQuestion, HitAssignment,
 from app.mturk.client import MTurkClient
 from app.mturk.emulator import Emulator
 from app.services import publishing
-from app.workflows.replay import parse_forms
 from tests.app.hits.conftest import (
     QUIZ_EXPLANATION,
     frame_url,
@@ -30,6 +29,7 @@ from tests.app.hits.conftest import (
 from tests.app.hits.conftest import (
     Worker as SimWorker,
 )
+from tests.app.html_forms import parse_forms
 
 
 def _published(session: Session, settings: Settings, **kw: object) -> tuple[int, list]:

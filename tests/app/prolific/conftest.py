@@ -19,7 +19,7 @@ from app.api.deps import get_session
 from app.core.config import Settings
 from app.main import create_app
 from app.prolific.emulator import ProlificEmulator, run_prolific_emulator
-from app.workflows.replay import parse_forms
+from tests.app.html_forms import parse_forms
 
 
 @pytest.fixture
