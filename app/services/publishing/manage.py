@@ -17,12 +17,12 @@ from app.models import (
     Hit,
     HitAssignment,
 )
+from app.mturk.rules import explain_mturk
 from app.schemas.hits import HitPublic
 from app.services import ledger
 from app.services.projects import get_project
 from app.services.publishing.plan import _aware
 from app.services.publishing.publish import _apply_mturk_hit
-from app.services.publishing.settings import explain_mturk
 from app.services.recruiting.links import invite_url, mturk_client, panel_url, task_url
 
 

@@ -320,3 +320,16 @@ def _publish_rows(
             result.created += 1
         _mark_published(session, row)
     return result
+
+
+def publish_builtin_rows(
+    session: Session,
+    settings: Settings,
+    project: Project,
+    rows: list[Hit],
+    *,
+    reconcile: bool,
+    mt: Any = None,
+) -> PublishResult:
+    """Publish intent rows of a built-in provider (``mturk``, ``link``); the providers' entry."""
+    return _publish_rows(session, settings, project, rows, mt=mt, reconcile=reconcile)

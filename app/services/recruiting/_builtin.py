@@ -1,6 +1,6 @@
-"""What the two built-in providers share as adapters: their publishing, sync and review stay in
-app.services.publishing / sync / review unchanged (their behaviour is pinned by the tests), and
-these adapters expose them through the interface."""
+"""What the two built-in providers (``mturk``, ``link``) share: costs by MTurk's fee rules
+(``app.services.ledger``; none for a link), publishing through app.services.publishing, answers
+stored when submitted, a completion code on the end page, nothing to pay a bonus with."""
 
 from __future__ import annotations
 
@@ -10,19 +10,23 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.errors import Conflict
 from app.services import ledger
+from app.services.recruiting import links
+from app.services.recruiting.base import Identity
 
 if TYPE_CHECKING:
     from app.models import Assignment, Hit, HitAssignment, Project, Worker
     from app.services.publishing import PublishResult
     from app.services.recruiting.sync import SyncResult
-    from app.services.task.page import Identity
 
 
 class BuiltinProvider:
     name = ""
     fee_rules = ""
     holds_answers = False
+    confirms_later = False
+    policy_bonus = False
     marketplace = True
 
     def hit_cost(self, reward: Decimal, assignments: int) -> ledger.HitCost:
@@ -47,11 +51,15 @@ class BuiltinProvider:
         *,
         reconcile: bool,
     ) -> PublishResult:
-        from app.services.publishing.publish import _publish_rows
+        # Imported here: publishing dispatches to the providers, so it loads after them.
+        from app.services.publishing.publish import publish_builtin_rows
 
-        return _publish_rows(session, settings, project, rows, mt=None, reconcile=reconcile)
+        return publish_builtin_rows(session, settings, project, rows, reconcile=reconcile)
 
     def admit(self, session: Session, hit: Hit, ident: Identity) -> None:
+        return None
+
+    def take_place(self, session: Session, hit: Hit) -> None:
         return None
 
     def hold(
@@ -67,18 +75,69 @@ class BuiltinProvider:
     def finish(self, session: Session, settings: Settings, hit: Hit, ident: Identity) -> str | None:
         return None
 
-    def sync(self, session: Session, settings: Settings, project: Project, out: SyncResult) -> None:
-        return None  # MTurk: app.services.recruiting.sync.sync_project; link: nothing to pull
+    def completion_code(self, settings: Settings, ident: Identity) -> str | None:
+        return links.completion_code(settings, ident.assignment_id)
+
+    def return_form(
+        self, ident: Identity, answers: list[tuple[str, str]]
+    ) -> tuple[str | None, list[tuple[str, str]]]:
+        return None, []
+
+    def client(self, settings: Settings, project: Project | None) -> Any:
+        return None
+
+    def sync(
+        self,
+        session: Session,
+        settings: Settings,
+        project: Project,
+        out: SyncResult,
+        *,
+        client: Any = None,
+    ) -> Any:
+        return client
+
+    def after_review(
+        self,
+        session: Session,
+        settings: Settings,
+        project: Project,
+        out: SyncResult,
+        *,
+        client: Any = None,
+    ) -> None:
+        return None
+
+    def ready_for_review(self, ha: HitAssignment) -> bool:
+        return True
 
     def approve(
-        self, session: Session, settings: Settings, hit: Hit, assignment_id: str, **kw: Any
-    ) -> None:
+        self,
+        session: Session,
+        settings: Settings,
+        hit: Hit,
+        assignment_id: str,
+        *,
+        feedback: str | None = None,
+        override_rejection: bool = False,
+        client: Any = None,
+    ) -> str | None:
         return None
 
     def reject(
-        self, session: Session, settings: Settings, hit: Hit, assignment_id: str, feedback: str
-    ) -> None:
+        self,
+        session: Session,
+        settings: Settings,
+        hit: Hit,
+        assignment_id: str,
+        feedback: str,
+        *,
+        client: Any = None,
+    ) -> str | None:
         return None
+
+    def bonus_key(self, assignment_id: str, amount: Decimal) -> str:
+        raise Conflict(f"{self.name} pays no bonus")
 
     def bonus(
         self,
@@ -88,8 +147,11 @@ class BuiltinProvider:
         assignment_id: str,
         amount: Decimal,
         reason: str,
-    ) -> Decimal:
-        raise NotImplementedError
+        *,
+        worker_id: str,
+        client: Any = None,
+    ) -> tuple[Decimal, str]:
+        raise Conflict(f"{self.name} pays no bonus")
 
     def block(
         self,
@@ -100,5 +162,6 @@ class BuiltinProvider:
         blocked: bool,
         reason: str,
         project_id: int | None,
+        client: Any = None,
     ) -> None:
         return None

@@ -7,6 +7,7 @@ own tables. Money amounts are in the project's currency, major units, as :class:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,7 +20,18 @@ if TYPE_CHECKING:
     from app.services.ledger import HitCost
     from app.services.publishing import PublishResult
     from app.services.recruiting.sync import SyncResult
-    from app.services.task.page import Identity
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is on the task page, as the provider's parameters say: the provider's HIT (or study)
+    id, the assignment (or session) id, the worker id, and where the worker's browser posts
+    afterwards (MTurk's ``turkSubmitTo``; empty elsewhere)."""
+
+    provider_hit_id: str
+    assignment_id: str
+    worker_id: str
+    submit_to: str
 
 
 class RecruitingProvider(Protocol):
@@ -28,6 +40,11 @@ class RecruitingProvider(Protocol):
     fee_rules: str
     #: True when the page's answers wait for the marketplace to confirm the submission.
     holds_answers: bool
+    #: True when an assignment opened on the page is stored ``unconfirmed`` until a sync finds
+    #: it on the marketplace (MTurk: its parameters arrive in a URL anyone can type).
+    confirms_later: bool
+    #: True when the review policy's bonus for good records is paid through this provider.
+    policy_bonus: bool
 
     # -- publishing ----------------------------------------------------------------------------
     def hit_cost(self, reward: Decimal, assignments: int) -> HitCost:
@@ -60,6 +77,10 @@ class RecruitingProvider(Protocol):
     def admit(self, session: Session, hit: Hit, ident: Identity) -> None:
         """Refuse (4xx) a first visit the marketplace did not hand to this worker."""
 
+    def take_place(self, session: Session, hit: Hit) -> None:
+        """Claim one of the HIT's places on a worker's first visit (a marketplace counts its own
+        places; the link provider keeps a counter)."""
+
     def hold(
         self,
         session: Session,
@@ -73,20 +94,75 @@ class RecruitingProvider(Protocol):
     def finish(self, session: Session, settings: Settings, hit: Hit, ident: Identity) -> str | None:
         """Where the worker goes after submitting (None: the provider's own end page)."""
 
+    def completion_code(self, settings: Settings, ident: Identity) -> str | None:
+        """The code the worker pastes back into the panel (None: the provider needs none)."""
+
+    def return_form(
+        self, ident: Identity, answers: list[tuple[str, str]]
+    ) -> tuple[str | None, list[tuple[str, str]]]:
+        """Where the worker's browser posts after the page stored the answers, and what (MTurk's
+        externalSubmit); ``(None, [])`` when it posts nowhere."""
+
     # -- sync and review -----------------------------------------------------------------------
-    def sync(self, session: Session, settings: Settings, project: Project, out: SyncResult) -> None:
-        """Confirm submissions the marketplace lists and store their answers."""
+    def client(self, settings: Settings, project: Project | None) -> Any:
+        """The marketplace client sync and review share (None: the provider opens its own)."""
+
+    def sync(
+        self,
+        session: Session,
+        settings: Settings,
+        project: Project,
+        out: SyncResult,
+        *,
+        client: Any = None,
+    ) -> Any:
+        """Confirm submissions the marketplace lists and store their answers; returns the client
+        it used (handed on to the review), or ``client``."""
+
+    def after_review(
+        self,
+        session: Session,
+        settings: Settings,
+        project: Project,
+        out: SyncResult,
+        *,
+        client: Any = None,
+    ) -> None:
+        """Bring the marketplace up to date with the review (e.g. MTurk's exclusions)."""
+
+    def ready_for_review(self, ha: HitAssignment) -> bool:
+        """Whether the marketplace has seen this submission, so it can be decided now."""
 
     def place_cost(self, hit: Hit) -> Decimal:
         """What one approved assignment of ``hit`` costs (reward + fees)."""
 
     def approve(
-        self, session: Session, settings: Settings, hit: Hit, assignment_id: str, **kw: Any
-    ) -> None: ...
+        self,
+        session: Session,
+        settings: Settings,
+        hit: Hit,
+        assignment_id: str,
+        *,
+        feedback: str | None = None,
+        override_rejection: bool = False,
+        client: Any = None,
+    ) -> str | None:
+        """Approve on the marketplace (idempotent); returns the marketplace's status to store."""
 
     def reject(
-        self, session: Session, settings: Settings, hit: Hit, assignment_id: str, feedback: str
-    ) -> None: ...
+        self,
+        session: Session,
+        settings: Settings,
+        hit: Hit,
+        assignment_id: str,
+        feedback: str,
+        *,
+        client: Any = None,
+    ) -> str | None:
+        """Reject on the marketplace (idempotent); returns the marketplace's status to store."""
+
+    def bonus_key(self, assignment_id: str, amount: Decimal) -> str:
+        """The ledger key of one bonus (409 when the provider pays no bonus)."""
 
     def bonus(
         self,
@@ -96,8 +172,11 @@ class RecruitingProvider(Protocol):
         assignment_id: str,
         amount: Decimal,
         reason: str,
-    ) -> Decimal:
-        """Pay once; returns what it cost (bonus + fees) for the ledger."""
+        *,
+        worker_id: str,
+        client: Any = None,
+    ) -> tuple[Decimal, str]:
+        """Pay once; returns what it cost (bonus + fees) and the ledger note."""
 
     def block(
         self,
@@ -108,4 +187,6 @@ class RecruitingProvider(Protocol):
         blocked: bool,
         reason: str,
         project_id: int | None,
-    ) -> None: ...
+        client: Any = None,
+    ) -> None:
+        """Block (or unblock) the worker on the marketplace (nothing when it has no blocks)."""

@@ -12,7 +12,6 @@ evidence is insufficient and approve before the marketplace's auto-approval dela
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -28,8 +27,8 @@ from app.models import Answer, Assignment, Hit, HitAssignment, Project, Worker
 from app.schemas.hits import AssignmentPublic
 from app.services import ledger, recruiting
 from app.services.crowd import submissions
-from app.services.publishing import explain_mturk, get_hit, hit_options, review_policy
-from app.services.recruiting.links import LINK_WORKER_PREFIX, completion_code, mturk_client
+from app.services.publishing import get_hit, hit_options, review_policy
+from app.services.recruiting.links import completion_code
 
 PENDING_STATUS = "pending"
 
@@ -151,10 +150,6 @@ def find_completion(
     raise NotFound("no submitted assignment of this project has that completion code")
 
 
-def _client(settings: Settings, project: Project, mt: Any) -> Any:
-    return mt or mturk_client(settings, project)
-
-
 def _require_submitted(c: _Ctx) -> None:
     if c.assignment.confirmation != "confirmed":
         raise Conflict(
@@ -189,16 +184,15 @@ def approve(
             "(MTurk allows this within 30 days of submission)",
             allowed_when="Rejected assignments can be approved with override_rejection=true",
         )
-    if c.hit.provider == "mturk":
-        client = _client(settings, c.project, mt)
-        with explain_mturk("ApproveAssignment"):
-            if override_rejection and c.assignment.status == "rejected":
-                _override(client, assignment_id, feedback)
-            else:
-                client.ensure_approved(assignment_id, feedback=feedback)
-    elif c.hit.provider != "link":
-        _recruiter(c.hit).approve(session, settings, c.hit, assignment_id)
-    c.ha.mturk_status = "Approved" if c.hit.provider == "mturk" else None
+    c.ha.mturk_status = _recruiter(c.hit).approve(
+        session,
+        settings,
+        c.hit,
+        assignment_id,
+        feedback=feedback,
+        override_rejection=override_rejection and c.assignment.status == "rejected",
+        client=mt,
+    )
     submissions.record_decision(
         session,
         hit=c.hit,
@@ -210,17 +204,6 @@ def approve(
     )
     session.commit()
     return c.assignment
-
-
-def _override(client: Any, assignment_id: str, feedback: str | None) -> None:
-    from app.mturk.errors import INVALID_ASSIGNMENT_STATE, MTurkRequestError
-
-    try:
-        client.approve_assignment(assignment_id, feedback=feedback, override_rejection=True)
-    except MTurkRequestError as exc:  # a retry after the override went through
-        status = client.get_assignment(assignment_id)["Assignment"]["AssignmentStatus"]
-        if exc.turk_error_code != INVALID_ASSIGNMENT_STATE or status != "Approved":
-            raise
 
 
 def reject(
@@ -243,13 +226,9 @@ def reject(
             f"assignment {assignment_id} is already approved; it cannot be rejected",
             allowed_when="an assignment can be rejected only while Submitted",
         )
-    if c.hit.provider == "mturk":
-        client = _client(settings, c.project, mt)
-        with explain_mturk("RejectAssignment"):
-            client.ensure_rejected(assignment_id, feedback=feedback[:1024])
-    elif c.hit.provider != "link":
-        _recruiter(c.hit).reject(session, settings, c.hit, assignment_id, feedback)
-    c.ha.mturk_status = "Rejected" if c.hit.provider == "mturk" else None
+    c.ha.mturk_status = _recruiter(c.hit).reject(
+        session, settings, c.hit, assignment_id, feedback, client=mt
+    )
     submissions.record_decision(
         session,
         hit=c.hit,
@@ -283,25 +262,23 @@ def bonus(
         raise InvalidInput("a bonus needs a reason the worker will read")
     c = _ctx(session, assignment_id)
     _require_submitted(c)
-    if c.hit.provider == "link":
-        raise Conflict("link-provider workers are paid through their panel; no bonus here")
-    if c.hit.provider != "mturk":
-        return _marketplace_bonus(session, settings, c, value, reason)
-    token = f"bonus-{assignment_id}-{int(value * 100)}"[:64]
-    key = f"bonus:{token}"
-    cost = value + ledger.fee(value)
+    recruiter = _recruiter(c.hit)
+    assert c.assignment.external_id is not None
+    key = recruiter.bonus_key(c.assignment.external_id, value)
     if ledger.record_exists(session, key):
         return c.assignment
-    ledger.check_budget(session, c.project.id, c.project.budget_cap, cost, what="this bonus")
-    client = _client(settings, c.project, mt)
-    with explain_mturk("SendBonus"):
-        client.send_bonus(
-            worker_id=c.ha.worker_external_id,
-            assignment_id=assignment_id,
-            amount=str(value),
-            reason=reason[:1024],
-            unique_request_token=token,
-        )
+    estimate = recruiter.hit_cost(value, 1).per_assignment
+    ledger.check_budget(session, c.project.id, c.project.budget_cap, estimate, what="this bonus")
+    cost, note = recruiter.bonus(
+        session,
+        settings,
+        c.hit,
+        c.assignment.external_id,
+        value,
+        reason,
+        worker_id=c.ha.worker_external_id,
+        client=mt,
+    )
     c.ha.bonus = float(value + Decimal(str(c.ha.bonus or 0)))
     ledger.record(
         session,
@@ -310,7 +287,7 @@ def bonus(
         kind="bonus",
         amount=cost,
         key=key,
-        note=f"${value} bonus + ${ledger.fee(value)} fee",
+        note=note,
     )
     session.commit()
     return c.assignment
@@ -318,36 +295,6 @@ def bonus(
 
 def _recruiter(hit: Hit) -> recruiting.RecruitingProvider:
     return recruiting.get(hit.provider)
-
-
-def _marketplace_bonus(
-    session: Session, settings: Settings, c: _Ctx, value: Decimal, reason: str
-) -> Assignment:
-    """A bonus through a non-MTurk marketplace: the provider makes it idempotent."""
-    assert c.assignment.external_id is not None
-    key = f"bonus:{c.hit.provider}-{c.assignment.external_id}-{int(value * 100)}"
-    if ledger.record_exists(session, key):
-        return c.assignment
-    estimate = _recruiter(c.hit).hit_cost(value, 1).per_assignment
-    ledger.check_budget(session, c.project.id, c.project.budget_cap, estimate, what="this bonus")
-    cost = _recruiter(c.hit).bonus(
-        session, settings, c.hit, c.assignment.external_id, value, reason
-    )
-    c.ha.bonus = float(value + Decimal(str(c.ha.bonus or 0)))
-    ledger.record(
-        session,
-        project_id=c.project.id,
-        hit_id=c.hit.id,
-        kind="bonus",
-        amount=cost,
-        key=key,
-        note=f"{value} bonus + fees on {c.hit.provider}",
-    )
-    session.commit()
-    return c.assignment
-
-
-MTURK_WORKER_ID = re.compile(r"A[A-Z0-9]+")
 
 
 def set_block(
@@ -366,22 +313,15 @@ def set_block(
         raise NotFound(f"worker {worker_id} is not known here")
     if blocked and not reason.strip():
         raise InvalidInput("a block needs a reason")
-    recruiter = recruiting.for_worker(worker_id)
-    if recruiter.name not in ("mturk", "link"):
-        recruiter.block(
-            session, settings, worker, blocked=blocked, reason=reason, project_id=project_id
-        )
-    # Only MTurk-shaped ids (docs/MTURK.md: CustomerId ^A[A-Z0-9]+$) are MTurk workers; link and
-    # imported workers (ids from a released CSV) are blocked here alone.
-    elif not worker_id.startswith(LINK_WORKER_PREFIX) and MTURK_WORKER_ID.fullmatch(worker_id):
-        project = session.get(Project, project_id) if project_id is not None else None
-        if mt is None:
-            mt = mturk_client(settings, project)
-        with explain_mturk("CreateWorkerBlock" if blocked else "DeleteWorkerBlock"):
-            if blocked:
-                mt.create_worker_block(worker_id, reason[:1024])
-            else:
-                mt.delete_worker_block(worker_id, reason[:1024] or None)
+    recruiting.for_worker(worker_id).block(
+        session,
+        settings,
+        worker,
+        blocked=blocked,
+        reason=reason,
+        project_id=project_id,
+        client=mt,
+    )
     worker.blocked = blocked
     worker.blocked_reason = reason if blocked else None
     session.commit()
@@ -473,12 +413,13 @@ def apply_policy(
     if not rows:
         return out
     records, has_gold = _records(session, project_id)
-    client = None
+    client = mt
     for ha, provider in rows:
-        if provider == "mturk" and ha.mturk_status != "Submitted":
-            continue  # MTurk has not seen the submission yet (sync again later)
-        if provider == "mturk" and client is None:
-            client = _client(settings, project, mt)
+        recruiter = recruiting.get(provider)
+        if not recruiter.ready_for_review(ha):
+            continue  # the marketplace has not seen the submission yet (sync again later)
+        if client is None:
+            client = recruiter.client(settings, project)
         assignment = session.get(Assignment, ha.assignment_id)
         assert assignment is not None and assignment.external_id is not None
         aid = assignment.external_id
@@ -513,7 +454,7 @@ def apply_policy(
         else:
             approve(session, settings, aid, mt=client)
             out.approved += 1
-            if decision.bonus and provider == "mturk":
+            if decision.bonus and recruiter.policy_bonus:
                 bonus(
                     session,
                     settings,

@@ -1,38 +1,27 @@
-"""Sync: pull submitted assignments from MTurk, upsert their answers, score workers,
-then apply the review policy.
+"""Sync: pull what every recruiting provider of a project holds (app.services.recruiting: MTurk's
+assignments, Prolific's submissions; a link has nothing to pull), score workers, apply the review
+policy, then let each provider catch up with the review (MTurk's exclusion qualifications).
 
-The same answers may arrive twice, from the task page and from MTurk's ``QuestionFormAnswers``:
-answers are keyed by (assignment, example) and only missing ones are inserted, with MTurk's
-``SubmitTime``, so a sync after the page stored everything adds nothing and a sync after a lost
-page write restores the answers.
-
-Confirmation (app.services.task.page "Trust"): an assignment the task page stored unconfirmed is
-confirmed when ``ListAssignmentsForHIT`` returns it for the same HIT and worker; then its answers
-count. It is discarded (answers deleted, the id refused from then on) when MTurk contradicts it
-(another worker or HIT), or does not list it although it cannot be in progress there: the HIT had
-no pending assignment when sync asked (``GetHIT`` before ``ListAssignmentsForHIT``), or the
-assignment is older than the HIT's assignment duration (MTurk would have abandoned it). Otherwise
-it stays unconfirmed (a worker between our submit and MTurk's externalSubmit) until a later sync.
+The providers store answers and decisions through app.services.crowd.submissions, so a sync
+after the task page stored everything adds nothing, and one after a lost page write restores it.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.errors import NotFound
-from app.models import Answer, Assignment, Hit, HitAssignment, Project
-from app.services import publishing
-from app.services.crowd import submissions
-from app.services.recruiting import review
-from app.services.recruiting.links import mturk_client
-from app.services.task.page import answer_fields, worker_row
+from app.crowd import excluded_workers
+from app.models import Project
+from app.mturk.client import MTurkClient
+from app.services import recruiting
+from app.services.crowd.labels import load_project_crowd
+from app.services.recruiting import exclusion, review
 
 log = logging.getLogger(__name__)
 
@@ -80,245 +69,32 @@ class SyncResult:
         }
 
 
-def _values(answer_xml: str | None, allowed: dict[str, int], out: SyncResult) -> dict[int, int]:
-    from app.mturk.xml import QuestionXMLError, parse_answers
-
-    if not answer_xml:
-        return {}
-    try:
-        fields = parse_answers(answer_xml).multi()
-    except QuestionXMLError as exc:
-        out.answers_invalid += 1
-        out.problems.append(f"unreadable answer XML: {exc}")
-        return {}
-    values: dict[int, int] = {}
-    for name, ex in allowed.items():
-        given = fields.get(name)
-        if not given:
-            continue
-        if given[0] in ("1", "2", "3", "4"):
-            values[ex] = int(given[0])
-        else:
-            out.answers_invalid += 1
-    return values
-
-
-def _confirm(session: Session, assignment: Assignment) -> None:
-    assignment.confirmation = "confirmed"
-    session.execute(
-        update(Answer).where(Answer.assignment_id == assignment.id).values(confirmed=True)
-    )
-
-
-def _discard(session: Session, assignment: Assignment, why: str, out: SyncResult) -> None:
-    """Never counted, never paid: the answers go, the row stays so the id is refused later."""
-    assignment.confirmation = "discarded"
-    session.execute(delete(Answer).where(Answer.assignment_id == assignment.id))
-    out.assignments_discarded += 1
-    out.problems.append(f"assignment {assignment.external_id} discarded: {why}")
-
-
-def _settle_unconfirmed(
-    session: Session,
-    hit: Hit,
-    listed: set[str],
-    asked_at: datetime,
-    duration_s: int,
-    out: SyncResult,
-) -> None:
-    """Discard this HIT's unconfirmed assignments that MTurk cannot have issued (module doc)."""
-    rows = session.scalars(
-        select(Assignment)
-        .join(HitAssignment, HitAssignment.assignment_id == Assignment.id)
-        .where(HitAssignment.hit_id == hit.id, Assignment.confirmation == "unconfirmed")
-        .order_by(Assignment.id)
-    ).all()
-    now = datetime.now(UTC)
-    answered = set(
-        session.scalars(
-            select(Answer.assignment_id).where(Answer.assignment_id.in_([a.id for a in rows]))
-        )
-    )
-    returned: list[int] = []
-    for assignment in rows:
-        if assignment.external_id in listed:
-            continue
-        created = assignment.created_at
-        created = created if created.tzinfo else created.replace(tzinfo=UTC)
-        if created < asked_at and hit.n_pending == 0:
-            if assignment.status == "accepted" and assignment.id not in answered:
-                # Opened, never answered, and MTurk holds no pending assignment: returned or
-                # abandoned (docs/MTURK.md §3). MTurk has already re-offered the slot if the
-                # HIT is unexpired; forget it here too, so nothing holds the worker or slot.
-                returned.append(assignment.id)
-                continue
-            _discard(session, assignment, "MTurk has no such assignment for this HIT", out)
-        elif (now - created).total_seconds() > duration_s:
-            _discard(
-                session,
-                assignment,
-                "MTurk never received it within the HIT's assignment duration",
-                out,
-            )
-        else:
-            out.assignments_unconfirmed += 1
-    if returned:
-        from app.services.recruiting.exclusion import forget_assignments
-
-        forget_assignments(session, returned)
-        out.abandoned_released += len(returned)
-    # Accepted + submitted + reviewed never exceeds MaxAssignments; a slot that is none of
-    # those and not available either was returned or abandoned after the HIT expired.
-    out.slots_lost += max(0, hit.max_assignments - hit.n_available - hit.n_pending - len(listed))
-
-
-def _upsert(
-    session: Session,
-    settings: Settings,
-    hit: Hit,
-    project: Project,
-    a: dict[str, Any],
-    out: SyncResult,
-) -> None:
-    aid = str(a["AssignmentId"])
-    worker_ext = str(a["WorkerId"])
-    status = str(a.get("AssignmentStatus", "Submitted"))
-    submit_time = a.get("SubmitTime")
-    when = submit_time if isinstance(submit_time, datetime) else datetime.now(UTC)
-    assignment = session.scalar(select(Assignment).where(Assignment.external_id == aid))
-    if assignment is not None:
-        known = session.get(HitAssignment, assignment.id)
-        if known is None or known.hit_id != hit.id or known.worker_external_id != worker_ext:
-            # Ours was opened with this id for another HIT or worker: MTurk says it was forged.
-            out.problems.append(
-                f"assignment {aid} was opened here for another HIT or worker than MTurk's; "
-                "its answers were discarded"
-            )
-            out.assignments_discarded += 1
-            for table, column in (
-                (Answer, Answer.assignment_id),
-                (HitAssignment, HitAssignment.assignment_id),
-                (Assignment, Assignment.id),
-            ):
-                session.execute(
-                    delete(table)
-                    .where(column == assignment.id)
-                    .execution_options(synchronize_session=False)
-                )
-            for obj in (known, assignment):
-                if obj is not None:
-                    session.expunge(obj)
-            assignment = None
-    if assignment is None:
-        worker = worker_row(session, worker_ext)
-        assignment = Assignment(
-            project_id=hit.project_id,
-            worker_id=worker.id,
-            external_id=aid,
-            status="accepted",
-            source="mturk",
-            confirmation="confirmed",  # MTurk itself reports it
-        )
-        session.add(assignment)
-        session.flush()
-        session.add(
-            HitAssignment(assignment_id=assignment.id, hit_id=hit.id, worker_external_id=worker_ext)
-        )
-        session.flush()
-        out.assignments_new += 1
-    ha = session.get(HitAssignment, assignment.id)
-    assert ha is not None  # created above, or checked against MTurk's HIT and worker
-    if assignment.confirmation != "confirmed":
-        _confirm(session, assignment)
-        out.assignments_confirmed += 1
-    fields = answer_fields(settings, hit, aid, ha)
-    values = _values(a.get("Answer"), fields, out)
-    first = assignment.status == "accepted"
-    if first:
-        assignment.status = "submitted"
-        assignment.submitted_at = when
-    # Scored on what is stored for this assignment (answers from the page or from MTurk).
-    new = submissions.record_submission(
-        session,
-        project=project,
-        hit=hit,
-        assignment=assignment,
-        ha=ha,
-        values=values,
-        submitted_at=when,
-        via="sync" if first else None,
-        score=first,
-    )
-    out.answers_new += len(new)
-    ha.mturk_status = status
-    if status in ("Approved", "Rejected") and ha.review == "pending":
-        # Decided on MTurk (auto-approval, or the requester website): record it here too.
-        submissions.record_decision(
-            session,
-            hit=hit,
-            assignment=assignment,
-            ha=ha,
-            verdict="approved" if status == "Approved" else "rejected",
-            note=f"{status.lower()} on MTurk",
-        )
-
-
 def sync_project(
     session: Session,
     settings: Settings,
     project_id: int,
     *,
     apply_review: bool = True,
-    mt: Any = None,
+    mt: MTurkClient | None = None,
 ) -> SyncResult:
-    """Pull every published MTurk HIT's assignments (paginated), upsert, score, review."""
-    from app.crowd import excluded_workers
-    from app.services.crowd.labels import load_project_crowd
-
+    """Pull every provider's submissions (paginated), upsert, score, review; ``mt``: the MTurk
+    client to use (default: one for the project)."""
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"project {project_id} does not exist")
     out = SyncResult()
-    from app.services.recruiting import exclusion
-
     out.abandoned_released = exclusion.release_abandoned(session, project.id)
-    hits = list(
-        session.scalars(
-            select(Hit)
-            .where(Hit.project_id == project.id, Hit.state == "published", Hit.provider == "mturk")
-            .order_by(Hit.id)
-        )
-    )
-    if hits:
-        mt = mt or mturk_client(settings, project)
-    duration_s = int(publishing.hit_options(session, project.id)["assignment_duration_seconds"])
-    for hit in hits:
-        assert hit.mturk_hit_id is not None
-        asked_at = datetime.now(UTC)
-        with publishing.explain_mturk("ListAssignmentsForHIT"):
-            publishing.refresh_hit(session, settings, hit, mt=mt)
-            assignments = list(mt.iter_assignments(hit.mturk_hit_id))
-        for a in assignments:
-            out.assignments_seen += 1
-            _upsert(session, settings, hit, project, a, out)
-        session.flush()
-        listed = {str(a["AssignmentId"]) for a in assignments}
-        _settle_unconfirmed(session, hit, listed, asked_at, duration_s, out)
-        hit.synced_at = datetime.now(UTC)
-        session.commit()
-        out.hits += 1
-    if project.provider not in ("mturk", "link"):
-        from app.services import recruiting
-
-        recruiting.get(project.provider).sync(session, settings, project, out)
+    client: Any = mt
+    providers = recruiting.for_project(session, project)
+    for provider in providers:
+        client = provider.sync(session, settings, project, out, client=client)
     crowd = load_project_crowd(session, project.id)
     out.workers = len(crowd.scores)
     out.workers_excluded = len(excluded_workers(crowd.scores))
     if apply_review:
-        out.review = review.apply_policy(session, settings, project.id, mt=mt)
-    if hits:
-        with publishing.explain_mturk("AssociateQualificationWithWorker"):
-            out.exclusions_changed = exclusion.refresh(session, mt, project)
+        out.review = review.apply_policy(session, settings, project.id, mt=client)
+    for provider in providers:
+        provider.after_review(session, settings, project, out, client=client)
     for problem in out.problems:
         log.warning("sync project %s: %s", project.id, problem)
     return out

@@ -34,7 +34,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -42,32 +42,16 @@ from sqlalchemy.orm import Session
 
 from app.core import security
 from app.core.config import Settings
-from app.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from app.core.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from app.models import Answer, Assignment, Example, GoldQuestion, Hit, HitAssignment, Project
 from app.models import Worker as WorkerRow
+from app.services import recruiting
 from app.services.crowd import submissions
 from app.services.recruiting import links as providers
-from app.services.recruiting import mturk
-
-if TYPE_CHECKING:
-    from app.services.recruiting import RecruitingProvider
+from app.services.recruiting.base import Identity, RecruitingProvider
 
 QUIZ_FIELD = "quiz_{}"
 _QUIZ_FIELD = re.compile(r"^quiz_(\d{1,12})$")
-_WORKER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,120}$")
-# MTurk WorkerIds are "A" plus upper-case letters and digits (never ':', so never a link id).
-_MTURK_WORKER_ID = re.compile(r"^A[A-Z0-9]{1,63}$")
-_ASSIGNMENT_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
-
-
-class Forbidden(DomainError):
-    status_code = 403
-    code = "forbidden"
-
-
-class Gone(DomainError):
-    status_code = 410
-    code = "expired"
 
 
 @dataclass(frozen=True)
@@ -103,14 +87,6 @@ class TaskView:
     completion_url: str | None = None
     message: str | None = None
     feature_names: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Identity:
-    provider_hit_id: str
-    assignment_id: str
-    worker_id: str
-    submit_to: str
 
 
 @dataclass
@@ -291,51 +267,6 @@ def _work_questions(
     ]
 
 
-def _identity_mturk(settings: Settings, hit: Hit, params: dict[str, str]) -> Identity | None:
-    """None in preview; else the checked MTurk identity."""
-    if hit.provider != "mturk":
-        raise NotFound(f"task {hit.id} is not an MTurk HIT")
-    hit_param = params.get("hitId")
-    if hit_param is not None and hit_param != hit.mturk_hit_id:
-        raise NotFound(f"hitId {hit_param!r} is not task {hit.id}")
-    aid = params.get("assignmentId") or providers.PREVIEW_ASSIGNMENT_ID
-    if aid == providers.PREVIEW_ASSIGNMENT_ID:
-        return None
-    if not _ASSIGNMENT_ID.match(aid):
-        raise InvalidInput("assignmentId is malformed")
-    worker = params.get("workerId") or ""
-    if not _MTURK_WORKER_ID.match(worker):
-        raise InvalidInput("workerId is missing or is not an MTurk WorkerId (^A[A-Z0-9]+$)")
-    submit_to = providers.check_submit_to(hit, params.get("turkSubmitTo") or "")
-    assert hit.mturk_hit_id is not None
-    return Identity(hit.mturk_hit_id, aid, worker, submit_to)
-
-
-def _identity_link(
-    session: Session, settings: Settings, hit: Hit, params: dict[str, str]
-) -> Identity | None:
-    if hit.provider != "link":
-        raise NotFound(f"task {hit.id} is not a link task")
-    if params.get("invite"):
-        if params.get("pid"):
-            raise InvalidInput("a task link carries an invite or a panel id, not both")
-        name = providers.read_invite(session, hit.project_id, params["invite"])
-        if name is None:
-            raise Forbidden("this invite link is not valid (altered or for another project)")
-        ext_worker = providers.invite_worker_id(name)
-    else:
-        if not security.verify_plain(params.get("k"), providers.link_key(settings, hit.id)):
-            raise Forbidden("open this task through your invite or panel link")
-        pid = params.get("pid") or None
-        if pid is None:
-            return None  # a panel link without a worker id yet: preview
-        if not _WORKER_ID.match(pid):
-            raise InvalidInput("the worker id is malformed")
-        ext_worker = providers.panel_worker_id(pid)
-    aid = providers.link_assignment_id(settings, hit.id, ext_worker)
-    return Identity(str(hit.id), aid, ext_worker, "")
-
-
 def form_fields(settings: Settings, hit_id: int, ident: Identity) -> dict[str, str]:
     """The hidden fields of the task form for this identity (what every post must carry back:
     the identity and the HMAC binding it to this HIT, checked by ``submit_task``)."""
@@ -383,19 +314,6 @@ def _task_example_ids(hit: Hit) -> list[int]:
     return [int(i["example_id"]) for i in hit.items if i["role"] in ("task", "gold")]
 
 
-def _take_slot(session: Session, hit: Hit) -> None:
-    """Claim one of a link HIT's ``max_assignments`` slots: a single conditional UPDATE, so
-    concurrent first visits can never bind more (the row lock serialises them)."""
-    taken = session.execute(
-        update(Hit)
-        .where(Hit.id == hit.id, Hit.n_bound < Hit.max_assignments)
-        .values(n_bound=Hit.n_bound + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict("this task has all the answers it needs; thank you")
-
-
 def _bind(
     session: Session, settings: Settings, hit: Hit, ident: Identity
 ) -> tuple[Assignment, HitAssignment]:
@@ -416,7 +334,8 @@ def _bind(
                 "HIT and worker"
             )
         return assignment, ha
-    _recruiter(hit).admit(session, hit, ident)
+    recruiter = _recruiter(hit)
+    recruiter.admit(session, hit, ident)
     worker = worker_row(session, ident.worker_id)
     if worker.blocked:
         raise Forbidden("this worker may not work on this project's tasks")
@@ -434,8 +353,7 @@ def _bind(
         raise Conflict(
             "you have already answered questions of this task in another HIT; please return it"
         )
-    if hit.provider == "link":
-        _take_slot(session, hit)
+    recruiter.take_place(session, hit)
     assignment = Assignment(
         project_id=hit.project_id,
         worker_id=worker.id,
@@ -443,7 +361,7 @@ def _bind(
         status="accepted",
         source=hit.provider,
         # MTurk vouches for an assignment only once it is submitted there (see the docstring).
-        confirmation="unconfirmed" if hit.provider == "mturk" else "confirmed",
+        confirmation="unconfirmed" if recruiter.confirms_later else "confirmed",
     )
     session.add(assignment)
     session.flush()
@@ -465,8 +383,6 @@ def _bind(
 
 def _recruiter(hit: Hit) -> RecruitingProvider:
     """The hit's recruiting provider (identity, admission, holding answers, completion)."""
-    from app.services import recruiting
-
     return recruiting.get(hit.provider)
 
 
@@ -501,10 +417,9 @@ def open_task(
     if assignment.status != "accepted":
         view.mode = "done"
         view.message = "You have already submitted this task. Thank you!"
-        if hit.provider == "link":
-            view.completion_code = providers.completion_code(settings, ident.assignment_id)
-        else:
-            view.completion_url = _recruiter(hit).finish(session, settings, hit, ident)
+        recruiter = _recruiter(hit)
+        view.completion_code = recruiter.completion_code(settings, ident)
+        view.completion_url = recruiter.finish(session, settings, hit, ident)
         return view
     quiz = _quiz_questions(session, hit, project)
     if quiz and ha.quiz is None:
@@ -699,10 +614,8 @@ def submit_task(
         session.rollback()
         raise Conflict("this assignment was already submitted; nothing was changed") from None
     out = SubmitOutcome(hit=hit, project=project, provider=hit.provider, n_answers=len(rows))
-    if hit.provider == "mturk":
-        out.post_to, out.fields = mturk.external_submit(
-            ident, [(name, str(values[e])) for name, e in fields.items()]
-        )
-    else:
-        out.completion_code = providers.completion_code(settings, ident.assignment_id)
+    out.post_to, out.fields = recruiter.return_form(
+        ident, [(name, str(values[e])) for name, e in fields.items()]
+    )
+    out.completion_code = recruiter.completion_code(settings, ident)
     return out

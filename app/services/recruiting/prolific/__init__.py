@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.models import (
     Assignment,
     Hit,
@@ -40,6 +40,8 @@ from app.models import (
 )
 from app.prolific.client import ProlificRequestError, resolve_target
 from app.services import ledger
+from app.services.recruiting._builtin import BuiltinProvider
+from app.services.recruiting.base import Identity
 from app.services.recruiting.prolific.common import (
     HOURLY_FLOOR,
     REJECTION_CATEGORY,
@@ -71,18 +73,22 @@ from app.services.recruiting.prolific.review import (
 if TYPE_CHECKING:
     from app.services.publishing import PublishResult
     from app.services.recruiting.sync import SyncResult
-    from app.services.task.page import Identity
 
 __all__ = ["ProlificProvider", "bulk_approve", "pay_bonus", "request_return", "start", "worker_id"]
 
 
-class ProlificProvider:
+class ProlificProvider(BuiltinProvider):
+    """Prolific through its API (app.prolific.client); the shared defaults (no place to take,
+    no return form, no shared client, nothing after the review) come from BuiltinProvider."""
+
     name = "prolific"
     fee_rules = (
         "Prolific: reward per place + a service fee (PROLIFIC_FEE_PERCENT, 33.33% by default) "
         "on rewards and bonuses + VAT on the fee (PROLIFIC_VAT_PERCENT)"
     )
     holds_answers = True
+    confirms_later = False
+    policy_bonus = False
 
     def hit_cost(self, reward: Decimal, assignments: int) -> ledger.HitCost:
         from app.core.config import get_settings
@@ -128,8 +134,6 @@ class ProlificProvider:
     def identify(
         self, session: Session, settings: Settings, hit: Hit, params: dict[str, str]
     ) -> Identity:
-        from app.services.task.page import Identity
-
         pid, prolific_study, sid = check_ids(params)
         study = session.scalar(
             select(ProlificStudy).where(
@@ -141,8 +145,6 @@ class ProlificProvider:
         return Identity(prolific_study, sid, worker_id(pid), "")
 
     def admit(self, session: Session, hit: Hit, ident: Identity) -> None:
-        from app.services.task.page import Forbidden
-
         row = session.get(ProlificSession, ident.assignment_id)
         if (
             row is None
@@ -181,8 +183,25 @@ class ProlificProvider:
         )
         return f"{target.app_url}/submissions/complete?cc={study.completion_code}"
 
+    def completion_code(self, settings: Settings, ident: Identity) -> str | None:
+        return None  # the completion step is Prolific's redirect (``finish``)
+
     # -- sync ----------------------------------------------------------------------------------
-    def sync(self, session: Session, settings: Settings, project: Project, out: SyncResult) -> None:
+    def sync(
+        self,
+        session: Session,
+        settings: Settings,
+        project: Project,
+        out: SyncResult,
+        *,
+        client: Any = None,
+    ) -> Any:
+        self._sync(session, settings, project, out)
+        return client
+
+    def _sync(
+        self, session: Session, settings: Settings, project: Project, out: SyncResult
+    ) -> None:
         studies = list(
             session.scalars(
                 select(ProlificStudy)
@@ -211,8 +230,16 @@ class ProlificProvider:
 
     # -- review --------------------------------------------------------------------------------
     def approve(
-        self, session: Session, settings: Settings, hit: Hit, assignment_id: str, **kw: Any
-    ) -> None:
+        self,
+        session: Session,
+        settings: Settings,
+        hit: Hit,
+        assignment_id: str,
+        *,
+        feedback: str | None = None,
+        override_rejection: bool = False,
+        client: Any = None,
+    ) -> str | None:
         project = session.get(Project, hit.project_id)
         assert project is not None
         client = client_for(settings, project)
@@ -221,10 +248,18 @@ class ProlificProvider:
         except ProlificRequestError:
             if reviewable(client, assignment_id) != "APPROVED":
                 client.transition_submission(assignment_id, {"action": "APPROVE"})
+        return None
 
     def reject(
-        self, session: Session, settings: Settings, hit: Hit, assignment_id: str, feedback: str
-    ) -> None:
+        self,
+        session: Session,
+        settings: Settings,
+        hit: Hit,
+        assignment_id: str,
+        feedback: str,
+        *,
+        client: Any = None,
+    ) -> str | None:
         message = feedback.strip()
         if len(message) < 100:  # Prolific requires at least 100 characters (docs/PROLIFIC.md §3)
             message = (message + REJECTION_TAIL).strip()
@@ -241,6 +276,10 @@ class ProlificProvider:
                         "rejection_category": REJECTION_CATEGORY,
                     },
                 )
+        return None
+
+    def bonus_key(self, assignment_id: str, amount: Decimal) -> str:
+        return f"bonus:{self.name}-{assignment_id}-{int(amount * 100)}"
 
     def bonus(
         self,
@@ -250,8 +289,12 @@ class ProlificProvider:
         assignment_id: str,
         amount: Decimal,
         reason: str,
-    ) -> Decimal:
-        return pay_bonus(session, settings, hit, assignment_id, amount)
+        *,
+        worker_id: str,
+        client: Any = None,
+    ) -> tuple[Decimal, str]:
+        cost = pay_bonus(session, settings, hit, assignment_id, amount)
+        return cost, f"{amount} bonus + fees on {self.name}"
 
     def block(
         self,
@@ -262,6 +305,7 @@ class ProlificProvider:
         blocked: bool,
         reason: str,
         project_id: int | None,
+        client: Any = None,
     ) -> None:
         if project_id is None:
             raise InvalidInput("blocking a Prolific participant needs the project (project_id)")

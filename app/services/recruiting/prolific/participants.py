@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.models import (
     Hit,
     Project,
@@ -48,8 +48,6 @@ def check_ids(params: dict[str, str]) -> tuple[str, str, str]:
 def start(session: Session, settings: Settings, study_row_id: int, params: dict[str, str]) -> str:
     """A participant arrives from Prolific: bind (participant, study, session) to a question
     set on the first visit; returns the task page URL (relative) to redirect to."""
-    from app.services.task.page import Forbidden
-
     pid, prolific_study, sid = check_ids(params)
     study = session.execute(
         select(ProlificStudy).where(ProlificStudy.id == study_row_id).with_for_update()
