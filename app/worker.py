@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory
-from app.services import jobs as queue
+from app.services.jobs import queue
 from trainer import api as trainer_api
 
 log = logging.getLogger("frtrain.worker")

@@ -41,11 +41,11 @@ from app.core.db import make_engine, make_session_factory
 from app.models import Example
 from app.schemas.crowd import GoldCreate, ProjectUpdate
 from app.schemas.jobs import JobCreate
-from app.services import jobs as jobs_svc
 from app.services.crowd.examples import add_gold
 from app.services.crowd.exports import create_export, export_stream
 from app.services.crowd.labels import worker_quality
 from app.services.crowd.truth import choose_gold
+from app.services.jobs import api as jobs_svc
 from app.services.projects import update_project
 
 #: The paper's figures (Table 2, poisoned COMPAS; Table 7, COMPAS) and Table 6 (N = 11).

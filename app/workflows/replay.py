@@ -53,6 +53,7 @@ from app.services.crowd.truth import known_labels, read_crowd_csv
 from app.services.projects import create_project
 from app.services.recruiting import mturk, prolific, sync
 from app.services.task import page as task_page
+from app.services.task import questions as task_questions
 from app.workflows.table6 import (
     QUESTION,
     Table6Config,
@@ -166,9 +167,9 @@ def _answer_form(
     answers: dict[int, int],
 ) -> tuple[dict[str, str], int]:
     """The task form a worker posts: the page's hidden fields and an answer to each question the
-    assignment asks (``task_page.assignment_questions``); and how many questions it asks."""
+    assignment asks (``task_questions.assignment_questions``); and how many questions it asks."""
     with (sessions or _sessions(settings.database_url))() as session:
-        questions = task_page.assignment_questions(session, settings, ident.assignment_id)
+        questions = task_questions.assignment_questions(session, settings, ident.assignment_id)
     missing = [name for name, e in questions.items() if e not in answers]
     if missing:
         raise RuntimeError(f"the task page asks {sorted(missing)[:3]} which have no answer")
@@ -194,8 +195,8 @@ def work_assignment(
 ) -> tuple[int, str]:
     """One simulated worker: accept, open the task page, submit ``answers`` (example id ->
     value; the requester side knows each assignment's questions and field names,
-    ``task_page.assignment_questions``), post MTurk's externalSubmit form. Returns the number of
-    answers posted and the outcome: refused before the accept (a qualification MTurk enforces),
+    ``task_questions.assignment_questions``), post MTurk's externalSubmit form. Returns the number
+    of answers posted and the outcome: refused before the accept (a qualification MTurk enforces),
     refused by the task page after the accept (a wasted accept: "already answered ... please
     return it"), or submitted."""
     accepted = http.post(f"{emulator_url}/_emu/workers/{worker_id}/accept", json={"hitId": hit_id})

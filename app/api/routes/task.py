@@ -114,7 +114,7 @@ async def submit_task(
         return RedirectResponse(
             outcome.redirect_url, status_code=303, headers={"Cache-Control": "no-store"}
         )
-    template = "task/externalsubmit.html" if outcome.provider == "mturk" else "task/done.html"
+    template = "task/externalsubmit.html" if outcome.post_to else "task/done.html"
     return templates.TemplateResponse(
         request,
         template,

@@ -6,28 +6,30 @@ from __future__ import annotations
 
 from app.services.jobs.api import (
     ARTIFACT_MEDIA,
-    JOBS_FOLDER,
-    Beat,
-    Claim,
     artifact_file,
-    attempt_folder_name,
     build_spec,
     cancel_job,
-    claim_next,
     create_job,
-    finish,
     get_job_row,
-    heartbeat,
-    job_folder,
     list_jobs,
-    materialize_inputs,
     read_job,
     read_training_file,
-    release,
-    remove_attempt,
     to_public,
     to_summary,
     upload_training_file,
+)
+from app.services.jobs.queue import (
+    JOBS_FOLDER,
+    Beat,
+    Claim,
+    attempt_folder_name,
+    claim_next,
+    finish,
+    heartbeat,
+    job_folder,
+    materialize_inputs,
+    release,
+    remove_attempt,
 )
 
 __all__ = [

@@ -31,7 +31,8 @@ from app.mturk.xml import QuestionXMLError, parse_answers
 from app.services import publishing
 from app.services.crowd import submissions
 from app.services.recruiting import exclusion, links
-from app.services.task.page import answer_fields, worker_row
+from app.services.task.page import worker_row
+from app.services.task.questions import answer_fields
 
 if TYPE_CHECKING:
     from app.services.recruiting.sync import SyncResult

@@ -14,14 +14,12 @@ with a 4xx and stores nothing.
 Trust: MTurk's parameters arrive in a URL anyone can type, and MTurk hides an assignment from the
 requester until it is submitted (docs/MTURK.md: GetAssignment, ListAssignmentsForHIT). So an
 ``mturk`` assignment opened here is stored ``unconfirmed`` and its answers are never counted until
-sync finds it on MTurk for the same HIT and worker (app.services.recruiting.sync confirms or
-discards it).
+sync finds it on MTurk for the same HIT and worker (app.services.recruiting.mturk_sync confirms
+or discards it).
 
 Gold stays hidden: the preview shows how many questions there are and which facts each shows,
-never the examples (the same hidden gold would appear in several HITs' previews). Each assignment
-gets its own questions (the HIT's task examples plus hidden gold this worker has not seen yet), in
-its own order, under answer fields named by an HMAC of (assignment, example): nothing in names,
-order or markup tells a gold check from a task question.
+never the examples (the same hidden gold would appear in several HITs' previews). Which questions
+an assignment asks, in which order and under which names: app.services.task.questions.
 
 Concurrency: "one submission per assignment" is a conditional UPDATE of the assignment's status
 and a link HIT's cap a conditional UPDATE of its bound counter, both atomic on Postgres and SQLite.
@@ -29,12 +27,9 @@ and a link HIT's cap a conditional UPDATE of its bound counter, both atomic on P
 
 from __future__ import annotations
 
-import random
 import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -49,16 +44,10 @@ from app.services import recruiting
 from app.services.crowd import submissions
 from app.services.recruiting import links as providers
 from app.services.recruiting.base import Identity, RecruitingProvider
+from app.services.task import questions
+from app.services.task.questions import QUIZ_FIELD, answer_fields
 
-QUIZ_FIELD = "quiz_{}"
 _QUIZ_FIELD = re.compile(r"^quiz_(\d{1,12})$")
-
-
-@dataclass(frozen=True)
-class Question:
-    field: str
-    number: int
-    features: list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -80,8 +69,8 @@ class TaskView:
     project: Project
     mode: str  # preview | quiz | work | done
     hidden: dict[str, str] = field(default_factory=dict)
-    quiz: list[Question] = field(default_factory=list)
-    questions: list[Question] = field(default_factory=list)
+    quiz: list[questions.Question] = field(default_factory=list)
+    questions: list[questions.Question] = field(default_factory=list)
     feedback: list[QuizFeedback] = field(default_factory=list)
     completion_code: str | None = None
     completion_url: str | None = None
@@ -117,156 +106,6 @@ def _check_open(hit: Hit) -> None:
             raise Gone(f"task {hit.id} has expired; it no longer takes answers")
 
 
-def _features(example: Example, project: Project) -> list[tuple[str, str]]:
-    names = project.visible_columns or list(example.features)
-    return [(n, _fmt(example.features.get(n))) for n in names if n in example.features]
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "(unknown)"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _examples(session: Session, ids: list[int]) -> dict[int, Example]:
-    if not ids:
-        return {}
-    return {e.id: e for e in session.scalars(select(Example).where(Example.id.in_(ids)))}
-
-
-def _quiz_questions(session: Session, hit: Hit, project: Project) -> list[Question]:
-    ids = [int(i["example_id"]) for i in hit.items if i["role"] == "quiz"]
-    examples = _examples(session, ids)
-    return [
-        Question(field=QUIZ_FIELD.format(e), number=n + 1, features=_features(examples[e], project))
-        for n, e in enumerate(ids)
-    ]
-
-
-def _placeholders(n: int) -> list[Question]:
-    """Preview questions: numbered slots with throw-away field names and no example shown."""
-    return [
-        Question(field="p" + secrets.token_urlsafe(12), number=k + 1, features=[]) for k in range(n)
-    ]
-
-
-def _feature_names(session: Session, hit: Hit, project: Project) -> list[str]:
-    """The facts every example of the project shows (the same for every question)."""
-    if project.visible_columns:
-        return list(project.visible_columns)
-    first = next((int(i["example_id"]) for i in hit.items if i["role"] == "task"), None)
-    example = session.get(Example, first) if first is not None else None
-    return list(example.features) if example is not None else []
-
-
-def _rng(settings: Settings, assignment_id: str) -> random.Random:
-    return random.Random(security.sign(settings, "question-order", assignment_id))
-
-
-def default_questions(settings: Settings, hit: Hit, assignment_id: str) -> list[int]:
-    """The HIT's task and gold examples in this assignment's own order (no gold substitution):
-    for assignments first seen by sync, and for ones bound before per-assignment questions."""
-    ids = _task_example_ids(hit)
-    _rng(settings, assignment_id).shuffle(ids)
-    return ids
-
-
-def question_ids(settings: Settings, hit: Hit, assignment_id: str, ha: HitAssignment) -> list[int]:
-    """The example ids this assignment shows, in its page order."""
-    if ha.questions is not None:
-        return [int(e) for e in ha.questions]
-    return default_questions(settings, hit, assignment_id)
-
-
-def answer_fields(
-    settings: Settings, hit: Hit, assignment_id: str, ha: HitAssignment | None
-) -> dict[str, int]:
-    """Answer field name -> example id for one assignment (page order)."""
-    ids = (
-        question_ids(settings, hit, assignment_id, ha)
-        if ha is not None
-        else default_questions(settings, hit, assignment_id)
-    )
-    return {providers.answer_field(settings, assignment_id, e): e for e in ids}
-
-
-def _seen_by_worker(session: Session, project_id: int, worker_id: int) -> set[int]:
-    """Every example this worker was shown or answered in the project (gold must not repeat)."""
-    seen: set[int] = set()
-    rows = session.execute(
-        select(HitAssignment.questions, Hit.items)
-        .join(Assignment, Assignment.id == HitAssignment.assignment_id)
-        .join(Hit, Hit.id == HitAssignment.hit_id)
-        .where(Assignment.project_id == project_id, Assignment.worker_id == worker_id)
-    ).all()
-    for questions, items in rows:
-        if questions is not None:
-            seen.update(int(e) for e in questions)
-        else:
-            seen.update(int(i["example_id"]) for i in items)
-    seen.update(
-        int(e)
-        for e in session.scalars(
-            select(Answer.example_id).where(
-                Answer.project_id == project_id, Answer.worker_id == worker_id
-            )
-        )
-    )
-    return seen
-
-
-def _choose_questions(
-    session: Session, settings: Settings, hit: Hit, assignment_id: str, worker_id: int
-) -> list[int]:
-    """This assignment's questions: the HIT's task examples plus, for each gold slot, a hidden
-    gold check this worker has never been shown (the HIT's own when fresh, else another from
-    the project's pool, else none), shuffled in the assignment's own order."""
-    rng = _rng(settings, assignment_id)
-    tasks = [int(i["example_id"]) for i in hit.items if i["role"] == "task"]
-    slots = [int(i["example_id"]) for i in hit.items if i["role"] == "gold"]
-    chosen: list[int] = []
-    if slots:
-        seen = _seen_by_worker(session, hit.project_id, worker_id)
-        pool = list(
-            session.scalars(
-                select(GoldQuestion.example_id)
-                .where(
-                    GoldQuestion.project_id == hit.project_id,
-                    GoldQuestion.kind == "hidden_check",
-                )
-                .order_by(GoldQuestion.id)
-            )
-        )
-        fresh = [int(g) for g in pool if g not in seen and g not in slots and g not in tasks]
-        rng.shuffle(fresh)
-        for g in slots:
-            if g not in seen and g not in chosen:
-                chosen.append(g)
-            elif fresh:
-                chosen.append(fresh.pop())
-    ids = tasks + chosen
-    rng.shuffle(ids)
-    return ids
-
-
-def _work_questions(
-    session: Session,
-    settings: Settings,
-    hit: Hit,
-    project: Project,
-    ident: Identity,
-    ha: HitAssignment,
-) -> list[Question]:
-    fields = answer_fields(settings, hit, ident.assignment_id, ha)
-    examples = _examples(session, list(fields.values()))
-    return [
-        Question(field=name, number=n + 1, features=_features(examples[e], project))
-        for n, (name, e) in enumerate(fields.items())
-    ]
-
-
 def form_fields(settings: Settings, hit_id: int, ident: Identity) -> dict[str, str]:
     """The hidden fields of the task form for this identity (what every post must carry back:
     the identity and the HMAC binding it to this HIT, checked by ``submit_task``)."""
@@ -286,20 +125,6 @@ def form_fields(settings: Settings, hit_id: int, ident: Identity) -> dict[str, s
     }
 
 
-def assignment_questions(
-    session: Session, settings: Settings, assignment_id: str
-) -> dict[str, int]:
-    """The questions an opened assignment asks, as the requester knows them: answer field name ->
-    example id, in page order (404 for an assignment never opened). A simulated worker (the
-    replay) answers them without reading the page."""
-    assignment = session.scalar(select(Assignment).where(Assignment.external_id == assignment_id))
-    ha = session.get(HitAssignment, assignment.id) if assignment is not None else None
-    hit = session.get(Hit, ha.hit_id) if ha is not None else None
-    if ha is None or hit is None:
-        raise NotFound(f"assignment {assignment_id} was never opened on a task page")
-    return answer_fields(settings, hit, assignment_id, ha)
-
-
 def worker_row(session: Session, external_id: str) -> WorkerRow:
     """The worker with this marketplace (or link) id, created on first sight."""
     row = session.scalar(select(WorkerRow).where(WorkerRow.external_id == external_id))
@@ -308,10 +133,6 @@ def worker_row(session: Session, external_id: str) -> WorkerRow:
         session.add(row)
         session.flush()
     return row
-
-
-def _task_example_ids(hit: Hit) -> list[int]:
-    return [int(i["example_id"]) for i in hit.items if i["role"] in ("task", "gold")]
 
 
 def _bind(
@@ -370,7 +191,9 @@ def _bind(
         hit_id=hit.id,
         worker_external_id=ident.worker_id,
         review="pending",
-        questions=_choose_questions(session, settings, hit, ident.assignment_id, worker.id),
+        questions=questions.choose_questions(
+            session, settings, hit, ident.assignment_id, worker.id
+        ),
     )
     session.add(ha)
     try:
@@ -405,9 +228,9 @@ def open_task(
             hit=hit,
             project=project,
             mode="preview",
-            quiz=_placeholders(n_quiz),
-            questions=_placeholders(len(hit.items) - n_quiz),
-            feature_names=_feature_names(session, hit, project),
+            quiz=questions.placeholders(n_quiz),
+            questions=questions.placeholders(len(hit.items) - n_quiz),
+            feature_names=questions.feature_names(session, hit, project),
             message="Preview: accept the HIT to see and answer the questions.",
         )
     assignment, ha = _bind(session, settings, hit, ident)
@@ -421,13 +244,13 @@ def open_task(
         view.completion_code = recruiter.completion_code(settings, ident)
         view.completion_url = recruiter.finish(session, settings, hit, ident)
         return view
-    quiz = _quiz_questions(session, hit, project)
+    quiz = questions.quiz_questions(session, hit, project)
     if quiz and ha.quiz is None:
         view.mode = "quiz"
         view.quiz = quiz
         return view
     view.feedback = _feedback(session, hit, project, ha)
-    view.questions = _work_questions(session, settings, hit, project, ident, ha)
+    view.questions = questions.work_questions(session, settings, hit, project, ident, ha)
     return view
 
 
@@ -513,7 +336,7 @@ def _feedback(
         out.append(
             QuizFeedback(
                 number=n + 1,
-                features=_features(examples[ex], project),
+                features=questions.features(examples[ex], project),
                 answer=int(q["value"]),
                 answer_label=labels[int(q["value"]) - 1],
                 correct=bool(q["correct"]),
@@ -559,7 +382,7 @@ def submit_quiz(
         mode="work",
         hidden=form_fields(settings, hit.id, ident),
         feedback=_feedback(session, hit, project, ha),
-        questions=_work_questions(session, settings, hit, project, ident, ha),
+        questions=questions.work_questions(session, settings, hit, project, ident, ha),
     )
 
 

@@ -18,7 +18,7 @@ from app.mturk.client import MTurkClient
 from app.mturk.emulator import Emulator
 from app.services import publishing
 from app.services.recruiting import review, sync
-from app.services.task.page import answer_fields
+from app.services.task.questions import answer_fields
 from tests.app.hits.conftest import (
     Worker as SimWorker,
 )
