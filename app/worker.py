@@ -13,9 +13,11 @@ SIGTERM/SIGINT: stop claiming, hand the running job back to the queue, exit.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -38,6 +40,9 @@ log = logging.getLogger("frtrain.worker")
 
 #: Longest error text stored on a failed job (the traceback tail is kept).
 MAX_ERROR_CHARS = 4000
+#: The heartbeat interval, clamped: often enough to renew a short test lease, never a busy loop
+#: (WORKER_HEARTBEAT_SECONDS outside the range is brought into it).
+HEARTBEAT_MIN_S, HEARTBEAT_MAX_S = 0.05, 1.0
 
 
 def new_worker_id() -> str:
@@ -56,7 +61,7 @@ class _Heartbeat(threading.Thread):
         self.lost = threading.Event()
         self.done = threading.Event()
         s = worker.settings
-        self.interval = max(0.05, min(1.0, s.worker_heartbeat_seconds))
+        self.interval = max(HEARTBEAT_MIN_S, min(HEARTBEAT_MAX_S, s.worker_heartbeat_seconds))
 
     def run(self) -> None:
         while not self.done.wait(self.interval):
@@ -213,8 +218,6 @@ class Worker:
 
 
 def _remove(path: Path) -> None:
-    import shutil
-
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -296,8 +299,6 @@ def run_workers(
 
 
 def main() -> None:
-    import argparse
-
     parser = argparse.ArgumentParser(description="frtrain training worker")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--database-url", default=None)

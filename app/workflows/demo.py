@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
+from app.core.migrate import upgrade
 from app.models import Example
 from app.schemas.crowd import GoldCreate, ProjectUpdate
 from app.schemas.jobs import JobCreate
@@ -47,6 +48,9 @@ from app.services.crowd.labels import worker_quality
 from app.services.crowd.truth import choose_gold
 from app.services.jobs import api as jobs_svc
 from app.services.projects import update_project
+from app.worker import Worker
+from app.workflows.replay import run_replay
+from app.workflows.table6 import Table6Config
 
 #: The paper's figures (Table 2, poisoned COMPAS; Table 7, COMPAS) and Table 6 (N = 11).
 PAPER: dict[str, Any] = {
@@ -91,8 +95,6 @@ def _crowd(
     cfg: DemoConfig, settings: Settings, progress: Progress | None
 ) -> tuple[int, dict[str, Any]]:
     """Replay the released answers through boto3 + the emulator into the demo database."""
-    from app.workflows.replay import run_replay
-    from app.workflows.table6 import Table6Config
 
     def on_progress(stage: str, done: int, total: int) -> None:
         if progress is not None:
@@ -205,9 +207,6 @@ def run_demo(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run the whole pipeline; returns the report (also written to ``cfg.out_dir``)."""
-    from app.core.migrate import upgrade
-    from app.worker import Worker
-
     started = time.perf_counter()
     timings: dict[str, float] = {}
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
@@ -365,6 +364,7 @@ def write_report(
 def plot_report(report: dict[str, Any], path: Path) -> None:
     """Test accuracy vs DI: the FR-Train trade-off curves (mean over seeds per l1), each
     seed's validation-chosen point, LR, and the paper's points."""
+    # Imported here: matplotlib loads only when a plot is drawn, with Agg chosen before pyplot.
     import matplotlib
 
     matplotlib.use("Agg")

@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pandas as pd
+import uvicorn
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,7 +45,10 @@ from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory
 from app.core.migrate import upgrade
 from app.crowd import parse_wide
+from app.main import create_app
 from app.models import ProlificStudy
+from app.mturk.emulator import run_emulator, synthetic_worker_id
+from app.prolific.emulator import run_prolific_emulator
 from app.schemas.crowd import ProjectCreate
 from app.services import publishing
 from app.services.crowd.examples import existing_ids, upload_examples
@@ -106,10 +110,6 @@ def rebuild_hits(wide_answers: pd.DataFrame) -> list[ReplayHit]:
 @contextlib.contextmanager
 def serve_app(settings: Settings) -> Iterator[str]:
     """Serve ``create_app(settings)`` with uvicorn on a free port in a thread; yields its URL."""
-    import uvicorn
-
-    from app.main import create_app
-
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -139,8 +139,6 @@ def _emulator(endpoint: str | None) -> Iterator[str]:
     if endpoint:
         yield endpoint.rstrip("/")
         return
-    from app.mturk.emulator import run_emulator
-
     with run_emulator(allow_http_questions=True) as emu:
         yield emu.url
 
@@ -342,8 +340,6 @@ def run_replay(
                 warnings = list(published.plan.warnings if published.plan else [])
         timings["publish"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        from app.mturk.emulator import synthetic_worker_id
-
         make_id = prolific_pid if provider == "prolific" else synthetic_worker_id
         worker_ids = {anon: make_id(anon) for h in hits for anon in h.workers}
         jobs: list[tuple[str, list[tuple[str, dict[int, int]]]]] = []
@@ -442,8 +438,6 @@ def _prolific_emulator(api_url: str | None) -> Iterator[str]:
         parts = urlsplit(api_url)
         yield f"{parts.scheme}://{parts.netloc}"
         return
-    from app.prolific.emulator import run_prolific_emulator
-
     with run_prolific_emulator() as emu:
         yield emu.url
 

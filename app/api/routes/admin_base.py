@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import MAX_ID
 from app.core.config import Settings
-from app.core.errors import DomainError, NotFound
+from app.core.errors import DomainError, Forbidden, NotFound
 from app.services import auth
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,11 +142,6 @@ def parse_id(raw: str, what: str) -> int:
 
 def csrf_ok(admin: Admin, token: str) -> bool:
     return bool(token) and secrets.compare_digest(admin.csrf, token)
-
-
-class Forbidden(DomainError):
-    status_code = 403
-    code = "forbidden"
 
 
 CSRF_REFUSED = Forbidden(

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from app.api.deps import AdminDep, IdPath, SessionDep, SettingsDep
+from app.api.deps import MAX_ID, AdminDep, IdPath, SessionDep, SettingsDep
 from app.schemas.common import RequestModel
 from app.schemas.hits import AssignmentPublic, HitPublic
 from app.schemas.review import ReviewPolicy, ReviewPolicyPatch, policy_changes
@@ -115,7 +115,7 @@ class BonusRequest(_In):
 
 class BlockRequest(_In):
     reason: str = Field(min_length=1, max_length=1024, pattern=NON_BLANK)
-    project_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
+    project_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class SpendEntryPublic(BaseModel):
@@ -341,7 +341,7 @@ def unblock(
     session: SessionDep,
     settings: SettingsDep,
     _: AdminDep,
-    project_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
+    project_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> dict[str, Any]:
     w = review.set_block(session, settings, worker_id, blocked=False, project_id=project_id)
     return {"worker_id": w.external_id, "blocked": w.blocked, "reason": w.blocked_reason}

@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import IdPath, SessionDep, SettingsDep, read_form
 from app.core.errors import DomainError, InvalidInput
+from app.services.recruiting import prolific
 from app.services.task import page as task_page
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,8 +129,6 @@ def prolific_start(
     study_row_id: IdPath, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
     """Prolific's study URL: binds the participant's session, then the task page."""
-    from app.services.recruiting import prolific
-
     try:
         target = prolific.start(session, settings, study_row_id, dict(request.query_params))
     except DomainError as exc:

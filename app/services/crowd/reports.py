@@ -51,6 +51,7 @@ def budget_from_csv(
 
 def plot_budget(result: BudgetResult, path: Path, *, title: str) -> None:
     """Accuracy against answers per example: fixed N = 1..11 (line) and adaptive settings."""
+    # Imported here: matplotlib loads only when a plot is drawn, with Agg chosen before pyplot.
     import matplotlib
 
     matplotlib.use("Agg")
@@ -144,6 +145,7 @@ def audit_project(
 
 def plot_audit(results: Sequence[AuditResult], path: Path, *, title: str) -> None:
     """Per column: crowd vs known positive rate and label accuracy for each group (bars)."""
+    # Imported here: matplotlib loads only when a plot is drawn, with Agg chosen before pyplot.
     import matplotlib
 
     matplotlib.use("Agg")

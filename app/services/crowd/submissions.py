@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Answer, Assignment, GoldQuestion, Hit, HitAssignment, Project
@@ -103,6 +103,15 @@ def record_submission(
     if score:
         score_gold(session, project=project, ha=ha, stored=stored)
     return new
+
+
+def confirm(session: Session, *, assignment: Assignment) -> None:
+    """The marketplace vouches for this assignment (its sync listed it for the same HIT and
+    worker): it becomes ``confirmed`` and the answers stored for it start to count."""
+    assignment.confirmation = "confirmed"
+    session.execute(
+        update(Answer).where(Answer.assignment_id == assignment.id).values(confirmed=True)
+    )
 
 
 def record_imported(

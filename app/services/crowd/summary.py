@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app.models import Worker
 from app.schemas.crowd import WorkerQuality
 from app.services.crowd import labels
+from app.services.crowd.reports import audit_block
 
 SCALE = (1, 2, 3, 4)
 STATUSES = ("trusted", "pending", "filtered", "blocked")  # the order the summary lists them
@@ -199,6 +200,4 @@ def quality_summary(session: Session, project_id: int) -> QualitySummary:
 
 def bias_audit(session: Session, project_id: int) -> dict[str, Any] | None:
     """The crowd bias audit block of the project (``app.services.crowd.reports.audit_block``)."""
-    from app.services.crowd.reports import audit_block
-
     return audit_block(session=session, project_id=project_id)

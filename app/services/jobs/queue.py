@@ -32,6 +32,9 @@ from app.models import Example, ExportSnapshot, TrainingFile, TrainingJob, Train
 from app.models.crowd import utcnow
 from app.models.jobs import TERMINAL_STATUSES
 
+#: SQLite: how many claimable rows one claim tries before giving up (each lost race moves on to
+#: the next row; another worker took the one it saw).
+CLAIM_ATTEMPTS = 20
 #: Where a job's artifacts live: <artifact_dir>/jobs/<job id>/<attempt folder>/<file>.
 JOBS_FOLDER = "jobs"
 
@@ -143,7 +146,7 @@ def claim_next(
                     update(TrainingJob).where(TrainingJob.id == claimed_id).values(**values)
                 )
         else:
-            for _ in range(20):
+            for _ in range(CLAIM_ATTEMPTS):
                 row = session.execute(
                     select(TrainingJob.id, TrainingJob.lease_token)
                     .where(_claimable(now))

@@ -17,12 +17,14 @@ from app.models import (
     Hit,
     HitAssignment,
 )
+from app.mturk.client import MTurkClient
 from app.mturk.rules import explain_mturk
 from app.schemas.hits import HitPublic
 from app.services import ledger
 from app.services.projects import get_project
 from app.services.publishing.plan import _aware
 from app.services.publishing.publish import _apply_mturk_hit
+from app.services.recruiting import exclusion
 from app.services.recruiting.links import invite_url, mturk_client, panel_url, task_url
 
 
@@ -126,13 +128,11 @@ def link_invites(
     *, session: Session, settings: Settings, hit_id: int, workers: list[str]
 ) -> dict[str, Any]:
     """Signed per-worker task links (and the panel link) for a published link-provider HIT."""
-    from app.services.recruiting.exclusion import excluded_for_link
-
     hit = get_hit(session, hit_id)
     if hit.provider != "link" or hit.state != "published":
         raise Conflict(f"HIT {hit_id} is not a published link-provider task")
     # No invitation for a worker who must not take the task (the page would refuse them).
-    refused = excluded_for_link(session, hit, workers)
+    refused = exclusion.excluded_for_link(session, hit, workers)
     invites = {w: invite_url(session, settings, hit, w) for w in workers if w not in refused}
     session.commit()
     return {
@@ -154,7 +154,9 @@ def _published_mturk(row: Hit) -> str:
     return row.mturk_hit_id
 
 
-def refresh_hit(session: Session, settings: Settings, row: Hit, *, mt: Any = None) -> Hit:
+def refresh_hit(
+    session: Session, settings: Settings, row: Hit, *, mt: MTurkClient | None = None
+) -> Hit:
     """Update a HIT row from GetHIT (status and assignment counts)."""
     if row.provider != "mturk" or row.state != "published" or not row.mturk_hit_id:
         return row
@@ -168,7 +170,9 @@ def refresh_hit(session: Session, settings: Settings, row: Hit, *, mt: Any = Non
     return row
 
 
-def expire_hit(session: Session, settings: Settings, hit_id: int, *, mt: Any = None) -> Hit:
+def expire_hit(
+    session: Session, settings: Settings, hit_id: int, *, mt: MTurkClient | None = None
+) -> Hit:
     row = get_hit(session, hit_id)
     if row.provider == "link":
         row.expires_at = datetime.now(UTC)
@@ -190,7 +194,7 @@ def extend_hit(
     *,
     assignments: int | None = None,
     seconds: int | None = None,
-    mt: Any = None,
+    mt: MTurkClient | None = None,
 ) -> Hit:
     """Add assignments (idempotent: one token per resulting total) and/or push the expiry."""
     if not assignments and not seconds:
@@ -244,7 +248,9 @@ def extend_hit(
     return refresh_hit(session, settings, row, mt=mt)
 
 
-def delete_hit(session: Session, settings: Settings, hit_id: int, *, mt: Any = None) -> Hit:
+def delete_hit(
+    session: Session, settings: Settings, hit_id: int, *, mt: MTurkClient | None = None
+) -> Hit:
     row = get_hit(session, hit_id)
     if row.provider == "mturk":
         mturk_id = _published_mturk(row)

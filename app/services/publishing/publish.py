@@ -18,10 +18,14 @@ from app.models import (
     HitType,
     Project,
 )
-from app.services import ledger
+from app.mturk.client import MTurkClient
+from app.mturk.errors import MTurkRequestError
+from app.mturk.xml import QuestionXMLError, external_question_xml
+from app.services import ledger, recruiting
 from app.services.projects import get_project
 from app.services.publishing.plan import PublishPlan, _aware, annotation_for, hit_token, plan_batch
 from app.services.publishing.settings import BUILTIN_PROVIDERS, hit_options
+from app.services.recruiting import exclusion
 from app.services.recruiting.links import mturk_client, task_url
 
 
@@ -46,7 +50,7 @@ def publish_batch(
     max_assignments: int | None = None,
     max_per_hit: int | None = None,
     groups: Sequence[tuple[Sequence[int], int]] | None = None,
-    mt: Any = None,
+    mt: MTurkClient | None = None,
     max_hits: int | None = None,
 ) -> PublishResult:
     """Plan a batch and publish it; first finishes any batch a crash left half-published.
@@ -73,8 +77,6 @@ def publish_batch(
         return PublishResult(plan=plan, dry_run=False, hits=[])
     ledger.check_budget(session, project.id, project.budget_cap, plan.total_cost, what="this batch")
     if project.provider not in BUILTIN_PROVIDERS:
-        from app.services import recruiting
-
         # The live-mode switches are checked before any intent is written.
         recruiting.get(project.provider).preflight(settings, project)
     options = hit_options(session, project.id)
@@ -116,10 +118,8 @@ def publish_batch(
     return result
 
 
-def _check_task_url(settings: Settings, mt: Any) -> None:
+def _check_task_url(settings: Settings, mt: MTurkClient) -> None:
     """MTurk only frames https task pages (the local emulator may allow http)."""
-    from app.mturk.xml import QuestionXMLError, external_question_xml
-
     try:
         external_question_xml(task_url(settings, 1), 0, require_https=mt.mode != "custom")
     except QuestionXMLError as exc:
@@ -130,7 +130,7 @@ def _check_task_url(settings: Settings, mt: Any) -> None:
 
 
 def resume(
-    session: Session, settings: Settings, project_id: int, *, mt: Any = None
+    session: Session, settings: Settings, project_id: int, *, mt: MTurkClient | None = None
 ) -> PublishResult:
     """Publish whatever a crashed run left in state ``intent`` (nothing else)."""
     project = get_project(session=session, project_id=project_id)
@@ -149,7 +149,7 @@ def _pending(session: Session, project_id: int) -> list[Hit]:
 
 def _ensure_hit_type(
     session: Session,
-    mt: Any,
+    mt: MTurkClient,
     project: Project,
     reward: Decimal,
     options: dict[str, Any],
@@ -238,7 +238,7 @@ def _publish_rows(
     project: Project,
     rows: list[Hit],
     *,
-    mt: Any,
+    mt: MTurkClient | None,
     reconcile: bool,
 ) -> PublishResult:
     result = PublishResult(
@@ -247,8 +247,6 @@ def _publish_rows(
     if not rows:
         return result
     if project.provider not in BUILTIN_PROVIDERS:
-        from app.services import recruiting
-
         return recruiting.get(project.provider).publish_rows(
             session, settings, project, rows, result, reconcile=reconcile
         )
@@ -258,9 +256,6 @@ def _publish_rows(
             _mark_published(session, row)
             result.created += 1
         return result
-    from app.mturk.errors import MTurkRequestError
-    from app.mturk.xml import external_question_xml
-
     mt = mt or mturk_client(settings, project)
     options = hit_options(session, project.id)
     found: dict[str, dict[str, Any]] = {}
@@ -286,8 +281,6 @@ def _publish_rows(
         reward = ledger.money(row.reward)
         quals = None
         if options.get("exclude_before_accept", True):
-            from app.services.recruiting import exclusion
-
             quals = exclusion.requirements_for(session, mt, project, row)
         type_id = _ensure_hit_type(session, mt, project, reward, options, quals)
         question = external_question_xml(
@@ -329,7 +322,7 @@ def publish_builtin_rows(
     rows: list[Hit],
     *,
     reconcile: bool,
-    mt: Any = None,
+    mt: MTurkClient | None = None,
 ) -> PublishResult:
     """Publish intent rows of a built-in provider (``mturk``, ``link``); the providers' entry."""
     return _publish_rows(session, settings, project, rows, mt=mt, reconcile=reconcile)

@@ -19,6 +19,8 @@ from app.models import Hit, Project
 from app.services.recruiting.base import RecruitingProvider
 
 
+# Each factory imports its provider on first use: registering a provider never loads another's
+# dependencies (boto3, httpx), and the providers may import the services that call them.
 def _mturk() -> RecruitingProvider:
     from app.services.recruiting.mturk import MTurkProvider
 

@@ -38,6 +38,10 @@ from app.models import (
     Project,
     Worker,
 )
+from app.mturk.client import MTurkClient
+from app.mturk.errors import MTurkRequestError
+from app.services.crowd.labels import load_project_crowd
+from app.services.publishing.settings import hit_options
 
 GUARD = "DiscoverPreviewAndAccept"
 
@@ -49,7 +53,7 @@ def _name(project: Project, endpoint: str, what: str) -> str:
 
 def _get_or_create(
     session: Session,
-    mt: Any,
+    mt: MTurkClient,
     project: Project,
     *,
     purpose: str,
@@ -72,8 +76,6 @@ def _get_or_create(
     if row is not None:
         return row
     name = _name(project, mt.endpoint_url, purpose if hit is None else f"{purpose} {hit.token}")
-    from app.mturk.errors import MTurkRequestError
-
     try:
         qtid = mt.create_qualification_type(
             Name=name[:128], Description=description[:2000], QualificationTypeStatus="Active"
@@ -102,7 +104,7 @@ def _get_or_create(
     return row
 
 
-def _sync_grants(mt: Any, row: ExclusionQualification, wanted: Iterable[str]) -> int:
+def _sync_grants(mt: MTurkClient, row: ExclusionQualification, wanted: Iterable[str]) -> int:
     """Grant to the new workers, revoke from the ones no longer wanted; returns the changes."""
     want = {w for w in wanted if not w.startswith("link:")}
     have = set(row.workers or [])
@@ -120,8 +122,6 @@ def _sync_grants(mt: Any, row: ExclusionQualification, wanted: Iterable[str]) ->
 
 
 def _excluded_workers(session: Session, project_id: int) -> set[str]:
-    from app.services.crowd.labels import load_project_crowd
-
     data = load_project_crowd(session, project_id)
     scores = data.scores
     ids = [int(w) for w in scores.loc[scores["status"].isin(list(EXCLUDED_STATUSES)), "worker_id"]]
@@ -182,7 +182,9 @@ def _is_top_up(session: Session, project_id: int, hit: Hit) -> bool:
     )
 
 
-def requirements_for(session: Session, mt: Any, project: Project, hit: Hit) -> list[dict[str, Any]]:
+def requirements_for(
+    session: Session, mt: MTurkClient, project: Project, hit: Hit
+) -> list[dict[str, Any]]:
     """The qualification requirements ``hit`` is published with (granting them first)."""
     excluded = _get_or_create(
         session,
@@ -221,7 +223,7 @@ def requirements_for(session: Session, mt: Any, project: Project, hit: Hit) -> l
     return reqs
 
 
-def refresh(session: Session, mt: Any, project: Project) -> int:
+def refresh(session: Session, mt: MTurkClient, project: Project) -> int:
     """Bring every qualification of the project up to date; returns the grants changed."""
     changed = 0
     for row in session.scalars(
@@ -262,8 +264,6 @@ def release_abandoned(session: Session, project_id: int, *, now: datetime | None
     (``assignment_duration_seconds``): on the link provider the slot is offered again at once
     (the task page counts taken slots), and no stale hold keeps the worker out of a top-up HIT.
     MTurk re-offers its own slots at the same moment. Returns the assignments released."""
-    from app.services.publishing import hit_options
-
     now = now or datetime.now(UTC)
     duration = int(hit_options(session, project_id)["assignment_duration_seconds"])
     cutoff = now - timedelta(seconds=duration)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import select
@@ -30,17 +29,16 @@ from app.core.config import (
 from app.core.errors import InvalidInput
 from app.core.security import sign
 from app.models import Hit, LinkInvite, Project
+from app.mturk.client import MTurkClient, make_mturk_client
 
 PREVIEW_ASSIGNMENT_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
 LINK_WORKER_PREFIX = "link:"
 LINK_PANEL_PREFIX = "link:panel:"
 
 
-def mturk_client(settings: Settings, project: Project | None) -> Any:
+def mturk_client(settings: Settings, project: Project | None) -> MTurkClient:
     """The requester client for a project, or for none (then no live permission and no spending
     cap); endpoint rules and the live guard are in app.mturk."""
-    from app.mturk.client import make_mturk_client
-
     return make_mturk_client(
         settings,
         project_allow_live=bool(project and project.allow_live),

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
@@ -106,13 +106,6 @@ def _values(answer_xml: str | None, allowed: dict[str, int], out: SyncResult) ->
         else:
             out.answers_invalid += 1
     return values
-
-
-def _confirm(session: Session, assignment: Assignment) -> None:
-    assignment.confirmation = "confirmed"
-    session.execute(
-        update(Answer).where(Answer.assignment_id == assignment.id).values(confirmed=True)
-    )
 
 
 def _discard(session: Session, assignment: Assignment, why: str, out: SyncResult) -> None:
@@ -232,7 +225,7 @@ def _upsert(
     ha = session.get(HitAssignment, assignment.id)
     assert ha is not None  # created above, or checked against MTurk's HIT and worker
     if assignment.confirmation != "confirmed":
-        _confirm(session, assignment)
+        submissions.confirm(session, assignment=assignment)
         out.assignments_confirmed += 1
     fields = answer_fields(settings, hit, aid, ha)
     values = _values(a.get("Answer"), fields, out)

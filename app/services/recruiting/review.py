@@ -24,9 +24,11 @@ from app.core.config import Settings
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.crowd import review_rules as rules
 from app.models import Answer, Assignment, Hit, HitAssignment, Project, Worker
+from app.mturk.client import MTurkClient
 from app.schemas.hits import AssignmentPublic
 from app.services import ledger, recruiting
 from app.services.crowd import submissions
+from app.services.crowd.labels import load_project_crowd
 from app.services.publishing import get_hit, hit_options, review_policy
 from app.services.recruiting.links import completion_code
 
@@ -171,7 +173,7 @@ def approve(
     *,
     feedback: str | None = None,
     override_rejection: bool = False,
-    mt: Any = None,
+    mt: MTurkClient | None = None,
 ) -> Assignment:
     """Approve (pays reward + fee). Already approved: nothing happens (idempotent)."""
     c = _ctx(session, assignment_id)
@@ -212,7 +214,7 @@ def reject(
     assignment_id: str,
     *,
     feedback: str,
-    mt: Any = None,
+    mt: MTurkClient | None = None,
 ) -> Assignment:
     """Reject with feedback (the worker is not paid). Already rejected: nothing happens."""
     if not feedback or not feedback.strip():
@@ -249,7 +251,7 @@ def bonus(
     *,
     amount: str,
     reason: str,
-    mt: Any = None,
+    mt: MTurkClient | None = None,
 ) -> Assignment:
     """Pay a bonus once per assignment and amount (retries add nothing)."""
     try:
@@ -305,7 +307,7 @@ def set_block(
     blocked: bool,
     reason: str = "",
     project_id: int | None = None,
-    mt: Any = None,
+    mt: MTurkClient | None = None,
 ) -> Worker:
     """Block (MTurk CreateWorkerBlock + excluded from aggregation) or unblock a worker."""
     worker = session.scalar(select(Worker).where(Worker.external_id == worker_id))
@@ -331,8 +333,6 @@ def set_block(
 def _records(session: Session, project_id: int) -> tuple[dict[str, rules.WorkerRecord], bool]:
     """Every worker's whole record in the project (status from the project-wide scores, gold
     answers summed over submitted assignments, distinct HITs), and whether it has gold."""
-    from app.services.crowd.labels import load_project_crowd
-
     data = load_project_crowd(session, project_id)
     scores = data.scores
     by_id = {int(r["worker_id"]): r for r in scores.to_dict("records")}
@@ -383,7 +383,7 @@ def apply_policy(
     settings: Settings,
     project_id: int,
     *,
-    mt: Any = None,
+    mt: MTurkClient | None = None,
     now: datetime | None = None,
 ) -> ReviewResult:
     """Review every submitted, unreviewed assignment of the project on its worker's whole

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
+from app.core.config import Settings, get_settings
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.models import (
     Assignment,
@@ -91,8 +91,6 @@ class ProlificProvider(BuiltinProvider):
     policy_bonus = False
 
     def hit_cost(self, reward: Decimal, assignments: int) -> ledger.HitCost:
-        from app.core.config import get_settings
-
         settings = get_settings()
         fee, vat = fees(settings, ledger.money(reward))
         return ledger.HitCost(reward=ledger.money(reward), fee=fee + vat, assignments=assignments)

@@ -14,6 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.security import sign
+from app.crowd import excluded_workers
 from app.models import (
     Hit,
     Project,
@@ -28,7 +30,8 @@ from app.prolific.client import (
     ProlificUnavailable,
 )
 from app.services import ledger
-from app.services.recruiting.links import sign
+from app.services.crowd.labels import load_project_crowd
+from app.services.publishing.settings import hit_options
 
 if TYPE_CHECKING:
     from app.services.publishing import PublishResult
@@ -52,9 +55,6 @@ from app.services.recruiting.prolific.common import (
 # -- publishing ------------------------------------------------------------------------------
 def excluded_participants(session: Session, project: Project) -> list[str]:
     """Participants who already answered this project, were filtered out or were blocked."""
-    from app.crowd import excluded_workers
-    from app.services.crowd.labels import load_project_crowd
-
     data = load_project_crowd(session, project.id)
     names = set(data.answers["worker_id"].astype(str)) | {
         str(w) for w in excluded_workers(data.scores)
@@ -79,8 +79,6 @@ def excluded_participants(session: Session, project: Project) -> list[str]:
 def study_row(
     session: Session, settings: Settings, project: Project, batch: int, rows: list[Hit]
 ) -> ProlificStudy:
-    from app.services.publishing import hit_options
-
     row = session.scalar(
         select(ProlificStudy).where(
             ProlificStudy.project_id == project.id, ProlificStudy.batch == batch
@@ -126,8 +124,6 @@ def study_body(
     study: ProlificStudy,
     acct: ProlificAccount,
 ) -> dict[str, Any]:
-    from app.services.publishing import hit_options
-
     options = hit_options(session, project.id)
     title = options["title"] or f"{project.name}: answer questions about examples"
     description = options["description"] or project.question
