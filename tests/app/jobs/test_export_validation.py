@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.services import jobs as svc
 
-from ..test_data_import import import_answers, make_project, upload
+from ..test_data_import import import_answers, post_project, upload
 from ..test_quality_export import TOY_ANSWERS, TOY_RULE
 
 H = dict[str, str]
@@ -26,7 +26,7 @@ GOLD = [
 
 
 def _export(client: TestClient, headers: H, examples: bytes = EXAMPLES) -> int:
-    pid = make_project(client, headers, worker_filter=TOY_RULE, sensitive_column="sex")
+    pid = post_project(client, headers, worker_filter=TOY_RULE, sensitive_column="sex")
     assert upload(client, headers, pid, examples, label_column="truth").status_code == 201
     assert import_answers(client, headers, pid, TOY_ANSWERS).status_code == 201
     r = client.post(f"/api/v1/projects/{pid}/gold", json=GOLD, headers=headers)
