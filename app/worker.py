@@ -71,8 +71,8 @@ class _Heartbeat(threading.Thread):
         try:
             with self.worker.sessions() as session:
                 beat = queue.heartbeat(
-                    session,
-                    self.claim,
+                    session=session,
+                    claim=self.claim,
                     lease_seconds=self.worker.settings.worker_lease_seconds,
                     progress=self.progress,
                 )
@@ -140,7 +140,7 @@ class Worker:
         """Claim one job and run it to an outcome; False when the queue had nothing."""
         with self.sessions() as session:
             claim = queue.claim_next(
-                session,
+                session=session,
                 worker_id=self.worker_id,
                 lease_seconds=self.settings.worker_lease_seconds,
             )
@@ -174,7 +174,9 @@ class Worker:
         outcome = "failed"
         try:
             with self.sessions() as session:
-                spec = queue.materialize_inputs(session, claim, attempt_dir / "inputs")
+                spec = queue.materialize_inputs(
+                    session=session, claim=claim, folder=attempt_dir / "inputs"
+                )
             results = trainer_api.run_training(
                 spec,
                 progress=progress,
@@ -192,7 +194,7 @@ class Worker:
             else:  # this worker is stopping: hand the job back
                 hb.done.set()
                 with self.sessions() as session:
-                    queue.release(session, claim)
+                    queue.release(session=session, claim=claim)
                 outcome = "released"
         except Exception as exc:
             tail = traceback.format_exc()[-MAX_ERROR_CHARS // 2 :]
@@ -213,7 +215,7 @@ class Worker:
     def _settle(self, claim: queue.Claim, hb: _Heartbeat, status: str, **kw: Any) -> str:
         hb.done.set()
         with self.sessions() as session:
-            owned = queue.finish(session, claim, status=status, **kw)
+            owned = queue.finish(session=session, claim=claim, status=status, **kw)
         return status if owned else "lost"
 
 

@@ -53,8 +53,8 @@ def direct(csv: Path, config: Table6Config) -> float:
                 session=session, project_id=pid, data=csv.read_bytes(), filename=csv.name
             )
             compute_labels(session=session, project_id=pid)
-            truth, _ = known_labels(session, pid)
-            compute_table6(load_answer_table(session, pid), truth, config=config)
+            truth, _ = known_labels(session=session, project_id=pid)
+            compute_table6(load_answer_table(session=session, project_id=pid), truth, config=config)
         engine.dispose()
     return time.perf_counter() - started
 

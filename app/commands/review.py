@@ -33,9 +33,9 @@ def review_approve(
 
     with service() as (session, settings):
         review.approve(
-            session,
-            settings,
-            assignment_id,
+            session=session,
+            settings=settings,
+            assignment_id=assignment_id,
             feedback=feedback,
             override_rejection=override_rejection,
         )
@@ -54,7 +54,9 @@ def review_reject(
     if not feedback.strip():
         fail("--feedback: a rejection needs a reason the worker will read")
     with service() as (session, settings):
-        review.reject(session, settings, assignment_id, feedback=feedback)
+        review.reject(
+            session=session, settings=settings, assignment_id=assignment_id, feedback=feedback
+        )
         _show_assignment(session, assignment_id, as_json)
 
 
@@ -69,7 +71,13 @@ def review_bonus(
     from app.services.recruiting import review
 
     with service() as (session, settings):
-        review.bonus(session, settings, assignment_id, amount=amount, reason=reason)
+        review.bonus(
+            session=session,
+            settings=settings,
+            assignment_id=assignment_id,
+            amount=amount,
+            reason=reason,
+        )
         _show_assignment(session, assignment_id, as_json)
 
 
@@ -78,7 +86,12 @@ def _block(worker_id: str, blocked: bool, reason: str, project: int | None, as_j
 
     with service() as (session, settings):
         w = review.set_block(
-            session, settings, worker_id, blocked=blocked, reason=reason, project_id=project
+            session=session,
+            settings=settings,
+            worker_id=worker_id,
+            blocked=blocked,
+            reason=reason,
+            project_id=project,
         )
         row = {"worker_id": w.external_id, "blocked": w.blocked, "reason": w.blocked_reason}
     output(

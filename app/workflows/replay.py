@@ -167,7 +167,9 @@ def _answer_form(
     """The task form a worker posts: the page's hidden fields and an answer to each question the
     assignment asks (``task_questions.assignment_questions``); and how many questions it asks."""
     with (sessions or _sessions(settings.database_url))() as session:
-        questions = task_questions.assignment_questions(session, settings, ident.assignment_id)
+        questions = task_questions.assignment_questions(
+            session=session, settings=settings, assignment_id=ident.assignment_id
+        )
     missing = [name for name, e in questions.items() if e not in answers]
     if missing:
         raise RuntimeError(f"the task page asks {sorted(missing)[:3]} which have no answer")
@@ -323,19 +325,25 @@ def run_replay(
             groups = [
                 ([ids[e] for e in h.example_ids], len(h.workers))
                 for h in hits
-                for ids in [existing_ids(session, project_id, h.example_ids)]
+                for ids in [
+                    existing_ids(session=session, project_id=project_id, external_ids=h.example_ids)
+                ]
             ]
             if provider == "prolific":
                 # One study per original task: each participant answers that task's examples.
                 hit_rows, warnings = [], []
                 for group in groups:
-                    done = publishing.publish_batch(session, settings, project_id, groups=[group])
+                    done = publishing.publish_batch(
+                        session=session, settings=settings, project_id=project_id, groups=[group]
+                    )
                     hit_rows += [(r.id, _study_id(session, r), r.items) for r in done.hits]
                     warnings += [
                         w for w in (done.plan.warnings if done.plan else []) if w not in warnings
                     ]
             else:
-                published = publishing.publish_batch(session, settings, project_id, groups=groups)
+                published = publishing.publish_batch(
+                    session=session, settings=settings, project_id=project_id, groups=groups
+                )
                 hit_rows = [(r.id, r.mturk_hit_id, r.items) for r in published.hits]
                 warnings = list(published.plan.warnings if published.plan else [])
         timings["publish"] = time.perf_counter() - t0
@@ -347,7 +355,10 @@ def run_replay(
             for h, (row_id, mturk_id, items) in zip(hits, hit_rows, strict=True):
                 assert mturk_id is not None, f"HIT row {row_id} was not published"
                 by_internal = {
-                    v: k for k, v in existing_ids(session, project_id, h.example_ids).items()
+                    v: k
+                    for k, v in existing_ids(
+                        session=session, project_id=project_id, external_ids=h.example_ids
+                    ).items()
                 }
                 jobs.append(
                     (
@@ -395,15 +406,15 @@ def run_replay(
         timings["workers"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         with factory() as session:
-            synced = sync.sync_project(session, settings, project_id)
+            synced = sync.sync_project(session=session, settings=settings, project_id=project_id)
         timings["sync_review"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         with factory() as session:
             labels = compute_labels(session=session, project_id=project_id)
             table6 = None
             if wide.true_labels is not None:
-                answers_table = load_answer_table(session, project_id)
-                truth, _ = known_labels(session, project_id)
+                answers_table = load_answer_table(session=session, project_id=project_id)
+                truth, _ = known_labels(session=session, project_id=project_id)
                 table6 = compute_table6(answers_table, truth, config=config)
         timings["aggregate_table6"] = time.perf_counter() - t0
     return ReplayResult(

@@ -299,7 +299,7 @@ def _load_split(
     import_answers(
         session=session, project_id=project.id, data=csv_bytes, filename=csv_name, layout="wide"
     )
-    truth, external = known_labels(session, project.id)
+    truth, external = known_labels(session=session, project_id=project.id)
     gold_ids = choose_gold(list(truth.index), config.gold_fraction, seed)
     add_gold(
         session=session,
@@ -309,7 +309,7 @@ def _load_split(
         ],
     )
     # Answers, hidden gold and worker scores (the project's rule) as the service reads them.
-    crowd = load_project_crowd(session, project.id)
+    crowd = load_project_crowd(session=session, project_id=project.id)
     _check_truth(crowd.answers, truth)
     return GoldSplit(
         answers=crowd.answers, truth=truth, gold_ids=sorted(crowd.gold), scores=crowd.scores

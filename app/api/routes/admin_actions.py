@@ -64,14 +64,14 @@ def _preview(
     """The dry run the API's ``dry_run: true`` gives, plus the budget it would leave."""
     project = projects.read_project(session=session, project_id=pid)
     result = publishing.publish_batch(
-        session,
-        settings,
-        pid,
+        session=session,
+        settings=settings,
+        project_id=pid,
         dry_run=True,
         max_assignments=max_assignments,
         max_per_hit=max_per_hit,
     )
-    committed = ledger.committed(session, pid)
+    committed = ledger.committed(session=session, project_id=pid)
     if result.plan is not None:
         plan = result.plan
         total = plan.total_cost
@@ -185,7 +185,11 @@ def publish_confirm(
                 ],
             )
         result = publishing.publish_batch(
-            session, settings, pid, max_assignments=n_max, max_per_hit=per_hit
+            session=session,
+            settings=settings,
+            project_id=pid,
+            max_assignments=n_max,
+            max_per_hit=per_hit,
         )
     except DomainError as exc:
         session.rollback()
@@ -229,7 +233,9 @@ def sync_now(
         return error_page(request, exc, admin)
     back = f"/admin/projects/{pid}#hits"
     try:
-        out = sync.sync_project(session, settings, pid, apply_review=apply_review == "1")
+        out = sync.sync_project(
+            session=session, settings=settings, project_id=pid, apply_review=apply_review == "1"
+        )
     except DomainError as exc:
         session.rollback()
         return redirect_with_notice(settings, back, [], [exc.detail])
@@ -255,7 +261,7 @@ def _hit_action(
         return admin
     try:
         hid = parse_id(hit_id, "HIT")
-        hit = publishing.get_hit(session, hid)
+        hit = publishing.get_hit(session=session, hit_id=hid)
     except DomainError as exc:
         return error_page(request, exc, admin)
     back = f"/admin/projects/{hit.project_id}#hits"
@@ -273,7 +279,7 @@ def expire_hit(
     hit_id: str, request: Request, session: SessionDep, settings: SettingsDep, csrf: CsrfForm = ""
 ) -> Response:
     def act(hid: int, name: str) -> str:
-        publishing.expire_hit(session, settings, hid)
+        publishing.expire_hit(session=session, settings=settings, hit_id=hid)
         return f"{name} (#{hid}) expired: no new worker can accept it."
 
     return _hit_action(request, session, settings, csrf, hit_id, act)
@@ -293,7 +299,11 @@ def extend_hit(
         more = _count(assignments, "more assignments", top=1000)
         extra = _count(hours, "more hours", top=8760)
         row = publishing.extend_hit(
-            session, settings, hid, assignments=more, seconds=extra * 3600 if extra else None
+            session=session,
+            settings=settings,
+            hit_id=hid,
+            assignments=more,
+            seconds=extra * 3600 if extra else None,
         )
         parts = [f"+{_plural(more, 'assignment')}"] if more else []
         if extra:
@@ -320,9 +330,9 @@ def review_page(
     try:
         pid = parse_id(project_id, "project")
         project = projects.read_project(session=session, project_id=pid)
-        summary = crowd_summary.quality_summary(session, pid)
+        summary = crowd_summary.quality_summary(session=session, project_id=pid)
         groups = review_queue.review_queue(
-            session, pid, include_reviewed=show == "all", summary=summary
+            session=session, project_id=pid, include_reviewed=show == "all", summary=summary
         )
     except DomainError as exc:
         session.rollback()
@@ -351,13 +361,17 @@ def _review_one(
     reason: str,
 ) -> str:
     if action == "approve":
-        review.approve(session, settings, aid, feedback=feedback or None)
+        review.approve(
+            session=session, settings=settings, assignment_id=aid, feedback=feedback or None
+        )
         return f"Approved {aid}."
     if action == "reject":
-        review.reject(session, settings, aid, feedback=feedback)
+        review.reject(session=session, settings=settings, assignment_id=aid, feedback=feedback)
         return f"Rejected {aid} with feedback."
     if action == "bonus":
-        review.bonus(session, settings, aid, amount=amount, reason=reason)
+        review.bonus(
+            session=session, settings=settings, assignment_id=aid, amount=amount, reason=reason
+        )
         return f"Bonus of ${amount} sent for {aid}."
     raise InvalidInput(f"no review action {action!r}")
 
@@ -399,7 +413,9 @@ def review_action(
         chosen = [one]
     elif action == "approve_all":
         action = "approve"
-        chosen = review_queue.submitted_ids(session, pid, worker=worker, awaiting=True)
+        chosen = review_queue.submitted_ids(
+            session=session, project_id=pid, worker=worker, awaiting=True
+        )
     if not chosen:
         return redirect_with_notice(settings, back, [], ["Tick at least one assignment first."])
     if len(chosen) > MAX_BULK:
@@ -407,7 +423,7 @@ def review_action(
             settings, back, [], [f"At most {MAX_BULK} assignments per review; nothing was done."]
         )
     # Only this project's assignments: an id from another project is refused, not reviewed.
-    mine = set(review_queue.submitted_ids(session, pid))
+    mine = set(review_queue.submitted_ids(session=session, project_id=pid))
     ok: list[str] = []
     refused: list[str] = []
     for aid in dict.fromkeys(chosen):
@@ -452,10 +468,15 @@ def review_block(
         return error_page(request, exc, admin)
     back = f"/admin/projects/{pid}/review"
     try:
-        if not review_queue.submitted_ids(session, pid, worker=worker):
+        if not review_queue.submitted_ids(session=session, project_id=pid, worker=worker):
             raise NotFound(f"worker {worker} has no submitted work in this project")
         review.set_block(
-            session, settings, worker, blocked=True, reason=reason.strip(), project_id=pid
+            session=session,
+            settings=settings,
+            worker_id=worker,
+            blocked=True,
+            reason=reason.strip(),
+            project_id=pid,
         )
     except DomainError as exc:
         session.rollback()

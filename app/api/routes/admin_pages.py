@@ -197,18 +197,20 @@ def _project_context(
 ) -> dict[str, Any]:
     project = projects.read_project(session=session, project_id=project_id)
     n_used = n if n is not None else project.max_answers
-    quality = crowd_summary.quality_summary(session, project_id)
+    quality = crowd_summary.quality_summary(session=session, project_id=project_id)
     hits = publishing.hit_views(
-        session=session, settings=settings, hits=publishing.list_hits(session, project_id)
+        session=session,
+        settings=settings,
+        hits=publishing.list_hits(session=session, project_id=project_id),
     )
-    entries, totals = ledger.ledger(session, project_id)
+    entries, totals = ledger.ledger(session=session, project_id=project_id)
     return {
         "project": project,
         "hits": hits,
         "hit_label": review_queue.hit_label,
         "workers": quality.workers,
         "quality": quality,
-        "audit": crowd_summary.bias_audit(session, project_id),
+        "audit": crowd_summary.bias_audit(session=session, project_id=project_id),
         "summary": labels.label_summary(
             session=session, project_id=project_id, n=n_used, methods=METHODS
         ),
@@ -343,9 +345,9 @@ def set_worker_block(
         pid = parse_id(project_id, "project")
         projects.get_project(session=session, project_id=pid)
         review.set_block(
-            session,
-            settings,
-            worker_id,
+            session=session,
+            settings=settings,
+            worker_id=worker_id,
             blocked=action == "block",
             reason=reason.strip(),
             project_id=pid,

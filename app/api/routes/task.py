@@ -80,7 +80,7 @@ def open_task(
 ) -> Response:
     params: dict[str, Any] = dict(request.query_params)
     try:
-        view = task_page.open_task(session, settings, hit_id, params)
+        view = task_page.open_task(session=session, settings=settings, hit_id=hit_id, params=params)
     except DomainError as exc:
         session.rollback()
         return _error(request, exc)
@@ -94,7 +94,9 @@ async def submit_quiz(
     try:
         form = await _form(request)
         # The database work runs in the threadpool: it must not block the event loop.
-        view = await run_in_threadpool(task_page.submit_quiz, session, settings, hit_id, form)
+        view = await run_in_threadpool(
+            task_page.submit_quiz, session=session, settings=settings, hit_id=hit_id, form=form
+        )
     except DomainError as exc:
         session.rollback()
         return _error(request, exc)
@@ -107,7 +109,9 @@ async def submit_task(
 ) -> Response:
     try:
         form = await _form(request)
-        outcome = await run_in_threadpool(task_page.submit_task, session, settings, hit_id, form)
+        outcome = await run_in_threadpool(
+            task_page.submit_task, session=session, settings=settings, hit_id=hit_id, form=form
+        )
     except DomainError as exc:
         session.rollback()
         return _error(request, exc)
@@ -130,7 +134,12 @@ def prolific_start(
 ) -> Response:
     """Prolific's study URL: binds the participant's session, then the task page."""
     try:
-        target = prolific.start(session, settings, study_row_id, dict(request.query_params))
+        target = prolific.start(
+            session=session,
+            settings=settings,
+            study_row_id=study_row_id,
+            params=dict(request.query_params),
+        )
     except DomainError as exc:
         session.rollback()
         return _error(request, exc)

@@ -160,7 +160,9 @@ def _import_long(
     ext_workers = text_column(frame, "worker_id")
     values = _values(frame)
     times = _times(frame, datetime.now(UTC))
-    known = existing_ids(session, project.id, list(dict.fromkeys(ext_examples)))
+    known = existing_ids(
+        session=session, project_id=project.id, external_ids=list(dict.fromkeys(ext_examples))
+    )
     for row, ext in enumerate(ext_examples):
         if ext not in known:
             raise NotFound(
@@ -173,7 +175,7 @@ def _import_long(
     worker_ids = [workers[w] for w in ext_workers]
     _check_duplicates(session, project.id, example_ids, worker_ids, ext_examples, ext_workers)
     n = submissions.record_imported(
-        session,
+        session=session,
         project_id=project.id,
         answers=zip(example_ids, worker_ids, values.tolist(), times, strict=True),
         source=source,
@@ -196,11 +198,19 @@ def _import_wide(
     # Ids as text ("7", not 7 or 7.0), the same way a long import or an upload spells them.
     examples = examples.assign(example_id=text_column(examples, id_column))
     rows = example_rows(project, examples, id_column=id_column, label_column=label_column)
-    known = existing_ids(session, project.id, [r["external_id"] for r in rows])
+    known = existing_ids(
+        session=session, project_id=project.id, external_ids=[r["external_id"] for r in rows]
+    )
     new_rows = [r for r in rows if r["external_id"] not in known]
     if new_rows:
         session.execute(insert(Example), new_rows)
-        known.update(existing_ids(session, project.id, [r["external_id"] for r in new_rows]))
+        known.update(
+            existing_ids(
+                session=session,
+                project_id=project.id,
+                external_ids=[r["external_id"] for r in new_rows],
+            )
+        )
     # Examples that already exist keep their stored features and known label.
     answers = table.answers
     ext_examples = [
@@ -216,7 +226,7 @@ def _import_wide(
     positions = answers["submitted_at"].to_numpy(dtype=np.int64)
     times = [base + timedelta(microseconds=int(k)) for k in positions]
     n = submissions.record_imported(
-        session,
+        session=session,
         project_id=project.id,
         answers=zip(
             example_ids, worker_ids, answers["value"].to_numpy().tolist(), times, strict=True

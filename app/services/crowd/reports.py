@@ -112,7 +112,7 @@ def audit_project(
     """The audit of a project's crowd labels (``method``, the project's N, filtered and blocked
     workers left out) per value of ``column`` (default: the project's sensitive column),
     against the examples' known labels where known."""
-    data = load_project_crowd(session, project_id)
+    data = load_project_crowd(session=session, project_id=project_id)
     column = column or data.project.sensitive_column
     if not column:
         raise InvalidInput(

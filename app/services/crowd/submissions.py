@@ -37,7 +37,7 @@ def correct(value: int, label: int, threshold: float) -> bool:
 
 
 def score_gold(
-    session: Session, *, project: Project, ha: HitAssignment, stored: dict[int, int]
+    *, session: Session, project: Project, ha: HitAssignment, stored: dict[int, int]
 ) -> None:
     """The assignment's hidden-gold score from ``stored`` (example id -> value), the answers
     stored for it: how many hidden checks it answered and how many of those agree."""
@@ -57,8 +57,8 @@ def score_gold(
 
 
 def record_submission(
-    session: Session,
     *,
+    session: Session,
     project: Project,
     hit: Hit,
     assignment: Assignment,
@@ -101,11 +101,11 @@ def record_submission(
     if via is not None:
         ha.submitted_via = via
     if score:
-        score_gold(session, project=project, ha=ha, stored=stored)
+        score_gold(session=session, project=project, ha=ha, stored=stored)
     return new
 
 
-def confirm(session: Session, *, assignment: Assignment) -> None:
+def confirm(*, session: Session, assignment: Assignment) -> None:
     """The marketplace vouches for this assignment (its sync listed it for the same HIT and
     worker): it becomes ``confirmed`` and the answers stored for it start to count."""
     assignment.confirmation = "confirmed"
@@ -115,8 +115,8 @@ def confirm(session: Session, *, assignment: Assignment) -> None:
 
 
 def record_imported(
-    session: Session,
     *,
+    session: Session,
     project_id: int,
     answers: Iterable[tuple[int, int, int, datetime]],
     source: str,
@@ -148,8 +148,8 @@ def assignment_cost(hit: Hit) -> Decimal:
 
 
 def record_decision(
-    session: Session,
     *,
+    session: Session,
     hit: Hit,
     assignment: Assignment,
     ha: HitAssignment,
@@ -170,7 +170,7 @@ def record_decision(
     cost = assignment_cost(hit)
     if verdict == "approved" and was_rejected:  # the released reserve is needed again
         ledger.record(
-            session,
+            session=session,
             project_id=hit.project_id,
             hit_id=hit.id,
             kind="reserve",
@@ -180,7 +180,7 @@ def record_decision(
         )
     kind, amount = ("paid", cost) if verdict == "approved" else ("release", -cost)
     ledger.record(
-        session,
+        session=session,
         project_id=hit.project_id,
         hit_id=hit.id,
         kind=kind,

@@ -135,9 +135,9 @@ def _tallies(frame: pd.DataFrame) -> tuple[ClassTally, ...]:
     )
 
 
-def quality_summary(session: Session, project_id: int) -> QualitySummary:
+def quality_summary(*, session: Session, project_id: int) -> QualitySummary:
     """Every worker of the project with status, reason, gold by class and answer distribution."""
-    crowd = labels.load_project_crowd(session, project_id)
+    crowd = labels.load_project_crowd(session=session, project_id=project_id)
     project = crowd.project
     rule = project.worker_filter if isinstance(project.worker_filter, dict) else {}
     rule = {
@@ -198,6 +198,6 @@ def quality_summary(session: Session, project_id: int) -> QualitySummary:
     )
 
 
-def bias_audit(session: Session, project_id: int) -> dict[str, Any] | None:
+def bias_audit(*, session: Session, project_id: int) -> dict[str, Any] | None:
     """The crowd bias audit block of the project (``app.services.crowd.reports.audit_block``)."""
     return audit_block(session=session, project_id=project_id)

@@ -50,7 +50,7 @@ def read_crowd_csv(csv_path: Path) -> pd.DataFrame:
         raise ValueError(ERR_READ_CSV.format(error=error)) from None
 
 
-def known_labels(session: Session, project_id: int) -> tuple[pd.Series, dict[int, str]]:
+def known_labels(*, session: Session, project_id: int) -> tuple[pd.Series, dict[int, str]]:
     """True labels by internal example id (upload order = file order) and the external ids;
     ValueError when an example has no known label."""
     rows = session.execute(

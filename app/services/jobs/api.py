@@ -166,7 +166,7 @@ def _check_known_labels(session: Session, snapshot: ExportSnapshot, exclude_gold
     frame = export_frame(snapshot.content)
     if exclude_gold:
         frame = frame.loc[~frame["is_gold"].astype(bool)]
-    known = known_label_map(session, snapshot.project_id)
+    known = known_label_map(session=session, project_id=snapshot.project_id)
     missing = [e for e in frame["example_id"].astype(str) if known.get(e) is None]
     if missing:
         raise InvalidInput(
@@ -233,7 +233,7 @@ def to_public(job: TrainingJob) -> JobPublic:
     )
 
 
-def get_job_row(session: Session, job_id: int) -> TrainingJob:
+def get_job_row(*, session: Session, job_id: int) -> TrainingJob:
     job = session.get(TrainingJob, job_id)
     if job is None:
         raise NotFound(f"training job {job_id} does not exist")
@@ -241,7 +241,7 @@ def get_job_row(session: Session, job_id: int) -> TrainingJob:
 
 
 def read_job(*, session: Session, job_id: int) -> JobPublic:
-    return to_public(get_job_row(session, job_id))
+    return to_public(get_job_row(session=session, job_id=job_id))
 
 
 def list_jobs(
@@ -259,7 +259,7 @@ def list_jobs(
 def cancel_job(*, session: Session, job_id: int) -> JobPublic:
     """Queued: cancelled now. Running: flagged; the worker stops within about a second."""
     with unit_of_work(session):
-        job = get_job_row(session, job_id)
+        job = get_job_row(session=session, job_id=job_id)
         if job.status in TERMINAL_STATUSES:
             raise Conflict(
                 f"training job {job_id} is already {job.status}; only queued or running jobs "
@@ -286,7 +286,7 @@ def cancel_job(*, session: Session, job_id: int) -> JobPublic:
 
 
 def artifact_file(*, session: Session, settings: Settings, job_id: int, name: str) -> Path:
-    job = get_job_row(session, job_id)
+    job = get_job_row(session=session, job_id=job_id)
     for rel in job.artifacts or []:
         if Path(rel).name == name:
             path = Path(settings.artifact_dir) / JOBS_FOLDER / str(job_id) / rel

@@ -44,7 +44,7 @@ def export_frame(content: bytes) -> pd.DataFrame:
     return pd.read_parquet(io.BytesIO(content))
 
 
-def known_label_map(session: Session, project_id: int) -> dict[str, int | None]:
+def known_label_map(*, session: Session, project_id: int) -> dict[str, int | None]:
     """External example id -> the requester's known label (None where unknown)."""
     rows = session.execute(
         select(Example.external_id, Example.known_label).where(Example.project_id == project_id)
@@ -113,7 +113,7 @@ def _reap_expired(session: Session, now: float) -> None:
 
 
 def claim_next(
-    session: Session, *, worker_id: str, lease_seconds: float, now: float | None = None
+    *, session: Session, worker_id: str, lease_seconds: float, now: float | None = None
 ) -> Claim | None:
     """Claim the oldest claimable job (queued, or running with an expired lease)."""
     now = time.time() if now is None else now
@@ -200,9 +200,9 @@ class Beat:
 
 
 def heartbeat(
+    *,
     session: Session,
     claim: Claim,
-    *,
     lease_seconds: float,
     progress: dict[str, Any] | None = None,
 ) -> Beat:
@@ -241,9 +241,9 @@ def heartbeat(
 
 
 def finish(
+    *,
     session: Session,
     claim: Claim,
-    *,
     status: str,
     results: dict[str, Any] | None = None,
     error: str | None = None,
@@ -266,7 +266,7 @@ def finish(
     return _settle(session, claim, values, outcome=status)
 
 
-def release(session: Session, claim: Claim) -> bool:
+def release(*, session: Session, claim: Claim) -> bool:
     """Give a job back to the queue (worker shutting down); the attempt does not count."""
     values = {
         "status": "queued",
@@ -303,7 +303,7 @@ def _settle(session: Session, claim: Claim, values: dict[str, Any], *, outcome: 
     return owned == 1
 
 
-def materialize_inputs(session: Session, claim: Claim, folder: Path) -> dict[str, Any]:
+def materialize_inputs(*, session: Session, claim: Claim, folder: Path) -> dict[str, Any]:
     """The job's spec with paths to its uploaded training file and validation export, written
     into ``folder`` (a worker may run on another machine than the API: files come from the
     database, not from a shared disk)."""
@@ -330,7 +330,7 @@ def materialize_inputs(session: Session, claim: Claim, folder: Path) -> dict[str
             if options.get("exclude_gold"):
                 frame = frame.loc[~frame["is_gold"].astype(bool)].reset_index(drop=True)
             if options.get("labels") == "known":
-                known = known_label_map(session, snapshot.project_id)
+                known = known_label_map(session=session, project_id=snapshot.project_id)
                 frame["label"] = [known[str(e)] for e in frame["example_id"]]
             if len(frame) == 0:
                 raise ValueError(f"export {claim.export_id} has no rows left for validation")

@@ -111,7 +111,7 @@ def _fee_rules(provider: str) -> str:
 
 def _answers_needed(session: Session, project: Project) -> dict[int, int]:
     """example id -> answers still needed (N - usable - outstanding), for non-gold examples."""
-    data = load_project_crowd(session, project.id)
+    data = load_project_crowd(session=session, project_id=project.id)
     excluded = set(excluded_workers(data.scores))
     usable = data.answers[~data.answers["worker_id"].isin(list(excluded))]
     have = usable.groupby("example_id").size().to_dict()
@@ -161,7 +161,7 @@ def _answers_needed(session: Session, project: Project) -> dict[int, int]:
 
 
 def _adaptive_rule(session: Session, project: Project) -> Any:
-    options = hit_options(session, project.id)
+    options = hit_options(session=session, project_id=project.id)
     if options.get("adaptive_n_min") is None:
         return None
     return SequentialRule(
@@ -207,9 +207,9 @@ def _pick(pool: list[int], start: int, n: int) -> list[int]:
 
 
 def plan_batch(
+    *,
     session: Session,
     project_id: int,
-    *,
     max_assignments: int | None = None,
     max_per_hit: int | None = None,
     groups: Sequence[tuple[Sequence[int], int]] | None = None,

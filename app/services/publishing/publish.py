@@ -42,10 +42,10 @@ class PublishResult:
 
 
 def publish_batch(
+    *,
     session: Session,
     settings: Settings,
     project_id: int,
-    *,
     dry_run: bool = False,
     max_assignments: int | None = None,
     max_per_hit: int | None = None,
@@ -66,7 +66,11 @@ def publish_batch(
             return PublishResult(plan=None, dry_run=True, hits=pending)
         return _publish_rows(session, settings, project, pending, mt=mt, reconcile=True)
     plan = plan_batch(
-        session, project.id, max_assignments=max_assignments, max_per_hit=max_per_hit, groups=groups
+        session=session,
+        project_id=project.id,
+        max_assignments=max_assignments,
+        max_per_hit=max_per_hit,
+        groups=groups,
     )
     if groups is None:  # an explicit replay is published whole, as given
         plan.bound(max_hits or settings.max_hits_per_publish)
@@ -75,11 +79,17 @@ def publish_batch(
         return PublishResult(plan=plan, dry_run=True, hits=[])
     if not plan.hits:
         return PublishResult(plan=plan, dry_run=False, hits=[])
-    ledger.check_budget(session, project.id, project.budget_cap, plan.total_cost, what="this batch")
+    ledger.check_budget(
+        session=session,
+        project_id=project.id,
+        cap=project.budget_cap,
+        extra=plan.total_cost,
+        what="this batch",
+    )
     if project.provider not in BUILTIN_PROVIDERS:
         # The live-mode switches are checked before any intent is written.
         recruiting.get(project.provider).preflight(settings, project)
-    options = hit_options(session, project.id)
+    options = hit_options(session=session, project_id=project.id)
     endpoint = None
     if project.provider == "mturk":
         mt = mt or mturk_client(settings, project)
@@ -130,7 +140,7 @@ def _check_task_url(settings: Settings, mt: MTurkClient) -> None:
 
 
 def resume(
-    session: Session, settings: Settings, project_id: int, *, mt: MTurkClient | None = None
+    *, session: Session, settings: Settings, project_id: int, mt: MTurkClient | None = None
 ) -> PublishResult:
     """Publish whatever a crashed run left in state ``intent`` (nothing else)."""
     project = get_project(session=session, project_id=project_id)
@@ -221,7 +231,7 @@ def _mark_published(session: Session, row: Hit) -> None:
         Decimal(str(row.reward)), row.max_assignments, marketplace=row.provider == "mturk"
     )
     ledger.record(
-        session,
+        session=session,
         project_id=row.project_id,
         hit_id=row.id,
         kind="reserve",
@@ -257,7 +267,7 @@ def _publish_rows(
             result.created += 1
         return result
     mt = mt or mturk_client(settings, project)
-    options = hit_options(session, project.id)
+    options = hit_options(session=session, project_id=project.id)
     found: dict[str, dict[str, Any]] = {}
     if reconcile:
         wanted = {row.annotation for row in rows}
@@ -281,7 +291,7 @@ def _publish_rows(
         reward = ledger.money(row.reward)
         quals = None
         if options.get("exclude_before_accept", True):
-            quals = exclusion.requirements_for(session, mt, project, row)
+            quals = exclusion.requirements_for(session=session, mt=mt, project=project, hit=row)
         type_id = _ensure_hit_type(session, mt, project, reward, options, quals)
         question = external_question_xml(
             task_url(settings, row.id),
@@ -316,11 +326,11 @@ def _publish_rows(
 
 
 def publish_builtin_rows(
+    *,
     session: Session,
     settings: Settings,
     project: Project,
     rows: list[Hit],
-    *,
     reconcile: bool,
     mt: MTurkClient | None = None,
 ) -> PublishResult:

@@ -45,7 +45,7 @@ ANNOTATION_PREFIX = "frtrain"
 
 
 # -- settings --------------------------------------------------------------------------------------
-def publish_settings(session: Session, project_id: int) -> PublishSettings:
+def publish_settings(*, session: Session, project_id: int) -> PublishSettings:
     """The project's publishing options and review policy (defaults on first use)."""
     row = session.get(PublishSettings, project_id)
     if row is None:
@@ -59,12 +59,18 @@ def publish_settings(session: Session, project_id: int) -> PublishSettings:
     return row
 
 
-def hit_options(session: Session, project_id: int) -> dict[str, Any]:
-    return {**DEFAULT_HIT_OPTIONS, **publish_settings(session, project_id).hit_options}
+def hit_options(*, session: Session, project_id: int) -> dict[str, Any]:
+    return {
+        **DEFAULT_HIT_OPTIONS,
+        **publish_settings(session=session, project_id=project_id).hit_options,
+    }
 
 
-def review_policy(session: Session, project_id: int) -> dict[str, Any]:
-    return {**DEFAULT_REVIEW_POLICY, **publish_settings(session, project_id).review_policy}
+def review_policy(*, session: Session, project_id: int) -> dict[str, Any]:
+    return {
+        **DEFAULT_REVIEW_POLICY,
+        **publish_settings(session=session, project_id=project_id).review_policy,
+    }
 
 
 def read_publish_settings(*, session: Session, project_id: int) -> dict[str, dict[str, Any]]:
@@ -72,23 +78,23 @@ def read_publish_settings(*, session: Session, project_id: int) -> dict[str, dic
     if session.get(Project, project_id) is None:
         raise NotFound(f"project {project_id} does not exist")
     out = {
-        "hit_options": hit_options(session, project_id),
-        "review_policy": review_policy(session, project_id),
+        "hit_options": hit_options(session=session, project_id=project_id),
+        "review_policy": review_policy(session=session, project_id=project_id),
     }
     session.commit()
     return out
 
 
 def update_publish_settings(
+    *,
     session: Session,
     project_id: int,
-    *,
     hit_options: dict[str, Any] | None = None,
     review_policy: dict[str, Any] | None = None,
 ) -> PublishSettings:
     """Change some options; unknown keys are refused (422)."""
     get_project(session=session, project_id=project_id)
-    row = publish_settings(session, project_id)
+    row = publish_settings(session=session, project_id=project_id)
     for name, given, known in (
         ("hit_options", hit_options, DEFAULT_HIT_OPTIONS),
         ("review_policy", review_policy, DEFAULT_REVIEW_POLICY),

@@ -65,7 +65,7 @@ def for_worker(external_id: str) -> RecruitingProvider:
     return get("mturk")
 
 
-def for_project(session: Session, project: Project) -> list[RecruitingProvider]:
+def for_project(*, session: Session, project: Project) -> list[RecruitingProvider]:
     """The providers a sync of ``project`` asks: each with published HITs in it, and the
     project's own, in registration order."""
     names = set(

@@ -54,7 +54,9 @@ class BuiltinProvider:
         # Imported here: publishing dispatches to the providers, so it loads after them.
         from app.services.publishing.publish import publish_builtin_rows
 
-        return publish_builtin_rows(session, settings, project, rows, reconcile=reconcile)
+        return publish_builtin_rows(
+            session=session, settings=settings, project=project, rows=rows, reconcile=reconcile
+        )
 
     def admit(self, session: Session, hit: Hit, ident: Identity) -> None:
         return None

@@ -25,7 +25,7 @@ NO_BONUS = "link-provider workers are paid through their panel; no bonus here"
 
 
 def identify(
-    session: Session, settings: Settings, hit: Hit, params: dict[str, str]
+    *, session: Session, settings: Settings, hit: Hit, params: dict[str, str]
 ) -> Identity | None:
     """The invited or panel worker of a link HIT (None: a panel link without a worker id yet)."""
     if hit.provider != "link":
@@ -33,7 +33,7 @@ def identify(
     if params.get("invite"):
         if params.get("pid"):
             raise InvalidInput("a task link carries an invite or a panel id, not both")
-        name = links.read_invite(session, hit.project_id, params["invite"])
+        name = links.read_invite(session=session, project_id=hit.project_id, token=params["invite"])
         if name is None:
             raise Forbidden("this invite link is not valid (altered or for another project)")
         ext_worker = links.invite_worker_id(name)
@@ -50,7 +50,7 @@ def identify(
     return Identity(str(hit.id), aid, ext_worker, "")
 
 
-def take_slot(session: Session, hit: Hit) -> None:
+def take_slot(*, session: Session, hit: Hit) -> None:
     """Claim one of a link HIT's ``max_assignments`` slots: a single conditional UPDATE, so
     concurrent first visits can never bind more (the row lock serialises them)."""
     taken = session.execute(
@@ -71,10 +71,10 @@ class LinkProvider(BuiltinProvider):
     def identify(
         self, session: Session, settings: Settings, hit: Hit, params: dict[str, str]
     ) -> Identity | None:
-        return identify(session, settings, hit, params)
+        return identify(session=session, settings=settings, hit=hit, params=params)
 
     def take_place(self, session: Session, hit: Hit) -> None:
-        take_slot(session, hit)
+        take_slot(session=session, hit=hit)
 
     def bonus_key(self, assignment_id: str, amount: Decimal) -> str:
         raise Conflict(NO_BONUS)

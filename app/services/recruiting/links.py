@@ -99,7 +99,7 @@ def link_key(settings: Settings, hit_id: int) -> str:
     return sign(settings, "link-hit", hit_id)[:22]
 
 
-def invite_token(session: Session, project_id: int, worker: str) -> str:
+def invite_token(*, session: Session, project_id: int, worker: str) -> str:
     """The worker's invite token for the project: random and opaque (it encodes nothing about
     the worker), created once and stored, so asking again gives the same link."""
     if not worker or ":" in worker:
@@ -117,7 +117,7 @@ def invite_token(session: Session, project_id: int, worker: str) -> str:
     return row.token
 
 
-def read_invite(session: Session, project_id: int, token: str) -> str | None:
+def read_invite(*, session: Session, project_id: int, token: str) -> str | None:
     """The invited worker's name, or None when the token is not an invite of this project."""
     if not token or len(token) > 64:
         return None
@@ -150,8 +150,10 @@ def completion_code(settings: Settings, assignment_id: str) -> str:
     ).decode()[:10]
 
 
-def invite_url(session: Session, settings: Settings, hit: Hit, worker: str) -> str:
-    query = urlencode({"invite": invite_token(session, hit.project_id, worker)})
+def invite_url(*, session: Session, settings: Settings, hit: Hit, worker: str) -> str:
+    query = urlencode(
+        {"invite": invite_token(session=session, project_id=hit.project_id, worker=worker)}
+    )
     return f"{task_url(settings, hit.id)}?{query}"
 
 

@@ -111,7 +111,9 @@ class MTurkProvider(BuiltinProvider):
         *,
         client: Any = None,
     ) -> Any:
-        return mturk_sync.sync_hits(session, settings, project, out, mt=client)
+        return mturk_sync.sync_hits(
+            session=session, settings=settings, project=project, out=out, mt=client
+        )
 
     def after_review(
         self,
@@ -122,10 +124,10 @@ class MTurkProvider(BuiltinProvider):
         *,
         client: Any = None,
     ) -> None:
-        if not mturk_sync.has_hits(session, project):
+        if not mturk_sync.has_hits(session=session, project=project):
             return  # nothing on MTurk to exclude anyone from
         with explain_mturk("AssociateQualificationWithWorker"):
-            out.exclusions_changed = exclusion.refresh(session, client, project)
+            out.exclusions_changed = exclusion.refresh(session=session, mt=client, project=project)
 
     def ready_for_review(self, ha: HitAssignment) -> bool:
         return ha.mturk_status == "Submitted"  # else MTurk has not seen it yet (sync later)

@@ -39,11 +39,11 @@ if TYPE_CHECKING:
 
 
 def sync_hits(
+    *,
     session: Session,
     settings: Settings,
     project: Project,
     out: SyncResult,
-    *,
     mt: MTurkClient | None = None,
 ) -> MTurkClient | None:
     """Sync every published MTurk HIT of the project; returns the client used (or ``mt``)."""
@@ -56,12 +56,16 @@ def sync_hits(
     )
     if hits:
         mt = mt or links.mturk_client(settings, project)
-    duration_s = int(publishing.hit_options(session, project.id)["assignment_duration_seconds"])
+    duration_s = int(
+        publishing.hit_options(session=session, project_id=project.id)[
+            "assignment_duration_seconds"
+        ]
+    )
     for hit in hits:
         assert hit.mturk_hit_id is not None and mt is not None
         asked_at = datetime.now(UTC)
         with explain_mturk("ListAssignmentsForHIT"):
-            publishing.refresh_hit(session, settings, hit, mt=mt)
+            publishing.refresh_hit(session=session, settings=settings, row=hit, mt=mt)
             assignments = list(mt.iter_assignments(hit.mturk_hit_id))
         for a in assignments:
             out.assignments_seen += 1
@@ -75,7 +79,7 @@ def sync_hits(
     return mt
 
 
-def has_hits(session: Session, project: Project) -> bool:
+def has_hits(*, session: Session, project: Project) -> bool:
     """Whether the project has published MTurk HITs (then a sync talks to MTurk)."""
     return (
         session.scalar(
@@ -161,7 +165,7 @@ def _settle_unconfirmed(
         else:
             out.assignments_unconfirmed += 1
     if returned:
-        exclusion.forget_assignments(session, returned)
+        exclusion.forget_assignments(session=session, ids=returned)
         out.abandoned_released += len(returned)
     # Accepted + submitted + reviewed never exceeds MaxAssignments; a slot that is none of
     # those and not available either was returned or abandoned after the HIT expired.
@@ -206,7 +210,7 @@ def _upsert(
                     session.expunge(obj)
             assignment = None
     if assignment is None:
-        worker = worker_row(session, worker_ext)
+        worker = worker_row(session=session, external_id=worker_ext)
         assignment = Assignment(
             project_id=hit.project_id,
             worker_id=worker.id,
@@ -225,7 +229,7 @@ def _upsert(
     ha = session.get(HitAssignment, assignment.id)
     assert ha is not None  # created above, or checked against MTurk's HIT and worker
     if assignment.confirmation != "confirmed":
-        submissions.confirm(session, assignment=assignment)
+        submissions.confirm(session=session, assignment=assignment)
         out.assignments_confirmed += 1
     fields = answer_fields(settings, hit, aid, ha)
     values = _values(a.get("Answer"), fields, out)
@@ -235,7 +239,7 @@ def _upsert(
         assignment.submitted_at = when
     # Scored on what is stored for this assignment (answers from the page or from MTurk).
     new = submissions.record_submission(
-        session,
+        session=session,
         project=project,
         hit=hit,
         assignment=assignment,
@@ -250,7 +254,7 @@ def _upsert(
     if status in ("Approved", "Rejected") and ha.review == "pending":
         # Decided on MTurk (auto-approval, or the requester website): record it here too.
         submissions.record_decision(
-            session,
+            session=session,
             hit=hit,
             assignment=assignment,
             ha=ha,

@@ -77,7 +77,7 @@ def _ctx(session: Session, assignment_id: str) -> _Ctx:
 
 def assignment_views(*, session: Session, hit_id: int) -> list[AssignmentPublic]:
     """The assignments of one HIT (404 if the HIT does not exist), oldest first."""
-    get_hit(session, hit_id)
+    get_hit(session=session, hit_id=hit_id)
     rows = session.execute(
         select(HitAssignment, Assignment)
         .join(Assignment, Assignment.id == HitAssignment.assignment_id)
@@ -167,10 +167,10 @@ def _require_submitted(c: _Ctx) -> None:
 
 
 def approve(
+    *,
     session: Session,
     settings: Settings,
     assignment_id: str,
-    *,
     feedback: str | None = None,
     override_rejection: bool = False,
     mt: MTurkClient | None = None,
@@ -196,7 +196,7 @@ def approve(
         client=mt,
     )
     submissions.record_decision(
-        session,
+        session=session,
         hit=c.hit,
         assignment=c.assignment,
         ha=c.ha,
@@ -209,10 +209,10 @@ def approve(
 
 
 def reject(
+    *,
     session: Session,
     settings: Settings,
     assignment_id: str,
-    *,
     feedback: str,
     mt: MTurkClient | None = None,
 ) -> Assignment:
@@ -232,7 +232,7 @@ def reject(
         session, settings, c.hit, assignment_id, feedback, client=mt
     )
     submissions.record_decision(
-        session,
+        session=session,
         hit=c.hit,
         assignment=c.assignment,
         ha=c.ha,
@@ -245,10 +245,10 @@ def reject(
 
 
 def bonus(
+    *,
     session: Session,
     settings: Settings,
     assignment_id: str,
-    *,
     amount: str,
     reason: str,
     mt: MTurkClient | None = None,
@@ -267,10 +267,16 @@ def bonus(
     recruiter = _recruiter(c.hit)
     assert c.assignment.external_id is not None
     key = recruiter.bonus_key(c.assignment.external_id, value)
-    if ledger.record_exists(session, key):
+    if ledger.record_exists(session=session, key=key):
         return c.assignment
     estimate = recruiter.hit_cost(value, 1).per_assignment
-    ledger.check_budget(session, c.project.id, c.project.budget_cap, estimate, what="this bonus")
+    ledger.check_budget(
+        session=session,
+        project_id=c.project.id,
+        cap=c.project.budget_cap,
+        extra=estimate,
+        what="this bonus",
+    )
     cost, note = recruiter.bonus(
         session,
         settings,
@@ -283,7 +289,7 @@ def bonus(
     )
     c.ha.bonus = float(value + Decimal(str(c.ha.bonus or 0)))
     ledger.record(
-        session,
+        session=session,
         project_id=c.project.id,
         hit_id=c.hit.id,
         kind="bonus",
@@ -300,10 +306,10 @@ def _recruiter(hit: Hit) -> recruiting.RecruitingProvider:
 
 
 def set_block(
+    *,
     session: Session,
     settings: Settings,
     worker_id: str,
-    *,
     blocked: bool,
     reason: str = "",
     project_id: int | None = None,
@@ -333,7 +339,7 @@ def set_block(
 def _records(session: Session, project_id: int) -> tuple[dict[str, rules.WorkerRecord], bool]:
     """Every worker's whole record in the project (status from the project-wide scores, gold
     answers summed over submitted assignments, distinct HITs), and whether it has gold."""
-    data = load_project_crowd(session, project_id)
+    data = load_project_crowd(session=session, project_id=project_id)
     scores = data.scores
     by_id = {int(r["worker_id"]): r for r in scores.to_dict("records")}
     names = dict(
@@ -379,10 +385,10 @@ def record_policy(policy: dict[str, Any]) -> rules.RecordPolicy:
 
 
 def apply_policy(
+    *,
     session: Session,
     settings: Settings,
     project_id: int,
-    *,
     mt: MTurkClient | None = None,
     now: datetime | None = None,
 ) -> ReviewResult:
@@ -390,13 +396,13 @@ def apply_policy(
     record (``app.crowd.review_rules``): approve, reject (+ block), or hold while the evidence is
     insufficient, approving before the auto-approval deadline; each decision's evidence is
     stored on the assignment (``review_evidence``) and returned."""
-    policy = review_policy(session, project_id)
+    policy = review_policy(session=session, project_id=project_id)
     rule = record_policy(policy)
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"project {project_id} does not exist")
     now = now or datetime.now(UTC)
-    delay = int(hit_options(session, project_id)["auto_approval_delay_seconds"])
+    delay = int(hit_options(session=session, project_id=project_id)["auto_approval_delay_seconds"])
     rows = session.execute(
         select(HitAssignment, Hit.provider)
         .join(Hit, Hit.id == HitAssignment.hit_id)
@@ -449,16 +455,22 @@ def apply_policy(
             session.commit()
             continue
         if decision.action == rules.REJECT:
-            reject(session, settings, aid, feedback=str(policy["reject_feedback"]), mt=client)
+            reject(
+                session=session,
+                settings=settings,
+                assignment_id=aid,
+                feedback=str(policy["reject_feedback"]),
+                mt=client,
+            )
             out.rejected += 1
         else:
-            approve(session, settings, aid, mt=client)
+            approve(session=session, settings=settings, assignment_id=aid, mt=client)
             out.approved += 1
             if decision.bonus and recruiter.policy_bonus:
                 bonus(
-                    session,
-                    settings,
-                    aid,
+                    session=session,
+                    settings=settings,
+                    assignment_id=aid,
                     amount=str(policy["bonus_amount"]),
                     reason=str(policy["bonus_reason"]),
                     mt=client,
@@ -468,9 +480,9 @@ def apply_policy(
             worker = session.get(Worker, assignment.worker_id)
             if worker is not None and not worker.blocked:
                 set_block(
-                    session,
-                    settings,
-                    worker.external_id,
+                    session=session,
+                    settings=settings,
+                    worker_id=worker.external_id,
                     blocked=True,
                     reason=f"whole-record review: {decision.reason}"[:1000],
                     project_id=project_id,

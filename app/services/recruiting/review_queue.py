@@ -81,9 +81,9 @@ def _seconds(opened: datetime | None, submitted: datetime | None) -> float | Non
 
 
 def review_queue(
+    *,
     session: Session,
     project_id: int,
-    *,
     include_reviewed: bool = False,
     summary: crowd_summary.QualitySummary | None = None,
 ) -> list[QueueGroup]:
@@ -122,7 +122,7 @@ def review_queue(
         if include_reviewed or item.awaiting or item.confirmation == "unconfirmed":
             items.setdefault(ha.worker_external_id, []).append(item)
     if summary is None:
-        summary = crowd_summary.quality_summary(session, project_id)
+        summary = crowd_summary.quality_summary(session=session, project_id=project_id)
     groups = [QueueGroup(w, summary.worker(w), its) for w, its in items.items()]
     groups.sort(
         key=lambda g: (
@@ -135,7 +135,7 @@ def review_queue(
 
 
 def submitted_ids(
-    session: Session, project_id: int, *, worker: str | None = None, awaiting: bool = False
+    *, session: Session, project_id: int, worker: str | None = None, awaiting: bool = False
 ) -> list[str]:
     """External ids of the project's submitted assignments (of one worker; awaiting review)."""
     query = (

@@ -70,10 +70,10 @@ class SyncResult:
 
 
 def sync_project(
+    *,
     session: Session,
     settings: Settings,
     project_id: int,
-    *,
     apply_review: bool = True,
     mt: MTurkClient | None = None,
 ) -> SyncResult:
@@ -83,16 +83,18 @@ def sync_project(
     if project is None:
         raise NotFound(f"project {project_id} does not exist")
     out = SyncResult()
-    out.abandoned_released = exclusion.release_abandoned(session, project.id)
+    out.abandoned_released = exclusion.release_abandoned(session=session, project_id=project.id)
     client: Any = mt
-    providers = recruiting.for_project(session, project)
+    providers = recruiting.for_project(session=session, project=project)
     for provider in providers:
         client = provider.sync(session, settings, project, out, client=client)
-    crowd = load_project_crowd(session, project.id)
+    crowd = load_project_crowd(session=session, project_id=project.id)
     out.workers = len(crowd.scores)
     out.workers_excluded = len(excluded_workers(crowd.scores))
     if apply_review:
-        out.review = review.apply_policy(session, settings, project.id, mt=client)
+        out.review = review.apply_policy(
+            session=session, settings=settings, project_id=project.id, mt=client
+        )
     for provider in providers:
         provider.after_review(session, settings, project, out, client=client)
     for problem in out.problems:

@@ -125,7 +125,7 @@ def form_fields(settings: Settings, hit_id: int, ident: Identity) -> dict[str, s
     }
 
 
-def worker_row(session: Session, external_id: str) -> WorkerRow:
+def worker_row(*, session: Session, external_id: str) -> WorkerRow:
     """The worker with this marketplace (or link) id, created on first sight."""
     row = session.scalar(select(WorkerRow).where(WorkerRow.external_id == external_id))
     if row is None:
@@ -157,7 +157,7 @@ def _bind(
         return assignment, ha
     recruiter = _recruiter(hit)
     recruiter.admit(session, hit, ident)
-    worker = worker_row(session, ident.worker_id)
+    worker = worker_row(session=session, external_id=ident.worker_id)
     if worker.blocked:
         raise Forbidden("this worker may not work on this project's tasks")
     tasks = [int(i["example_id"]) for i in hit.items if i["role"] == "task"]
@@ -192,7 +192,11 @@ def _bind(
         worker_external_id=ident.worker_id,
         review="pending",
         questions=questions.choose_questions(
-            session, settings, hit, ident.assignment_id, worker.id
+            session=session,
+            settings=settings,
+            hit=hit,
+            assignment_id=ident.assignment_id,
+            worker_id=worker.id,
         ),
     )
     session.add(ha)
@@ -216,7 +220,7 @@ def _identify(
 
 
 def open_task(
-    session: Session, settings: Settings, hit_id: int, params: dict[str, str]
+    *, session: Session, settings: Settings, hit_id: int, params: dict[str, str]
 ) -> TaskView:
     """GET: the preview, the quiz, the task, or (already submitted) the end page."""
     hit, project = _hit(session, hit_id)
@@ -230,7 +234,7 @@ def open_task(
             mode="preview",
             quiz=questions.placeholders(n_quiz),
             questions=questions.placeholders(len(hit.items) - n_quiz),
-            feature_names=questions.feature_names(session, hit, project),
+            feature_names=questions.feature_names(session=session, hit=hit, project=project),
             message="Preview: accept the HIT to see and answer the questions.",
         )
     assignment, ha = _bind(session, settings, hit, ident)
@@ -244,13 +248,15 @@ def open_task(
         view.completion_code = recruiter.completion_code(settings, ident)
         view.completion_url = recruiter.finish(session, settings, hit, ident)
         return view
-    quiz = questions.quiz_questions(session, hit, project)
+    quiz = questions.quiz_questions(session=session, hit=hit, project=project)
     if quiz and ha.quiz is None:
         view.mode = "quiz"
         view.quiz = quiz
         return view
     view.feedback = _feedback(session, hit, project, ha)
-    view.questions = questions.work_questions(session, settings, hit, project, ident, ha)
+    view.questions = questions.work_questions(
+        session=session, settings=settings, hit=hit, project=project, ident=ident, ha=ha
+    )
     return view
 
 
@@ -348,7 +354,7 @@ def _feedback(
 
 
 def submit_quiz(
-    session: Session, settings: Settings, hit_id: int, form: dict[str, str]
+    *, session: Session, settings: Settings, hit_id: int, form: dict[str, str]
 ) -> TaskView:
     """POST the training quiz: store the answers once, then show feedback and the task."""
     hit, project, ident, assignment, ha = _verified(session, settings, hit_id, form)
@@ -382,12 +388,14 @@ def submit_quiz(
         mode="work",
         hidden=form_fields(settings, hit.id, ident),
         feedback=_feedback(session, hit, project, ha),
-        questions=questions.work_questions(session, settings, hit, project, ident, ha),
+        questions=questions.work_questions(
+            session=session, settings=settings, hit=hit, project=project, ident=ident, ha=ha
+        ),
     )
 
 
 def submit_task(
-    session: Session, settings: Settings, hit_id: int, form: dict[str, str]
+    *, session: Session, settings: Settings, hit_id: int, form: dict[str, str]
 ) -> SubmitOutcome:
     """POST the answers: validate all, store all (bound to assignment, HIT and worker) or none."""
     hit, project, ident, assignment, ha = _verified(session, settings, hit_id, form)
@@ -422,7 +430,7 @@ def submit_task(
             redirect_url=recruiter.finish(session, settings, hit, ident),
         )
     rows = submissions.record_submission(
-        session,
+        session=session,
         project=project,
         hit=hit,
         assignment=assignment,

@@ -46,15 +46,15 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def examples_by_id(session: Session, ids: list[int]) -> dict[int, Example]:
+def examples_by_id(*, session: Session, ids: list[int]) -> dict[int, Example]:
     if not ids:
         return {}
     return {e.id: e for e in session.scalars(select(Example).where(Example.id.in_(ids)))}
 
 
-def quiz_questions(session: Session, hit: Hit, project: Project) -> list[Question]:
+def quiz_questions(*, session: Session, hit: Hit, project: Project) -> list[Question]:
     ids = [int(i["example_id"]) for i in hit.items if i["role"] == "quiz"]
-    examples = examples_by_id(session, ids)
+    examples = examples_by_id(session=session, ids=ids)
     return [
         Question(field=QUIZ_FIELD.format(e), number=n + 1, features=features(examples[e], project))
         for n, e in enumerate(ids)
@@ -68,7 +68,7 @@ def placeholders(n: int) -> list[Question]:
     ]
 
 
-def feature_names(session: Session, hit: Hit, project: Project) -> list[str]:
+def feature_names(*, session: Session, hit: Hit, project: Project) -> list[str]:
     """The facts every example of the project shows (the same for every question)."""
     if project.visible_columns:
         return list(project.visible_columns)
@@ -108,7 +108,7 @@ def answer_fields(
     return {providers.answer_field(settings, assignment_id, e): e for e in ids}
 
 
-def seen_by_worker(session: Session, project_id: int, worker_id: int) -> set[int]:
+def seen_by_worker(*, session: Session, project_id: int, worker_id: int) -> set[int]:
     """Every example this worker was shown or answered in the project (gold must not repeat)."""
     seen: set[int] = set()
     rows = session.execute(
@@ -134,7 +134,7 @@ def seen_by_worker(session: Session, project_id: int, worker_id: int) -> set[int
 
 
 def choose_questions(
-    session: Session, settings: Settings, hit: Hit, assignment_id: str, worker_id: int
+    *, session: Session, settings: Settings, hit: Hit, assignment_id: str, worker_id: int
 ) -> list[int]:
     """This assignment's questions: the HIT's task examples plus, for each gold slot, a hidden
     gold check this worker has never been shown (the HIT's own when fresh, else another from
@@ -144,7 +144,7 @@ def choose_questions(
     slots = [int(i["example_id"]) for i in hit.items if i["role"] == "gold"]
     chosen: list[int] = []
     if slots:
-        seen = seen_by_worker(session, hit.project_id, worker_id)
+        seen = seen_by_worker(session=session, project_id=hit.project_id, worker_id=worker_id)
         pool = list(
             session.scalars(
                 select(GoldQuestion.example_id)
@@ -168,6 +168,7 @@ def choose_questions(
 
 
 def work_questions(
+    *,
     session: Session,
     settings: Settings,
     hit: Hit,
@@ -176,7 +177,7 @@ def work_questions(
     ha: HitAssignment,
 ) -> list[Question]:
     fields = answer_fields(settings, hit, ident.assignment_id, ha)
-    examples = examples_by_id(session, list(fields.values()))
+    examples = examples_by_id(session=session, ids=list(fields.values()))
     return [
         Question(field=name, number=n + 1, features=features(examples[e], project))
         for n, (name, e) in enumerate(fields.items())
@@ -184,7 +185,7 @@ def work_questions(
 
 
 def assignment_questions(
-    session: Session, settings: Settings, assignment_id: str
+    *, session: Session, settings: Settings, assignment_id: str
 ) -> dict[str, int]:
     """The questions an opened assignment asks, as the requester knows them: answer field name ->
     example id, in page order (404 for an assignment never opened). A simulated worker (the

@@ -51,7 +51,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[Emulator, str, Settings, int]]:
             settings = settings.model_copy(update={"public_base_url": base})
             with factory() as session:
                 pid = make_project(session)
-                publishing.publish_batch(session, settings, pid)
+                publishing.publish_batch(session=session, settings=settings, project_id=pid)
             yield emu, base, settings, pid
     engine.dispose()
 

@@ -45,7 +45,7 @@ def served(db_url: str, tmp_path: Path) -> Iterator[tuple[str, Settings, Session
     try:
         with serve_app(settings) as base:
             live = settings.model_copy(update={"public_base_url": base})
-            publishing.publish_batch(session, live, pid)
+            publishing.publish_batch(session=session, settings=live, project_id=pid)
             session.commit()
             yield base, live, session, pid
     finally:

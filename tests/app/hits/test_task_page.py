@@ -34,7 +34,7 @@ from tests.app.html_forms import parse_forms
 
 def _published(session: Session, settings: Settings, **kw: object) -> tuple[int, list]:
     pid = make_project(session, **kw)  # type: ignore[arg-type]
-    publishing.publish_batch(session, settings, pid)
+    publishing.publish_batch(session=session, settings=settings, project_id=pid)
     return pid, project_hits(session, pid)
 
 

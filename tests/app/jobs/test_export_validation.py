@@ -42,9 +42,9 @@ def _validation_file(
     body = {"data": {"builtin": "synthetic"}, "method": "lr", "validation": validation}
     r = client.post("/api/v1/training-jobs", json=body, headers=headers)
     assert r.status_code == 201, r.text
-    claim = svc.claim_next(session, worker_id="t", lease_seconds=60)
+    claim = svc.claim_next(session=session, worker_id="t", lease_seconds=60)
     assert claim is not None and claim.job_id == r.json()["id"]
-    spec = svc.materialize_inputs(session, claim, tmp_path / str(claim.job_id))
+    spec = svc.materialize_inputs(session=session, claim=claim, folder=tmp_path / str(claim.job_id))
     assert "export_options" not in spec  # a service key, never passed to the trainer
     return pd.read_parquet(spec["validation"]["path"])
 

@@ -127,7 +127,14 @@ class ProlificProvider(BuiltinProvider):
         *,
         reconcile: bool,
     ) -> PublishResult:
-        return publish_rows(session, settings, project, rows, result, reconcile=reconcile)
+        return publish_rows(
+            session=session,
+            settings=settings,
+            project=project,
+            rows=rows,
+            result=result,
+            reconcile=reconcile,
+        )
 
     def identify(
         self, session: Session, settings: Settings, hit: Hit, params: dict[str, str]
@@ -216,7 +223,14 @@ class ProlificProvider(BuiltinProvider):
                 study.status = str(live["status"])
                 for sub in client.study_submissions(study.study_id):
                     out.assignments_seen += 1
-                    apply_submission(session, client, project, study, sub, out)
+                    apply_submission(
+                        session=session,
+                        client=client,
+                        project=project,
+                        study=study,
+                        sub=sub,
+                        out=out,
+                    )
                 study.synced_at = now()
                 for hit in session.scalars(
                     select(Hit).where(Hit.project_id == project.id, Hit.batch == study.batch)
@@ -291,7 +305,9 @@ class ProlificProvider(BuiltinProvider):
         worker_id: str,
         client: Any = None,
     ) -> tuple[Decimal, str]:
-        cost = pay_bonus(session, settings, hit, assignment_id, amount)
+        cost = pay_bonus(
+            session=session, settings=settings, hit=hit, submission_id=assignment_id, amount=amount
+        )
         return cost, f"{amount} bonus + fees on {self.name}"
 
     def block(
@@ -312,8 +328,8 @@ class ProlificProvider(BuiltinProvider):
             raise NotFound(f"project {project_id} does not exist")
         pid = worker.external_id[len(WORKER_PREFIX) :]
         with client_for(settings, project) as client:
-            acct = account(session, settings, client, project)
-            group = blocklist_group(session, client, acct, project)
+            acct = account(session=session, settings=settings, client=client, project=project)
+            group = blocklist_group(session=session, client=client, acct=acct, project=project)
             if blocked:
                 client.add_to_group(group, [pid])
             else:

@@ -61,7 +61,7 @@ def reviewable(client: ProlificClient, submission_id: str) -> str:
 
 
 def blocklist_group(
-    session: Session, client: ProlificClient, acct: ProlificAccount, project: Project
+    *, session: Session, client: ProlificClient, acct: ProlificAccount, project: Project
 ) -> str:
     """The project's "blocked" participant group, used as a blocklist filter on new studies."""
     if acct.blocklist_group_id:
@@ -76,6 +76,7 @@ def blocklist_group(
 
 
 def apply_submission(
+    *,
     session: Session,
     client: ProlificClient,
     project: Project,
@@ -98,7 +99,7 @@ def apply_submission(
         row.state = "released"  # the place was given up; held answers never count
         return
     if row.state == "held" and status in FINISHED:
-        confirm(session, project, row, status, out)
+        confirm(session=session, project=project, row=row, status=status, out=out)
     if row.state == "confirmed":
         assignment = session.scalar(select(Assignment).where(Assignment.external_id == sid))
         ha = session.get(HitAssignment, assignment.id) if assignment is not None else None
@@ -110,7 +111,7 @@ def apply_submission(
             assert hit is not None
             verdict: submissions.Verdict = "approved" if status == "APPROVED" else "rejected"
             submissions.record_decision(
-                session,
+                session=session,
                 hit=hit,
                 assignment=assignment,
                 ha=ha,
@@ -120,7 +121,7 @@ def apply_submission(
 
 
 def confirm(
-    session: Session, project: Project, row: ProlificSession, status: str, out: SyncResult
+    *, session: Session, project: Project, row: ProlificSession, status: str, out: SyncResult
 ) -> None:
     """Prolific lists the submission as finished: the held answers become answers."""
     assignment = session.scalar(select(Assignment).where(Assignment.external_id == row.session_id))
@@ -133,7 +134,7 @@ def confirm(
     hit = session.get(Hit, ha.hit_id)
     assert hit is not None
     new = submissions.record_submission(
-        session,
+        session=session,
         project=project,
         hit=hit,
         assignment=assignment,
@@ -152,7 +153,7 @@ def confirm(
 
 # -- money -----------------------------------------------------------------------------------
 def pay_bonus(
-    session: Session, settings: Settings, hit: Hit, submission_id: str, amount: Decimal
+    *, session: Session, settings: Settings, hit: Hit, submission_id: str, amount: Decimal
 ) -> Decimal:
     """Create the bonus once (its id kept before paying), pay once; a retry after a lost pay
     reply reads the submission's ``bonus_payments`` instead of paying again (docs/PROLIFIC.md
@@ -195,9 +196,11 @@ def pay_bonus(
                 assert row.bonus_id is not None
                 client.pay_bonus(row.bonus_id)
             except ProlificUnavailable:
-                if not bonus_landed(client, session, row):
+                if not bonus_landed(client=client, session=session, row=row):
                     raise
-        elif not bonus_landed(client, session, row):  # "paying": a crash or lost reply before
+        elif not bonus_landed(
+            client=client, session=session, row=row
+        ):  # "paying": a crash or lost reply before
             raise Conflict(
                 f"bonus {row.bonus_id} was sent to Prolific but does not show yet; it is never "
                 "paid twice: sync again later"
@@ -207,7 +210,7 @@ def pay_bonus(
     return ledger.money(Decimal(row.amount_minor + row.fees_minor + row.vat_minor) / 100)
 
 
-def bonus_landed(client: ProlificClient, session: Session, row: ProlificPayment) -> bool:
+def bonus_landed(*, client: ProlificClient, session: Session, row: ProlificPayment) -> bool:
     """Pay is asynchronous: poll the submission's ``bonus_payments`` for a while."""
     paid = session.scalar(
         select(func.count())
@@ -222,7 +225,7 @@ def bonus_landed(client: ProlificClient, session: Session, row: ProlificPayment)
     return False
 
 
-def bulk_approve(session: Session, settings: Settings, project_id: int) -> int:
+def bulk_approve(*, session: Session, settings: Settings, project_id: int) -> int:
     """Approve every confirmed, unreviewed submission of the project in bulk calls of 1,000
     (Prolific skips those already approved, so a retry is harmless); records the ledger."""
     project = session.get(Project, project_id)
@@ -248,7 +251,7 @@ def bulk_approve(session: Session, settings: Settings, project_id: int) -> int:
     for ha, assignment, hit in rows:
         ha.mturk_status = "APPROVED"
         submissions.record_decision(
-            session,
+            session=session,
             hit=hit,
             assignment=assignment,
             ha=ha,
@@ -259,7 +262,9 @@ def bulk_approve(session: Session, settings: Settings, project_id: int) -> int:
     return len(rows)
 
 
-def request_return(session: Session, settings: Settings, submission_id: str, reason: str) -> None:
+def request_return(
+    *, session: Session, settings: Settings, submission_id: str, reason: str
+) -> None:
     """Ask a participant to return an abandoned place (Prolific's request-return)."""
     row = session.get(ProlificSession, submission_id)
     if row is None:
