@@ -182,7 +182,9 @@ def test_bonus_paid_once_and_block_uses_group(
         )
     with api(pemu) as c:
         assert c.get(f"submissions/{sub_id}/").json()["bonus_payments"] == [50]
-    _, totals = __import__("app.services.ledger", fromlist=["ledger"]).ledger(session, project_id)
+    _, totals = __import__("app.services.ledger", fromlist=["ledger"]).ledger(
+        session=session, project_id=project_id
+    )
     fee = Decimal("0.50") * Decimal("0.3333")
     assert totals["bonus"] == pytest.approx(float(Decimal("0.50") + round(fee, 2)))
     review.set_block(
