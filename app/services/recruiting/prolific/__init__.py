@@ -40,8 +40,7 @@ from app.models import (
 )
 from app.prolific.client import ProlificRequestError, resolve_target
 from app.services import ledger
-from app.services.recruiting._builtin import BuiltinProvider
-from app.services.recruiting.base import Identity
+from app.services.recruiting.base import Identity, RecruitingProvider
 from app.services.recruiting.prolific.common import (
     HOURLY_FLOOR,
     REJECTION_CATEGORY,
@@ -77,9 +76,9 @@ if TYPE_CHECKING:
 __all__ = ["ProlificProvider", "bulk_approve", "pay_bonus", "request_return", "start", "worker_id"]
 
 
-class ProlificProvider(BuiltinProvider):
-    """Prolific through its API (app.prolific.client); the shared defaults (no place to take,
-    no return form, no shared client, nothing after the review) come from BuiltinProvider."""
+class ProlificProvider(RecruitingProvider):
+    """Prolific through its API (app.prolific.client); what it does not have (a place to take,
+    a return form, a shared client, a step after the review) is the interface's default."""
 
     name = "prolific"
     fee_rules = (
@@ -94,9 +93,6 @@ class ProlificProvider(BuiltinProvider):
         settings = get_settings()
         fee, vat = fees(settings, ledger.money(reward))
         return ledger.HitCost(reward=ledger.money(reward), fee=fee + vat, assignments=assignments)
-
-    def place_cost(self, hit: Hit) -> Decimal:
-        return self.hit_cost(Decimal(str(hit.reward)), hit.max_assignments).per_assignment
 
     def plan_warnings(self, hits: list[tuple[int, Decimal]]) -> list[str]:
         out = []
@@ -187,9 +183,6 @@ class ProlificProvider(BuiltinProvider):
             settings, project_allow_live=bool(project.allow_live), spending_cap=project.budget_cap
         )
         return f"{target.app_url}/submissions/complete?cc={study.completion_code}"
-
-    def completion_code(self, settings: Settings, ident: Identity) -> str | None:
-        return None  # the completion step is Prolific's redirect (``finish``)
 
     # -- sync ----------------------------------------------------------------------------------
     def sync(
