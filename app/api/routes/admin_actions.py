@@ -28,7 +28,9 @@ from app.api.routes.admin_base import parse_id, read_notice
 from app.api.routes.admin_projects import METHODS, NoticeQuery, render_project
 from app.core.config import Settings
 from app.core.errors import DomainError, InvalidInput, NotFound
-from app.services import exports, ledger, projects, publishing, review, review_queue, sync
+from app.services import ledger, projects, publishing
+from app.services.crowd import exports
+from app.services.recruiting import review, review_queue, sync
 
 router = APIRouter(prefix="/admin", tags=["admin pages"], include_in_schema=False)
 
@@ -106,9 +108,9 @@ def set_worker_block(
         pid = parse_id(project_id, "project")
         projects.get_project(session=act.session, project_id=pid)
         review.set_block(
-            act.session,
-            act.settings,
-            worker_id,
+            session=act.session,
+            settings=act.settings,
+            worker_id=worker_id,
             blocked=action == "block",
             reason=reason.strip(),
             project_id=pid,
@@ -132,14 +134,14 @@ def _preview(
     """The dry run the API's ``dry_run: true`` gives, plus the budget it would leave."""
     project = projects.read_project(session=session, project_id=pid)
     result = publishing.publish_batch(
-        session,
-        settings,
-        pid,
+        session=session,
+        settings=settings,
+        project_id=pid,
         dry_run=True,
         max_assignments=max_assignments,
         max_per_hit=max_per_hit,
     )
-    committed = ledger.committed(session, pid)
+    committed = ledger.committed(session=session, project_id=pid)
     if result.plan is not None:
         plan = result.plan
         total = plan.total_cost
@@ -234,7 +236,11 @@ def publish_confirm(
                 ],
             )
         result = publishing.publish_batch(
-            act.session, act.settings, pid, max_assignments=n_max, max_per_hit=per_hit
+            session=act.session,
+            settings=act.settings,
+            project_id=pid,
+            max_assignments=n_max,
+            max_per_hit=per_hit,
         )
         hits = f"/admin/projects/{pid}#hits"
         if not result.hits:
@@ -262,7 +268,10 @@ def sync_now(
 
     def work() -> Response:
         out = sync.sync_project(
-            act.session, act.settings, act.project_id, apply_review=apply_review == "1"
+            session=act.session,
+            settings=act.settings,
+            project_id=act.project_id,
+            apply_review=apply_review == "1",
         )
         ok = [
             f"Synced {_plural(out.hits, 'HIT')}: {_plural(out.assignments_seen, 'assignment')} "
@@ -284,7 +293,7 @@ def _hit_action(act: Action, hit_id: str, do: Callable[[int, str], str]) -> Resp
     """Run `do(hit id, its label)` on an existing HIT; its sentence is the notice."""
     with act.errors_shown():
         hid = parse_id(hit_id, "HIT")
-        hit = publishing.get_hit(act.session, hid)
+        hit = publishing.get_hit(session=act.session, hit_id=hid)
     back = f"/admin/projects/{hit.project_id}#hits"
     name = review_queue.hit_label(hit.batch, hit.seq)
     return act.run(back, lambda: act.done(back, [do(hid, name)]), prefix=f"{name} (#{hid}): ")
@@ -293,7 +302,7 @@ def _hit_action(act: Action, hit_id: str, do: Callable[[int, str], str]) -> Resp
 @router.post("/hits/{hit_id}/expire", response_class=HTMLResponse)
 def expire_hit(hit_id: str, act: ActionDep) -> Response:
     def do(hid: int, name: str) -> str:
-        publishing.expire_hit(act.session, act.settings, hid)
+        publishing.expire_hit(session=act.session, settings=act.settings, hit_id=hid)
         return f"{name} (#{hid}) expired: no new worker can accept it."
 
     return _hit_action(act, hit_id, do)
@@ -310,9 +319,9 @@ def extend_hit(
         more = _count(assignments, "more assignments", top=1000)
         extra = _count(hours, "more hours", top=8760)
         row = publishing.extend_hit(
-            act.session,
-            act.settings,
-            hid,
+            session=act.session,
+            settings=act.settings,
+            hit_id=hid,
             assignments=more,
             seconds=extra * 3600 if extra else None,
         )
@@ -336,13 +345,17 @@ def _review_one(
     reason: str,
 ) -> str:
     if action == "approve":
-        review.approve(session, settings, aid, feedback=feedback or None)
+        review.approve(
+            session=session, settings=settings, assignment_id=aid, feedback=feedback or None
+        )
         return f"Approved {aid}."
     if action == "reject":
-        review.reject(session, settings, aid, feedback=feedback)
+        review.reject(session=session, settings=settings, assignment_id=aid, feedback=feedback)
         return f"Rejected {aid} with feedback."
     if action == "bonus":
-        review.bonus(session, settings, aid, amount=amount, reason=reason)
+        review.bonus(
+            session=session, settings=settings, assignment_id=aid, amount=amount, reason=reason
+        )
         return f"Bonus of ${amount} sent for {aid}."
     raise InvalidInput(f"no review action {action!r}")
 
@@ -371,13 +384,15 @@ def review_action(
         chosen = [one]
     elif action == "approve_all":
         action = "approve"
-        chosen = review_queue.submitted_ids(session, pid, worker=worker, awaiting=True)
+        chosen = review_queue.submitted_ids(
+            session=session, project_id=pid, worker=worker, awaiting=True
+        )
     if not chosen:
         return act.done(back, [], ["Tick at least one assignment first."])
     if len(chosen) > MAX_BULK:
         return act.done(back, [], [f"At most {MAX_BULK} assignments per review; nothing was done."])
     # Only this project's assignments: an id from another project is refused, not reviewed.
-    mine = set(review_queue.submitted_ids(session, pid))
+    mine = set(review_queue.submitted_ids(session=session, project_id=pid))
     ok: list[str] = []
     refused: list[str] = []
     for aid in dict.fromkeys(chosen):
@@ -411,12 +426,14 @@ def review_block(
     back = f"/admin/projects/{act.project_id}/review"
 
     def work() -> Response:
-        if not review_queue.submitted_ids(act.session, act.project_id, worker=worker):
+        if not review_queue.submitted_ids(
+            session=act.session, project_id=act.project_id, worker=worker
+        ):
             raise NotFound(f"worker {worker} has no submitted work in this project")
         review.set_block(
-            act.session,
-            act.settings,
-            worker,
+            session=act.session,
+            settings=act.settings,
+            worker_id=worker,
             blocked=True,
             reason=reason.strip(),
             project_id=act.project_id,

@@ -34,7 +34,7 @@ from app.api.routes.admin_base import (
     signer,
 )
 from app.core.config import Settings
-from app.core.errors import DomainError, Unauthorized
+from app.core.errors import DomainError, Forbidden, Unauthorized
 from app.services import auth
 
 router = APIRouter(prefix="/admin", tags=["admin pages"], include_in_schema=False)
@@ -78,11 +78,6 @@ def to_login(request: Request) -> RedirectResponse:
 
 def csrf_ok(admin: Admin, token: str) -> bool:
     return bool(token) and secrets.compare_digest(admin.csrf, token)
-
-
-class Forbidden(DomainError):
-    status_code = 403
-    code = "forbidden"
 
 
 CSRF_REFUSED = Forbidden(

@@ -22,7 +22,6 @@ from fastapi.responses import (
     Response,
 )
 
-from app.api import admin_queries
 from app.api.deps import MAX_ID
 from app.api.routes.admin_auth import ActionDep, Page, PageDep
 from app.api.routes.admin_base import NO_STORE, parse_id, scrub_paths
@@ -227,7 +226,7 @@ def _job_page(page: Page, job_id: str) -> Response:
 def _jobs_page(
     page: Page, *, error: DomainError | None = None, cancelled: int | None = None
 ) -> Response:
-    jobs, total = admin_queries.newest_jobs(page.session, limit=JOBS_SHOWN)
+    jobs, total = job_service.newest_jobs(session=page.session, limit=JOBS_SHOWN)
     metrics = {
         j.id: {
             "accuracy": _metric(j.results, "test", "accuracy"),

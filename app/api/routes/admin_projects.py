@@ -12,22 +12,16 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 from starlette.responses import StreamingResponse
 
-from app.api import admin_queries
 from app.api.deps import MAX_ID
 from app.api.routes.admin_auth import Page, PageDep
 from app.api.routes.admin_base import parse_id, read_notice
 from app.core.errors import DomainError, NotFound
 from app.crowd.quality import WorkerFilterRule, as_rule
 from app.schemas.crowd import AggregationMethod
-from app.services import (
-    crowd_summary,
-    exports,
-    labels,
-    ledger,
-    projects,
-    publishing,
-    review_queue,
-)
+from app.services import ledger, projects, publishing
+from app.services.crowd import exports, labels
+from app.services.crowd import summary as crowd_summary
+from app.services.recruiting import review_queue
 
 router = APIRouter(prefix="/admin", tags=["admin pages"], include_in_schema=False)
 
@@ -43,7 +37,7 @@ NoticeQuery = Annotated[str | None, Query(max_length=12000)]
 def projects_page(page: PageDep) -> Response:
     session = page.session
     rows, total = projects.list_projects(session=session, limit=1000)
-    workers = admin_queries.workers_per_project(session, [p.id for p in rows])
+    workers = labels.workers_per_project(session=session, project_ids=[p.id for p in rows])
     return page.render(
         "admin/projects.html", {"projects": rows, "total": total, "workers": workers}
     )
@@ -86,11 +80,13 @@ def _project_context(page: Page, project_id: int, n: int | None) -> dict[str, An
     session, settings = page.session, page.settings
     project = projects.read_project(session=session, project_id=project_id)
     n_used = n if n is not None else project.max_answers
-    quality = crowd_summary.quality_summary(session, project_id)
+    quality = crowd_summary.quality_summary(session=session, project_id=project_id)
     hits = publishing.hit_views(
-        session=session, settings=settings, hits=publishing.list_hits(session, project_id)
+        session=session,
+        settings=settings,
+        hits=publishing.list_hits(session=session, project_id=project_id),
     )
-    entries, totals = ledger.ledger(session, project_id)
+    entries, totals = ledger.ledger(session=session, project_id=project_id)
     return {
         "project": project,
         "hits": hits,
@@ -98,7 +94,7 @@ def _project_context(page: Page, project_id: int, n: int | None) -> dict[str, An
         "workers": quality.workers,
         "quality": quality,
         "rule_text": quality_rule_text(as_rule(project.worker_filter.model_dump())),
-        "audit": crowd_summary.bias_audit(session, project_id),
+        "audit": crowd_summary.bias_audit(session=session, project_id=project_id),
         "summary": labels.label_summary(
             session=session, project_id=project_id, n=n_used, methods=METHODS
         ),
@@ -171,9 +167,9 @@ def review_page(
     with page.errors_shown(rollback=True):
         pid = parse_id(project_id, "project")
         project = projects.read_project(session=session, project_id=pid)
-        summary = crowd_summary.quality_summary(session, pid)
+        summary = crowd_summary.quality_summary(session=session, project_id=pid)
         groups = review_queue.review_queue(
-            session, pid, include_reviewed=show == "all", summary=summary
+            session=session, project_id=pid, include_reviewed=show == "all", summary=summary
         )
     return page.render(
         "admin/review.html",

@@ -16,13 +16,14 @@ from sqlalchemy import event, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from app.api import admin_queries
 from app.core.config import Settings
 from app.models import Answer, Worker
 from app.mturk.emulator import Emulator
 from app.schemas.jobs import BuiltinData, JobCreate
-from app.services import answers, exports, labels, publishing, sync
 from app.services import jobs as job_service
+from app.services import publishing
+from app.services.crowd import answers, exports, labels
+from app.services.recruiting import sync
 from tests.app.admin.test_admin_pages import NEW, sign_in, toy_project
 from tests.app.hits.conftest import Worker as SimWorker
 from tests.app.hits.conftest import make_project, project_hits
@@ -81,13 +82,13 @@ def test_worker_counts_match_the_quality_service(session: Session) -> None:
     )
     session.execute(update(Answer).where(Answer.project_id == empty).values(confirmed=False))
     session.commit()
-    counts = admin_queries.workers_per_project(session, [first, second, empty])
+    counts = labels.workers_per_project(session=session, project_ids=[first, second, empty])
     oracle = {
         pid: len(labels.worker_quality(session=session, project_id=pid))
         for pid in (first, second, empty)
     }
     assert counts == oracle == {first: 3, second: 2, empty: 0}
-    assert admin_queries.workers_per_project(session, []) == {}
+    assert labels.workers_per_project(session=session, project_ids=[]) == {}
 
 
 def test_jobs_page_statements_do_not_grow_with_jobs(
@@ -110,7 +111,7 @@ def test_jobs_page_statements_do_not_grow_with_jobs(
     html = client.get("/admin/jobs").text
     assert all(f'<a href="/admin/jobs/{j}">#{j}</a>' in html for j in ids)
     # The same jobs, newest first, as the service's own list and read functions give them.
-    jobs, total = admin_queries.newest_jobs(session, limit=5)
+    jobs, total = job_service.newest_jobs(session=session, limit=5)
     summaries, expected_total = job_service.list_jobs(session=session, limit=5)
     assert total == expected_total == 12
     assert jobs == [job_service.read_job(session=session, job_id=s.id) for s in summaries]
@@ -151,11 +152,11 @@ def test_project_pages_statements_do_not_grow_with_hits_and_submissions(
     n_hits: list[int] = []
     for n_examples, n_workers in ((20, 2), (90, 6)):
         pid = make_project(session, n_examples=n_examples, n_quiz=0, quiz_per_hit=0)
-        publishing.publish_batch(session, hsettings, pid)
+        publishing.publish_batch(session=session, settings=hsettings, project_id=pid)
         hits = project_hits(session, pid)
         for i in range(n_workers):
             SimWorker(web, emu, f"w{n_examples}-{i}").complete(hits[i % len(hits)], "3")
-        sync.sync_project(session, hsettings, pid)
+        sync.sync_project(session=session, settings=hsettings, project_id=pid)
         web.cookies.clear()
         sign_in(web, admin_token)
         counts.append([count_get(web, session, engine, f"/admin/projects/{pid}{p}") for p in paths])

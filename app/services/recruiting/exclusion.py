@@ -38,6 +38,10 @@ from app.models import (
     Project,
     Worker,
 )
+from app.mturk.client import MTurkClient
+from app.mturk.errors import MTurkRequestError
+from app.services.crowd.labels import load_project_crowd
+from app.services.publishing.settings import hit_options
 
 GUARD = "DiscoverPreviewAndAccept"
 
@@ -49,7 +53,7 @@ def _name(project: Project, endpoint: str, what: str) -> str:
 
 def _get_or_create(
     session: Session,
-    mt: Any,
+    mt: MTurkClient,
     project: Project,
     *,
     purpose: str,
@@ -72,8 +76,6 @@ def _get_or_create(
     if row is not None:
         return row
     name = _name(project, mt.endpoint_url, purpose if hit is None else f"{purpose} {hit.token}")
-    from app.mturk.errors import MTurkRequestError
-
     try:
         qtid = mt.create_qualification_type(
             Name=name[:128], Description=description[:2000], QualificationTypeStatus="Active"
@@ -102,7 +104,7 @@ def _get_or_create(
     return row
 
 
-def _sync_grants(mt: Any, row: ExclusionQualification, wanted: Iterable[str]) -> int:
+def _sync_grants(mt: MTurkClient, row: ExclusionQualification, wanted: Iterable[str]) -> int:
     """Grant to the new workers, revoke from the ones no longer wanted; returns the changes."""
     want = {w for w in wanted if not w.startswith("link:")}
     have = set(row.workers or [])
@@ -120,9 +122,7 @@ def _sync_grants(mt: Any, row: ExclusionQualification, wanted: Iterable[str]) ->
 
 
 def _excluded_workers(session: Session, project_id: int) -> set[str]:
-    from app.services.labels import load_project_crowd
-
-    data = load_project_crowd(session, project_id)
+    data = load_project_crowd(session=session, project_id=project_id)
     scores = data.scores
     ids = [int(w) for w in scores.loc[scores["status"].isin(list(EXCLUDED_STATUSES)), "worker_id"]]
     names = set(session.scalars(select(Worker.external_id).where(Worker.id.in_(ids or [-1]))))
@@ -131,7 +131,7 @@ def _excluded_workers(session: Session, project_id: int) -> set[str]:
 
 def _task_examples(hit: Hit) -> set[int]:
     """The examples the task page refuses a worker for having answered already (the task
-    questions, as ``app.services.task_page`` checks; hidden gold is chosen per worker)."""
+    questions, as ``app.services.task.page`` checks; hidden gold is chosen per worker)."""
     return {int(i["example_id"]) for i in hit.items if i["role"] == "task"}
 
 
@@ -182,7 +182,9 @@ def _is_top_up(session: Session, project_id: int, hit: Hit) -> bool:
     )
 
 
-def requirements_for(session: Session, mt: Any, project: Project, hit: Hit) -> list[dict[str, Any]]:
+def requirements_for(
+    *, session: Session, mt: MTurkClient, project: Project, hit: Hit
+) -> list[dict[str, Any]]:
     """The qualification requirements ``hit`` is published with (granting them first)."""
     excluded = _get_or_create(
         session,
@@ -221,7 +223,7 @@ def requirements_for(session: Session, mt: Any, project: Project, hit: Hit) -> l
     return reqs
 
 
-def refresh(session: Session, mt: Any, project: Project) -> int:
+def refresh(*, session: Session, mt: MTurkClient, project: Project) -> int:
     """Bring every qualification of the project up to date; returns the grants changed."""
     changed = 0
     for row in session.scalars(
@@ -243,7 +245,7 @@ def refresh(session: Session, mt: Any, project: Project) -> int:
     return changed
 
 
-def excluded_for_link(session: Session, hit: Hit, workers: Iterable[str]) -> dict[str, str]:
+def excluded_for_link(*, session: Session, hit: Hit, workers: Iterable[str]) -> dict[str, str]:
     """Link provider: the invitees who must not get an invitation to ``hit``, with why."""
     excluded = _excluded_workers(session, hit.project_id)
     done = _done_workers(session, hit.project_id, hit)
@@ -257,15 +259,15 @@ def excluded_for_link(session: Session, hit: Hit, workers: Iterable[str]) -> dic
     return out
 
 
-def release_abandoned(session: Session, project_id: int, *, now: datetime | None = None) -> int:
+def release_abandoned(*, session: Session, project_id: int, now: datetime | None = None) -> int:
     """Forget assignments a worker opened but never submitted once their time is up
     (``assignment_duration_seconds``): on the link provider the slot is offered again at once
     (the task page counts taken slots), and no stale hold keeps the worker out of a top-up HIT.
     MTurk re-offers its own slots at the same moment. Returns the assignments released."""
-    from app.services.publishing import hit_options
-
     now = now or datetime.now(UTC)
-    duration = int(hit_options(session, project_id)["assignment_duration_seconds"])
+    duration = int(
+        hit_options(session=session, project_id=project_id)["assignment_duration_seconds"]
+    )
     cutoff = now - timedelta(seconds=duration)
     rows = session.execute(
         select(HitAssignment, Assignment)
@@ -289,12 +291,12 @@ def release_abandoned(session: Session, project_id: int, *, now: datetime | None
             session.scalars(select(Answer.assignment_id).where(Answer.assignment_id.in_(stale)))
         )
         stale = [a for a in stale if a not in answered]
-    forget_assignments(session, stale)
+    forget_assignments(session=session, ids=stale)
     session.commit()
     return len(stale)
 
 
-def forget_assignments(session: Session, ids: list[int]) -> None:
+def forget_assignments(*, session: Session, ids: list[int]) -> None:
     """Delete opened-but-never-answered assignments (and their HIT links), so the slot and the
     worker's hold on the HIT's examples are free again. The caller commits."""
     if ids:

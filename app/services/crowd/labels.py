@@ -10,14 +10,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import crowd
 from app.core.errors import DomainError, InvalidInput
-from app.models import Project, Worker
+from app.models import Answer, Project, Worker
 from app.schemas.crowd import LabelPublic, WorkerQuality
-from app.services.examples import gold_labels
+from app.services.crowd.examples import gold_labels
 from app.services.projects import get_project
 
 ANSWER_COLUMNS = ["example_id", "worker_id", "value", "submitted_at"]
@@ -34,7 +34,7 @@ def _empty() -> pd.DataFrame:
     )
 
 
-def raw_rows(session: Session, sql: str) -> list[tuple[Any, ...]]:
+def raw_rows(*, session: Session, sql: str) -> list[tuple[Any, ...]]:
     """Rows of a parameter-free query through the driver cursor, skipping SQLAlchemy's per-row
     processing (the hot paths read 10^5-10^6 rows). Callers interpolate only integers."""
     raw: Any = session.connection().connection.driver_connection
@@ -47,10 +47,10 @@ def raw_rows(session: Session, sql: str) -> list[tuple[Any, ...]]:
     return rows
 
 
-def load_answer_table(session: Session, project_id: int) -> pd.DataFrame:
+def load_answer_table(*, session: Session, project_id: int) -> pd.DataFrame:
     """All counted answers of a project (confirmed ones: an MTurk answer counts once MTurk has
-    confirmed its assignment, app.services.sync) as the long table, with internal integer ids, in
-    insert order.
+    confirmed its assignment, app.services.recruiting.sync) as the long table, with internal integer
+    ids, in insert order.
 
     `submitted_at` is an integer on Postgres (epoch microseconds) and ISO text on SQLite: the
     aggregators only need it sortable, and skipping datetime parsing keeps 1M rows fast.
@@ -66,7 +66,7 @@ def load_answer_table(session: Session, project_id: int) -> pd.DataFrame:
             " (date_part('epoch', submitted_at) * 1000000)::bigint, id), E'\\n')"
             f" FROM answers WHERE project_id = {pid} AND confirmed"
         )
-        blob = raw_rows(session, sql)[0][0]
+        blob = raw_rows(session=session, sql=sql)[0][0]
         if not blob:
             return _empty()
         frame = pd.read_csv(
@@ -77,8 +77,8 @@ def load_answer_table(session: Session, project_id: int) -> pd.DataFrame:
             frame = frame.iloc[np.argsort(ids, kind="stable")]
         return frame[ANSWER_COLUMNS].reset_index(drop=True)
     rows = raw_rows(
-        session,
-        "SELECT example_id, worker_id, value, submitted_at FROM answers"
+        session=session,
+        sql="SELECT example_id, worker_id, value, submitted_at FROM answers"
         f" WHERE project_id = {pid} AND confirmed ORDER BY id",
     )
     if not rows:
@@ -132,11 +132,11 @@ def _score(
         raise InvalidInput(f"project {project.id}: {exc}") from None
 
 
-def load_project_crowd(session: Session, project_id: int) -> ProjectCrowd:
+def load_project_crowd(*, session: Session, project_id: int) -> ProjectCrowd:
     """Every answer of the project plus the worker scores aggregation needs."""
     project = get_project(session=session, project_id=project_id)
-    answers = load_answer_table(session, project.id)
-    gold = gold_labels(session, project.id)
+    answers = load_answer_table(session=session, project_id=project.id)
+    gold = gold_labels(session=session, project_id=project.id)
     scores = _score(session, project, answers, gold)
     return ProjectCrowd(project=project, answers=answers, gold=gold, scores=scores)
 
@@ -152,7 +152,7 @@ def worker_report(*, session: Session, project_id: int) -> tuple[list[WorkerQual
 
     The answer-pattern checks read every answer, so this loads the whole answer table.
     """
-    data = load_project_crowd(session, project_id)
+    data = load_project_crowd(session=session, project_id=project_id)
     scores = data.scores
     if not len(scores):
         return [], crowd.gold_warnings(data.gold, scores)
@@ -207,7 +207,7 @@ def label_summary(
     and mean confidence; a method that cannot label the project carries its error instead. The
     answers are read once and aggregated by every method."""
     try:
-        data = load_project_crowd(session, project_id)
+        data = load_project_crowd(session=session, project_id=project_id)
     except DomainError as exc:
         session.rollback()
         return [LabelSummary(m, n, 0, 0, 0, None, error=exc.detail) for m in methods]
@@ -231,17 +231,18 @@ def label_summary(
     return out
 
 
-def example_index(session: Session, project_id: int) -> pd.DataFrame:
+def example_index(*, session: Session, project_id: int) -> pd.DataFrame:
     """internal id, external id and gold flag of every example of a project (upload order)."""
     pid = int(project_id)
     rows = raw_rows(
-        session, f"SELECT id, external_id FROM examples WHERE project_id = {pid} ORDER BY id"
+        session=session,
+        sql=f"SELECT id, external_id FROM examples WHERE project_id = {pid} ORDER BY id",
     )
     frame = pd.DataFrame(rows, columns=["id", "external_id"])
     gold = [
         r[0]
         for r in raw_rows(
-            session, f"SELECT example_id FROM gold_questions WHERE project_id = {pid}"
+            session=session, sql=f"SELECT example_id FROM gold_questions WHERE project_id = {pid}"
         )
     ]
     frame["is_gold"] = frame["id"].isin(gold)
@@ -253,9 +254,9 @@ def compute_labels(
 ) -> pd.DataFrame:
     """Aggregated labels with external ids: example_id, label, answers_used, mean_score,
     confidence, is_gold (only examples with at least one usable answer)."""
-    data = load_project_crowd(session, project_id)
+    data = load_project_crowd(session=session, project_id=project_id)
     labels = aggregate_project(data, method=method, n=n)
-    index = example_index(session, project_id).set_index("id")
+    index = example_index(session=session, project_id=project_id).set_index("id")
     ids = labels["example_id"].to_numpy(dtype=np.int64)
     out = labels.assign(
         example_id=index["external_id"].reindex(ids).to_numpy(),
@@ -276,3 +277,20 @@ def labels_public(frame: pd.DataFrame) -> list[LabelPublic]:
         )
         for r in frame.to_dict("records")
     ]
+
+
+def workers_per_project(*, session: Session, project_ids: list[int]) -> dict[int, int]:
+    """Workers with a counted (confirmed) answer in each project: the number of rows that
+    :func:`worker_quality` reports for it, in one grouped query whatever the number of projects
+    (the admin projects list; its statement count is test-checked in
+    tests/app/admin/test_admin_queries.py)."""
+    if not project_ids:
+        return {}
+    counts = dict(
+        session.execute(
+            select(Answer.project_id, func.count(Answer.worker_id.distinct()))
+            .where(Answer.project_id.in_(project_ids), Answer.confirmed.is_(True))
+            .group_by(Answer.project_id)
+        ).all()
+    )
+    return {pid: int(counts.get(pid, 0)) for pid in project_ids}

@@ -9,15 +9,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.models import Example, GoldQuestion, Project
-from app.schemas.crowd import (
-    ExamplePublic,
-    GoldCreate,
-    GoldPublic,
-    UploadResult,
-)
-from app.services.projects import get_project
-from app.services.tables import (
+from app.core.tables import (
     TableLimits,
     _is_missing,
     json_records,
@@ -26,6 +18,14 @@ from app.services.tables import (
     text_column,
     unit_of_work,
 )
+from app.models import Example, GoldQuestion, Project
+from app.schemas.crowd import (
+    ExamplePublic,
+    GoldCreate,
+    GoldPublic,
+    UploadResult,
+)
+from app.services.projects import get_project
 
 #: Column names the export uses for its own fields; a feature may not take them.
 RESERVED_COLUMNS = ("example_id", "label", "answers_used", "mean_score", "confidence", "is_gold")
@@ -123,7 +123,7 @@ def example_rows(
     return rows
 
 
-def existing_ids(session: Session, project_id: int, external_ids: list[str]) -> dict[str, int]:
+def existing_ids(*, session: Session, project_id: int, external_ids: list[str]) -> dict[str, int]:
     """external id -> internal id for those of `external_ids` already in the project."""
     found: dict[str, int] = {}
     # Chunked IN lists: SQLite caps bound parameters per statement.
@@ -165,7 +165,9 @@ def upload_examples(
         if label_column is None and DEFAULT_LABEL_COLUMN in frame.columns:
             label_column = DEFAULT_LABEL_COLUMN
         rows = example_rows(project, frame, id_column=id_column, label_column=label_column)
-        clash = existing_ids(session, project.id, [r["external_id"] for r in rows])
+        clash = existing_ids(
+            session=session, project_id=project.id, external_ids=[r["external_id"] for r in rows]
+        )
         if clash:
             row, ext = next(
                 (i, r["external_id"]) for i, r in enumerate(rows) if r["external_id"] in clash
@@ -215,7 +217,7 @@ def add_gold(*, session: Session, project_id: int, items: list[GoldCreate]) -> l
                     f"item {index}: example {ext!r} is listed twice", row=index, column="example_id"
                 )
             seen.add(ext)
-        found = existing_ids(session, project_id, ids)
+        found = existing_ids(session=session, project_id=project_id, external_ids=ids)
         for index, ext in enumerate(ids):
             if ext not in found:
                 raise NotFound(
@@ -276,7 +278,7 @@ def list_gold(*, session: Session, project_id: int) -> list[GoldPublic]:
 
 
 def gold_labels(
-    session: Session, project_id: int, *, kinds: tuple[str, ...] = ("hidden_check",)
+    *, session: Session, project_id: int, kinds: tuple[str, ...] = ("hidden_check",)
 ) -> dict[int, int]:
     """internal example id -> gold label, for the gold kinds that score workers."""
     return {

@@ -21,12 +21,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound
+from app.core.tables import unit_of_work
 from app.crowd import DEFAULT_METHOD
 from app.models import ExportSnapshot
 from app.schemas.crowd import ExportPublic
-from app.services.labels import aggregate_project, load_project_crowd, raw_rows
+from app.services.crowd.labels import aggregate_project, load_project_crowd, raw_rows
 from app.services.projects import get_project
-from app.services.tables import unit_of_work
 
 TAIL_COLUMNS = ["label", "answers_used", "mean_score", "confidence", "is_gold"]
 CHUNK_ROWS = 20_000
@@ -48,21 +48,22 @@ def _uniform(series: pd.Series) -> pd.Series:
 
 
 def build_export_frame(
-    session: Session, project_id: int, *, method: str, n: int | None
+    *, session: Session, project_id: int, method: str, n: int | None
 ) -> pd.DataFrame:
-    data = load_project_crowd(session, project_id)
+    data = load_project_crowd(session=session, project_id=project_id)
     project = data.project
     labels = aggregate_project(data, method=method, n=n).set_index("example_id")
     pid = int(project_id)
     gold = {
         int(e): int(label)
         for e, label in raw_rows(
-            session, f"SELECT example_id, label FROM gold_questions WHERE project_id = {pid}"
+            session=session,
+            sql=f"SELECT example_id, label FROM gold_questions WHERE project_id = {pid}",
         )
     }
     rows = raw_rows(
-        session,
-        "SELECT id, external_id, CAST(features AS TEXT) FROM examples"
+        session=session,
+        sql="SELECT id, external_id, CAST(features AS TEXT) FROM examples"
         f" WHERE project_id = {pid} ORDER BY id",
     )
     ids = np.array([r[0] for r in rows], dtype=np.int64)
@@ -151,7 +152,7 @@ def create_export(
     """Freeze the current labels into a new snapshot version."""
     with unit_of_work(session):
         project = get_project(session=session, project_id=project_id)
-        frame = build_export_frame(session, project_id, method=method, n=n)
+        frame = build_export_frame(session=session, project_id=project_id, method=method, n=n)
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
         checksum = hashlib.sha256(b"".join(render_csv(frame))).hexdigest()

@@ -22,8 +22,8 @@ HIT; where a file does not, the order of the HIT's first example is used).
 from __future__ import annotations
 
 import contextlib
-import html
-import re
+import functools
+import hashlib
 import socket
 import tempfile
 import threading
@@ -33,53 +33,39 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pandas as pd
-from sqlalchemy.orm import Session
+import uvicorn
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory
 from app.core.migrate import upgrade
 from app.crowd import parse_wide
+from app.main import create_app
+from app.models import ProlificStudy
+from app.mturk.emulator import run_emulator, synthetic_worker_id
+from app.prolific.emulator import run_prolific_emulator
 from app.schemas.crowd import ProjectCreate
-from app.services import publishing, sync
-from app.services.examples import existing_ids, upload_examples
-from app.services.labels import compute_labels, load_answer_table
+from app.services import publishing
+from app.services.crowd.examples import existing_ids, upload_examples
+from app.services.crowd.labels import compute_labels, load_answer_table
+from app.services.crowd.truth import known_labels, read_crowd_csv
 from app.services.projects import create_project
-from app.services.providers import answer_field
-from app.services.table6 import (
+from app.services.recruiting import mturk, prolific, sync
+from app.services.task import page as task_page
+from app.services.task import questions as task_questions
+from app.workflows.table6 import (
     QUESTION,
     Table6Config,
     Table6Result,
-    _known_labels,
     compute_table6,
-    read_crowd_csv,
 )
 
 SCALE = ["Very unlikely", "Unlikely", "Likely", "Very likely"]
-
-
-_TAG = re.compile(r"<(form|input|button)\b([^>]*)>", re.IGNORECASE)
-_ATTR = re.compile(r'([A-Za-z_:][-A-Za-z0-9_:.]*)(?:\s*=\s*"([^"]*)")?')
-
-
-def parse_forms(page: str) -> list[dict[str, Any]]:
-    """Each ``<form>``'s action and its ``<input>``/``<button>`` attributes, in page order.
-
-    A small regex scanner (the pages are our own templates and the emulator's); about ten times
-    faster than ``html.parser`` on a 30-question page, which matters for 165 simulated workers.
-    """
-    forms: list[dict[str, Any]] = []
-    for match in _TAG.finditer(page):
-        tag = match.group(1).lower()
-        attrs = {k.lower(): html.unescape(v or "") for k, v in _ATTR.findall(match.group(2))}
-        if tag == "form":
-            forms.append({"action": attrs.get("action", ""), "inputs": []})
-        elif forms:
-            forms[-1]["inputs"].append(attrs | {"tag": tag})
-    return forms
 
 
 @dataclass(frozen=True)
@@ -124,10 +110,6 @@ def rebuild_hits(wide_answers: pd.DataFrame) -> list[ReplayHit]:
 @contextlib.contextmanager
 def serve_app(settings: Settings) -> Iterator[str]:
     """Serve ``create_app(settings)`` with uvicorn on a free port in a thread; yields its URL."""
-    import uvicorn
-
-    from app.main import create_app
-
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -157,8 +139,6 @@ def _emulator(endpoint: str | None) -> Iterator[str]:
     if endpoint:
         yield endpoint.rstrip("/")
         return
-    from app.mturk.emulator import run_emulator
-
     with run_emulator(allow_http_questions=True) as emu:
         yield emu.url
 
@@ -171,6 +151,38 @@ SUBMITTED, REFUSED_BEFORE_ACCEPT, REFUSED_AFTER_ACCEPT = (
 )
 
 
+@functools.cache
+def _sessions(database_url: str) -> sessionmaker[Session]:
+    """Sessions on the service's database (the requester side of a simulated worker)."""
+    return make_session_factory(make_engine(database_url))
+
+
+def _answer_form(
+    settings: Settings,
+    sessions: sessionmaker[Session] | None,
+    hit_id: int,
+    ident: task_page.Identity,
+    answers: dict[int, int],
+) -> tuple[dict[str, str], int]:
+    """The task form a worker posts: the page's hidden fields and an answer to each question the
+    assignment asks (``task_questions.assignment_questions``); and how many questions it asks."""
+    with (sessions or _sessions(settings.database_url))() as session:
+        questions = task_questions.assignment_questions(
+            session=session, settings=settings, assignment_id=ident.assignment_id
+        )
+    missing = [name for name, e in questions.items() if e not in answers]
+    if missing:
+        raise RuntimeError(f"the task page asks {sorted(missing)[:3]} which have no answer")
+    fields = task_page.form_fields(settings, hit_id, ident)
+    fields.update({name: str(answers[e]) for name, e in questions.items()})
+    return fields, len(questions)
+
+
+def _task_id(url: str) -> int:
+    """The HIT row id of a task page URL (``.../task/{id}``)."""
+    return int(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
+
+
 def work_assignment(
     http: httpx.Client,
     settings: Settings,
@@ -178,45 +190,42 @@ def work_assignment(
     hit_id: str,
     worker_id: str,
     answers: dict[int, int],
+    *,
+    sessions: sessionmaker[Session] | None = None,
 ) -> tuple[int, str]:
     """One simulated worker: accept, open the task page, submit ``answers`` (example id ->
-    value; the requester side knows each assignment's field names, ``providers.answer_field``),
-    post the page's form to externalSubmit. Returns the number of answers posted and the
-    outcome: refused before the accept (a qualification MTurk enforces), refused by the task
-    page after the accept (a wasted accept: "already answered ... please return it"), or
-    submitted."""
+    value; the requester side knows each assignment's questions and field names,
+    ``task_questions.assignment_questions``), post MTurk's externalSubmit form. Returns the number
+    of answers posted and the outcome: refused before the accept (a qualification MTurk enforces),
+    refused by the task page after the accept (a wasted accept: "already answered ... please
+    return it"), or submitted."""
     accepted = http.post(f"{emulator_url}/_emu/workers/{worker_id}/accept", json={"hitId": hit_id})
     if accepted.status_code == 403 and "qualification" in accepted.text:
         return 0, REFUSED_BEFORE_ACCEPT
     accepted.raise_for_status()
     frame_url = accepted.json()["frameUrl"]
     aid = accepted.json()["assignmentId"]
-    answers_by_field = {answer_field(settings, aid, e): v for e, v in answers.items()}
     page = http.get(frame_url)
     if page.status_code == 409:
         return 0, REFUSED_AFTER_ACCEPT
     page.raise_for_status()
-    form = next(f for f in parse_forms(page.text) if f["action"].endswith("/submit"))
-    fields = {i["name"]: i.get("value", "") for i in form["inputs"] if i.get("type") == "hidden"}
-    radios = {i["name"] for i in form["inputs"] if i.get("type") == "radio"}
-    missing = radios - set(answers_by_field)
-    if missing:
-        raise RuntimeError(f"the task page asks {sorted(missing)[:3]} which have no answer")
-    fields.update({name: str(answers_by_field[name]) for name in radios})
+    params = dict(parse_qsl(urlsplit(frame_url).query))
+    ident = task_page.Identity(hit_id, aid, worker_id, params["turkSubmitTo"].rstrip("/"))
+    task_id = _task_id(frame_url)
+    fields, n = _answer_form(settings, sessions, task_id, ident, answers)
     base = f"{urlsplit(frame_url).scheme}://{urlsplit(frame_url).netloc}"
-    done = http.post(f"{base}{form['action']}", data=fields)
+    done = http.post(f"{base}/task/{task_id}/submit", data=fields)
     done.raise_for_status()
-    back = parse_forms(done.text)[0]
-    posted = {i["name"]: i.get("value", "") for i in back["inputs"] if i.get("type") == "hidden"}
-    submitted = http.post(back["action"], data=posted)
+    post_to, posted = mturk.external_submit(
+        ident, [(k, v) for k, v in fields.items() if k not in task_page.FORM_FIELDS]
+    )
+    submitted = http.post(post_to, data=dict(posted))
     submitted.raise_for_status()
-    return len(radios), SUBMITTED
+    return n, SUBMITTED
 
 
 def prolific_pid(anon: str) -> str:
     """A simulated participant's 24-hex Prolific id, stable per anonymised worker."""
-    import hashlib
-
     return hashlib.sha256(f"prolific-replay:{anon}".encode()).hexdigest()[:24]
 
 
@@ -227,6 +236,8 @@ def work_prolific_session(
     study_id: str,
     pid: str,
     answers: dict[int, int],
+    *,
+    sessions: sessionmaker[Session] | None = None,
 ) -> tuple[int, str]:
     """One simulated Prolific participant: join the study on the emulator (redirected to our
     study URL with the three parameters, then to the task page), answer ``answers`` (example id
@@ -236,19 +247,14 @@ def work_prolific_session(
     page = http.get(f"{emulator_url}/_emu/join/{study_id}", params={"participant": pid})
     page.raise_for_status()
     session_id = page.url.params["SESSION_ID"]
-    answers_by_field = {answer_field(settings, session_id, e): v for e, v in answers.items()}
-    form = next(f for f in parse_forms(page.text) if f["action"].endswith("/submit"))
-    fields = {i["name"]: i.get("value", "") for i in form["inputs"] if i.get("type") == "hidden"}
-    radios = {i["name"] for i in form["inputs"] if i.get("type") == "radio"}
-    missing = radios - set(answers_by_field)
-    if missing:
-        raise RuntimeError(f"the task page asks {sorted(missing)[:3]} which have no answer")
-    fields.update({name: str(answers_by_field[name]) for name in radios})
-    done = http.post(str(page.url.join(form["action"])), data=fields)
+    ident = task_page.Identity(study_id, session_id, prolific.worker_id(pid), "")
+    task_id = _task_id(str(page.url))
+    fields, n = _answer_form(settings, sessions, task_id, ident, answers)
+    done = http.post(str(page.url.join(f"/task/{task_id}/submit")), data=fields)
     done.raise_for_status()
     if "/submissions/complete" not in str(done.url):
         raise RuntimeError(f"the task page did not send the participant to Prolific: {done.url}")
-    return len(radios), SUBMITTED
+    return n, SUBMITTED
 
 
 def run_replay(
@@ -319,25 +325,29 @@ def run_replay(
             groups = [
                 ([ids[e] for e in h.example_ids], len(h.workers))
                 for h in hits
-                for ids in [existing_ids(session, project_id, h.example_ids)]
+                for ids in [
+                    existing_ids(session=session, project_id=project_id, external_ids=h.example_ids)
+                ]
             ]
             if provider == "prolific":
                 # One study per original task: each participant answers that task's examples.
                 hit_rows, warnings = [], []
                 for group in groups:
-                    done = publishing.publish_batch(session, settings, project_id, groups=[group])
+                    done = publishing.publish_batch(
+                        session=session, settings=settings, project_id=project_id, groups=[group]
+                    )
                     hit_rows += [(r.id, _study_id(session, r), r.items) for r in done.hits]
                     warnings += [
                         w for w in (done.plan.warnings if done.plan else []) if w not in warnings
                     ]
             else:
-                published = publishing.publish_batch(session, settings, project_id, groups=groups)
+                published = publishing.publish_batch(
+                    session=session, settings=settings, project_id=project_id, groups=groups
+                )
                 hit_rows = [(r.id, r.mturk_hit_id, r.items) for r in published.hits]
                 warnings = list(published.plan.warnings if published.plan else [])
         timings["publish"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        from app.mturk.emulator import synthetic_worker_id
-
         make_id = prolific_pid if provider == "prolific" else synthetic_worker_id
         worker_ids = {anon: make_id(anon) for h in hits for anon in h.workers}
         jobs: list[tuple[str, list[tuple[str, dict[int, int]]]]] = []
@@ -345,7 +355,10 @@ def run_replay(
             for h, (row_id, mturk_id, items) in zip(hits, hit_rows, strict=True):
                 assert mturk_id is not None, f"HIT row {row_id} was not published"
                 by_internal = {
-                    v: k for k, v in existing_ids(session, project_id, h.example_ids).items()
+                    v: k
+                    for k, v in existing_ids(
+                        session=session, project_id=project_id, external_ids=h.example_ids
+                    ).items()
                 }
                 jobs.append(
                     (
@@ -376,7 +389,9 @@ def run_replay(
             work = work_prolific_session if provider == "prolific" else work_assignment
             with httpx.Client(timeout=60, follow_redirects=provider == "prolific") as http:
                 for wid, answers in workers:
-                    n, outcome = work(http, settings, endpoint, mturk_id, wid, answers)
+                    n, outcome = work(
+                        http, settings, endpoint, mturk_id, wid, answers, sessions=factory
+                    )
                     with lock:
                         if outcome != SUBMITTED:
                             refusals[outcome] += 1
@@ -391,15 +406,15 @@ def run_replay(
         timings["workers"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         with factory() as session:
-            synced = sync.sync_project(session, settings, project_id)
+            synced = sync.sync_project(session=session, settings=settings, project_id=project_id)
         timings["sync_review"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         with factory() as session:
             labels = compute_labels(session=session, project_id=project_id)
             table6 = None
             if wide.true_labels is not None:
-                answers_table = load_answer_table(session, project_id)
-                truth, _ = _known_labels(session, project_id)
+                answers_table = load_answer_table(session=session, project_id=project_id)
+                truth, _ = known_labels(session=session, project_id=project_id)
                 table6 = compute_table6(answers_table, truth, config=config)
         timings["aggregate_table6"] = time.perf_counter() - t0
     return ReplayResult(
@@ -420,10 +435,6 @@ def run_replay(
 
 
 def _study_id(session: Session, hit: Any) -> str | None:
-    from sqlalchemy import select
-
-    from app.models import ProlificStudy
-
     return session.scalar(
         select(ProlificStudy.study_id).where(
             ProlificStudy.project_id == hit.project_id, ProlificStudy.batch == hit.batch
@@ -438,8 +449,6 @@ def _prolific_emulator(api_url: str | None) -> Iterator[str]:
         parts = urlsplit(api_url)
         yield f"{parts.scheme}://{parts.netloc}"
         return
-    from app.prolific.emulator import run_prolific_emulator
-
     with run_prolific_emulator() as emu:
         yield emu.url
 

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from app.models import Worker
 from app.schemas.crowd import WorkerQuality
-from app.services import labels
+from app.services.crowd import labels
+from app.services.crowd.reports import audit_block
 
 SCALE = (1, 2, 3, 4)
 STATUSES = ("trusted", "pending", "filtered", "blocked")  # the order the summary lists them
@@ -134,9 +135,9 @@ def _tallies(frame: pd.DataFrame) -> tuple[ClassTally, ...]:
     )
 
 
-def quality_summary(session: Session, project_id: int) -> QualitySummary:
+def quality_summary(*, session: Session, project_id: int) -> QualitySummary:
     """Every worker of the project with status, reason, gold by class and answer distribution."""
-    crowd = labels.load_project_crowd(session, project_id)
+    crowd = labels.load_project_crowd(session=session, project_id=project_id)
     project = crowd.project
     rule = project.worker_filter if isinstance(project.worker_filter, dict) else {}
     rule = {
@@ -197,8 +198,6 @@ def quality_summary(session: Session, project_id: int) -> QualitySummary:
     )
 
 
-def bias_audit(session: Session, project_id: int) -> dict[str, Any] | None:
-    """The crowd bias audit block of the project (``app.services.crowd_reports.audit_block``)."""
-    from app.services.crowd_reports import audit_block
-
+def bias_audit(*, session: Session, project_id: int) -> dict[str, Any] | None:
+    """The crowd bias audit block of the project (``app.services.crowd.reports.audit_block``)."""
     return audit_block(session=session, project_id=project_id)

@@ -12,7 +12,6 @@ evidence is insufficient and approve before the marketplace's auto-approval dela
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,10 +24,13 @@ from app.core.config import Settings
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.crowd import review_rules as rules
 from app.models import Answer, Assignment, Hit, HitAssignment, Project, Worker
+from app.mturk.client import MTurkClient
 from app.schemas.hits import AssignmentPublic
 from app.services import ledger, recruiting
-from app.services.providers import LINK_WORKER_PREFIX, completion_code, mturk_client
-from app.services.publishing import explain_mturk, get_hit, hit_options, review_policy
+from app.services.crowd import submissions
+from app.services.crowd.labels import load_project_crowd
+from app.services.publishing import get_hit, hit_options, review_policy
+from app.services.recruiting.links import completion_code
 
 PENDING_STATUS = "pending"
 
@@ -73,18 +75,9 @@ def _ctx(session: Session, assignment_id: str) -> _Ctx:
     return _Ctx(assignment, ha, hit, project)
 
 
-def assignment_cost(hit: Hit) -> Decimal:
-    """What one approved assignment of ``hit`` costs: reward plus MTurk fee (none for link)."""
-    if hit.provider not in ("mturk", "link"):
-        return recruiting.get(hit.provider).place_cost(hit)
-    return ledger.hit_cost(
-        Decimal(str(hit.reward)), hit.max_assignments, marketplace=hit.provider == "mturk"
-    ).per_assignment
-
-
 def assignment_views(*, session: Session, hit_id: int) -> list[AssignmentPublic]:
     """The assignments of one HIT (404 if the HIT does not exist), oldest first."""
-    get_hit(session, hit_id)
+    get_hit(session=session, hit_id=hit_id)
     rows = session.execute(
         select(HitAssignment, Assignment)
         .join(Assignment, Assignment.id == HitAssignment.assignment_id)
@@ -159,10 +152,6 @@ def find_completion(
     raise NotFound("no submitted assignment of this project has that completion code")
 
 
-def _client(settings: Settings, project: Project, mt: Any) -> Any:
-    return mt or mturk_client(settings, project)
-
-
 def _require_submitted(c: _Ctx) -> None:
     if c.assignment.confirmation != "confirmed":
         raise Conflict(
@@ -178,13 +167,13 @@ def _require_submitted(c: _Ctx) -> None:
 
 
 def approve(
+    *,
     session: Session,
     settings: Settings,
     assignment_id: str,
-    *,
     feedback: str | None = None,
     override_rejection: bool = False,
-    mt: Any = None,
+    mt: MTurkClient | None = None,
 ) -> Assignment:
     """Approve (pays reward + fee). Already approved: nothing happens (idempotent)."""
     c = _ctx(session, assignment_id)
@@ -197,63 +186,35 @@ def approve(
             "(MTurk allows this within 30 days of submission)",
             allowed_when="Rejected assignments can be approved with override_rejection=true",
         )
-    if c.hit.provider == "mturk":
-        client = _client(settings, c.project, mt)
-        with explain_mturk("ApproveAssignment"):
-            if override_rejection and c.assignment.status == "rejected":
-                _override(client, assignment_id, feedback)
-            else:
-                client.ensure_approved(assignment_id, feedback=feedback)
-    elif c.hit.provider != "link":
-        _recruiter(c.hit).approve(session, settings, c.hit, assignment_id)
-    was_rejected = c.assignment.status == "rejected"
-    c.assignment.status = "approved"
-    c.ha.review = "approved"
-    c.ha.mturk_status = "Approved" if c.hit.provider == "mturk" else None
-    c.ha.feedback = feedback or c.ha.feedback
-    c.ha.reviewed_at = datetime.now(UTC)
-    cost = assignment_cost(c.hit)
-    if was_rejected:  # the released reserve is needed again
-        ledger.record(
-            session,
-            project_id=c.project.id,
-            hit_id=c.hit.id,
-            kind="reserve",
-            amount=cost,
-            key=f"unrelease:{assignment_id}",
-            note="rejection overridden",
-        )
-    ledger.record(
+    c.ha.mturk_status = _recruiter(c.hit).approve(
         session,
-        project_id=c.project.id,
-        hit_id=c.hit.id,
-        kind="paid",
-        amount=cost,
-        key=f"paid:{assignment_id}",
+        settings,
+        c.hit,
+        assignment_id,
+        feedback=feedback,
+        override_rejection=override_rejection and c.assignment.status == "rejected",
+        client=mt,
+    )
+    submissions.record_decision(
+        session=session,
+        hit=c.hit,
+        assignment=c.assignment,
+        ha=c.ha,
+        verdict="approved",
         note="reward + fee",
+        feedback=feedback,
     )
     session.commit()
     return c.assignment
 
 
-def _override(client: Any, assignment_id: str, feedback: str | None) -> None:
-    from app.mturk.errors import INVALID_ASSIGNMENT_STATE, MTurkRequestError
-
-    try:
-        client.approve_assignment(assignment_id, feedback=feedback, override_rejection=True)
-    except MTurkRequestError as exc:  # a retry after the override went through
-        status = client.get_assignment(assignment_id)["Assignment"]["AssignmentStatus"]
-        if exc.turk_error_code != INVALID_ASSIGNMENT_STATE or status != "Approved":
-            raise
-
-
 def reject(
+    *,
     session: Session,
     settings: Settings,
     assignment_id: str,
-    *,
     feedback: str,
-    mt: Any = None,
+    mt: MTurkClient | None = None,
 ) -> Assignment:
     """Reject with feedback (the worker is not paid). Already rejected: nothing happens."""
     if not feedback or not feedback.strip():
@@ -267,38 +228,30 @@ def reject(
             f"assignment {assignment_id} is already approved; it cannot be rejected",
             allowed_when="an assignment can be rejected only while Submitted",
         )
-    if c.hit.provider == "mturk":
-        client = _client(settings, c.project, mt)
-        with explain_mturk("RejectAssignment"):
-            client.ensure_rejected(assignment_id, feedback=feedback[:1024])
-    elif c.hit.provider != "link":
-        _recruiter(c.hit).reject(session, settings, c.hit, assignment_id, feedback)
-    c.assignment.status = "rejected"
-    c.ha.review = "rejected"
-    c.ha.mturk_status = "Rejected" if c.hit.provider == "mturk" else None
-    c.ha.feedback = feedback
-    c.ha.reviewed_at = datetime.now(UTC)
-    ledger.record(
-        session,
-        project_id=c.project.id,
-        hit_id=c.hit.id,
-        kind="release",
-        amount=-assignment_cost(c.hit),
-        key=f"release:{assignment_id}",
+    c.ha.mturk_status = _recruiter(c.hit).reject(
+        session, settings, c.hit, assignment_id, feedback, client=mt
+    )
+    submissions.record_decision(
+        session=session,
+        hit=c.hit,
+        assignment=c.assignment,
+        ha=c.ha,
+        verdict="rejected",
         note="rejected: not paid",
+        feedback=feedback,
     )
     session.commit()
     return c.assignment
 
 
 def bonus(
+    *,
     session: Session,
     settings: Settings,
     assignment_id: str,
-    *,
     amount: str,
     reason: str,
-    mt: Any = None,
+    mt: MTurkClient | None = None,
 ) -> Assignment:
     """Pay a bonus once per assignment and amount (retries add nothing)."""
     try:
@@ -311,34 +264,38 @@ def bonus(
         raise InvalidInput("a bonus needs a reason the worker will read")
     c = _ctx(session, assignment_id)
     _require_submitted(c)
-    if c.hit.provider == "link":
-        raise Conflict("link-provider workers are paid through their panel; no bonus here")
-    if c.hit.provider != "mturk":
-        return _marketplace_bonus(session, settings, c, value, reason)
-    token = f"bonus-{assignment_id}-{int(value * 100)}"[:64]
-    key = f"bonus:{token}"
-    cost = value + ledger.fee(value)
-    if ledger.record_exists(session, key):
+    recruiter = _recruiter(c.hit)
+    assert c.assignment.external_id is not None
+    key = recruiter.bonus_key(c.assignment.external_id, value)
+    if ledger.record_exists(session=session, key=key):
         return c.assignment
-    ledger.check_budget(session, c.project.id, c.project.budget_cap, cost, what="this bonus")
-    client = _client(settings, c.project, mt)
-    with explain_mturk("SendBonus"):
-        client.send_bonus(
-            worker_id=c.ha.worker_external_id,
-            assignment_id=assignment_id,
-            amount=str(value),
-            reason=reason[:1024],
-            unique_request_token=token,
-        )
+    estimate = recruiter.hit_cost(value, 1).per_assignment
+    ledger.check_budget(
+        session=session,
+        project_id=c.project.id,
+        cap=c.project.budget_cap,
+        extra=estimate,
+        what="this bonus",
+    )
+    cost, note = recruiter.bonus(
+        session,
+        settings,
+        c.hit,
+        c.assignment.external_id,
+        value,
+        reason,
+        worker_id=c.ha.worker_external_id,
+        client=mt,
+    )
     c.ha.bonus = float(value + Decimal(str(c.ha.bonus or 0)))
     ledger.record(
-        session,
+        session=session,
         project_id=c.project.id,
         hit_id=c.hit.id,
         kind="bonus",
         amount=cost,
         key=key,
-        note=f"${value} bonus + ${ledger.fee(value)} fee",
+        note=note,
     )
     session.commit()
     return c.assignment
@@ -348,45 +305,15 @@ def _recruiter(hit: Hit) -> recruiting.RecruitingProvider:
     return recruiting.get(hit.provider)
 
 
-def _marketplace_bonus(
-    session: Session, settings: Settings, c: _Ctx, value: Decimal, reason: str
-) -> Assignment:
-    """A bonus through a non-MTurk marketplace: the provider makes it idempotent."""
-    assert c.assignment.external_id is not None
-    key = f"bonus:{c.hit.provider}-{c.assignment.external_id}-{int(value * 100)}"
-    if ledger.record_exists(session, key):
-        return c.assignment
-    estimate = _recruiter(c.hit).hit_cost(value, 1).per_assignment
-    ledger.check_budget(session, c.project.id, c.project.budget_cap, estimate, what="this bonus")
-    cost = _recruiter(c.hit).bonus(
-        session, settings, c.hit, c.assignment.external_id, value, reason
-    )
-    c.ha.bonus = float(value + Decimal(str(c.ha.bonus or 0)))
-    ledger.record(
-        session,
-        project_id=c.project.id,
-        hit_id=c.hit.id,
-        kind="bonus",
-        amount=cost,
-        key=key,
-        note=f"{value} bonus + fees on {c.hit.provider}",
-    )
-    session.commit()
-    return c.assignment
-
-
-MTURK_WORKER_ID = re.compile(r"A[A-Z0-9]+")
-
-
 def set_block(
+    *,
     session: Session,
     settings: Settings,
     worker_id: str,
-    *,
     blocked: bool,
     reason: str = "",
     project_id: int | None = None,
-    mt: Any = None,
+    mt: MTurkClient | None = None,
 ) -> Worker:
     """Block (MTurk CreateWorkerBlock + excluded from aggregation) or unblock a worker."""
     worker = session.scalar(select(Worker).where(Worker.external_id == worker_id))
@@ -394,22 +321,15 @@ def set_block(
         raise NotFound(f"worker {worker_id} is not known here")
     if blocked and not reason.strip():
         raise InvalidInput("a block needs a reason")
-    recruiter = recruiting.for_worker(worker_id)
-    if recruiter.name not in ("mturk", "link"):
-        recruiter.block(
-            session, settings, worker, blocked=blocked, reason=reason, project_id=project_id
-        )
-    # Only MTurk-shaped ids (docs/MTURK.md: CustomerId ^A[A-Z0-9]+$) are MTurk workers; link and
-    # imported workers (ids from a released CSV) are blocked here alone.
-    elif not worker_id.startswith(LINK_WORKER_PREFIX) and MTURK_WORKER_ID.fullmatch(worker_id):
-        project = session.get(Project, project_id) if project_id is not None else None
-        if mt is None:
-            mt = mturk_client(settings, project)
-        with explain_mturk("CreateWorkerBlock" if blocked else "DeleteWorkerBlock"):
-            if blocked:
-                mt.create_worker_block(worker_id, reason[:1024])
-            else:
-                mt.delete_worker_block(worker_id, reason[:1024] or None)
+    recruiting.for_worker(worker_id).block(
+        session,
+        settings,
+        worker,
+        blocked=blocked,
+        reason=reason,
+        project_id=project_id,
+        client=mt,
+    )
     worker.blocked = blocked
     worker.blocked_reason = reason if blocked else None
     session.commit()
@@ -419,9 +339,7 @@ def set_block(
 def _records(session: Session, project_id: int) -> tuple[dict[str, rules.WorkerRecord], bool]:
     """Every worker's whole record in the project (status from the project-wide scores, gold
     answers summed over submitted assignments, distinct HITs), and whether it has gold."""
-    from app.services.labels import load_project_crowd
-
-    data = load_project_crowd(session, project_id)
+    data = load_project_crowd(session=session, project_id=project_id)
     scores = data.scores
     by_id = {int(r["worker_id"]): r for r in scores.to_dict("records")}
     names = dict(
@@ -467,24 +385,24 @@ def record_policy(policy: dict[str, Any]) -> rules.RecordPolicy:
 
 
 def apply_policy(
+    *,
     session: Session,
     settings: Settings,
     project_id: int,
-    *,
-    mt: Any = None,
+    mt: MTurkClient | None = None,
     now: datetime | None = None,
 ) -> ReviewResult:
     """Review every submitted, unreviewed assignment of the project on its worker's whole
     record (``app.crowd.review_rules``): approve, reject (+ block), or hold while the evidence is
     insufficient, approving before the auto-approval deadline; each decision's evidence is
     stored on the assignment (``review_evidence``) and returned."""
-    policy = review_policy(session, project_id)
+    policy = review_policy(session=session, project_id=project_id)
     rule = record_policy(policy)
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"project {project_id} does not exist")
     now = now or datetime.now(UTC)
-    delay = int(hit_options(session, project_id)["auto_approval_delay_seconds"])
+    delay = int(hit_options(session=session, project_id=project_id)["auto_approval_delay_seconds"])
     rows = session.execute(
         select(HitAssignment, Hit.provider)
         .join(Hit, Hit.id == HitAssignment.hit_id)
@@ -501,12 +419,13 @@ def apply_policy(
     if not rows:
         return out
     records, has_gold = _records(session, project_id)
-    client = None
+    client = mt
     for ha, provider in rows:
-        if provider == "mturk" and ha.mturk_status != "Submitted":
-            continue  # MTurk has not seen the submission yet (sync again later)
-        if provider == "mturk" and client is None:
-            client = _client(settings, project, mt)
+        recruiter = recruiting.get(provider)
+        if not recruiter.ready_for_review(ha):
+            continue  # the marketplace has not seen the submission yet (sync again later)
+        if client is None:
+            client = recruiter.client(settings, project)
         assignment = session.get(Assignment, ha.assignment_id)
         assert assignment is not None and assignment.external_id is not None
         aid = assignment.external_id
@@ -536,16 +455,22 @@ def apply_policy(
             session.commit()
             continue
         if decision.action == rules.REJECT:
-            reject(session, settings, aid, feedback=str(policy["reject_feedback"]), mt=client)
+            reject(
+                session=session,
+                settings=settings,
+                assignment_id=aid,
+                feedback=str(policy["reject_feedback"]),
+                mt=client,
+            )
             out.rejected += 1
         else:
-            approve(session, settings, aid, mt=client)
+            approve(session=session, settings=settings, assignment_id=aid, mt=client)
             out.approved += 1
-            if decision.bonus and provider == "mturk":
+            if decision.bonus and recruiter.policy_bonus:
                 bonus(
-                    session,
-                    settings,
-                    aid,
+                    session=session,
+                    settings=settings,
+                    assignment_id=aid,
                     amount=str(policy["bonus_amount"]),
                     reason=str(policy["bonus_reason"]),
                     mt=client,
@@ -555,9 +480,9 @@ def apply_policy(
             worker = session.get(Worker, assignment.worker_id)
             if worker is not None and not worker.blocked:
                 set_block(
-                    session,
-                    settings,
-                    worker.external_id,
+                    session=session,
+                    settings=settings,
+                    worker_id=worker.external_id,
                     blocked=True,
                     reason=f"whole-record review: {decision.reason}"[:1000],
                     project_id=project_id,

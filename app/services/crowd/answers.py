@@ -18,19 +18,20 @@ from sqlalchemy import insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, InvalidInput, NotFound
-from app.crowd import CrowdInputError, parse_wide
-from app.crowd._table import plain
-from app.models import Answer, Example, Project, Worker
-from app.schemas.crowd import AnswerImportResult
-from app.services.examples import example_rows, existing_ids
-from app.services.projects import get_project
-from app.services.tables import (
+from app.core.tables import (
     TableLimits,
     read_table,
     require_columns,
     text_column,
     unit_of_work,
 )
+from app.crowd import CrowdInputError, parse_wide
+from app.crowd._table import plain
+from app.models import Answer, Example, Project, Worker
+from app.schemas.crowd import AnswerImportResult
+from app.services.crowd import submissions
+from app.services.crowd.examples import example_rows, existing_ids
+from app.services.projects import get_project
 
 Layout = Literal["auto", "long", "wide"]
 _WIDE = re.compile(r"^(ans|worker_id)_\d+$")
@@ -151,33 +152,6 @@ def _check_duplicates(
             )
 
 
-def _insert_answers(
-    session: Session,
-    project_id: int,
-    example_ids: list[int],
-    worker_ids: list[int],
-    values: np.ndarray,
-    times: list[datetime],
-    source: str,
-) -> int:
-    now = datetime.now(UTC)
-    rows = [
-        {
-            "project_id": project_id,
-            "example_id": e,
-            "worker_id": w,
-            "value": int(v),
-            "submitted_at": t,
-            "source": source,
-            "created_at": now,
-        }
-        for e, w, v, t in zip(example_ids, worker_ids, values.tolist(), times, strict=True)
-    ]
-    if rows:
-        session.execute(insert(Answer), rows)
-    return len(rows)
-
-
 def _import_long(
     session: Session, project: Project, frame: pd.DataFrame, *, create_workers: bool, source: str
 ) -> AnswerImportResult:
@@ -186,7 +160,9 @@ def _import_long(
     ext_workers = text_column(frame, "worker_id")
     values = _values(frame)
     times = _times(frame, datetime.now(UTC))
-    known = existing_ids(session, project.id, list(dict.fromkeys(ext_examples)))
+    known = existing_ids(
+        session=session, project_id=project.id, external_ids=list(dict.fromkeys(ext_examples))
+    )
     for row, ext in enumerate(ext_examples):
         if ext not in known:
             raise NotFound(
@@ -198,7 +174,12 @@ def _import_long(
     example_ids = [known[e] for e in ext_examples]
     worker_ids = [workers[w] for w in ext_workers]
     _check_duplicates(session, project.id, example_ids, worker_ids, ext_examples, ext_workers)
-    n = _insert_answers(session, project.id, example_ids, worker_ids, values, times, source)
+    n = submissions.record_imported(
+        session=session,
+        project_id=project.id,
+        answers=zip(example_ids, worker_ids, values.tolist(), times, strict=True),
+        source=source,
+    )
     return AnswerImportResult(
         layout="long", answers_created=n, workers_created=n_new, examples_created=0
     )
@@ -217,11 +198,19 @@ def _import_wide(
     # Ids as text ("7", not 7 or 7.0), the same way a long import or an upload spells them.
     examples = examples.assign(example_id=text_column(examples, id_column))
     rows = example_rows(project, examples, id_column=id_column, label_column=label_column)
-    known = existing_ids(session, project.id, [r["external_id"] for r in rows])
+    known = existing_ids(
+        session=session, project_id=project.id, external_ids=[r["external_id"] for r in rows]
+    )
     new_rows = [r for r in rows if r["external_id"] not in known]
     if new_rows:
         session.execute(insert(Example), new_rows)
-        known.update(existing_ids(session, project.id, [r["external_id"] for r in new_rows]))
+        known.update(
+            existing_ids(
+                session=session,
+                project_id=project.id,
+                external_ids=[r["external_id"] for r in new_rows],
+            )
+        )
     # Examples that already exist keep their stored features and known label.
     answers = table.answers
     ext_examples = [
@@ -236,8 +225,13 @@ def _import_wide(
     # ans_k was the k-th answer: its position orders the answers of one example (§4.4 "first N").
     positions = answers["submitted_at"].to_numpy(dtype=np.int64)
     times = [base + timedelta(microseconds=int(k)) for k in positions]
-    n = _insert_answers(
-        session, project.id, example_ids, worker_ids, answers["value"].to_numpy(), times, source
+    n = submissions.record_imported(
+        session=session,
+        project_id=project.id,
+        answers=zip(
+            example_ids, worker_ids, answers["value"].to_numpy().tolist(), times, strict=True
+        ),
+        source=source,
     )
     return AnswerImportResult(
         layout="wide", answers_created=n, workers_created=n_new, examples_created=len(new_rows)

@@ -19,8 +19,8 @@ from app.crowd import DEFAULT_METHOD, DEFAULT_THRESHOLD, aggregate, parse_wide
 from app.crowd.audit import AuditResult, audit
 from app.crowd.budget import DEFAULT_SETTINGS, BudgetResult, replay
 from app.models import Example, Worker
-from app.services.labels import aggregate_project, load_project_crowd
-from app.services.table6 import DEFAULT_SEEDS, ERR_NO_TRUTH, choose_gold, read_crowd_csv
+from app.services.crowd.labels import aggregate_project, load_project_crowd
+from app.services.crowd.truth import DEFAULT_SEEDS, ERR_NO_TRUTH, choose_gold, read_crowd_csv
 
 
 def _wide(csv_path: Path) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
@@ -51,6 +51,7 @@ def budget_from_csv(
 
 def plot_budget(result: BudgetResult, path: Path, *, title: str) -> None:
     """Accuracy against answers per example: fixed N = 1..11 (line) and adaptive settings."""
+    # Imported here: matplotlib loads only when a plot is drawn, with Agg chosen before pyplot.
     import matplotlib
 
     matplotlib.use("Agg")
@@ -111,7 +112,7 @@ def audit_project(
     """The audit of a project's crowd labels (``method``, the project's N, filtered and blocked
     workers left out) per value of ``column`` (default: the project's sensitive column),
     against the examples' known labels where known."""
-    data = load_project_crowd(session, project_id)
+    data = load_project_crowd(session=session, project_id=project_id)
     column = column or data.project.sensitive_column
     if not column:
         raise InvalidInput(
@@ -144,6 +145,7 @@ def audit_project(
 
 def plot_audit(results: Sequence[AuditResult], path: Path, *, title: str) -> None:
     """Per column: crowd vs known positive rate and label accuracy for each group (bars)."""
+    # Imported here: matplotlib loads only when a plot is drawn, with Agg chosen before pyplot.
     import matplotlib
 
     matplotlib.use("Agg")

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.db import make_engine, make_session_factory
@@ -34,12 +33,19 @@ from app.crowd import (
     score_workers,
 )
 from app.crowd._table import DEFAULT_THRESHOLD
-from app.models import Example
 from app.schemas.crowd import GoldCreate, ProjectCreate
 from app.schemas.crowd import WorkerFilterRule as FilterRuleSchema
-from app.services.answers import import_answers
-from app.services.examples import add_gold
-from app.services.labels import load_project_crowd
+from app.services.crowd.answers import import_answers
+from app.services.crowd.examples import add_gold
+from app.services.crowd.labels import load_project_crowd
+from app.services.crowd.truth import (
+    DEFAULT_SEEDS,
+    ERR_NO_TRUTH,
+    ERR_READ_CSV,
+    choose_gold,
+    known_labels,
+    read_crowd_csv,
+)
 from app.services.projects import create_project
 
 #: Table 6 of the paper: crowd label accuracy at N = 1 / 5 / 11 answers per example.
@@ -48,16 +54,10 @@ PAPER_TABLE6: dict[str, dict[int, float]] = {
     "AdultCensus": {1: 0.645, 5: 0.721, 11: 0.743},
 }
 DEFAULT_N_VALUES = tuple(range(1, 12))
-DEFAULT_SEEDS = (0, 1, 2, 3, 4)
 
 ERR_GOLD_FRACTION = "gold fraction must be in (0, 1); got {value!r}"
-ERR_GOLD_SIZE = (
-    "gold fraction {fraction} of {n} examples leaves {n_gold} gold and {n_rest} evaluated examples;"
-    " both must be at least 1"
-)
 ERR_NO_SEEDS = "give at least one seed"
 ERR_N_VALUES = "N values must be positive integers; got {values!r}"
-ERR_NO_TRUTH = "the crowd table has no true_label column, so label accuracy cannot be measured"
 ERR_TRUTH_MISSING = "{count} example(s) with answers have no true label (first: {example!r})"
 
 
@@ -145,24 +145,6 @@ class Table6Result:
             "unfiltered_mean_non_gold": block(self.unfiltered_non_gold),
             "methods": {method: block(per_n) for method, per_n in self.methods.items()},
         }
-
-
-def choose_gold(example_ids: Sequence[Any], fraction: float, seed: int) -> list[Any]:
-    """A seeded random ``round(fraction * n)`` of ``example_ids``, returned in their given order.
-
-    Pass the ids in file order: the file order is what both the pure path and the database path
-    (examples are stored in upload order) agree on, so both choose the same gold for a seed.
-    """
-    ids = list(example_ids)
-    n_gold = round(fraction * len(ids))
-    if n_gold < 1 or n_gold >= len(ids):
-        raise ValueError(
-            ERR_GOLD_SIZE.format(
-                fraction=fraction, n=len(ids), n_gold=n_gold, n_rest=len(ids) - n_gold
-            )
-        )
-    picked = np.random.default_rng(seed).choice(len(ids), size=n_gold, replace=False)
-    return [ids[i] for i in sorted(picked.tolist())]
 
 
 def label_accuracy(labels: pd.DataFrame, truth: pd.Series) -> float:
@@ -270,16 +252,7 @@ def compute_table6(
     return collector.result(answers, truth)
 
 
-ERR_READ_CSV = "cannot read the crowd CSV: {error}"
 QUESTION = "Table 6 replay: how likely is the positive outcome for this example?"
-
-
-def read_crowd_csv(csv_path: Path) -> pd.DataFrame:
-    """Read a released-format crowd CSV, turning pandas' parse errors into a clear ValueError."""
-    try:
-        return pd.read_csv(csv_path)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise ValueError(ERR_READ_CSV.format(error=error)) from None
 
 
 def compute_table6_from_csv(
@@ -294,24 +267,6 @@ def compute_table6_from_csv(
     if truth is None:
         raise ValueError(ERR_NO_TRUTH)
     return compute_table6(wide.answers, truth, config=config, on_step=on_step)
-
-
-def _known_labels(session: Session, project_id: int) -> tuple[pd.Series, dict[int, str]]:
-    """True labels by internal example id (upload order = file order) and the external ids."""
-    rows = session.execute(
-        select(Example.id, Example.external_id, Example.known_label)
-        .where(Example.project_id == project_id)
-        .order_by(Example.id)
-    ).all()
-    labels = [label for _, _, label in rows]
-    if not rows or any(label is None for label in labels):
-        raise ValueError(ERR_NO_TRUTH)
-    truth = pd.Series(
-        labels,
-        index=pd.Index([int(pk) for pk, _, _ in rows], name="example_id"),
-        dtype=np.int64,
-    )
-    return truth, {int(pk): ext for pk, ext, _ in rows}
 
 
 def _load_split(
@@ -344,7 +299,7 @@ def _load_split(
     import_answers(
         session=session, project_id=project.id, data=csv_bytes, filename=csv_name, layout="wide"
     )
-    truth, external = _known_labels(session, project.id)
+    truth, external = known_labels(session=session, project_id=project.id)
     gold_ids = choose_gold(list(truth.index), config.gold_fraction, seed)
     add_gold(
         session=session,
@@ -354,7 +309,7 @@ def _load_split(
         ],
     )
     # Answers, hidden gold and worker scores (the project's rule) as the service reads them.
-    crowd = load_project_crowd(session, project.id)
+    crowd = load_project_crowd(session=session, project_id=project.id)
     _check_truth(crowd.answers, truth)
     return GoldSplit(
         answers=crowd.answers, truth=truth, gold_ids=sorted(crowd.gold), scores=crowd.scores
@@ -372,7 +327,7 @@ def run_table6(
     A temporary SQLite database is migrated to head; for each seed a project is created, the
     CSV is imported as wide answers (examples, workers and answers; ``true_label`` becomes the
     examples' known label), the seed's hidden gold is added, and the answers, gold and worker
-    scores are read back through ``app.services.labels`` before aggregation. The database is
+    scores are read back through ``app.services.crowd.labels`` before aggregation. The database is
     deleted afterwards.
 
     Raises:

@@ -14,13 +14,12 @@ with a 4xx and stores nothing.
 Trust: MTurk's parameters arrive in a URL anyone can type, and MTurk hides an assignment from the
 requester until it is submitted (docs/MTURK.md: GetAssignment, ListAssignmentsForHIT). So an
 ``mturk`` assignment opened here is stored ``unconfirmed`` and its answers are never counted until
-sync finds it on MTurk for the same HIT and worker (app.services.sync confirms or discards it).
+sync finds it on MTurk for the same HIT and worker (app.services.recruiting.mturk_sync confirms
+or discards it).
 
 Gold stays hidden: the preview shows how many questions there are and which facts each shows,
-never the examples (the same hidden gold would appear in several HITs' previews). Each assignment
-gets its own questions (the HIT's task examples plus hidden gold this worker has not seen yet), in
-its own order, under answer fields named by an HMAC of (assignment, example): nothing in names,
-order or markup tells a gold check from a task question.
+never the examples (the same hidden gold would appear in several HITs' previews). Which questions
+an assignment asks, in which order and under which names: app.services.task.questions.
 
 Concurrency: "one submission per assignment" is a conditional UPDATE of the assignment's status
 and a link HIT's cap a conditional UPDATE of its bound counter, both atomic on Postgres and SQLite.
@@ -28,49 +27,27 @@ and a link HIT's cap a conditional UPDATE of its bound counter, both atomic on P
 
 from __future__ import annotations
 
-import random
 import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.core import security
 from app.core.config import Settings
-from app.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from app.core.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from app.models import Answer, Assignment, Example, GoldQuestion, Hit, HitAssignment, Project
 from app.models import Worker as WorkerRow
-from app.services import providers
+from app.services import recruiting
+from app.services.crowd import submissions
+from app.services.recruiting import links as providers
+from app.services.recruiting.base import Identity, RecruitingProvider
+from app.services.task import questions
+from app.services.task.questions import QUIZ_FIELD, answer_fields
 
-if TYPE_CHECKING:
-    from app.services.recruiting import RecruitingProvider
-
-QUIZ_FIELD = "quiz_{}"
 _QUIZ_FIELD = re.compile(r"^quiz_(\d{1,12})$")
-_WORKER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,120}$")
-# MTurk WorkerIds are "A" plus upper-case letters and digits (never ':', so never a link id).
-_MTURK_WORKER_ID = re.compile(r"^A[A-Z0-9]{1,63}$")
-_ASSIGNMENT_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
-
-
-class Forbidden(DomainError):
-    status_code = 403
-    code = "forbidden"
-
-
-class Gone(DomainError):
-    status_code = 410
-    code = "expired"
-
-
-@dataclass(frozen=True)
-class Question:
-    field: str
-    number: int
-    features: list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -92,21 +69,13 @@ class TaskView:
     project: Project
     mode: str  # preview | quiz | work | done
     hidden: dict[str, str] = field(default_factory=dict)
-    quiz: list[Question] = field(default_factory=list)
-    questions: list[Question] = field(default_factory=list)
+    quiz: list[questions.Question] = field(default_factory=list)
+    questions: list[questions.Question] = field(default_factory=list)
     feedback: list[QuizFeedback] = field(default_factory=list)
     completion_code: str | None = None
     completion_url: str | None = None
     message: str | None = None
     feature_names: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Identity:
-    provider_hit_id: str
-    assignment_id: str
-    worker_id: str
-    submit_to: str
 
 
 @dataclass
@@ -137,202 +106,9 @@ def _check_open(hit: Hit) -> None:
             raise Gone(f"task {hit.id} has expired; it no longer takes answers")
 
 
-def _features(example: Example, project: Project) -> list[tuple[str, str]]:
-    names = project.visible_columns or list(example.features)
-    return [(n, _fmt(example.features.get(n))) for n in names if n in example.features]
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "(unknown)"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _examples(session: Session, ids: list[int]) -> dict[int, Example]:
-    if not ids:
-        return {}
-    return {e.id: e for e in session.scalars(select(Example).where(Example.id.in_(ids)))}
-
-
-def _quiz_questions(session: Session, hit: Hit, project: Project) -> list[Question]:
-    ids = [int(i["example_id"]) for i in hit.items if i["role"] == "quiz"]
-    examples = _examples(session, ids)
-    return [
-        Question(field=QUIZ_FIELD.format(e), number=n + 1, features=_features(examples[e], project))
-        for n, e in enumerate(ids)
-    ]
-
-
-def _placeholders(n: int) -> list[Question]:
-    """Preview questions: numbered slots with throw-away field names and no example shown."""
-    return [
-        Question(field="p" + secrets.token_urlsafe(12), number=k + 1, features=[]) for k in range(n)
-    ]
-
-
-def _feature_names(session: Session, hit: Hit, project: Project) -> list[str]:
-    """The facts every example of the project shows (the same for every question)."""
-    if project.visible_columns:
-        return list(project.visible_columns)
-    first = next((int(i["example_id"]) for i in hit.items if i["role"] == "task"), None)
-    example = session.get(Example, first) if first is not None else None
-    return list(example.features) if example is not None else []
-
-
-def _rng(settings: Settings, assignment_id: str) -> random.Random:
-    return random.Random(providers.sign(settings, "question-order", assignment_id))
-
-
-def default_questions(settings: Settings, hit: Hit, assignment_id: str) -> list[int]:
-    """The HIT's task and gold examples in this assignment's own order (no gold substitution):
-    for assignments first seen by sync, and for ones bound before per-assignment questions."""
-    ids = _task_example_ids(hit)
-    _rng(settings, assignment_id).shuffle(ids)
-    return ids
-
-
-def question_ids(settings: Settings, hit: Hit, assignment_id: str, ha: HitAssignment) -> list[int]:
-    """The example ids this assignment shows, in its page order."""
-    if ha.questions is not None:
-        return [int(e) for e in ha.questions]
-    return default_questions(settings, hit, assignment_id)
-
-
-def answer_fields(
-    settings: Settings, hit: Hit, assignment_id: str, ha: HitAssignment | None
-) -> dict[str, int]:
-    """Answer field name -> example id for one assignment (page order)."""
-    ids = (
-        question_ids(settings, hit, assignment_id, ha)
-        if ha is not None
-        else default_questions(settings, hit, assignment_id)
-    )
-    return {providers.answer_field(settings, assignment_id, e): e for e in ids}
-
-
-def _seen_by_worker(session: Session, project_id: int, worker_id: int) -> set[int]:
-    """Every example this worker was shown or answered in the project (gold must not repeat)."""
-    seen: set[int] = set()
-    rows = session.execute(
-        select(HitAssignment.questions, Hit.items)
-        .join(Assignment, Assignment.id == HitAssignment.assignment_id)
-        .join(Hit, Hit.id == HitAssignment.hit_id)
-        .where(Assignment.project_id == project_id, Assignment.worker_id == worker_id)
-    ).all()
-    for questions, items in rows:
-        if questions is not None:
-            seen.update(int(e) for e in questions)
-        else:
-            seen.update(int(i["example_id"]) for i in items)
-    seen.update(
-        int(e)
-        for e in session.scalars(
-            select(Answer.example_id).where(
-                Answer.project_id == project_id, Answer.worker_id == worker_id
-            )
-        )
-    )
-    return seen
-
-
-def _choose_questions(
-    session: Session, settings: Settings, hit: Hit, assignment_id: str, worker_id: int
-) -> list[int]:
-    """This assignment's questions: the HIT's task examples plus, for each gold slot, a hidden
-    gold check this worker has never been shown (the HIT's own when fresh, else another from
-    the project's pool, else none), shuffled in the assignment's own order."""
-    rng = _rng(settings, assignment_id)
-    tasks = [int(i["example_id"]) for i in hit.items if i["role"] == "task"]
-    slots = [int(i["example_id"]) for i in hit.items if i["role"] == "gold"]
-    chosen: list[int] = []
-    if slots:
-        seen = _seen_by_worker(session, hit.project_id, worker_id)
-        pool = list(
-            session.scalars(
-                select(GoldQuestion.example_id)
-                .where(
-                    GoldQuestion.project_id == hit.project_id,
-                    GoldQuestion.kind == "hidden_check",
-                )
-                .order_by(GoldQuestion.id)
-            )
-        )
-        fresh = [int(g) for g in pool if g not in seen and g not in slots and g not in tasks]
-        rng.shuffle(fresh)
-        for g in slots:
-            if g not in seen and g not in chosen:
-                chosen.append(g)
-            elif fresh:
-                chosen.append(fresh.pop())
-    ids = tasks + chosen
-    rng.shuffle(ids)
-    return ids
-
-
-def _work_questions(
-    session: Session,
-    settings: Settings,
-    hit: Hit,
-    project: Project,
-    ident: Identity,
-    ha: HitAssignment,
-) -> list[Question]:
-    fields = answer_fields(settings, hit, ident.assignment_id, ha)
-    examples = _examples(session, list(fields.values()))
-    return [
-        Question(field=name, number=n + 1, features=_features(examples[e], project))
-        for n, (name, e) in enumerate(fields.items())
-    ]
-
-
-def _identity_mturk(settings: Settings, hit: Hit, params: dict[str, str]) -> Identity | None:
-    """None in preview; else the checked MTurk identity."""
-    if hit.provider != "mturk":
-        raise NotFound(f"task {hit.id} is not an MTurk HIT")
-    hit_param = params.get("hitId")
-    if hit_param is not None and hit_param != hit.mturk_hit_id:
-        raise NotFound(f"hitId {hit_param!r} is not task {hit.id}")
-    aid = params.get("assignmentId") or providers.PREVIEW_ASSIGNMENT_ID
-    if aid == providers.PREVIEW_ASSIGNMENT_ID:
-        return None
-    if not _ASSIGNMENT_ID.match(aid):
-        raise InvalidInput("assignmentId is malformed")
-    worker = params.get("workerId") or ""
-    if not _MTURK_WORKER_ID.match(worker):
-        raise InvalidInput("workerId is missing or is not an MTurk WorkerId (^A[A-Z0-9]+$)")
-    submit_to = providers.check_submit_to(hit, params.get("turkSubmitTo") or "")
-    assert hit.mturk_hit_id is not None
-    return Identity(hit.mturk_hit_id, aid, worker, submit_to)
-
-
-def _identity_link(
-    session: Session, settings: Settings, hit: Hit, params: dict[str, str]
-) -> Identity | None:
-    if hit.provider != "link":
-        raise NotFound(f"task {hit.id} is not a link task")
-    if params.get("invite"):
-        if params.get("pid"):
-            raise InvalidInput("a task link carries an invite or a panel id, not both")
-        name = providers.read_invite(session, hit.project_id, params["invite"])
-        if name is None:
-            raise Forbidden("this invite link is not valid (altered or for another project)")
-        ext_worker = providers.invite_worker_id(name)
-    else:
-        if not providers.verify_plain(params.get("k"), providers.link_key(settings, hit.id)):
-            raise Forbidden("open this task through your invite or panel link")
-        pid = params.get("pid") or None
-        if pid is None:
-            return None  # a panel link without a worker id yet: preview
-        if not _WORKER_ID.match(pid):
-            raise InvalidInput("the worker id is malformed")
-        ext_worker = providers.panel_worker_id(pid)
-    aid = providers.link_assignment_id(settings, hit.id, ext_worker)
-    return Identity(str(hit.id), aid, ext_worker, "")
-
-
-def _hidden(settings: Settings, hit: Hit, ident: Identity) -> dict[str, str]:
+def form_fields(settings: Settings, hit_id: int, ident: Identity) -> dict[str, str]:
+    """The hidden fields of the task form for this identity (what every post must carry back:
+    the identity and the HMAC binding it to this HIT, checked by ``submit_task``)."""
     return {
         "assignmentId": ident.assignment_id,
         "hitId": ident.provider_hit_id,
@@ -340,7 +116,7 @@ def _hidden(settings: Settings, hit: Hit, ident: Identity) -> dict[str, str]:
         "turkSubmitTo": ident.submit_to,
         "token": providers.form_token(
             settings,
-            hit.id,
+            hit_id,
             ident.assignment_id,
             ident.provider_hit_id,
             ident.worker_id,
@@ -349,7 +125,7 @@ def _hidden(settings: Settings, hit: Hit, ident: Identity) -> dict[str, str]:
     }
 
 
-def worker_row(session: Session, external_id: str) -> WorkerRow:
+def worker_row(*, session: Session, external_id: str) -> WorkerRow:
     """The worker with this marketplace (or link) id, created on first sight."""
     row = session.scalar(select(WorkerRow).where(WorkerRow.external_id == external_id))
     if row is None:
@@ -357,23 +133,6 @@ def worker_row(session: Session, external_id: str) -> WorkerRow:
         session.add(row)
         session.flush()
     return row
-
-
-def _task_example_ids(hit: Hit) -> list[int]:
-    return [int(i["example_id"]) for i in hit.items if i["role"] in ("task", "gold")]
-
-
-def _take_slot(session: Session, hit: Hit) -> None:
-    """Claim one of a link HIT's ``max_assignments`` slots: a single conditional UPDATE, so
-    concurrent first visits can never bind more (the row lock serialises them)."""
-    taken = session.execute(
-        update(Hit)
-        .where(Hit.id == hit.id, Hit.n_bound < Hit.max_assignments)
-        .values(n_bound=Hit.n_bound + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict("this task has all the answers it needs; thank you")
 
 
 def _bind(
@@ -396,8 +155,9 @@ def _bind(
                 "HIT and worker"
             )
         return assignment, ha
-    _recruiter(hit).admit(session, hit, ident)
-    worker = worker_row(session, ident.worker_id)
+    recruiter = _recruiter(hit)
+    recruiter.admit(session, hit, ident)
+    worker = worker_row(session=session, external_id=ident.worker_id)
     if worker.blocked:
         raise Forbidden("this worker may not work on this project's tasks")
     tasks = [int(i["example_id"]) for i in hit.items if i["role"] == "task"]
@@ -414,8 +174,7 @@ def _bind(
         raise Conflict(
             "you have already answered questions of this task in another HIT; please return it"
         )
-    if hit.provider == "link":
-        _take_slot(session, hit)
+    recruiter.take_place(session, hit)
     assignment = Assignment(
         project_id=hit.project_id,
         worker_id=worker.id,
@@ -423,7 +182,7 @@ def _bind(
         status="accepted",
         source=hit.provider,
         # MTurk vouches for an assignment only once it is submitted there (see the docstring).
-        confirmation="unconfirmed" if hit.provider == "mturk" else "confirmed",
+        confirmation="unconfirmed" if recruiter.confirms_later else "confirmed",
     )
     session.add(assignment)
     session.flush()
@@ -432,7 +191,13 @@ def _bind(
         hit_id=hit.id,
         worker_external_id=ident.worker_id,
         review="pending",
-        questions=_choose_questions(session, settings, hit, ident.assignment_id, worker.id),
+        questions=questions.choose_questions(
+            session=session,
+            settings=settings,
+            hit=hit,
+            assignment_id=ident.assignment_id,
+            worker_id=worker.id,
+        ),
     )
     session.add(ha)
     try:
@@ -445,8 +210,6 @@ def _bind(
 
 def _recruiter(hit: Hit) -> RecruitingProvider:
     """The hit's recruiting provider (identity, admission, holding answers, completion)."""
-    from app.services import recruiting
-
     return recruiting.get(hit.provider)
 
 
@@ -457,7 +220,7 @@ def _identify(
 
 
 def open_task(
-    session: Session, settings: Settings, hit_id: int, params: dict[str, str]
+    *, session: Session, settings: Settings, hit_id: int, params: dict[str, str]
 ) -> TaskView:
     """GET: the preview, the quiz, the task, or (already submitted) the end page."""
     hit, project = _hit(session, hit_id)
@@ -469,28 +232,31 @@ def open_task(
             hit=hit,
             project=project,
             mode="preview",
-            quiz=_placeholders(n_quiz),
-            questions=_placeholders(len(hit.items) - n_quiz),
-            feature_names=_feature_names(session, hit, project),
+            quiz=questions.placeholders(n_quiz),
+            questions=questions.placeholders(len(hit.items) - n_quiz),
+            feature_names=questions.feature_names(session=session, hit=hit, project=project),
             message="Preview: accept the HIT to see and answer the questions.",
         )
     assignment, ha = _bind(session, settings, hit, ident)
-    view = TaskView(hit=hit, project=project, mode="work", hidden=_hidden(settings, hit, ident))
+    view = TaskView(
+        hit=hit, project=project, mode="work", hidden=form_fields(settings, hit.id, ident)
+    )
     if assignment.status != "accepted":
         view.mode = "done"
         view.message = "You have already submitted this task. Thank you!"
-        if hit.provider == "link":
-            view.completion_code = providers.completion_code(settings, ident.assignment_id)
-        else:
-            view.completion_url = _recruiter(hit).finish(session, settings, hit, ident)
+        recruiter = _recruiter(hit)
+        view.completion_code = recruiter.completion_code(settings, ident)
+        view.completion_url = recruiter.finish(session, settings, hit, ident)
         return view
-    quiz = _quiz_questions(session, hit, project)
+    quiz = questions.quiz_questions(session=session, hit=hit, project=project)
     if quiz and ha.quiz is None:
         view.mode = "quiz"
         view.quiz = quiz
         return view
     view.feedback = _feedback(session, hit, project, ha)
-    view.questions = _work_questions(session, settings, hit, project, ident, ha)
+    view.questions = questions.work_questions(
+        session=session, settings=settings, hit=hit, project=project, ident=ident, ha=ha
+    )
     return view
 
 
@@ -514,7 +280,7 @@ def _verified(
         ident.worker_id,
         ident.submit_to,
     )
-    if not providers.verify_plain(form.get("token"), expected):
+    if not security.verify_plain(form.get("token"), expected):
         raise Forbidden("this form was not issued for this assignment, HIT and worker")
     _check_open(hit)
     assignment = session.scalar(
@@ -537,12 +303,12 @@ def _value(form: dict[str, str], name: str) -> int:
     return int(raw)
 
 
-_FORM_FIELDS = frozenset(("assignmentId", "hitId", "workerId", "turkSubmitTo", "token"))
+FORM_FIELDS = frozenset(("assignmentId", "hitId", "workerId", "turkSubmitTo", "token"))
 
 
 def _check_answer_fields(form: dict[str, str], allowed: dict[str, int]) -> None:
     for name in form:
-        if name not in allowed and name not in _FORM_FIELDS and not _QUIZ_FIELD.match(name):
+        if name not in allowed and name not in FORM_FIELDS and not _QUIZ_FIELD.match(name):
             raise InvalidInput(f"{name[:40]} is not a question of this task")
 
 
@@ -550,10 +316,6 @@ def _check_quiz_fields(form: dict[str, str], allowed: set[str]) -> None:
     for name in form:
         if name.startswith("quiz_") and name not in allowed:
             raise InvalidInput(f"{name[:40]} is not a question of this task")
-
-
-def _correct(value: int, label: int, threshold: float) -> bool:
-    return (value > threshold) == (label == 1)
 
 
 def _feedback(
@@ -580,7 +342,7 @@ def _feedback(
         out.append(
             QuizFeedback(
                 number=n + 1,
-                features=_features(examples[ex], project),
+                features=questions.features(examples[ex], project),
                 answer=int(q["value"]),
                 answer_label=labels[int(q["value"]) - 1],
                 correct=bool(q["correct"]),
@@ -592,7 +354,7 @@ def _feedback(
 
 
 def submit_quiz(
-    session: Session, settings: Settings, hit_id: int, form: dict[str, str]
+    *, session: Session, settings: Settings, hit_id: int, form: dict[str, str]
 ) -> TaskView:
     """POST the training quiz: store the answers once, then show feedback and the task."""
     hit, project, ident, assignment, ha = _verified(session, settings, hit_id, form)
@@ -615,7 +377,7 @@ def submit_quiz(
             {
                 "example_id": e,
                 "value": values[e],
-                "correct": _correct(values[e], int(labels.get(e, 0)), project.threshold),
+                "correct": submissions.correct(values[e], int(labels.get(e, 0)), project.threshold),
             }
             for e in quiz_ids
         ]
@@ -624,14 +386,16 @@ def submit_quiz(
         hit=hit,
         project=project,
         mode="work",
-        hidden=_hidden(settings, hit, ident),
+        hidden=form_fields(settings, hit.id, ident),
         feedback=_feedback(session, hit, project, ha),
-        questions=_work_questions(session, settings, hit, project, ident, ha),
+        questions=questions.work_questions(
+            session=session, settings=settings, hit=hit, project=project, ident=ident, ha=ha
+        ),
     )
 
 
 def submit_task(
-    session: Session, settings: Settings, hit_id: int, form: dict[str, str]
+    *, session: Session, settings: Settings, hit_id: int, form: dict[str, str]
 ) -> SubmitOutcome:
     """POST the answers: validate all, store all (bound to assignment, HIT and worker) or none."""
     hit, project, ident, assignment, ha = _verified(session, settings, hit_id, form)
@@ -665,63 +429,24 @@ def submit_task(
             provider=hit.provider,
             redirect_url=recruiter.finish(session, settings, hit, ident),
         )
-    ids = list(values)
-    answered = set(
-        session.scalars(
-            select(Answer.example_id).where(
-                Answer.project_id == hit.project_id,
-                Answer.worker_id == assignment.worker_id,
-                Answer.example_id.in_(ids),
-            )
-        )
+    rows = submissions.record_submission(
+        session=session,
+        project=project,
+        hit=hit,
+        assignment=assignment,
+        ha=ha,
+        values=values,
+        submitted_at=now,
+        via="page",
     )
-    rows = [
-        Answer(
-            project_id=hit.project_id,
-            example_id=e,
-            worker_id=assignment.worker_id,
-            assignment_id=assignment.id,
-            value=v,
-            source=hit.provider,
-            submitted_at=now,
-            confirmed=assignment.confirmation == "confirmed",
-        )
-        for e, v in values.items()
-        if e not in answered  # one answer per worker and example, the first one
-    ]
-    session.add_all(rows)
-    ha.submitted_via = "page"
-    _score_gold(session, project, ha, {r.example_id: r.value for r in rows})
     try:
         session.commit()
     except IntegrityError:  # a concurrent second submit of the same assignment
         session.rollback()
         raise Conflict("this assignment was already submitted; nothing was changed") from None
     out = SubmitOutcome(hit=hit, project=project, provider=hit.provider, n_answers=len(rows))
-    if hit.provider == "mturk":
-        out.post_to = f"{ident.submit_to}/mturk/externalSubmit"
-        out.fields = [("assignmentId", ident.assignment_id)] + [
-            (name, str(values[e])) for name, e in fields.items()
-        ]
-    else:
-        out.completion_code = providers.completion_code(settings, ident.assignment_id)
+    out.post_to, out.fields = recruiter.return_form(
+        ident, [(name, str(values[e])) for name, e in fields.items()]
+    )
+    out.completion_code = recruiter.completion_code(settings, ident)
     return out
-
-
-def _score_gold(
-    session: Session, project: Project, ha: HitAssignment, stored: dict[int, int]
-) -> None:
-    """The assignment's hidden-gold score, from the answers it stored (never the posted form)."""
-    gold = dict(
-        session.execute(
-            select(GoldQuestion.example_id, GoldQuestion.label).where(
-                GoldQuestion.project_id == project.id,
-                GoldQuestion.kind == "hidden_check",
-                GoldQuestion.example_id.in_(list(stored)),
-            )
-        ).all()
-    )
-    ha.gold_total = len(gold)
-    ha.gold_correct = sum(
-        _correct(stored[e], int(lbl), project.threshold) for e, lbl in gold.items()
-    )

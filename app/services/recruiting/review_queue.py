@@ -1,5 +1,5 @@
 """The review queue of a project (admin pages): submitted assignments grouped by worker, each
-group with the worker's evidence (app.services.crowd_summary) and each assignment with its gold
+group with the worker's evidence (app.services.crowd.summary) and each assignment with its gold
 score, answer count and time taken on the task page."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Assignment, Hit, HitAssignment
-from app.services import crowd_summary, review
+from app.services.crowd import summary as crowd_summary
 from app.services.projects import get_project
+from app.services.recruiting import review
 
 #: Groups needing a decision first: filtered and pending workers before trusted ones.
 _STATUS_ORDER = {"filtered": 0, "pending": 1, "trusted": 2, "blocked": 3}
@@ -80,9 +81,9 @@ def _seconds(opened: datetime | None, submitted: datetime | None) -> float | Non
 
 
 def review_queue(
+    *,
     session: Session,
     project_id: int,
-    *,
     include_reviewed: bool = False,
     summary: crowd_summary.QualitySummary | None = None,
 ) -> list[QueueGroup]:
@@ -121,7 +122,7 @@ def review_queue(
         if include_reviewed or item.awaiting or item.confirmation == "unconfirmed":
             items.setdefault(ha.worker_external_id, []).append(item)
     if summary is None:
-        summary = crowd_summary.quality_summary(session, project_id)
+        summary = crowd_summary.quality_summary(session=session, project_id=project_id)
     groups = [QueueGroup(w, summary.worker(w), its) for w, its in items.items()]
     groups.sort(
         key=lambda g: (
@@ -134,7 +135,7 @@ def review_queue(
 
 
 def submitted_ids(
-    session: Session, project_id: int, *, worker: str | None = None, awaiting: bool = False
+    *, session: Session, project_id: int, worker: str | None = None, awaiting: bool = False
 ) -> list[str]:
     """External ids of the project's submitted assignments (of one worker; awaiting review)."""
     query = (

@@ -6,17 +6,14 @@
   signed per-worker invite token (``?invite=``) or by the panel's id parameter (``?pid=``, allowed
   only on a link carrying the HIT's signature ``k``); the worker gets a completion code at the end.
 
-Every signature is an HMAC-SHA256 under ``Settings.secret_key`` with a purpose prefix, so a value
-signed for one purpose is never valid for another.
+Every signature is made by app.core.security (HMAC-SHA256 with a purpose prefix).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import secrets
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import select
@@ -30,30 +27,18 @@ from app.core.config import (
     Settings,
 )
 from app.core.errors import InvalidInput
+from app.core.security import sign
 from app.models import Hit, LinkInvite, Project
+from app.mturk.client import MTurkClient, make_mturk_client
 
 PREVIEW_ASSIGNMENT_ID = "ASSIGNMENT_ID_NOT_AVAILABLE"
 LINK_WORKER_PREFIX = "link:"
 LINK_PANEL_PREFIX = "link:panel:"
 
 
-def sign(settings: Settings, purpose: str, *parts: object) -> str:
-    """URL-safe HMAC of ``parts`` for ``purpose`` (43 characters)."""
-    msg = "\x1f".join([purpose, *(str(p) for p in parts)]).encode()
-    digest = hmac.new(settings.secret_key.encode(), msg, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-def verify_plain(given: str | None, expected: str) -> bool:
-    """Constant-time comparison of a presented signature with the expected one."""
-    return bool(given) and hmac.compare_digest(str(given).encode(), expected.encode())
-
-
-def mturk_client(settings: Settings, project: Project | None) -> Any:
+def mturk_client(settings: Settings, project: Project | None) -> MTurkClient:
     """The requester client for a project, or for none (then no live permission and no spending
     cap); endpoint rules and the live guard are in app.mturk."""
-    from app.mturk.client import make_mturk_client
-
     return make_mturk_client(
         settings,
         project_allow_live=bool(project and project.allow_live),
@@ -114,7 +99,7 @@ def link_key(settings: Settings, hit_id: int) -> str:
     return sign(settings, "link-hit", hit_id)[:22]
 
 
-def invite_token(session: Session, project_id: int, worker: str) -> str:
+def invite_token(*, session: Session, project_id: int, worker: str) -> str:
     """The worker's invite token for the project: random and opaque (it encodes nothing about
     the worker), created once and stored, so asking again gives the same link."""
     if not worker or ":" in worker:
@@ -132,7 +117,7 @@ def invite_token(session: Session, project_id: int, worker: str) -> str:
     return row.token
 
 
-def read_invite(session: Session, project_id: int, token: str) -> str | None:
+def read_invite(*, session: Session, project_id: int, token: str) -> str | None:
     """The invited worker's name, or None when the token is not an invite of this project."""
     if not token or len(token) > 64:
         return None
@@ -165,8 +150,10 @@ def completion_code(settings: Settings, assignment_id: str) -> str:
     ).decode()[:10]
 
 
-def invite_url(session: Session, settings: Settings, hit: Hit, worker: str) -> str:
-    query = urlencode({"invite": invite_token(session, hit.project_id, worker)})
+def invite_url(*, session: Session, settings: Settings, hit: Hit, worker: str) -> str:
+    query = urlencode(
+        {"invite": invite_token(session=session, project_id=hit.project_id, worker=worker)}
+    )
     return f"{task_url(settings, hit.id)}?{query}"
 
 

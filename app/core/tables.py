@@ -165,6 +165,7 @@ def _decode(data: bytes) -> str:
 
 
 def _read_parquet(data: bytes, limits: TableLimits) -> pd.DataFrame:
+    # Imported here: pyarrow loads only for a Parquet upload.
     import pyarrow as pa
     import pyarrow.parquet as pq
 

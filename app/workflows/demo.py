@@ -3,7 +3,7 @@
 Everything runs on the embedded defaults: a SQLite file, the local MTurk emulator (boto3 over
 real HTTP on localhost), the in-process worker. No network, no credentials.
 
-1. Crowd (paper §4.4): ``app.services.replay.run_replay`` creates a COMPAS labeling project
+1. Crowd (paper §4.4): ``app.workflows.replay.run_replay`` creates a COMPAS labeling project
    whose workers see the released study's features, publishes the 15 HITs through boto3 to the
    emulator, and lets the 165 simulated workers submit the real released answers through the
    task page; the service syncs and reviews them.
@@ -38,15 +38,19 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
+from app.core.migrate import upgrade
 from app.models import Example
 from app.schemas.crowd import GoldCreate, ProjectUpdate
 from app.schemas.jobs import JobCreate
-from app.services import jobs as jobs_svc
-from app.services.examples import add_gold
-from app.services.exports import create_export, export_stream
-from app.services.labels import worker_quality
+from app.services.crowd.examples import add_gold
+from app.services.crowd.exports import create_export, export_stream
+from app.services.crowd.labels import worker_quality
+from app.services.crowd.truth import choose_gold
+from app.services.jobs import api as jobs_svc
 from app.services.projects import update_project
-from app.services.table6 import choose_gold
+from app.worker import Worker
+from app.workflows.replay import run_replay
+from app.workflows.table6 import Table6Config
 
 #: The paper's figures (Table 2, poisoned COMPAS; Table 7, COMPAS) and Table 6 (N = 11).
 PAPER: dict[str, Any] = {
@@ -91,8 +95,6 @@ def _crowd(
     cfg: DemoConfig, settings: Settings, progress: Progress | None
 ) -> tuple[int, dict[str, Any]]:
     """Replay the released answers through boto3 + the emulator into the demo database."""
-    from app.services.replay import run_replay
-    from app.services.table6 import Table6Config
 
     def on_progress(stage: str, done: int, total: int) -> None:
         if progress is not None:
@@ -205,9 +207,6 @@ def run_demo(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run the whole pipeline; returns the report (also written to ``cfg.out_dir``)."""
-    from app.core.migrate import upgrade
-    from app.worker import Worker
-
     started = time.perf_counter()
     timings: dict[str, float] = {}
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
@@ -365,6 +364,7 @@ def write_report(
 def plot_report(report: dict[str, Any], path: Path) -> None:
     """Test accuracy vs DI: the FR-Train trade-off curves (mean over seeds per l1), each
     seed's validation-chosen point, LR, and the paper's points."""
+    # Imported here: matplotlib loads only when a plot is drawn, with Agg chosen before pyplot.
     import matplotlib
 
     matplotlib.use("Agg")
