@@ -23,7 +23,9 @@ Spec (every key optional except ``data``; defaults in brackets)::
                 ["auto" for a user file, "fr-train" for a built-in data set],
       "hyperparameters": {...}    # method-specific; list values form the grid
       "selection": {"min_fairness": 0.8, "metric": "disparate_impact",
-                    "rule": "interval" | "point"},
+                    "rule": "interval" | "point" | "smoothed",
+                    "extra_label_free": null | "synthetic-unused-block"
+                        ["synthetic-unused-block" with "smoothed" on the synthetic data]},
       "seeds": [0, 1, 2],         # model seeds; each also draws the split unless split_seed
       "split_seed": null | int,
       "device": "auto" | "cpu" | "cuda",
@@ -51,27 +53,47 @@ validation accuracy among grid points whose fairness interval lies at or above
 ``min_fairness`` (DI measured on the validation rows plus the training split's features,
 whose labels are not read; equalized odds and equal opportunity on the validation rows);
 if none does, the one with the highest lower end. ``point`` is the previous rule on
-validation point estimates. Each grid point records that evidence under ``selection``,
-each seed ``selection_rule`` and ``selection_reason``.
+validation point estimates; ``smoothed`` (the synthetic reproduction's, built-in synthetic
+data only) the same on 3-point moving averages along one lambda_1 sweep, with DI on the
+validation rows plus ``extra_label_free`` rows (the synthetic files' unused block [2200,
+2700)). Each grid point records that evidence under ``selection``, each seed
+``selection_rule`` and ``selection_reason``.
 The package is split by job: :mod:`.spec` (the spec and its validation), :mod:`.fitting` (the
-data set a seed trains on, every grid point's model), :mod:`.evaluation` (selection on
-validation rows, held-out crowd evaluation, where test labels come from), :mod:`.training`
+data set a seed trains on, every grid point's model), :mod:`.evaluation` (scoring, selection
+on validation rows, held-out crowd evaluation, where test labels come from), :mod:`.training`
 (:func:`run_training`), :mod:`.artifacts` (files, text report, trade-off plot) and
 :mod:`.predict` (a saved model on new rows). Every public name is re-exported here: the
-service imports ``trainer.api`` only.
+service imports ``trainer.api`` only. :func:`run_training` is the one training path: it is
+built from :func:`prepare_dataset`, :func:`label_free_rows`, :func:`fit_grid` and
+:func:`evaluate_seed`, which the paper reproduction (``frtrain reproduce``) calls on its own
+data sets, so that a reproduced FR-Train row is what a job with the same spec reports.
 """
 
 from __future__ import annotations
 
 from trainer.api.artifacts import format_results, plot_tradeoff, write_artifacts
-from trainer.api.evaluation import SUMMARY_KEYS, test_labels
-from trainer.api.fitting import prepare_dataset, set_threads
+from trainer.api.evaluation import (
+    SUMMARY_KEYS,
+    evaluate_seed,
+    score_grid,
+    select_grid_point,
+    test_labels,
+)
+from trainer.api.fitting import (
+    GridFit,
+    LabelFree,
+    fit_grid,
+    label_free_rows,
+    prepare_dataset,
+    set_threads,
+)
 from trainer.api.predict import MAX_PREDICT_ROWS, load_model, predict_table, read_rows
 from trainer.api.spec import (
     ATTACKS,
     BUILTIN_DATASETS,
     DEFAULT_METHOD,
     DEVICES,
+    EXTRA_LABEL_FREE,
     FAIRNESS_METRICS,
     FRTRAIN_DEFAULTS,
     HOLDOUT_DEFAULT,
@@ -81,6 +103,7 @@ from trainer.api.spec import (
     MAX_SEEDS,
     MIN_HOLDOUT_ROWS,
     PRACTITIONER_METHODS,
+    SYNTHETIC_UNUSED_BLOCK,
     JobSpec,
     available_methods,
     validate_spec,
@@ -95,6 +118,7 @@ __all__ = [
     "BUILTIN_DATASETS",
     "DEFAULT_METHOD",
     "DEVICES",
+    "EXTRA_LABEL_FREE",
     "FAIRNESS_METRICS",
     "FRTRAIN_DEFAULTS",
     "HOLDOUT_DEFAULT",
@@ -106,18 +130,26 @@ __all__ = [
     "MIN_HOLDOUT_ROWS",
     "PRACTITIONER_METHODS",
     "SUMMARY_KEYS",
+    "SYNTHETIC_UNUSED_BLOCK",
     "Cancelled",
+    "GridFit",
     "JobSpec",
+    "LabelFree",
     "Progress",
     "available_methods",
+    "evaluate_seed",
+    "fit_grid",
     "format_results",
+    "label_free_rows",
     "load_model",
     "plot_tradeoff",
     "predict_table",
     "prepare_dataset",
     "read_rows",
     "run_training",
+    "score_grid",
     "select",
+    "select_grid_point",
     "select_point",
     "set_threads",
     "test_labels",

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from trainer.api.fitting import _Fitted
+from trainer.api.fitting import GridFit
 from trainer.api.spec import JobSpec
 from trainer.metrics import json_safe as _json_safe
 
@@ -78,7 +78,7 @@ def _portable_spec(spec: JobSpec) -> dict[str, Any]:
 
 
 def write_artifacts(
-    folder: Path, spec: JobSpec, results: dict[str, Any], fitted: list[tuple[Any, _Fitted, int]]
+    folder: Path, spec: JobSpec, results: dict[str, Any], fitted: list[tuple[Any, GridFit, int]]
 ) -> list[str]:
     """model.pt + config.json, predictions.csv, tradeoff.png, metrics.json; returns names."""
     import torch

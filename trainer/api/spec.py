@@ -12,18 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from trainer import defaults
-from trainer.selection import (
-    DEFAULT_RULE,
-    RULES,
-)
+from trainer.selection import DEFAULT_RULE, RULES
 
 BUILTIN_DATASETS = ("synthetic", "compas", "adult")
 ATTACKS = ("top_margin", "paudice_greedy")
 DEVICES = ("auto", "cpu", "cuda")
 FAIRNESS_METRICS = ("disparate_impact", "equalized_odds", "equal_opportunity")
-#: Selection rules a job may name (docs/SELECTION.md; "smoothed" is the synthetic
-#: reproduction's own and needs its extra unlabelled block).
-JOB_RULES = RULES[:2]
+#: Selection rules a job may name (docs/SELECTION.md): every rule of trainer.selection;
+#: "smoothed" (the synthetic reproduction's) needs extra label-free rows, so the built-in
+#: synthetic data only.
+JOB_RULES = RULES
+#: Extra label-free rows a job's selection may add (``selection.extra_label_free``): the
+#: synthetic files' block [2200, 2700), which the authors' notebook set aside (``num_val2``)
+#: and no split uses; features and group only, its labels are never read.
+SYNTHETIC_UNUSED_BLOCK = "synthetic-unused-block"
+EXTRA_LABEL_FREE = (SYNTHETIC_UNUSED_BLOCK,)
 #: The practitioner baselines' names (trainer/models/practitioners.py PRACTITIONERS).
 PRACTITIONER_METHODS = (
     "lr-clean", "eg-dp-clean", "eg-eo-clean", "eg-dp-train", "eg-eo-train", "to-dp-clean",
@@ -62,7 +65,8 @@ def _job_hyperparameters(regime: defaults.Regime) -> dict[str, Any]:
         "l1": list(regime.lambda_f),
         "l2": [regime.lambda_r],
         **{k: p[k] for k in ("epochs", "k", "lr_g", "lr_f", "lr_r", "pretrain_epochs", "c_pre",
-                             "average_last", "reweight", "batch_size", "fairness")},
+                             "average_last", "reweight", "batch_size", "fairness",
+                             "refresh_every")},
         "g_hidden": p["hidden"],
     }  # fmt: skip
 
@@ -288,6 +292,9 @@ def _validate_frtrain(raw: Mapping[str, Any], regime: str) -> dict[str, Any]:
     if hp["pretrain_epochs"] >= hp["epochs"]:
         raise _fail("hyperparameters", "pretrain_epochs must be smaller than epochs")
     hp["k"] = _number("hyperparameters.k", hp["k"], 1, 100, integer=True)
+    hp["refresh_every"] = _number(
+        "hyperparameters.refresh_every", hp["refresh_every"], 1, 200_000, integer=True
+    )
     for key in ("lr_g", "lr_f", "lr_r"):
         hp[key] = _number(f"hyperparameters.{key}", hp[key], 1e-7, 10.0)
     hp["c_pre"] = _number("hyperparameters.c_pre", hp["c_pre"], 0.0, 100.0)
@@ -439,16 +446,7 @@ def validate_spec(
     sel_raw = raw.get("selection") or {}
     if not isinstance(sel_raw, Mapping):
         raise _fail("selection", "must be an object")
-    _check_keys("selection", sel_raw, {"min_fairness", "metric", "rule"})
-    selection = {
-        "min_fairness": _number("selection.min_fairness", sel_raw.get("min_fairness", 0.8), 0, 1),
-        "metric": sel_raw.get("metric", "disparate_impact"),
-        "rule": sel_raw.get("rule", DEFAULT_RULE),
-    }
-    if selection["metric"] not in FAIRNESS_METRICS:
-        raise _fail("selection.metric", f"must be one of {FAIRNESS_METRICS}")
-    if selection["rule"] not in JOB_RULES:
-        raise _fail("selection.rule", f"must be one of {JOB_RULES}")
+    selection = _validate_selection(sel_raw, data, method, hp)
     seeds_raw = raw.get("seeds", [0])
     if not isinstance(seeds_raw, list) or not seeds_raw:
         raise _fail("seeds", "must be a non-empty list of integers")
@@ -496,6 +494,44 @@ def validate_spec(
         test=test,
         holdout=holdout,
     )
+
+
+def _validate_selection(
+    raw: Mapping[str, Any], data: Mapping[str, Any], method: str, hp: dict[str, Any]
+) -> dict[str, Any]:
+    """``selection``: target, metric, rule (docs/SELECTION.md) and extra label-free rows.
+
+    ``smoothed`` averages neighbouring lambda_1 values within each l2 (l1 is put in
+    ascending order), and it needs extra label-free rows: the built-in synthetic data's
+    unused block, its default there.
+    """
+    _check_keys("selection", raw, {"min_fairness", "metric", "rule", "extra_label_free"})
+    rule = raw.get("rule", DEFAULT_RULE)
+    if rule not in JOB_RULES:
+        raise _fail("selection.rule", f"must be one of {JOB_RULES}")
+    synthetic = data.get("builtin") == "synthetic"
+    default_extra = SYNTHETIC_UNUSED_BLOCK if rule == "smoothed" and synthetic else None
+    extra = raw.get("extra_label_free", default_extra)
+    if extra is not None and extra not in EXTRA_LABEL_FREE:
+        raise _fail("selection.extra_label_free", f"must be null or one of {EXTRA_LABEL_FREE}")
+    if extra is not None and not synthetic:
+        raise _fail("selection.extra_label_free", f"{extra!r} exists for the built-in synthetic "
+                    "data only")  # fmt: skip
+    if rule == "smoothed" and extra is None:
+        raise _fail("selection.rule", "'smoothed' needs extra label-free rows, which only "
+                    "the built-in synthetic data has (its unused block); use 'interval' or "
+                    "'point'")  # fmt: skip
+    if rule == "smoothed" and method == "fr-train":
+        hp["l1"] = sorted(hp["l1"])
+    out = {
+        "min_fairness": _number("selection.min_fairness", raw.get("min_fairness", 0.8), 0, 1),
+        "metric": raw.get("metric", "disparate_impact"),
+        "rule": rule,
+        "extra_label_free": extra,
+    }
+    if out["metric"] not in FAIRNESS_METRICS:
+        raise _fail("selection.metric", f"must be one of {FAIRNESS_METRICS}")
+    return out
 
 
 def _validate_holdout(

@@ -1,4 +1,9 @@
-"""The training path: :func:`run_training` fits, selects, evaluates and writes artifacts."""
+"""The training path: :func:`run_training` fits, selects, evaluates and writes artifacts.
+
+It is built from public steps that the paper reproduction (trainer/experiments/) calls too,
+so that both fit, select and evaluate the same way: ``prepare_dataset``, ``label_free_rows``
+and ``fit_grid`` (:mod:`trainer.api.fitting`), ``evaluate_seed`` = ``score_grid`` plus
+``select_grid_point`` (:mod:`trainer.api.evaluation`)."""
 
 from __future__ import annotations
 
@@ -7,24 +12,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from trainer.api.artifacts import write_artifacts
 from trainer.api.evaluation import (
     SUMMARY_KEYS,
     _holdout_evaluation,
-    _method_report,
-    _select,
     _summary,
+    evaluate_seed,
     test_labels,
 )
-from trainer.api.fitting import _fit_baseline, _fit_frtrain, _Fitted, prepare_dataset
+from trainer.api.fitting import GridFit, fit_grid, label_free_rows, prepare_dataset
 from trainer.api.spec import JobSpec, validate_spec
 from trainer.metrics import json_safe as _json_safe
-from trainer.selection import (
-    bootstrap_intervals,
-    small_validation_warning,
-)
 
 
 class Cancelled(Exception):
@@ -78,7 +76,6 @@ def _run_training(
     should_cancel: Callable[[], bool] | None,
     artifact_dir: str | Path | None,
 ) -> dict[str, Any]:
-    from trainer.metrics import evaluate
 
     if not isinstance(spec, JobSpec):
         spec = validate_spec(spec)
@@ -106,56 +103,20 @@ def _run_training(
         )
 
     per_seed: list[dict[str, Any]] = []
-    fitted_all: list[tuple[Any, _Fitted, int]] = []
-    facts: dict[str, Any] = {}
+    fitted_all: list[tuple[Any, GridFit, int]] = []
+    extra = label_free_rows(spec)
     for si, seed in enumerate(spec.seeds):
         stage = f"seed {seed} ({si + 1}/{n_seeds})"
         report(f"{stage}: preparing data", si, 0, force=True)
         ds, facts = prepare_dataset(spec, seed)
-        fit = _fit_frtrain if spec.method == "fr-train" else _fit_baseline
 
         def tick(epoch: int, si: int = si, stage: str = stage) -> None:
             report(stage, si, epoch + 1)
 
-        fitted = fit(spec, ds, seed, grid, tick)
-        points = []
-        for i, params in enumerate(grid):
-            pv = np.where(fitted.val_scores[i] > 0, 1, -1)
-            pt = np.where(fitted.test_scores[i] > 0, 1, -1)
-            points.append(
-                {
-                    "params": params,
-                    "val": _json_safe(evaluate(ds.val.y, pv, ds.val.z)),
-                    "val_interval": bootstrap_intervals(ds.val.y, pv, ds.val.z, seed=seed),
-                    "test": _json_safe(evaluate(ds.test.y, pt, ds.test.z)),
-                }
-            )
-        choice = _select(spec, ds, fitted, seed)
-        chosen = choice.index
-        for p, evidence in zip(points, choice.points, strict=True):
-            p["selection"] = _json_safe(evidence)
-        warning = small_validation_warning(
-            [p["val_interval"] for p in points], len(ds.val), spec.selection["min_fairness"]
-        )
-        warns = [warning] if warning else []
-        warns += choice.warnings
-        if warns:
-            facts["warnings"] = warns
-        per_seed.append(
-            {
-                "seed": seed,
-                "grid": points,
-                "selected": chosen,
-                "selection_rule": choice.rule,
-                "selection_reason": choice.reason,
-                "selected_params": grid[chosen],
-                "val": points[chosen]["val"],
-                "test": points[chosen]["test"],
-                **_method_report(fitted.states[chosen]),
-                **facts,
-            }
-        )
-        fitted_all.append((ds, fitted, chosen))
+        (fitted,) = fit_grid(spec, ds, [seed], grid=grid, extra=extra, tick=tick)
+        record = evaluate_seed(spec, ds, fitted, seed, grid=grid, extra=extra, facts=facts)
+        per_seed.append(record)
+        fitted_all.append((ds, fitted, record["selected"]))
         report(f"{stage}: done", si + 1, 0, force=True)
 
     curve = []
@@ -174,7 +135,7 @@ def _run_training(
             if should_cancel is not None and should_cancel():
                 raise Cancelled("cancelled")
 
-        holdout = _holdout_evaluation(spec, ds0, grid, poll)
+        holdout = _holdout_evaluation(spec, ds0, grid, poll, extra)
     results: dict[str, Any] = {
         "test_labels": test_labels(spec),
         "warnings": sorted({w for s in per_seed for w in s.get("warnings", [])}),
