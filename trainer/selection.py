@@ -6,8 +6,9 @@ any data set); in short, three rules, by name (:data:`RULES`):
 ``interval`` (:data:`DEFAULT_RULE`, :func:`select`)
     The product's rule: training jobs and ``frtrain train`` (trainer/api/), ``method: auto``'s
     FR-Train candidate (trainer/models/auto.py), the paper reproduction's real-data tables
-    (``frtrain reproduce all``) and ``frtrain reproduce select-defaults`` on real data. Validation sets are small (a crowd export of a few hundred rows), so the
-    fairness of each grid point is judged by an interval, not a point estimate:
+    (``frtrain reproduce all``) and ``frtrain reproduce select-defaults`` on real data.
+    Validation sets are small (a crowd export of a few hundred rows), so the fairness of
+    each grid point is judged by an interval, not a point estimate:
 
     1. Disparate impact needs no labels: it is estimated on every label-free row the caller
        may use, the validation rows plus the training split's features (never test rows).
