@@ -4,10 +4,11 @@ The specification is ``docs/SELECTION.md`` (written and committed before the rul
 any data set); in short, three rules, by name (:data:`RULES`):
 
 ``interval`` (:data:`DEFAULT_RULE`, :func:`select`)
-    The product's rule: training jobs and ``frtrain train`` (trainer/api.py), ``method: auto``'s
-    FR-Train candidate (trainer/models/auto.py) and ``frtrain reproduce select-defaults`` on
-    real data. Validation sets are small (a crowd export of a few hundred rows), so the
-    fairness of each grid point is judged by an interval, not a point estimate:
+    The product's rule: training jobs and ``frtrain train`` (trainer/api/), ``method: auto``'s
+    FR-Train candidate (trainer/models/auto.py), the paper reproduction's real-data tables
+    (``frtrain reproduce all``) and ``frtrain reproduce select-defaults`` on real data.
+    Validation sets are small (a crowd export of a few hundred rows), so the fairness of
+    each grid point is judged by an interval, not a point estimate:
 
     1. Disparate impact needs no labels: it is estimated on every label-free row the caller
        may use, the validation rows plus the training split's features (never test rows).
@@ -27,16 +28,17 @@ any data set); in short, three rules, by name (:data:`RULES`):
     7. Deterministic: resamples are seeded by the caller's seed.
 
 ``point`` (:func:`select_point`)
-    The previous product rule, kept for the paper reproduction's real-data tables (their
-    committed figures were produced with it): among the grid points whose validation
-    fairness point estimate reaches ``min_fairness``, the most accurate one; if none does,
-    the fairest one (ties: the more accurate, then the earlier point).
+    The previous product rule, kept by name (a job may ask for it): among the grid points
+    whose validation fairness point estimate reaches ``min_fairness``, the most accurate one;
+    if none does, the fairest one (ties: the more accurate, then the earlier point).
 
-``smoothed`` (:func:`choose_index`)
+``smoothed`` (:func:`choose_index`; :func:`select` with ``extra_pred``)
     The synthetic reproduction's documented rule (trainer/experiments/synthetic.py): ``point``
-    on both validation curves after a 3-point moving average over the lambda grid, with DI on
-    the validation rows plus the authors' unused block; its 200 validation rows make
-    single-point DI noisy.
+    on both validation curves after a 3-point moving average over the lambda grid (within
+    each lambda_2's sweep), with DI on the validation rows plus extra label-free rows (the
+    authors' unused block; the training rows are left out); its 200 validation rows make
+    single-point DI noisy. Jobs and ``frtrain train`` may name it on the built-in synthetic
+    data, the only data with such a block.
 
 :func:`bootstrap_intervals` states the uncertainty of validation accuracy and DI per grid
 point, and :func:`small_validation_warning` says when the validation DI interval is too wide
@@ -82,18 +84,39 @@ def smooth(values: Sequence[float] | np.ndarray) -> np.ndarray:
     return out
 
 
+def smooth_sweeps(values: Sequence[float] | np.ndarray, sweeps: Sequence[Any] | None) -> np.ndarray:
+    """:func:`smooth` within each sweep: ``sweeps`` labels every grid point with its sweep
+    (e.g. FR-Train's lambda_2), each sweep's points consecutive and in grid order; neighbours
+    in different sweeps are not averaged. ``None``: the whole grid is one sweep."""
+    v = np.asarray(values, dtype=float)
+    if sweeps is None:
+        return smooth(v)
+    labels = list(sweeps)
+    if len(labels) != len(v):
+        raise ValueError("sweeps needs one label per grid point")
+    out = np.empty_like(v)
+    start = 0
+    for i in range(1, len(v) + 1):
+        if i == len(v) or labels[i] != labels[start]:
+            out[start:i] = smooth(v[start:i])
+            start = i
+    return out
+
+
 def choose(
     val_acc: Sequence[float],
     val_fair: Sequence[float],
     *,
     min_fairness: float = MIN_FAIRNESS,
     smooth_grid: bool = False,
+    sweeps: Sequence[Any] | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Index of the chosen grid point and a description of why (module docstring)."""
+    """Index of the chosen grid point and a description of why (module docstring).
+    ``sweeps``: with ``smooth_grid``, see :func:`smooth_sweeps`."""
     acc = np.asarray(val_acc, dtype=float)
     fair = np.nan_to_num(np.asarray(val_fair, dtype=float), nan=-1.0 if not smooth_grid else 0.0)
     if smooth_grid:
-        acc, fair = smooth(acc), smooth(fair)
+        acc, fair = smooth_sweeps(acc, sweeps), smooth_sweeps(fair, sweeps)
     idx = range(len(acc))
     ok = [i for i in idx if fair[i] >= min_fairness]
     what = "smoothed " if smooth_grid else ""
@@ -113,10 +136,14 @@ def choose(
 
 
 def choose_index(
-    val_acc: Sequence[float], val_fair: Sequence[float], *, min_di: float = MIN_FAIRNESS
+    val_acc: Sequence[float],
+    val_fair: Sequence[float],
+    *,
+    min_di: float = MIN_FAIRNESS,
+    sweeps: Sequence[Any] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """:func:`choose` on the smoothed curves (the synthetic reproduction's reading)."""
-    return choose(val_acc, val_fair, min_fairness=min_di, smooth_grid=True)
+    return choose(val_acc, val_fair, min_fairness=min_di, smooth_grid=True, sweeps=sweeps)
 
 
 def fairness_of(metrics: Mapping[str, Any], metric: str) -> float:
@@ -330,10 +357,41 @@ class Choice:
         return asdict(self)
 
 
-def _rows_text(metric: str, n_val: int, n_extra: int) -> str:
-    if metric in LABEL_FREE_METRICS and n_extra:
-        return f"validation + training-split features ({n_val} + {n_extra} rows, labels unused)"
-    return f"validation rows ({n_val}, labelled)"
+def _rows_text(metric: str, n_val: int, n_train: int, n_extra: int = 0) -> str:
+    if metric not in LABEL_FREE_METRICS or not (n_train or n_extra):
+        return f"validation rows ({n_val}, labelled)"
+    parts = [("validation", n_val), ("training-split features", n_train),
+             ("extra label-free rows", n_extra)]  # fmt: skip
+    named = [(what, n) for what, n in parts if n]
+    return (" + ".join(w for w, _ in named) + " (" + " + ".join(str(n) for _, n in named)
+            + " rows, labels unused)")  # fmt: skip
+
+
+def _label_free(
+    pred: ArrayLike | None, z: ArrayLike | None, n_points: int, what: str, dtype: Any
+) -> tuple[NDArray[Any], NDArray[Any]]:
+    """(points, n) predictions and (n,) groups of label-free rows; empty when not given."""
+    if (pred is None) != (z is None):
+        raise ValueError(f"pass {what}_pred and z_{what} together")
+    if pred is None or z is None:
+        return np.zeros((n_points, 0)), np.zeros(0, dtype=dtype)
+    p = np.atleast_2d(np.asarray(pred))
+    zz = np.asarray(z).reshape(-1)
+    if p.shape != (n_points, len(zz)):
+        raise ValueError(f"{what}_pred must be (points, n_{what}) with z_{what}'s n_{what}")
+    return p, zz
+
+
+def _smoothed_fairness(metric: str, pred: NDArray[Any], z: NDArray[Any], y: NDArray[Any]) -> float:
+    """The fairness the ``smoothed`` rule reads before smoothing: DI on the rows given, or on
+    the validation rows the worse of the equalized-odds ratios that are defined (the paper
+    reproduction's reading), or the TPR ratio."""
+    if metric != "equalized_odds":
+        return fairness_estimate(metric, pred, z, y)
+    from trainer import metrics as M
+
+    vals = [v for v in M.equalized_odds(y, pred, z).values() if not math.isnan(v)]
+    return min(vals) if vals else float("nan")
 
 
 def _fmt_iv(iv: Sequence[float] | None) -> str:
@@ -347,6 +405,9 @@ def select(
     *,
     train_pred: ArrayLike | None = None,
     z_train: ArrayLike | None = None,
+    extra_pred: ArrayLike | None = None,
+    z_extra: ArrayLike | None = None,
+    sweeps: Sequence[Any] | None = None,
     metric: str = "disparate_impact",
     min_fairness: float = MIN_FAIRNESS,
     rule: str = DEFAULT_RULE,
@@ -355,45 +416,60 @@ def select(
     n_boot_accuracy: int = N_ACCURACY_BOOTSTRAP,
     level: float = LEVEL,
 ) -> Choice:
-    """Choose a grid point by ``rule`` ("interval" or "point"; module docstring).
+    """Choose a grid point by ``rule`` (module docstring; docs/SELECTION.md).
 
     Args:
         y_val, z_val: the labelled validation rows' labels and groups.
         val_pred: (points, n_val) predictions on the validation rows (> 0 is positive).
         train_pred, z_train: (points, n_train) predictions on the training split's
             features and its groups: label-free rows for DI. Never pass test rows.
+        extra_pred, z_extra: (points, n_extra) predictions on further label-free rows that
+            no model was fitted on (the synthetic data's unused block [2200, 2700)); they join
+            the DI pool of ``interval`` and are the ``smoothed`` rule's extra DI rows, which
+            that rule needs.
+        sweeps: ``smoothed`` only: each point's sweep label (FR-Train: its lambda_2); the
+            rule averages neighbours within a sweep (:func:`smooth_sweeps`), whose points
+            must be consecutive and in lambda_1 order. None: one sweep in grid order.
         metric: "disparate_impact", "equalized_odds" or "equal_opportunity".
+        rule: "interval", "point" or "smoothed" (:data:`RULES`).
         seed: seeds the resamples (same input and seed, same choice).
     """
-    if rule not in RULES[:2]:
-        raise ValueError(f"unknown selection rule {rule!r}; use one of {RULES[:2]}")
+    if rule not in RULES:
+        raise ValueError(f"unknown selection rule {rule!r}; use one of {RULES}")
+    if rule == "smoothed" and extra_pred is None:
+        raise ValueError(
+            "rule 'smoothed' needs its extra label-free rows (extra_pred, z_extra: the "
+            "synthetic data's unused block); use 'interval' or 'point' without them"
+        )
     y = np.asarray(y_val).reshape(-1)
     zv = np.asarray(z_val).reshape(-1)
     pv = np.atleast_2d(np.asarray(val_pred))
     if pv.shape[1] != len(y) or len(zv) != len(y):
         raise ValueError("val_pred, y_val and z_val disagree on the number of validation rows")
-    if (train_pred is None) != (z_train is None):
-        raise ValueError("pass train_pred and z_train together")
-    if train_pred is not None and z_train is not None:
-        pt = np.atleast_2d(np.asarray(train_pred))
-        zt = np.asarray(z_train).reshape(-1)
-        if pt.shape != (len(pv), len(zt)):
-            raise ValueError("train_pred must be (points, n_train) with z_train's n_train")
-    else:
-        pt, zt = np.zeros((len(pv), 0)), np.zeros(0, dtype=zv.dtype)
-    pool_z = np.concatenate([zv, zt])
-    n_val, n_extra = len(y), len(zt)
+    pt, zt = _label_free(train_pred, z_train, len(pv), "train", zv.dtype)
+    pe, ze = _label_free(extra_pred, z_extra, len(pv), "extra", zv.dtype)
+    pool_z = np.concatenate([zv, zt, ze])
+    n_val, n_train, n_extra = len(y), len(zt), len(ze)
     from trainer.metrics import accuracy
 
     acc = np.array([accuracy(y, p) for p in pv])
     points: list[dict[str, Any]] = []
+    # The rows each rule checks DI on: ``smoothed`` leaves the training rows out (FR-Train's
+    # fairness discriminator was fitted on them), the others check the whole pool.
+    checked_train = 0 if rule == "smoothed" else n_train
+    rows = _rows_text(metric, n_val, checked_train, n_extra)
     for i in range(len(pv)):
-        pool = np.concatenate([pv[i] > 0, pt[i] > 0])
+        pool = np.concatenate([pv[i] > 0, pt[i] > 0, pe[i] > 0])
         free, free_iv = fairness_interval(
             "disparate_impact", pool, pool_z, n_boot=n_boot, level=level, seed=seed
         )
-        if metric in LABEL_FREE_METRICS:
-            est, iv, n_rows = free, free_iv, n_val + n_extra
+        if metric in LABEL_FREE_METRICS and rule == "smoothed":
+            est, iv = fairness_interval(metric, np.concatenate([pv[i] > 0, pe[i] > 0]),
+                                        np.concatenate([zv, ze]), n_boot=n_boot, level=level,
+                                        seed=seed)  # fmt: skip
+            n_rows = n_val + n_extra
+        elif metric in LABEL_FREE_METRICS:
+            est, iv, n_rows = free, free_iv, len(pool_z)
         else:
             est, iv = fairness_interval(metric, pv[i], zv, y, n_boot=n_boot, level=level, seed=seed)
             n_rows = n_val
@@ -402,9 +478,9 @@ def select(
                 "val_accuracy": float(acc[i]),
                 "label_free_di": free,
                 "label_free_di_interval": free_iv,
-                "n_label_free": n_val + n_extra,
+                "n_label_free": len(pool_z),
                 "checked_metric": metric,
-                "checked_rows": _rows_text(metric, n_val, n_extra),
+                "checked_rows": rows,
                 "checked_estimate": est,
                 "checked_interval": iv,
                 "checked_n": n_rows,
@@ -412,12 +488,21 @@ def select(
             }
         )
     warnings: list[str] = []
-    rows = _rows_text(metric, n_val, n_extra)
     what = metric.replace("_", " ")
     if rule == "point":
         fair = [fairness_estimate(metric, p, zv, y) for p in pv]
         chosen, crit = choose(acc.tolist(), fair, min_fairness=min_fairness)
         reason = f"rule 'point': {crit['rule']} (validation point estimates)"
+    elif rule == "smoothed":
+        if metric in LABEL_FREE_METRICS:
+            fair = [float(p["checked_estimate"]) for p in points]
+        else:
+            fair = [_smoothed_fairness(metric, p, zv, y) for p in pv]
+        chosen, crit = choose_index(acc.tolist(), fair, min_di=min_fairness, sweeps=sweeps)
+        for p, a, f in zip(points, crit["smoothed_val_acc"], crit["smoothed_di"], strict=True):
+            p.update(smoothed_val_accuracy=a, smoothed_fairness=f, feasible=f >= min_fairness)
+        reason = (f"rule 'smoothed': {crit['rule']} (3-point moving averages along the grid; "
+                  f"{what} on {rows})")  # fmt: skip
     else:
         low = [p["checked_interval"][0] if p["checked_interval"] else -math.inf for p in points]
         feasible = [i for i, p in enumerate(points) if p["feasible"]]

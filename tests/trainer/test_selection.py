@@ -238,8 +238,9 @@ def test_a_job_never_lets_test_rows_into_the_selection(monkeypatch: pytest.Monke
         seen.extend(np.shape(a)[-1] for a in (*args, kwargs.get("train_pred")) if a is not None)
         return real_select(*args, **kwargs)
 
-    monkeypatch.setattr(api, "prepare_dataset", scrambled)
-    monkeypatch.setattr(api, "select", spy)
+    # where run_training looks them up (trainer/api/training.py, trainer/api/evaluation.py)
+    monkeypatch.setattr(api.training, "prepare_dataset", scrambled)
+    monkeypatch.setattr(api.evaluation, "select", spy)
     second = api.run_training(spec, threads=1)
     a, b = first["seeds"][0], second["seeds"][0]
     assert a["selected"] == b["selected"] and a["selection_reason"] == b["selection_reason"]
