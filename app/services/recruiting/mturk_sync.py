@@ -30,7 +30,7 @@ from app.mturk.rules import explain_mturk
 from app.mturk.xml import QuestionXMLError, parse_answers
 from app.services import publishing
 from app.services.crowd import submissions
-from app.services.recruiting import exclusion, links
+from app.services.recruiting import exclusion, links, mturk_publish
 from app.services.task.page import worker_row
 from app.services.task.questions import answer_fields
 
@@ -65,7 +65,7 @@ def sync_hits(
         assert hit.mturk_hit_id is not None and mt is not None
         asked_at = datetime.now(UTC)
         with explain_mturk("ListAssignmentsForHIT"):
-            publishing.refresh_hit(session=session, settings=settings, row=hit, mt=mt)
+            mturk_publish.refresh(session=session, settings=settings, row=hit, mt=mt)
             assignments = list(mt.iter_assignments(hit.mturk_hit_id))
         for a in assignments:
             out.assignments_seen += 1
