@@ -1,8 +1,10 @@
-"""The MTurk provider: HITs through boto3 (app.mturk), MTurk's identity parameters on the task
-page, its externalSubmit completion step, sync (:mod:`.mturk_sync`), and approve / reject / bonus
-/ block through the requester API, each idempotent on retry (``ensure_approved`` /
-``ensure_rejected`` read MTurk back; a bonus carries a deterministic ``UniqueRequestToken``).
-MTurk's refusals carry the state that would have allowed the call (app.mturk.rules)."""
+"""The MTurk provider: HITs through boto3 (app.mturk), published and managed by
+:mod:`.mturk_publish` (creation and adoption from intent rows, fee rules, GetHIT, expire, extend,
+delete), MTurk's identity parameters on the task page, its externalSubmit completion step, sync
+(:mod:`.mturk_sync`), and approve / reject / bonus / block through the requester API, each
+idempotent on retry (``ensure_approved`` / ``ensure_rejected`` read MTurk back; a bonus carries a
+deterministic ``UniqueRequestToken``). MTurk's refusals carry the state that would have allowed
+the call (app.mturk.rules)."""
 
 from __future__ import annotations
 
