@@ -388,13 +388,20 @@ def answers_import(
 #: Every registered method (``AggregationMethod`` lists ``app.crowd.METHODS``, test-checked);
 #: read from the schema so that the CLI starts without importing pandas.
 _METHODS: tuple[str, ...] = get_args(AggregationMethod)
+_MethodOpt = typer.Option("mean", help="One of: " + ", ".join(_METHODS) + ".")
+_NOpt = typer.Option(None, min=1, max=1000, help="N answers (default: project's).")
+
+
+def _check_method(method: str) -> None:
+    if method not in _METHODS:
+        fail(f"--method: expected one of {', '.join(_METHODS)}, got {method!r}")
 
 
 @root.command("labels")
 def labels(
     project: int = ProjectOpt,
-    method: str = typer.Option("mean", help="One of: " + ", ".join(_METHODS) + "."),
-    n: int | None = typer.Option(None, min=1, max=1000, help="N answers (default: project's)."),
+    method: str = _MethodOpt,
+    n: int | None = _NOpt,
     limit: int = typer.Option(20, min=1, help="Rows printed in the table (--json: all)."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -402,8 +409,7 @@ def labels(
     from app.services.crowd import labels as svc
     from app.services.projects import get_project
 
-    if method not in _METHODS:
-        fail(f"--method: expected one of {', '.join(_METHODS)}, got {method!r}")
+    _check_method(method)
     with service() as (session, _settings):
         frame = svc.compute_labels(session=session, project_id=project, method=method, n=n)
         p = get_project(session=session, project_id=project)
@@ -454,15 +460,14 @@ def _export_row(e: Any) -> tuple[Any, ...]:
 @exports_app.command("create")
 def exports_create(
     project: int = ProjectOpt,
-    method: str = typer.Option("mean", help="One of: " + ", ".join(_METHODS) + "."),
-    n: int | None = typer.Option(None, min=1, max=1000, help="N answers (default: project's)."),
+    method: str = _MethodOpt,
+    n: int | None = _NOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Freeze the current labels into a new immutable export version."""
     from app.services.crowd import exports as svc
 
-    if method not in _METHODS:
-        fail(f"--method: expected one of {', '.join(_METHODS)}, got {method!r}")
+    _check_method(method)
     with service() as (session, _settings):
         export = svc.create_export(session=session, project_id=project, method=method, n=n)
     output(

@@ -65,20 +65,20 @@ def _ensure_hit_type(
 ) -> str:
     title = options["title"] or f"{project.name}: answer questions about examples"
     description = options["description"] or project.question
+    properties: dict[str, Any] = {
+        "Title": title[:128],
+        "Description": description[:2000],
+        "Keywords": str(options["keywords"])[:1000],
+        "Reward": str(reward),
+        "AssignmentDurationInSeconds": int(options["assignment_duration_seconds"]),
+        "AutoApprovalDelayInSeconds": int(options["auto_approval_delay_seconds"]),
+    }
+    if qualifications:
+        properties["QualificationRequirements"] = qualifications
     if qualifications and len(qualifications) > 1:
         # A top-up HIT's own requirement: not cached (MTurk returns the same HITTypeId for
         # identical properties anyway). The project-wide requirement alone is cached below.
-        return str(
-            mt.create_hit_type(
-                Title=title[:128],
-                Description=description[:2000],
-                Keywords=str(options["keywords"])[:1000],
-                Reward=str(reward),
-                AssignmentDurationInSeconds=int(options["assignment_duration_seconds"]),
-                AutoApprovalDelayInSeconds=int(options["auto_approval_delay_seconds"]),
-                QualificationRequirements=qualifications,
-            )
-        )
+        return str(mt.create_hit_type(**properties))
     row = session.scalar(
         select(HitType).where(
             HitType.project_id == project.id,
@@ -88,15 +88,7 @@ def _ensure_hit_type(
     )
     if row is not None:
         return row.hit_type_id
-    type_id = mt.create_hit_type(
-        Title=title[:128],
-        Description=description[:2000],
-        Keywords=str(options["keywords"])[:1000],
-        Reward=str(reward),
-        AssignmentDurationInSeconds=int(options["assignment_duration_seconds"]),
-        AutoApprovalDelayInSeconds=int(options["auto_approval_delay_seconds"]),
-        **({"QualificationRequirements": qualifications} if qualifications else {}),
-    )
+    type_id = mt.create_hit_type(**properties)
     session.add(
         HitType(
             project_id=project.id,
