@@ -4,7 +4,9 @@ function the API route of the same name calls (app/api/routes/*), on DATABASE_UR
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args
 
@@ -75,9 +77,13 @@ def _show_project(p: Any) -> None:
     print_record(f"project {p.id}", p.model_dump())
 
 
+#: Options named otherwise than the request model's field.
+_FIELD = {"reward": "reward_per_answer"}
+
+
 def _project_fields(**values: Any) -> dict[str, Any]:
     """The options given (None = not given), parsed into the request model's fields."""
-    out = {k: v for k, v in values.items() if v is not None}
+    out = {_FIELD.get(k, k): v for k, v in values.items() if v is not None}
     for key in ("scale_labels", "visible_columns"):
         if key in out:
             out[key] = csv_list(out[key])
@@ -107,10 +113,7 @@ _Live = typer.Option(None, "--allow-live/--no-allow-live", help="Allow the live 
 _Cap = typer.Option(None, help="Budget cap in dollars.")
 
 
-@projects_app.command("create")
-def projects_create(
-    name: str = typer.Option(..., help="Project name."),
-    question: str = typer.Option(..., help="The question shown to workers."),
+def _settings_options(
     description: str | None = _Desc,
     scale_labels: str | None = _Scale,
     threshold: float | None = _Threshold,
@@ -125,30 +128,37 @@ def projects_create(
     provider: str | None = _Provider,
     allow_live: bool | None = _Live,
     budget_cap: float | None = _Cap,
+) -> None:
+    """The project settings ``create`` and ``update`` both take, as options (None: not given)."""
+
+
+def _with_settings_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` (which takes them as ``**options``) the options of
+    :func:`_settings_options`, placed before its ``--json``: typer reads a command's options
+    from its signature."""
+    own = list(inspect.signature(command, eval_str=True).parameters.values())
+    own = [p for p in own if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    shared = list(inspect.signature(_settings_options, eval_str=True).parameters.values())
+    at = [p.name for p in own].index("as_json")
+    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*own[:at], *shared, *own[at:]], return_annotation=None
+    )
+    return command
+
+
+@projects_app.command("create")
+@_with_settings_options
+def projects_create(
+    name: str = typer.Option(..., help="Project name."),
+    question: str = typer.Option(..., help="The question shown to workers."),
     as_json: bool = JsonOpt,
+    **options: Any,
 ) -> None:
     """Create a labeling project (paper §4.4 defaults: threshold 2.5, N 11, $0.03)."""
     from app.schemas.crowd import ProjectCreate
     from app.services import projects as svc
 
-    fields = _project_fields(
-        name=name,
-        question=question,
-        description=description,
-        scale_labels=scale_labels,
-        threshold=threshold,
-        max_answers=max_answers,
-        questions_per_hit=questions_per_hit,
-        reward_per_answer=reward,
-        gold_per_hit=gold_per_hit,
-        quiz_per_hit=quiz_per_hit,
-        worker_filter=worker_filter,
-        visible_columns=visible_columns,
-        sensitive_column=sensitive_column,
-        provider=provider,
-        allow_live=allow_live,
-        budget_cap=budget_cap,
-    )
+    fields = _project_fields(name=name, question=question, **options)
     body = validate(ProjectCreate, fields, PROJECT_OPTIONS)
     with service() as (session, _settings):
         project = svc.create_project(session=session, data=body)
@@ -189,48 +199,19 @@ def projects_show(project_id: int = ProjectArg, as_json: bool = JsonOpt) -> None
 
 
 @projects_app.command("update")
+@_with_settings_options
 def projects_update(
     project_id: int = ProjectArg,
     name: str | None = _Name,
     question: str | None = _Question,
-    description: str | None = _Desc,
-    scale_labels: str | None = _Scale,
-    threshold: float | None = _Threshold,
-    max_answers: int | None = _MaxAnswers,
-    questions_per_hit: int | None = _QPerHit,
-    reward: float | None = _Reward,
-    gold_per_hit: int | None = _Gold,
-    quiz_per_hit: int | None = _Quiz,
-    worker_filter: str | None = _Filter,
-    visible_columns: str | None = _Visible,
-    sensitive_column: str | None = _Sensitive,
-    provider: str | None = _Provider,
-    allow_live: bool | None = _Live,
-    budget_cap: float | None = _Cap,
     as_json: bool = JsonOpt,
+    **options: Any,
 ) -> None:
     """Change the settings given; the others stay as they are."""
     from app.schemas.crowd import ProjectUpdate
     from app.services import projects as svc
 
-    fields = _project_fields(
-        name=name,
-        question=question,
-        description=description,
-        scale_labels=scale_labels,
-        threshold=threshold,
-        max_answers=max_answers,
-        questions_per_hit=questions_per_hit,
-        reward_per_answer=reward,
-        gold_per_hit=gold_per_hit,
-        quiz_per_hit=quiz_per_hit,
-        worker_filter=worker_filter,
-        visible_columns=visible_columns,
-        sensitive_column=sensitive_column,
-        provider=provider,
-        allow_live=allow_live,
-        budget_cap=budget_cap,
-    )
+    fields = _project_fields(name=name, question=question, **options)
     if not fields:
         fail("nothing to update: give at least one option (see --help)")
     body = validate(ProjectUpdate, fields, PROJECT_OPTIONS)
@@ -407,13 +388,20 @@ def answers_import(
 #: Every registered method (``AggregationMethod`` lists ``app.crowd.METHODS``, test-checked);
 #: read from the schema so that the CLI starts without importing pandas.
 _METHODS: tuple[str, ...] = get_args(AggregationMethod)
+_MethodOpt = typer.Option("mean", help="One of: " + ", ".join(_METHODS) + ".")
+_NOpt = typer.Option(None, min=1, max=1000, help="N answers (default: project's).")
+
+
+def _check_method(method: str) -> None:
+    if method not in _METHODS:
+        fail(f"--method: expected one of {', '.join(_METHODS)}, got {method!r}")
 
 
 @root.command("labels")
 def labels(
     project: int = ProjectOpt,
-    method: str = typer.Option("mean", help="One of: " + ", ".join(_METHODS) + "."),
-    n: int | None = typer.Option(None, min=1, max=1000, help="N answers (default: project's)."),
+    method: str = _MethodOpt,
+    n: int | None = _NOpt,
     limit: int = typer.Option(20, min=1, help="Rows printed in the table (--json: all)."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -421,8 +409,7 @@ def labels(
     from app.services.crowd import labels as svc
     from app.services.projects import get_project
 
-    if method not in _METHODS:
-        fail(f"--method: expected one of {', '.join(_METHODS)}, got {method!r}")
+    _check_method(method)
     with service() as (session, _settings):
         frame = svc.compute_labels(session=session, project_id=project, method=method, n=n)
         p = get_project(session=session, project_id=project)
@@ -473,15 +460,14 @@ def _export_row(e: Any) -> tuple[Any, ...]:
 @exports_app.command("create")
 def exports_create(
     project: int = ProjectOpt,
-    method: str = typer.Option("mean", help="One of: " + ", ".join(_METHODS) + "."),
-    n: int | None = typer.Option(None, min=1, max=1000, help="N answers (default: project's)."),
+    method: str = _MethodOpt,
+    n: int | None = _NOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Freeze the current labels into a new immutable export version."""
     from app.services.crowd import exports as svc
 
-    if method not in _METHODS:
-        fail(f"--method: expected one of {', '.join(_METHODS)}, got {method!r}")
+    _check_method(method)
     with service() as (session, _settings):
         export = svc.create_export(session=session, project_id=project, method=method, n=n)
     output(

@@ -32,6 +32,19 @@ def scale_confidence(score: np.ndarray, threshold: float) -> np.ndarray:
     return np.asarray(np.abs(score - threshold) / reach, dtype=np.float64)
 
 
+def posterior_positive(
+    codes: Codes, prior: float, ratio: np.ndarray, cell: np.ndarray
+) -> np.ndarray:
+    """P(true label +1) per example under a worker model: the prior's log-odds plus, for each
+    answer, the log-likelihood ratio (true + against true -) of its cell (``ratio[cell]``),
+    through the logistic, written to stay finite for large differences."""
+    log_odds = np.log(prior) - np.log1p(-prior)
+    log_odds = log_odds + np.bincount(
+        codes.example, weights=ratio[cell], minlength=codes.n_examples
+    )
+    return np.asarray(0.5 * (1.0 + np.tanh(0.5 * log_odds)), dtype=np.float64)
+
+
 class Aggregator(ABC):
     """Base class. Subclasses implement ``_fit_codes`` and set the per-example arrays.
 
@@ -80,6 +93,20 @@ class Aggregator(ABC):
         self.answers_used_ = pd.Series(used.astype(np.int64), index=index)
         self.mean_scores_ = pd.Series(score.astype(np.float64), index=index)
         self.confidences_ = pd.Series(confidence.astype(np.float64), index=index)
+
+    def _store_posterior(
+        self, codes: Codes, posterior: np.ndarray, *, used: np.ndarray, score: np.ndarray
+    ) -> None:
+        """Labels from P(+1) per example: +1 above one half; the confidence is the probability of
+        the label given."""
+        positive = posterior > 0.5
+        self._store(
+            codes,
+            positive=positive,
+            used=used,
+            score=score,
+            confidence=np.where(positive, posterior, 1.0 - posterior),
+        )
 
     def result_frame(self) -> pd.DataFrame:
         """The fitted labels as the ``aggregate`` result table (one row per example)."""

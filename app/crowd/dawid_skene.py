@@ -25,7 +25,7 @@ from typing import Self
 import numpy as np
 import pandas as pd
 
-from app.crowd._base import Aggregator, per_example_mean
+from app.crowd._base import Aggregator, per_example_mean, posterior_positive
 from app.crowd._table import DEFAULT_THRESHOLD, Codes
 
 ERR_MAX_ITER = "max_iter must be a positive integer; got {max_iter!r}"
@@ -100,12 +100,7 @@ class DawidSkene(Aggregator):
         ratio = np.empty(2 * codes.n_workers)
         ratio[0::2] = np.log1p(-alpha) - np.log(beta)
         ratio[1::2] = np.log(alpha) - np.log1p(-beta)
-        log_odds = np.log(prior) - np.log1p(-prior)
-        log_odds = log_odds + np.bincount(
-            codes.example, weights=ratio[cell], minlength=codes.n_examples
-        )
-        # Logistic of the log-odds, written to stay finite for large differences.
-        return np.asarray(0.5 * (1.0 + np.tanh(0.5 * log_odds)), dtype=np.float64)
+        return posterior_positive(codes, prior, ratio, cell)
 
     def _fit_codes(self, codes: Codes) -> Self:
         max_iter = self.max_iter
@@ -125,14 +120,7 @@ class DawidSkene(Aggregator):
             posterior = updated
             if shift < self.tol:
                 break
-        positive = posterior > 0.5
-        self._store(
-            codes,
-            positive=positive,
-            used=count,
-            score=mean,
-            confidence=np.where(positive, posterior, 1.0 - posterior),
-        )
+        self._store_posterior(codes, posterior, used=count, score=mean)
         index = codes.examples.rename("example_id")
         workers = codes.workers.rename("worker_id")
         self.probas_ = pd.Series(posterior, index=index)

@@ -30,7 +30,7 @@ from typing import Self
 import numpy as np
 import pandas as pd
 
-from app.crowd._base import Aggregator, per_example_mean
+from app.crowd._base import Aggregator, per_example_mean, posterior_positive
 from app.crowd._table import DEFAULT_THRESHOLD, MAX_VALUE, MIN_VALUE, Codes
 
 LEVELS = MAX_VALUE - MIN_VALUE + 1
@@ -114,23 +114,12 @@ class OrdinalDawidSkene(Aggregator):
         n_iter = 0
         for n_iter in range(1, self.max_iter + 1):  # noqa: B007 - n_iter is reported
             prior, ratio = self._m_step(codes, cell, posterior)
-            log_odds = np.log(prior) - np.log1p(-prior)
-            log_odds = log_odds + np.bincount(
-                codes.example, weights=ratio.ravel()[cell], minlength=codes.n_examples
-            )
-            updated = np.asarray(0.5 * (1.0 + np.tanh(0.5 * log_odds)), dtype=np.float64)
+            updated = posterior_positive(codes, prior, ratio.ravel(), cell)
             shift = float(np.max(np.abs(updated - posterior))) if len(updated) else 0.0
             posterior = updated
             if shift < self.tol:
                 break
-        positive = posterior > 0.5
-        self._store(
-            codes,
-            positive=positive,
-            used=count,
-            score=mean,
-            confidence=np.where(positive, posterior, 1.0 - posterior),
-        )
+        self._store_posterior(codes, posterior, used=count, score=mean)
         self._store_confusions(codes, cell, posterior)
         self.probas_ = pd.Series(posterior, index=codes.examples.rename("example_id"))
         self.prior_ = prior

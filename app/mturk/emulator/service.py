@@ -9,10 +9,8 @@ read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
-from app.mturk.emulator.clock import Clock
 from app.mturk.emulator.core import (
     PREVIEW_ASSIGNMENT_ID,
     Accounting,
@@ -21,7 +19,6 @@ from app.mturk.emulator.core import (
 )
 from app.mturk.emulator.model import operation_model, validate_input
 from app.mturk.emulator.protocol import EmuError, request_error
-from app.mturk.emulator.store import Store
 from app.mturk.emulator.worker_side import WorkerSide
 
 __all__ = [
@@ -37,62 +34,41 @@ class EmulatorService(WorkerSide):
     """The dispatcher: every requester operation by its wire name, run under the lock. The
     operations live in the mixins it inherits (``ops_*``, ``money``, ``worker_side``)."""
 
-    def __init__(
-        self,
-        store: Store,
-        clock: Clock,
-        *,
-        accounting: Accounting = "sandbox",
-        initial_balance: str = "10000.00",
-        allow_http_questions: bool = False,
-        base_url: Callable[[], str] = lambda: "http://127.0.0.1",
-        list_lag_seconds: Callable[[], float] = lambda: 0.0,
-        create_lag_seconds: Callable[[], float] = lambda: 0.0,
-    ) -> None:
-        super().__init__(
-            store,
-            clock,
-            accounting=accounting,
-            initial_balance=initial_balance,
-            allow_http_questions=allow_http_questions,
-            base_url=base_url,
-            list_lag_seconds=list_lag_seconds,
-            create_lag_seconds=create_lag_seconds,
-        )
-        self._ops: dict[str, Callable[[dict[str, Any], float], dict[str, Any]]] = {
-            "GetAccountBalance": self._get_account_balance,
-            "CreateHITType": self._create_hit_type,
-            "CreateHIT": self._create_hit,
-            "CreateHITWithHITType": self._create_hit_with_hit_type,
-            "GetHIT": self._get_hit,
-            "ListHITs": self._list_hits,
-            "ListReviewableHITs": self._list_reviewable_hits,
-            "ListAssignmentsForHIT": self._list_assignments,
-            "GetAssignment": self._get_assignment,
-            "ApproveAssignment": self._approve,
-            "RejectAssignment": self._reject,
-            "SendBonus": self._send_bonus,
-            "ListBonusPayments": self._list_bonus_payments,
-            "CreateAdditionalAssignmentsForHIT": self._add_assignments,
-            "UpdateExpirationForHIT": self._update_expiration,
-            "UpdateHITReviewStatus": self._update_review_status,
-            "DeleteHIT": self._delete_hit,
-            "CreateWorkerBlock": self._create_block,
-            "DeleteWorkerBlock": self._delete_block,
-            "ListWorkerBlocks": self._list_blocks,
-            "NotifyWorkers": self._notify,
-            "CreateQualificationType": self._create_qual_type,
-            "GetQualificationType": self._get_qual_type,
-            "ListQualificationTypes": self._list_qual_types,
-            "GetQualificationScore": self._get_qual_score,
-            "AssociateQualificationWithWorker": self._associate_qual,
-            "DisassociateQualificationFromWorker": self._disassociate_qual,
-            "ListWorkersWithQualificationType": self._list_workers_with_qual,
-        }
+    #: Each requester operation by its wire name, and the method (of a mixin) that runs it.
+    OPERATIONS: ClassVar[dict[str, str]] = {
+        "GetAccountBalance": "_get_account_balance",
+        "CreateHITType": "_create_hit_type",
+        "CreateHIT": "_create_hit",
+        "CreateHITWithHITType": "_create_hit_with_hit_type",
+        "GetHIT": "_get_hit",
+        "ListHITs": "_list_hits",
+        "ListReviewableHITs": "_list_reviewable_hits",
+        "ListAssignmentsForHIT": "_list_assignments",
+        "GetAssignment": "_get_assignment",
+        "ApproveAssignment": "_approve",
+        "RejectAssignment": "_reject",
+        "SendBonus": "_send_bonus",
+        "ListBonusPayments": "_list_bonus_payments",
+        "CreateAdditionalAssignmentsForHIT": "_add_assignments",
+        "UpdateExpirationForHIT": "_update_expiration",
+        "UpdateHITReviewStatus": "_update_review_status",
+        "DeleteHIT": "_delete_hit",
+        "CreateWorkerBlock": "_create_block",
+        "DeleteWorkerBlock": "_delete_block",
+        "ListWorkerBlocks": "_list_blocks",
+        "NotifyWorkers": "_notify",
+        "CreateQualificationType": "_create_qual_type",
+        "GetQualificationType": "_get_qual_type",
+        "ListQualificationTypes": "_list_qual_types",
+        "GetQualificationScore": "_get_qual_score",
+        "AssociateQualificationWithWorker": "_associate_qual",
+        "DisassociateQualificationFromWorker": "_disassociate_qual",
+        "ListWorkersWithQualificationType": "_list_workers_with_qual",
+    }
 
     @property
     def operations(self) -> list[str]:
-        return sorted(self._ops)
+        return sorted(self.OPERATIONS)
 
     # -- entry points ------------------------------------------------------------------------------
     def handle(self, op: str, params: Any) -> dict[str, Any]:
@@ -101,8 +77,8 @@ class EmulatorService(WorkerSide):
         if model is None:
             raise EmuError("UnknownOperationException", f"Unknown operation {op}", coral=True)
         validate_input(model, params)
-        impl = self._ops.get(op)
-        if impl is None:
+        name = self.OPERATIONS.get(op)
+        if name is None:
             raise request_error(
                 f"Operation {op} is not implemented by the local emulator", "AWS.NotImplemented"
             )
@@ -110,7 +86,8 @@ class EmulatorService(WorkerSide):
             now = self.clock.now()
             self._settle(now)
             try:
-                return impl(params, now)
+                result: dict[str, Any] = getattr(self, name)(params, now)
+                return result
             finally:
                 # Validation happens before any mutation, so what changed is safe to keep.
                 self.store.commit()

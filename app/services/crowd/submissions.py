@@ -6,7 +6,8 @@ are built here and nowhere else, with the same rules:
 
 * one answer per worker and example in a project, the first one (a later delivery of the same
   answer adds nothing; a lost write is restored);
-* an answer counts only once its assignment is ``confirmed`` (docs/MTURK.md §4 "Trust");
+* an answer counts only once its assignment is ``confirmed`` (docs/MTURK.md §4 "Trust"), which
+  :func:`confirm` decides for every provider from what the marketplace lists;
 * the assignment's hidden-gold score is computed from the answers *stored for it* (never from a
   posted form or a delivered payload), by :func:`score_gold`.
 
@@ -18,6 +19,7 @@ overridden rejection reserves again), whether the decision was taken here or on 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -105,13 +107,50 @@ def record_submission(
     return new
 
 
-def confirm(*, session: Session, assignment: Assignment) -> None:
-    """The marketplace vouches for this assignment (its sync listed it for the same HIT and
-    worker): it becomes ``confirmed`` and the answers stored for it start to count."""
-    assignment.confirmation = "confirmed"
-    session.execute(
-        update(Answer).where(Answer.assignment_id == assignment.id).values(confirmed=True)
-    )
+#: What :func:`confirm` decided about a submission a marketplace lists.
+Confirmation = Literal["confirmed", "contradicted", "waiting"]
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One submission as a marketplace's own listing shows it, in this service's terms (each
+    provider's sync reads its marketplace's API and fills this in): what it is listed under
+    (MTurk: the HIT's id here; Prolific: the study's row id here), the worker it names, and
+    whether the worker finished it there (MTurk lists submitted assignments only; Prolific:
+    AWAITING REVIEW or APPROVED)."""
+
+    under: object
+    worker: str
+    finished: bool = True
+
+
+def confirm(
+    *,
+    session: Session,
+    assignment: Assignment | None,
+    bound: tuple[object, str] | None,
+    listed: Listed,
+) -> Confirmation:
+    """When a submission counts, for every provider (docs/MTURK.md §4 "Trust", docs/PROLIFIC.md
+    §3): when the marketplace lists it under what it was bound to here and for the same worker
+    (``bound``: ``(under, worker)`` as stored here; None when nothing is bound here), finished.
+
+    * ``contradicted``: listed under something else or for another worker, or not bound here;
+      it never counts (the provider discards what was stored, or asks for a return);
+    * ``waiting``: the same binding, not finished on the marketplace yet;
+    * ``confirmed``: the assignment (if one was opened here) becomes ``confirmed`` and the answers
+      stored for it count; answers the marketplace delivers or the provider held are then stored
+      by :func:`record_submission`."""
+    if bound is None or bound != (listed.under, listed.worker):
+        return "contradicted"
+    if not listed.finished:
+        return "waiting"
+    if assignment is not None and assignment.confirmation != "confirmed":
+        assignment.confirmation = "confirmed"
+        session.execute(
+            update(Answer).where(Answer.assignment_id == assignment.id).values(confirmed=True)
+        )
+    return "confirmed"
 
 
 def record_imported(

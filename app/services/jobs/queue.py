@@ -218,16 +218,7 @@ def heartbeat(
             progress_stage=str(progress.get("stage", ""))[:200],
         )
     try:
-        owned = session.execute(
-            update(TrainingJob)
-            .where(
-                TrainingJob.id == claim.job_id,
-                TrainingJob.lease_token == claim.token,
-                TrainingJob.status == "running",
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ).rowcount  # type: ignore[attr-defined]
+        owned = _update_if_ours(session, claim, values)
         cancel = bool(
             session.scalar(
                 select(TrainingJob.cancel_requested).where(TrainingJob.id == claim.job_id)
@@ -279,18 +270,25 @@ def release(*, session: Session, claim: Claim) -> bool:
     return _settle(session, claim, values, outcome="released")
 
 
+def _update_if_ours(session: Session, claim: Claim, values: dict[str, Any]) -> int:
+    """Set ``values`` on the claimed job while it still runs under this claim's lease; the rows
+    changed (1: ours, 0: the lease was lost)."""
+    changed: int = session.execute(
+        update(TrainingJob)
+        .where(
+            TrainingJob.id == claim.job_id,
+            TrainingJob.lease_token == claim.token,
+            TrainingJob.status == "running",
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    return changed
+
+
 def _settle(session: Session, claim: Claim, values: dict[str, Any], *, outcome: str) -> bool:
     try:
-        owned = session.execute(
-            update(TrainingJob)
-            .where(
-                TrainingJob.id == claim.job_id,
-                TrainingJob.lease_token == claim.token,
-                TrainingJob.status == "running",
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ).rowcount  # type: ignore[attr-defined]
+        owned = _update_if_ours(session, claim, values)
         session.execute(
             update(TrainingJobRun)
             .where(TrainingJobRun.lease_token == claim.token)

@@ -10,10 +10,12 @@ unexpired HITs holding it; examples with the same need share HITs whose ``MaxAss
 need, so publishing again after a sync tops examples up until each has N usable answers.
 
 Resumability: every HIT row is written with state ``intent``, a deterministic
-``UniqueRequestToken`` and a ``RequesterAnnotation`` naming project, batch and HIT *before*
-MTurk is called. A restart publishes exactly the missing HITs: it first looks for each intent in
-``ListHITs`` (by annotation: that covers tokens MTurk has forgotten after 24 h), then creates it
-with its token, adopting the existing HIT when MTurk answers ``HitAlreadyExists``.
+``UniqueRequestToken`` and a ``RequesterAnnotation`` naming project, batch and HIT *before* the
+marketplace is called; the project's recruiting provider then publishes the rows
+(``RecruitingProvider.publish_rows``). A restart publishes exactly the missing HITs: MTurk
+(app.services.recruiting.mturk_publish) first looks for each intent in ``ListHITs`` (by
+annotation: that covers tokens MTurk has forgotten after 24 h), then creates it with its token,
+adopting the existing HIT when MTurk answers ``HitAlreadyExists``.
 
 The package is split by job: :mod:`.settings` (options, review policy),
 :mod:`.plan` (planning and cost), :mod:`.publish` (idempotent publishing, resume) and
@@ -46,7 +48,6 @@ from app.services.publishing.publish import (
 )
 from app.services.publishing.settings import (
     ANNOTATION_PREFIX,
-    BUILTIN_PROVIDERS,
     DEFAULT_HIT_OPTIONS,
     DEFAULT_REVIEW_POLICY,
     MAX_PER_HIT_CHEAP,
@@ -59,7 +60,6 @@ from app.services.publishing.settings import (
 
 __all__ = [
     "ANNOTATION_PREFIX",
-    "BUILTIN_PROVIDERS",
     "DEFAULT_HIT_OPTIONS",
     "DEFAULT_REVIEW_POLICY",
     "MAX_PER_HIT_CHEAP",

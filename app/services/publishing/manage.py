@@ -1,9 +1,10 @@
-"""HIT management and views: list, refresh, expire, extend, delete; the admin's view of a HIT."""
+"""HIT management and views: list, refresh, expire, extend, delete; the admin's view of a HIT.
+What a marketplace does for each operation is the HIT's recruiting provider's
+(app.services.recruiting); here are the checks every provider shares (arguments, the budget)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -11,21 +12,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import InvalidInput, NotFound
 from app.models import (
     Assignment,
     Hit,
     HitAssignment,
 )
-from app.mturk.client import MTurkClient
-from app.mturk.rules import explain_mturk
 from app.schemas.hits import HitPublic
-from app.services import ledger
+from app.services import ledger, recruiting
 from app.services.projects import get_project
-from app.services.publishing.plan import _aware
-from app.services.publishing.publish import _apply_mturk_hit
-from app.services.recruiting import exclusion
-from app.services.recruiting.links import invite_url, mturk_client, panel_url, task_url
+from app.services.recruiting.links import task_url
 
 
 # -- HIT management ----------------------------------------------------------------------
@@ -117,7 +113,7 @@ def _hit_view(
         n_rejected=rejected,
         synced_at=hit.synced_at,
         task_url=task_url(settings, hit.id),
-        panel_url=panel_url(settings, hit) if hit.provider == "link" else None,
+        panel_url=recruiting.get(hit.provider).panel_url(settings, hit),
         error=hit.error,
         created_at=hit.created_at,
         published_at=hit.published_at,
@@ -129,66 +125,19 @@ def link_invites(
 ) -> dict[str, Any]:
     """Signed per-worker task links (and the panel link) for a published link-provider HIT."""
     hit = get_hit(session=session, hit_id=hit_id)
-    if hit.provider != "link" or hit.state != "published":
-        raise Conflict(f"HIT {hit_id} is not a published link-provider task")
-    # No invitation for a worker who must not take the task (the page would refuse them).
-    refused = exclusion.excluded_for_link(session=session, hit=hit, workers=workers)
-    invites = {
-        w: invite_url(session=session, settings=settings, hit=hit, worker=w)
-        for w in workers
-        if w not in refused
-    }
-    session.commit()
-    return {
-        "hit_id": hit_id,
-        "invites": invites,
-        "refused": refused,
-        "panel_url": panel_url(settings, hit),
-    }
+    return recruiting.get(hit.provider).invites(session, settings, hit, workers)
 
 
-def _published_mturk(row: Hit) -> str:
-    if row.provider != "mturk":
-        raise Conflict(f"HIT {row.id} is a link-provider task; MTurk operations do not apply")
-    if row.state != "published" or not row.mturk_hit_id:
-        raise Conflict(
-            f"HIT {row.id} is {row.state}, not published on MTurk; run `frtrain hits publish` "
-            "to finish publishing"
-        )
-    return row.mturk_hit_id
-
-
-def refresh_hit(
-    *, session: Session, settings: Settings, row: Hit, mt: MTurkClient | None = None
-) -> Hit:
-    """Update a HIT row from GetHIT (status and assignment counts)."""
-    if row.provider != "mturk" or row.state != "published" or not row.mturk_hit_id:
-        return row
-    project = get_project(session=session, project_id=row.project_id)
-    mt = mt or mturk_client(settings, project)
-    with explain_mturk("GetHIT"):
-        hit = mt.get_hit(row.mturk_hit_id)
-    _apply_mturk_hit(row, hit)
-    row.synced_at = datetime.now(UTC)
-    session.commit()
+def refresh_hit(*, session: Session, settings: Settings, row: Hit, mt: Any = None) -> Hit:
+    """Update a HIT row from the marketplace (status and assignment counts)."""
+    recruiting.get(row.provider).refresh_hit(session, settings, row, client=mt)
     return row
 
 
-def expire_hit(
-    *, session: Session, settings: Settings, hit_id: int, mt: MTurkClient | None = None
-) -> Hit:
+def expire_hit(*, session: Session, settings: Settings, hit_id: int, mt: Any = None) -> Hit:
     row = get_hit(session=session, hit_id=hit_id)
-    if row.provider == "link":
-        row.expires_at = datetime.now(UTC)
-        session.commit()
-        return row
-    mturk_id = _published_mturk(row)
-    project = get_project(session=session, project_id=row.project_id)
-    mt = mt or mturk_client(settings, project)
-    with explain_mturk("UpdateExpirationForHIT"):
-        mt.expire_hit(mturk_id)
-    row.expires_at = datetime.now(UTC)
-    return refresh_hit(session=session, settings=settings, row=row, mt=mt)
+    recruiting.get(row.provider).expire_hit(session, settings, row, client=mt)
+    return row
 
 
 def extend_hit(
@@ -198,20 +147,19 @@ def extend_hit(
     hit_id: int,
     assignments: int | None = None,
     seconds: int | None = None,
-    mt: MTurkClient | None = None,
+    mt: Any = None,
 ) -> Hit:
     """Add assignments (idempotent: one token per resulting total) and/or push the expiry."""
     if not assignments and not seconds:
         raise InvalidInput("give assignments > 0 and/or seconds > 0")
     row = get_hit(session=session, hit_id=hit_id)
     project = get_project(session=session, project_id=row.project_id)
+    provider = recruiting.get(row.provider)
     cost = Decimal(0)
     if assignments:
         cost = (
-            ledger.hit_cost(
-                Decimal(str(row.reward)),
-                row.max_assignments + assignments,
-                marketplace=row.provider == "mturk",
+            provider.hit_cost(
+                Decimal(str(row.reward)), row.max_assignments + assignments
             ).per_assignment
             * assignments
         )
@@ -222,51 +170,15 @@ def extend_hit(
             extra=cost,
             what=f"{assignments} more assignments",
         )
-    if row.provider == "link":
-        if assignments:
-            row.max_assignments += assignments
-        if seconds:
-            base = max(_aware(row.expires_at or datetime.now(UTC)), datetime.now(UTC))
-            row.expires_at = base + timedelta(seconds=seconds)
-        session.commit()
-        return row
-    mturk_id = _published_mturk(row)
-    mt = mt or mturk_client(settings, project)
-    if assignments:
-        total = row.max_assignments + assignments
-        token = f"{row.token[:40]}-add{total}"
-        with explain_mturk("CreateAdditionalAssignmentsForHIT"):
-            mt.create_additional_assignments(mturk_id, assignments, unique_request_token=token)
-        row.max_assignments = total
-        ledger.record(
-            session=session,
-            project_id=project.id,
-            hit_id=row.id,
-            kind="extend",
-            amount=cost,
-            key=f"extend:{token}",
-            note=f"+{assignments} assignments",
-        )
-        session.commit()
-    if seconds:
-        current = _aware(row.expires_at or datetime.now(UTC))
-        new = max(current, datetime.now(UTC)) + timedelta(seconds=seconds)
-        with explain_mturk("UpdateExpirationForHIT"):
-            mt.update_expiration(mturk_id, new.replace(microsecond=0))
-    return refresh_hit(session=session, settings=settings, row=row, mt=mt)
+    provider.extend_hit(
+        session, settings, row, assignments=assignments, seconds=seconds, cost=cost, client=mt
+    )
+    return row
 
 
-def delete_hit(
-    *, session: Session, settings: Settings, hit_id: int, mt: MTurkClient | None = None
-) -> Hit:
+def delete_hit(*, session: Session, settings: Settings, hit_id: int, mt: Any = None) -> Hit:
     row = get_hit(session=session, hit_id=hit_id)
-    if row.provider == "mturk":
-        mturk_id = _published_mturk(row)
-        project = get_project(session=session, project_id=row.project_id)
-        mt = mt or mturk_client(settings, project)
-        with explain_mturk("DeleteHIT"):
-            mt.delete_hit(mturk_id)
-        row.mturk_status = "Disposed"
+    recruiting.get(row.provider).delete_hit(session, settings, row, client=mt)
     row.state = "disposed"
     session.commit()
     return row

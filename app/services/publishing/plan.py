@@ -28,12 +28,7 @@ from app.models import (
 from app.services import ledger, recruiting
 from app.services.crowd.labels import load_project_crowd
 from app.services.projects import get_project
-from app.services.publishing.settings import (
-    ANNOTATION_PREFIX,
-    BUILTIN_PROVIDERS,
-    MAX_PER_HIT_CHEAP,
-    hit_options,
-)
+from app.services.publishing.settings import ANNOTATION_PREFIX, hit_options
 
 
 # -- planning ----------------------------------------------------------------------------
@@ -95,18 +90,8 @@ class PublishPlan:
             "rewards": str(sum((h.cost.reward * h.max_assignments for h in self.hits), Decimal(0))),
             "fees": str(sum((h.cost.fee * h.max_assignments for h in self.hits), Decimal(0))),
             "total": str(self.total_cost),
-            "fee_rules": _fee_rules(self.provider),
+            "fee_rules": recruiting.get(self.provider).fee_rules,
         }
-
-
-def _hit_cost(provider: str, reward: Decimal, assignments: int) -> ledger.HitCost:
-    if provider in BUILTIN_PROVIDERS:
-        return ledger.hit_cost(reward, assignments, marketplace=provider == "mturk")
-    return recruiting.get(provider).hit_cost(reward, assignments)
-
-
-def _fee_rules(provider: str) -> str:
-    return recruiting.get(provider).fee_rules
 
 
 def _answers_needed(session: Session, project: Project) -> dict[int, int]:
@@ -138,7 +123,7 @@ def _answers_needed(session: Session, project: Project) -> dict[int, int]:
     for hit in session.scalars(
         select(Hit).where(Hit.project_id == project.id, Hit.state.in_(("intent", "published")))
     ):
-        if hit.expires_at is not None and _aware(hit.expires_at) <= now:
+        if hit.expires_at is not None and aware(hit.expires_at) <= now:
             continue
         open_slots = max(hit.max_assignments - int(submitted.get(hit.id, 0)), 0)
         for item in hit.items:
@@ -180,7 +165,8 @@ def _adaptive_need(rule: Any, values: list[int], outstanding: int, left: int) ->
     return min(left, max(rule.n_min - len(values), 1))
 
 
-def _aware(ts: datetime) -> datetime:
+def aware(ts: datetime) -> datetime:
+    """``ts`` in UTC when the database handed it back without a zone."""
     return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
 
 
@@ -224,6 +210,7 @@ def plan_batch(
             no gold or quiz is added to them.
     """
     project = get_project(session=session, project_id=project_id)
+    provider = recruiting.get(project.provider)
     batch = _next_batch(session, project.id)
     rate = ledger.money(project.reward_per_answer)
     chunks: list[tuple[list[dict[str, Any]], int]] = []
@@ -292,23 +279,12 @@ def plan_batch(
                     items=items,
                     max_assignments=part,
                     reward=reward,
-                    cost=_hit_cost(project.provider, reward, part),
+                    cost=provider.hit_cost(reward, part),
                 )
             )
-    if project.provider in BUILTIN_PROVIDERS and any(
-        h.max_assignments >= ledger.FEE_TIER_ASSIGNMENTS for h in hits
-    ):
-        warnings.append(
-            "some HITs have 10 or more assignments: MTurk then charges a 40% fee instead of 20%; "
-            f"pass max_per_hit={MAX_PER_HIT_CHEAP} to publish them as HITs of at most 9 "
-            "assignments"
-        )
-    if project.provider not in BUILTIN_PROVIDERS:
-        warnings += recruiting.get(project.provider).plan_warnings(
-            [(len(h.items), h.reward) for h in hits]
-        )
-    if project.provider == "mturk" and any(h.reward < ledger.CENT for h in hits):
-        raise InvalidInput("a HIT's reward would be $0.00; MTurk needs at least $0.01")
+    # The provider's notes on the plan (fee tiers, pay-rate floors); it refuses a plan it cannot
+    # publish (422).
+    warnings += provider.plan_warnings(hits)
     return PublishPlan(
         project_id=project.id,
         provider=project.provider,

@@ -38,8 +38,6 @@ DEFAULT_HIT_OPTIONS: dict[str, Any] = {
 }
 #: The review policy's defaults: the keys and meanings of app.schemas.review.ReviewPolicy.
 DEFAULT_REVIEW_POLICY: dict[str, Any] = ReviewPolicy().model_dump()
-#: Providers whose publishing lives in this module; others publish through app.services.recruiting.
-BUILTIN_PROVIDERS = ("mturk", "link")
 MAX_PER_HIT_CHEAP = 9  # MaxAssignments below MTurk's 10-assignment fee tier
 ANNOTATION_PREFIX = "frtrain"
 

@@ -10,6 +10,7 @@ own tables. Money amounts are in the project's currency, major units, as :class:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from app.core.errors import Conflict
 if TYPE_CHECKING:
     from app.models import Assignment, Hit, HitAssignment, Project, Worker
     from app.services.ledger import HitCost
-    from app.services.publishing import PublishResult
+    from app.services.publishing import PlannedHit, PublishResult
     from app.services.recruiting.sync import SyncResult
 
 
@@ -59,12 +60,20 @@ class RecruitingProvider:
         """What one approved assignment of ``hit`` costs (reward + fees)."""
         return self.hit_cost(Decimal(str(hit.reward)), hit.max_assignments).per_assignment
 
-    def plan_warnings(self, hits: list[tuple[int, Decimal]]) -> list[str]:
-        """Notes on a plan of ``(questions, reward)`` per question set (e.g. pay-rate floors)."""
+    def plan_warnings(self, hits: Sequence[PlannedHit]) -> list[str]:
+        """Notes on a planned batch (fee tiers, pay-rate floors); raises ``InvalidInput`` (422)
+        for a plan the provider cannot publish at all."""
         return []
 
-    def preflight(self, settings: Settings, project: Project) -> None:
-        """Refuse (before anything is written) a publish the settings do not allow."""
+    def preflight(self, settings: Settings, project: Project, *, client: Any = None) -> Any:
+        """Refuse (before anything is written) a publish the settings do not allow; returns the
+        client publishing goes on with (``client`` when one is given; None: the provider opens
+        its own)."""
+        return client
+
+    def endpoint(self, client: Any) -> str | None:
+        """The marketplace endpoint a batch's intent rows are written for (publishing them later
+        through a client for another endpoint fails them); None: not recorded."""
         return None
 
     def publish_rows(
@@ -76,9 +85,56 @@ class RecruitingProvider:
         result: PublishResult,
         *,
         reconcile: bool,
+        client: Any = None,
     ) -> PublishResult:
-        """Publish rows written in state ``intent`` (retry-safe; resumes after a crash)."""
+        """Publish rows written in state ``intent`` (retry-safe; with ``reconcile``, a resume
+        after a crash: adopt what the marketplace already holds under the rows' keys); counts
+        the rows created, adopted and failed in ``result``."""
         raise NotImplementedError
+
+    # -- HIT management ------------------------------------------------------------------------
+    def refresh_hit(
+        self, session: Session, settings: Settings, hit: Hit, *, client: Any = None
+    ) -> None:
+        """Bring a published HIT's row up to date with the marketplace (status and counts)."""
+        return None
+
+    def expire_hit(
+        self, session: Session, settings: Settings, hit: Hit, *, client: Any = None
+    ) -> None:
+        """Stop the HIT taking workers now (the row is committed)."""
+        raise Conflict(f"HIT {hit.id} is a {self.name} task; MTurk operations do not apply")
+
+    def extend_hit(
+        self,
+        session: Session,
+        settings: Settings,
+        hit: Hit,
+        *,
+        assignments: int | None,
+        seconds: int | None,
+        cost: Decimal,
+        client: Any = None,
+    ) -> None:
+        """Add ``assignments`` places (``cost``: what they may cost, within the budget) and/or
+        push the expiry ``seconds`` later (the row is committed)."""
+        raise Conflict(f"HIT {hit.id} is a {self.name} task; MTurk operations do not apply")
+
+    def delete_hit(
+        self, session: Session, settings: Settings, hit: Hit, *, client: Any = None
+    ) -> None:
+        """Take the HIT off the marketplace (publishing then marks the row ``disposed``)."""
+        return None
+
+    def panel_url(self, settings: Settings, hit: Hit) -> str | None:
+        """The one link a panel shares for this HIT (None: the marketplace lists the HIT)."""
+        return None
+
+    def invites(
+        self, session: Session, settings: Settings, hit: Hit, workers: list[str]
+    ) -> dict[str, Any]:
+        """Signed per-worker task links (409 when the provider hands out none)."""
+        raise Conflict(f"HIT {hit.id} is not a published link-provider task")
 
     # -- task page -----------------------------------------------------------------------------
     def identify(

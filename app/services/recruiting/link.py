@@ -2,12 +2,17 @@
 The worker is identified by a signed per-worker invite token (``?invite=``) or by the panel's id
 parameter (``?pid=``, allowed only on a link carrying the HIT's signature ``k``); each HIT has
 ``max_assignments`` places, taken on first visits; no marketplace fee, a completion code on the
-end page, nothing to sync and nothing to pay (workers are paid through their panel)."""
+end page, nothing to sync and nothing to pay (workers are paid through their panel).
+
+Publishing a link HIT marks it published with its lifetime as expiry (no marketplace to call);
+expiring, extending and deleting change the row alone."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -15,10 +20,14 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.core.security import verify_plain
-from app.models import Hit
-from app.services.recruiting import links
-from app.services.recruiting._builtin import BuiltinProvider
+from app.models import Hit, Project
+from app.services.publishing.plan import aware
+from app.services.recruiting import exclusion, links
+from app.services.recruiting._builtin import BuiltinProvider, mark_published
 from app.services.recruiting.base import Identity
+
+if TYPE_CHECKING:
+    from app.services.publishing import PublishResult
 
 _WORKER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,120}$")
 NO_BONUS = "link-provider workers are paid through their panel; no bonus here"
@@ -63,6 +72,28 @@ def take_slot(*, session: Session, hit: Hit) -> None:
         raise Conflict("this task has all the answers it needs; thank you")
 
 
+def invites(
+    *, session: Session, settings: Settings, hit: Hit, workers: list[str]
+) -> dict[str, Any]:
+    """Signed per-worker task links (and the panel link) for a published link HIT."""
+    if hit.state != "published":
+        raise Conflict(f"HIT {hit.id} is not a published link-provider task")
+    # No invitation for a worker who must not take the task (the page would refuse them).
+    refused = exclusion.excluded_for_link(session=session, hit=hit, workers=workers)
+    urls = {
+        w: links.invite_url(session=session, settings=settings, hit=hit, worker=w)
+        for w in workers
+        if w not in refused
+    }
+    session.commit()
+    return {
+        "hit_id": hit.id,
+        "invites": urls,
+        "refused": refused,
+        "panel_url": links.panel_url(settings, hit),
+    }
+
+
 class LinkProvider(BuiltinProvider):
     name = "link"
     fee_rules = "no marketplace fee: workers are paid through their panel"
@@ -75,6 +106,56 @@ class LinkProvider(BuiltinProvider):
 
     def take_place(self, session: Session, hit: Hit) -> None:
         take_slot(session=session, hit=hit)
+
+    # -- publishing and HIT management ---------------------------------------------------------
+    def publish_rows(
+        self,
+        session: Session,
+        settings: Settings,
+        project: Project,
+        rows: list[Hit],
+        result: PublishResult,
+        *,
+        reconcile: bool,
+        client: Any = None,
+    ) -> PublishResult:
+        for row in rows:
+            row.expires_at = datetime.now(UTC) + timedelta(seconds=row.lifetime_seconds)
+            mark_published(session=session, row=row)
+            result.created += 1
+        return result
+
+    def expire_hit(
+        self, session: Session, settings: Settings, hit: Hit, *, client: Any = None
+    ) -> None:
+        hit.expires_at = datetime.now(UTC)
+        session.commit()
+
+    def extend_hit(
+        self,
+        session: Session,
+        settings: Settings,
+        hit: Hit,
+        *,
+        assignments: int | None,
+        seconds: int | None,
+        cost: Decimal,
+        client: Any = None,
+    ) -> None:
+        if assignments:
+            hit.max_assignments += assignments
+        if seconds:
+            base = max(aware(hit.expires_at or datetime.now(UTC)), datetime.now(UTC))
+            hit.expires_at = base + timedelta(seconds=seconds)
+        session.commit()
+
+    def panel_url(self, settings: Settings, hit: Hit) -> str | None:
+        return links.panel_url(settings, hit)
+
+    def invites(
+        self, session: Session, settings: Settings, hit: Hit, workers: list[str]
+    ) -> dict[str, Any]:
+        return invites(session=session, settings=settings, hit=hit, workers=workers)
 
     def bonus_key(self, assignment_id: str, amount: Decimal) -> str:
         raise Conflict(NO_BONUS)

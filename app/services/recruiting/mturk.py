@@ -1,12 +1,15 @@
-"""The MTurk provider: HITs through boto3 (app.mturk), MTurk's identity parameters on the task
-page, its externalSubmit completion step, sync (:mod:`.mturk_sync`), and approve / reject / bonus
-/ block through the requester API, each idempotent on retry (``ensure_approved`` /
-``ensure_rejected`` read MTurk back; a bonus carries a deterministic ``UniqueRequestToken``).
-MTurk's refusals carry the state that would have allowed the call (app.mturk.rules)."""
+"""The MTurk provider: HITs through boto3 (app.mturk), published and managed by
+:mod:`.mturk_publish` (creation and adoption from intent rows, fee rules, GetHIT, expire, extend,
+delete), MTurk's identity parameters on the task page, its externalSubmit completion step, sync
+(:mod:`.mturk_sync`), and approve / reject / bonus / block through the requester API, each
+idempotent on retry (``ensure_approved`` / ``ensure_rejected`` read MTurk back; a bonus carries a
+deterministic ``UniqueRequestToken``). MTurk's refusals carry the state that would have allowed
+the call (app.mturk.rules)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -19,11 +22,13 @@ from app.mturk.client import MTurkClient
 from app.mturk.errors import INVALID_ASSIGNMENT_STATE, MTurkRequestError
 from app.mturk.rules import explain_mturk
 from app.services import ledger
-from app.services.recruiting import exclusion, links, mturk_sync
+from app.services.recruiting import exclusion, links, mturk_publish, mturk_sync
 from app.services.recruiting._builtin import BuiltinProvider
 from app.services.recruiting.base import Identity
+from app.services.recruiting.mturk_publish import project_of
 
 if TYPE_CHECKING:
+    from app.services.publishing import PlannedHit, PublishResult
     from app.services.recruiting.sync import SyncResult
 
 #: MTurk WorkerIds (docs/MTURK.md: CustomerId ^A[A-Z0-9]+$); never ':', so never a link id.
@@ -85,6 +90,79 @@ class MTurkProvider(BuiltinProvider):
     confirms_later = True
     policy_bonus = True
 
+    # -- publishing and HIT management (app.services.recruiting.mturk_publish) ------------------
+    def plan_warnings(self, hits: Sequence[PlannedHit]) -> list[str]:
+        warnings = super().plan_warnings(hits)
+        if any(h.reward < ledger.CENT for h in hits):
+            raise InvalidInput("a HIT's reward would be $0.00; MTurk needs at least $0.01")
+        return warnings
+
+    def preflight(self, settings: Settings, project: Project, *, client: Any = None) -> MTurkClient:
+        mt = client or client_for(settings, project)
+        mturk_publish.check_task_url(settings, mt)
+        return mt
+
+    def endpoint(self, client: Any) -> str | None:
+        return str(client.endpoint_url)
+
+    def publish_rows(
+        self,
+        session: Session,
+        settings: Settings,
+        project: Project,
+        rows: list[Hit],
+        result: PublishResult,
+        *,
+        reconcile: bool,
+        client: Any = None,
+    ) -> PublishResult:
+        return mturk_publish.publish_rows(
+            session=session,
+            settings=settings,
+            project=project,
+            rows=rows,
+            result=result,
+            reconcile=reconcile,
+            mt=client,
+        )
+
+    def refresh_hit(
+        self, session: Session, settings: Settings, hit: Hit, *, client: Any = None
+    ) -> None:
+        mturk_publish.refresh(session=session, settings=settings, row=hit, mt=client)
+
+    def expire_hit(
+        self, session: Session, settings: Settings, hit: Hit, *, client: Any = None
+    ) -> None:
+        mturk_publish.expire(session=session, settings=settings, row=hit, mt=client)
+
+    def extend_hit(
+        self,
+        session: Session,
+        settings: Settings,
+        hit: Hit,
+        *,
+        assignments: int | None,
+        seconds: int | None,
+        cost: Decimal,
+        client: Any = None,
+    ) -> None:
+        mturk_publish.extend(
+            session=session,
+            settings=settings,
+            row=hit,
+            assignments=assignments,
+            seconds=seconds,
+            cost=cost,
+            mt=client,
+        )
+
+    def delete_hit(
+        self, session: Session, settings: Settings, hit: Hit, *, client: Any = None
+    ) -> None:
+        mturk_publish.delete(session=session, settings=settings, row=hit, mt=client)
+
+    # -- task page -----------------------------------------------------------------------------
     def identify(
         self, session: Session, settings: Settings, hit: Hit, params: dict[str, str]
     ) -> Identity | None:
@@ -144,7 +222,7 @@ class MTurkProvider(BuiltinProvider):
         override_rejection: bool = False,
         client: Any = None,
     ) -> str | None:
-        mt = client or client_for(settings, _project(session, hit))
+        mt = client or client_for(settings, project_of(session, hit))
         with explain_mturk("ApproveAssignment"):
             if override_rejection:
                 _override(mt, assignment_id, feedback)
@@ -162,7 +240,7 @@ class MTurkProvider(BuiltinProvider):
         *,
         client: Any = None,
     ) -> str | None:
-        mt = client or client_for(settings, _project(session, hit))
+        mt = client or client_for(settings, project_of(session, hit))
         with explain_mturk("RejectAssignment"):
             mt.ensure_rejected(assignment_id, feedback=feedback[:MAX_TEXT])
         return "Rejected"
@@ -182,7 +260,7 @@ class MTurkProvider(BuiltinProvider):
         worker_id: str,
         client: Any = None,
     ) -> tuple[Decimal, str]:
-        mt = client or client_for(settings, _project(session, hit))
+        mt = client or client_for(settings, project_of(session, hit))
         with explain_mturk("SendBonus"):
             mt.send_bonus(
                 worker_id=worker_id,
@@ -221,9 +299,3 @@ class MTurkProvider(BuiltinProvider):
 
 def _bonus_token(assignment_id: str, amount: Decimal) -> str:
     return f"bonus-{assignment_id}-{int(amount * 100)}"[:MAX_TOKEN]
-
-
-def _project(session: Session, hit: Hit) -> Project:
-    project = session.get(Project, hit.project_id)
-    assert project is not None  # FK
-    return project

@@ -8,11 +8,13 @@ page write restores the answers.
 
 Confirmation (docs/MTURK.md §4 "Trust"): an assignment the task page stored unconfirmed is
 confirmed when ``ListAssignmentsForHIT`` returns it for the same HIT and worker; then its answers
-count. It is discarded (answers deleted, the id refused from then on) when MTurk contradicts it
-(another worker or HIT), or does not list it although it cannot be in progress there: the HIT had
-no pending assignment when sync asked (``GetHIT`` before ``ListAssignmentsForHIT``), or the
-assignment is older than the HIT's assignment duration (MTurk would have abandoned it). Otherwise
-it stays unconfirmed (a worker between our submit and MTurk's externalSubmit) until a later sync.
+count (the rule is app.services.crowd.submissions ``confirm``; this module reads MTurk's listing
+into ``submissions.Listed``). It is discarded (answers deleted, the id refused from then on) when
+MTurk contradicts it (another worker or HIT), or does not list it although it cannot be in
+progress there: the HIT had no pending assignment when sync asked (``GetHIT`` before
+``ListAssignmentsForHIT``), or the assignment is older than the HIT's assignment duration (MTurk
+would have abandoned it). Otherwise it stays unconfirmed (a worker between our submit and MTurk's
+externalSubmit) until a later sync.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from app.mturk.rules import explain_mturk
 from app.mturk.xml import QuestionXMLError, parse_answers
 from app.services import publishing
 from app.services.crowd import submissions
-from app.services.recruiting import exclusion, links
+from app.services.recruiting import exclusion, links, mturk_publish
 from app.services.task.page import worker_row
 from app.services.task.questions import answer_fields
 
@@ -65,7 +67,7 @@ def sync_hits(
         assert hit.mturk_hit_id is not None and mt is not None
         asked_at = datetime.now(UTC)
         with explain_mturk("ListAssignmentsForHIT"):
-            publishing.refresh_hit(session=session, settings=settings, row=hit, mt=mt)
+            mturk_publish.refresh(session=session, settings=settings, row=hit, mt=mt)
             assignments = list(mt.iter_assignments(hit.mturk_hit_id))
         for a in assignments:
             out.assignments_seen += 1
@@ -172,6 +174,50 @@ def _settle_unconfirmed(
     out.slots_lost += max(0, hit.max_assignments - hit.n_available - hit.n_pending - len(listed))
 
 
+def _forged(session: Session, assignment: Assignment, out: SyncResult) -> None:
+    """Ours was opened with this id for another HIT or worker than MTurk lists: it was forged;
+    its rows go (MTurk's own assignment is then recorded in their place)."""
+    out.problems.append(
+        f"assignment {assignment.external_id} was opened here for another HIT or worker than "
+        "MTurk's; its answers were discarded"
+    )
+    out.assignments_discarded += 1
+    known = session.get(HitAssignment, assignment.id)
+    for table, column in (
+        (Answer, Answer.assignment_id),
+        (HitAssignment, HitAssignment.assignment_id),
+        (Assignment, Assignment.id),
+    ):
+        session.execute(
+            delete(table)
+            .where(column == assignment.id)
+            .execution_options(synchronize_session=False)
+        )
+    for obj in (known, assignment):
+        if obj is not None:
+            session.expunge(obj)
+
+
+def _listed_assignment(session: Session, hit: Hit, aid: str, worker_ext: str) -> Assignment:
+    """A row for an assignment MTurk lists that the task page never opened (or forged)."""
+    worker = worker_row(session=session, external_id=worker_ext)
+    assignment = Assignment(
+        project_id=hit.project_id,
+        worker_id=worker.id,
+        external_id=aid,
+        status="accepted",
+        source="mturk",
+        confirmation="unconfirmed",  # until MTurk's listing confirms it, just below
+    )
+    session.add(assignment)
+    session.flush()
+    session.add(
+        HitAssignment(assignment_id=assignment.id, hit_id=hit.id, worker_external_id=worker_ext)
+    )
+    session.flush()
+    return assignment
+
+
 def _upsert(
     session: Session,
     settings: Settings,
@@ -185,52 +231,28 @@ def _upsert(
     status = str(a.get("AssignmentStatus", "Submitted"))
     submit_time = a.get("SubmitTime")
     when = submit_time if isinstance(submit_time, datetime) else datetime.now(UTC)
+    # ListAssignmentsForHIT lists submitted assignments only, each under its HIT and worker.
+    listed = submissions.Listed(under=hit.id, worker=worker_ext)
     assignment = session.scalar(select(Assignment).where(Assignment.external_id == aid))
-    if assignment is not None:
-        known = session.get(HitAssignment, assignment.id)
-        if known is None or known.hit_id != hit.id or known.worker_external_id != worker_ext:
-            # Ours was opened with this id for another HIT or worker: MTurk says it was forged.
-            out.problems.append(
-                f"assignment {aid} was opened here for another HIT or worker than MTurk's; "
-                "its answers were discarded"
-            )
-            out.assignments_discarded += 1
-            for table, column in (
-                (Answer, Answer.assignment_id),
-                (HitAssignment, HitAssignment.assignment_id),
-                (Assignment, Assignment.id),
-            ):
-                session.execute(
-                    delete(table)
-                    .where(column == assignment.id)
-                    .execution_options(synchronize_session=False)
-                )
-            for obj in (known, assignment):
-                if obj is not None:
-                    session.expunge(obj)
-            assignment = None
-    if assignment is None:
-        worker = worker_row(session=session, external_id=worker_ext)
-        assignment = Assignment(
-            project_id=hit.project_id,
-            worker_id=worker.id,
-            external_id=aid,
-            status="accepted",
-            source="mturk",
-            confirmation="confirmed",  # MTurk itself reports it
+    known = session.get(HitAssignment, assignment.id) if assignment is not None else None
+    bound = (known.hit_id, known.worker_external_id) if known is not None else None
+    was = assignment.confirmation if assignment is not None else None
+    verdict = submissions.confirm(
+        session=session, assignment=assignment, bound=bound, listed=listed
+    )
+    if verdict == "contradicted":
+        if assignment is not None:
+            _forged(session, assignment, out)
+        assignment = _listed_assignment(session, hit, aid, worker_ext)
+        submissions.confirm(
+            session=session, assignment=assignment, bound=(hit.id, worker_ext), listed=listed
         )
-        session.add(assignment)
-        session.flush()
-        session.add(
-            HitAssignment(assignment_id=assignment.id, hit_id=hit.id, worker_external_id=worker_ext)
-        )
-        session.flush()
         out.assignments_new += 1
+    elif was != "confirmed":
+        out.assignments_confirmed += 1
+    assert assignment is not None  # bound here (not contradicted), or recorded just above
     ha = session.get(HitAssignment, assignment.id)
     assert ha is not None  # created above, or checked against MTurk's HIT and worker
-    if assignment.confirmation != "confirmed":
-        submissions.confirm(session=session, assignment=assignment)
-        out.assignments_confirmed += 1
     fields = answer_fields(settings, hit, aid, ha)
     values = _values(a.get("Answer"), fields, out)
     first = assignment.status == "accepted"

@@ -21,6 +21,7 @@ become answers. A participant cannot take a study twice nor someone else's sessi
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -70,7 +71,7 @@ from app.services.recruiting.prolific.review import (
 )
 
 if TYPE_CHECKING:
-    from app.services.publishing import PublishResult
+    from app.services.publishing import PlannedHit, PublishResult
     from app.services.recruiting.sync import SyncResult
 
 __all__ = ["ProlificProvider", "bulk_approve", "pay_bonus", "request_return", "start", "worker_id"]
@@ -94,9 +95,9 @@ class ProlificProvider(RecruitingProvider):
         fee, vat = fees(settings, ledger.money(reward))
         return ledger.HitCost(reward=ledger.money(reward), fee=fee + vat, assignments=assignments)
 
-    def plan_warnings(self, hits: list[tuple[int, Decimal]]) -> list[str]:
+    def plan_warnings(self, hits: Sequence[PlannedHit]) -> list[str]:
         out = []
-        for n, reward in hits:
+        for n, reward in ((len(h.items), h.reward) for h in hits):
             eta = max(1, math.ceil(n * SECONDS_PER_QUESTION / 60))
             hourly = ledger.money(Decimal(reward) * 60 / eta)
             if hourly < HOURLY_FLOOR:
@@ -108,10 +109,11 @@ class ProlificProvider(RecruitingProvider):
                 break
         return out
 
-    def preflight(self, settings: Settings, project: Project) -> None:
+    def preflight(self, settings: Settings, project: Project, *, client: Any = None) -> Any:
         resolve_target(
             settings, project_allow_live=bool(project.allow_live), spending_cap=project.budget_cap
         )
+        return client
 
     def publish_rows(
         self,
@@ -122,6 +124,7 @@ class ProlificProvider(RecruitingProvider):
         result: PublishResult,
         *,
         reconcile: bool,
+        client: Any = None,
     ) -> PublishResult:
         return publish_rows(
             session=session,

@@ -88,20 +88,40 @@ def apply_submission(
     pid = str(sub.get("participant_id", ""))
     status = str(sub.get("status", ""))
     row = session.get(ProlificSession, sid)
-    if row is None or row.participant_id != pid or row.study_row_id != study.id:
+    assignment = (
+        session.scalar(select(Assignment).where(Assignment.external_id == sid))
+        if row is not None
+        else None
+    )
+    # Prolific lists a session under its study and participant; finished: AWAITING REVIEW or
+    # APPROVED (docs/PROLIFIC.md §3).
+    verdict = submissions.confirm(
+        session=session,
+        assignment=assignment,
+        bound=(row.study_row_id, row.participant_id) if row is not None else None,
+        listed=submissions.Listed(under=study.id, worker=pid, finished=status in FINISHED),
+    )
+    if verdict == "contradicted":
         if status == "AWAITING REVIEW" and not sub.get("return_requested"):
             # Finished on Prolific without answers reaching us: ask for a return, never pay.
             client.request_return(sid, [RETURN_REASON])
             out.problems.append(f"Prolific submission {sid} has no answers here; return requested")
         return
+    assert row is not None  # bound
     row.prolific_status = status
     if row.state in ("open", "held") and status in GONE:
         row.state = "released"  # the place was given up; held answers never count
         return
-    if row.state == "held" and status in FINISHED:
-        confirm(session=session, project=project, row=row, status=status, out=out)
+    if verdict == "confirmed" and row.state == "held":
+        store_held(
+            session=session,
+            project=project,
+            row=row,
+            assignment=assignment,
+            status=status,
+            out=out,
+        )
     if row.state == "confirmed":
-        assignment = session.scalar(select(Assignment).where(Assignment.external_id == sid))
         ha = session.get(HitAssignment, assignment.id) if assignment is not None else None
         if assignment is None or ha is None:
             return
@@ -109,22 +129,28 @@ def apply_submission(
         if status in ("APPROVED", "REJECTED") and ha.review == "pending":
             hit = session.get(Hit, ha.hit_id)
             assert hit is not None
-            verdict: submissions.Verdict = "approved" if status == "APPROVED" else "rejected"
+            verdict_here: submissions.Verdict = "approved" if status == "APPROVED" else "rejected"
             submissions.record_decision(
                 session=session,
                 hit=hit,
                 assignment=assignment,
                 ha=ha,
-                verdict=verdict,
-                note=f"{verdict} on Prolific",
+                verdict=verdict_here,
+                note=f"{verdict_here} on Prolific",
             )
 
 
-def confirm(
-    *, session: Session, project: Project, row: ProlificSession, status: str, out: SyncResult
+def store_held(
+    *,
+    session: Session,
+    project: Project,
+    row: ProlificSession,
+    assignment: Assignment | None,
+    status: str,
+    out: SyncResult,
 ) -> None:
-    """Prolific lists the submission as finished: the held answers become answers."""
-    assignment = session.scalar(select(Assignment).where(Assignment.external_id == row.session_id))
+    """Prolific confirmed the submission (app.services.crowd.submissions ``confirm``): the held
+    answers become answers."""
     ha = session.get(HitAssignment, assignment.id) if assignment is not None else None
     if assignment is None or ha is None or not row.answers:
         out.problems.append(f"Prolific session {row.session_id} has no held answers; skipped")
