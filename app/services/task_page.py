@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -64,6 +64,14 @@ class Forbidden(DomainError):
 class Gone(DomainError):
     status_code = 410
     code = "expired"
+
+
+@dataclass(frozen=True)
+class ExampleFeatures:
+    """What a page shows of an example."""
+
+    id: int
+    features: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -122,12 +130,13 @@ class SubmitOutcome:
 
 
 def _hit(session: Session, hit_id: int) -> tuple[Hit, Project]:
-    hit = session.get(Hit, hit_id)
-    if hit is None or hit.state not in ("published",):
+    # One round trip for both (every page view and submit starts here).
+    row = session.execute(
+        select(Hit, Project).join(Project, Project.id == Hit.project_id).where(Hit.id == hit_id)
+    ).first()
+    if row is None or row[0].state not in ("published",):
         raise NotFound(f"task {hit_id} does not exist or is not open")
-    project = session.get(Project, hit.project_id)
-    assert project is not None  # FK
-    return hit, project
+    return row[0], row[1]
 
 
 def _check_open(hit: Hit) -> None:
@@ -137,7 +146,7 @@ def _check_open(hit: Hit) -> None:
             raise Gone(f"task {hit.id} has expired; it no longer takes answers")
 
 
-def _features(example: Example, project: Project) -> list[tuple[str, str]]:
+def _features(example: Example | ExampleFeatures, project: Project) -> list[tuple[str, str]]:
     names = project.visible_columns or list(example.features)
     return [(n, _fmt(example.features.get(n))) for n in names if n in example.features]
 
@@ -150,15 +159,34 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _examples(session: Session, ids: list[int]) -> dict[int, Example]:
-    if not ids:
-        return {}
-    return {e.id: e for e in session.scalars(select(Example).where(Example.id.in_(ids)))}
+#: Example features already read, by (project id, project creation time, example id). Examples
+#: are written once and never updated (only deleted with their project, whose id and creation
+#: time never come back together, even where SQLite reuses ids), so a page need not read them
+#: again. Per process, bounded: emptied when full.
+_FEATURES: dict[tuple[int, datetime, int], dict[str, Any]] = {}
+FEATURES_CACHE_SIZE = 50_000
+
+
+def _examples(session: Session, project: Project, ids: list[int]) -> dict[int, ExampleFeatures]:
+    """The features of examples of ``project`` (read once per process, see ``_FEATURES``)."""
+    key = (project.id, project.created_at)
+    out = {e: ExampleFeatures(e, f) for e in ids if (f := _FEATURES.get((*key, e))) is not None}
+    missing = [e for e in ids if e not in out]
+    if missing:
+        rows = session.execute(
+            select(Example.id, Example.features).where(Example.id.in_(missing))
+        ).all()
+        if len(_FEATURES) + len(rows) > FEATURES_CACHE_SIZE:
+            _FEATURES.clear()
+        for r in rows:
+            out[int(r.id)] = ExampleFeatures(int(r.id), r.features)
+            _FEATURES[(*key, int(r.id))] = r.features
+    return out
 
 
 def _quiz_questions(session: Session, hit: Hit, project: Project) -> list[Question]:
     ids = [int(i["example_id"]) for i in hit.items if i["role"] == "quiz"]
-    examples = _examples(session, ids)
+    examples = _examples(session, project, ids)
     return [
         Question(field=QUIZ_FIELD.format(e), number=n + 1, features=_features(examples[e], project))
         for n, e in enumerate(ids)
@@ -212,8 +240,23 @@ def answer_fields(
     return {providers.answer_field(settings, assignment_id, e): e for e in ids}
 
 
-def _seen_by_worker(session: Session, project_id: int, worker_id: int) -> set[int]:
-    """Every example this worker was shown or answered in the project (gold must not repeat)."""
+def _answered_by_worker(session: Session, project_id: int, worker_id: int) -> set[int]:
+    """Every example this worker has answered in the project."""
+    return {
+        int(e)
+        for e in session.scalars(
+            select(Answer.example_id).where(
+                Answer.project_id == project_id, Answer.worker_id == worker_id
+            )
+        )
+    }
+
+
+def _seen_by_worker(
+    session: Session, project_id: int, worker_id: int, answered: set[int] | None = None
+) -> set[int]:
+    """Every example this worker was shown or answered in the project (gold must not repeat).
+    ``answered``: the worker's answered examples, when the caller has read them already."""
     seen: set[int] = set()
     rows = session.execute(
         select(HitAssignment.questions, Hit.items)
@@ -226,29 +269,36 @@ def _seen_by_worker(session: Session, project_id: int, worker_id: int) -> set[in
             seen.update(int(e) for e in questions)
         else:
             seen.update(int(i["example_id"]) for i in items)
-    seen.update(
-        int(e)
-        for e in session.scalars(
-            select(Answer.example_id).where(
-                Answer.project_id == project_id, Answer.worker_id == worker_id
-            )
-        )
-    )
-    return seen
+    if answered is None:
+        answered = _answered_by_worker(session, project_id, worker_id)
+    return seen | answered
 
 
 def _choose_questions(
-    session: Session, settings: Settings, hit: Hit, assignment_id: str, worker_id: int
+    session: Session,
+    settings: Settings,
+    hit: Hit,
+    assignment_id: str,
+    worker_id: int,
+    *,
+    new_worker: bool = False,
+    answered: set[int] | None = None,
 ) -> list[int]:
     """This assignment's questions: the HIT's task examples plus, for each gold slot, a hidden
     gold check this worker has never been shown (the HIT's own when fresh, else another from
-    the project's pool, else none), shuffled in the assignment's own order."""
+    the project's pool, else none), shuffled in the assignment's own order. ``new_worker``: the
+    worker row was created in this transaction, so nothing can have been shown to it yet;
+    ``answered``: the worker's answered examples, when the caller has read them already."""
     rng = _rng(settings, assignment_id)
     tasks = [int(i["example_id"]) for i in hit.items if i["role"] == "task"]
     slots = [int(i["example_id"]) for i in hit.items if i["role"] == "gold"]
     chosen: list[int] = []
     if slots:
-        seen = _seen_by_worker(session, hit.project_id, worker_id)
+        seen = (
+            set()
+            if new_worker
+            else _seen_by_worker(session, hit.project_id, worker_id, answered=answered)
+        )
         pool = list(
             session.scalars(
                 select(GoldQuestion.example_id)
@@ -280,7 +330,7 @@ def _work_questions(
     ha: HitAssignment,
 ) -> list[Question]:
     fields = answer_fields(settings, hit, ident.assignment_id, ha)
-    examples = _examples(session, list(fields.values()))
+    examples = _examples(session, project, list(fields.values()))
     return [
         Question(field=name, number=n + 1, features=_features(examples[e], project))
         for n, (name, e) in enumerate(fields.items())
@@ -351,12 +401,18 @@ def _hidden(settings: Settings, hit: Hit, ident: Identity) -> dict[str, str]:
 
 def worker_row(session: Session, external_id: str) -> WorkerRow:
     """The worker with this marketplace (or link) id, created on first sight."""
+    return _worker_row_created(session, external_id)[0]
+
+
+def _worker_row_created(session: Session, external_id: str) -> tuple[WorkerRow, bool]:
+    """:func:`worker_row`, and whether it was created now (in this transaction)."""
     row = session.scalar(select(WorkerRow).where(WorkerRow.external_id == external_id))
-    if row is None:
-        row = WorkerRow(external_id=external_id)
-        session.add(row)
-        session.flush()
-    return row
+    if row is not None:
+        return row, False
+    row = WorkerRow(external_id=external_id)
+    session.add(row)
+    session.flush()
+    return row, True
 
 
 def _task_example_ids(hit: Hit) -> list[int]:
@@ -397,20 +453,15 @@ def _bind(
             )
         return assignment, ha
     _recruiter(hit).admit(session, hit, ident)
-    worker = worker_row(session, ident.worker_id)
+    # A worker row created just now (its insert not yet committed) has no answers and no
+    # assignments anywhere: another transaction cannot reference it, so skip those queries.
+    worker, new_worker = _worker_row_created(session, ident.worker_id)
     if worker.blocked:
         raise Forbidden("this worker may not work on this project's tasks")
     tasks = [int(i["example_id"]) for i in hit.items if i["role"] == "task"]
-    already = session.scalar(
-        select(Answer.id)
-        .where(
-            Answer.project_id == hit.project_id,
-            Answer.worker_id == worker.id,
-            Answer.example_id.in_(tasks),
-        )
-        .limit(1)
-    )
-    if already is not None:
+    # Read once: both the check below and the choice of gold need them.
+    answered = set() if new_worker else _answered_by_worker(session, hit.project_id, worker.id)
+    if any(e in answered for e in tasks):
         raise Conflict(
             "you have already answered questions of this task in another HIT; please return it"
         )
@@ -432,7 +483,15 @@ def _bind(
         hit_id=hit.id,
         worker_external_id=ident.worker_id,
         review="pending",
-        questions=_choose_questions(session, settings, hit, ident.assignment_id, worker.id),
+        questions=_choose_questions(
+            session,
+            settings,
+            hit,
+            ident.assignment_id,
+            worker.id,
+            new_worker=new_worker,
+            answered=answered,
+        ),
     )
     session.add(ha)
     try:
@@ -517,12 +576,14 @@ def _verified(
     if not providers.verify_plain(form.get("token"), expected):
         raise Forbidden("this form was not issued for this assignment, HIT and worker")
     _check_open(hit)
-    assignment = session.scalar(
-        select(Assignment).where(Assignment.external_id == ident.assignment_id)
-    )
-    if assignment is None:
+    row = session.execute(
+        select(Assignment, HitAssignment)
+        .outerjoin(HitAssignment, HitAssignment.assignment_id == Assignment.id)
+        .where(Assignment.external_id == ident.assignment_id)
+    ).first()
+    if row is None:
         raise NotFound(f"assignment {ident.assignment_id} was never opened on this task")
-    ha = session.get(HitAssignment, assignment.id)
+    assignment, ha = row[0], row[1]
     if ha is None or ha.hit_id != hit.id or ha.worker_external_id != ident.worker_id:
         raise Forbidden(f"assignment {ident.assignment_id} belongs to another worker or task")
     return hit, project, ident, assignment, ha
@@ -562,7 +623,7 @@ def _feedback(
     if not ha.quiz:
         return []
     ids = [int(q["example_id"]) for q in ha.quiz]
-    examples = {e.id: e for e in session.scalars(select(Example).where(Example.id.in_(ids)))}
+    examples = _examples(session, project, ids)
     gold = {
         g.example_id: g
         for g in session.scalars(
@@ -675,29 +736,36 @@ def submit_task(
             )
         )
     )
-    rows = [
-        Answer(
-            project_id=hit.project_id,
-            example_id=e,
-            worker_id=assignment.worker_id,
-            assignment_id=assignment.id,
-            value=v,
-            source=hit.provider,
-            submitted_at=now,
-            confirmed=assignment.confirmation == "confirmed",
-        )
-        for e, v in values.items()
-        if e not in answered  # one answer per worker and example, the first one
-    ]
-    session.add_all(rows)
+    # One answer per worker and example, the first one.
+    stored = {e: v for e, v in values.items() if e not in answered}
+    # Score before anything is pending: the gold query then flushes nothing, and the
+    # assignment's row gets one UPDATE (score and submitted_via), flushed before the INSERT.
+    _score_gold(session, project, ha, stored)
     ha.submitted_via = "page"
-    _score_gold(session, project, ha, {r.example_id: r.value for r in rows})
     try:
+        if stored:
+            # One multi-row INSERT, no ORM objects (nothing reads them back).
+            session.execute(
+                insert(Answer),
+                [
+                    {
+                        "project_id": hit.project_id,
+                        "example_id": e,
+                        "worker_id": assignment.worker_id,
+                        "assignment_id": assignment.id,
+                        "value": v,
+                        "source": hit.provider,
+                        "submitted_at": now,
+                        "confirmed": assignment.confirmation == "confirmed",
+                    }
+                    for e, v in stored.items()
+                ],
+            )
         session.commit()
     except IntegrityError:  # a concurrent second submit of the same assignment
         session.rollback()
         raise Conflict("this assignment was already submitted; nothing was changed") from None
-    out = SubmitOutcome(hit=hit, project=project, provider=hit.provider, n_answers=len(rows))
+    out = SubmitOutcome(hit=hit, project=project, provider=hit.provider, n_answers=len(stored))
     if hit.provider == "mturk":
         out.post_to = f"{ident.submit_to}/mturk/externalSubmit"
         out.fields = [("assignmentId", ident.assignment_id)] + [
