@@ -29,6 +29,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import httpx
 import numpy as np
 from sqlalchemy import event
@@ -49,21 +50,31 @@ from app.services.replay import parse_forms, serve_app  # noqa: E402
 
 
 class Recorder:
-    """Counts the SQL statements of the request in progress (all threads of this process)."""
+    """Counts the SQL statements of the request in progress (all threads of this process), and
+    its trips through the threadpool (each a hand-over to a worker thread and back)."""
 
     def __init__(self) -> None:
         self.n = 0
+        self.hops = 0
         self.kinds: Counter[str] = Counter()
         self.keep = False  # record the statements' text too
+        run_sync = anyio.to_thread.run_sync
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            self.hops += 1
+            return await run_sync(*args, **kwargs)
+
+        anyio.to_thread.run_sync = counted  # type: ignore[assignment]
 
     def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.n += 1
         if self.keep:
             self.kinds[" ".join(statement.split())[:110]] += 1
 
-    def take(self) -> int:
+    def take(self) -> tuple[int, int]:
         n, self.n = self.n, 0
-        return n
+        hops, self.hops = self.hops, 0
+        return n, hops
 
 
 def _form_data(page: str, rng: random.Random) -> tuple[str, dict[str, str]]:
@@ -75,15 +86,15 @@ def _form_data(page: str, rng: random.Random) -> tuple[str, dict[str, str]]:
 
 def timed(
     client: httpx.Client, method: str, url: str, data: dict[str, str] | None, rec: Recorder
-) -> tuple[str, tuple[float, float, int]]:
-    """The response text, and (wall ms, server CPU ms, SQL statements) of one request. The
-    server's CPU is this process's less this (the client's) thread's."""
+) -> tuple[str, tuple[float, float, int, int]]:
+    """The response text, and (wall ms, server CPU ms, SQL statements, threadpool trips) of one
+    request. The server's CPU is this process's less this (the client's) thread's."""
     w0, c0, t0 = time.perf_counter(), time.process_time(), time.thread_time()
     resp = client.request(method, url, data=data)
     w1, c1, t1 = time.perf_counter(), time.process_time(), time.thread_time()
     if resp.status_code != 200:
         raise SystemExit(f"{method} {url}: {resp.status_code} {resp.text[:300]}")
-    return resp.text, ((w1 - w0) * 1000, ((c1 - c0) - (t1 - t0)) * 1000, rec.take())
+    return resp.text, ((w1 - w0) * 1000, ((c1 - c0) - (t1 - t0)) * 1000, *rec.take())
 
 
 def main() -> int:
@@ -134,7 +145,7 @@ def main() -> int:
         pool = Slots(slots)
         done: list[set[str]] = [set() for _ in range(args.workers)]
         rec = Recorder()
-        times: dict[str, list[tuple[float, float, int]]] = {"page": [], "submit": []}
+        times: dict[str, list[tuple[float, float, int, int]]] = {"page": [], "submit": []}
         rng = random.Random(0)
         event.listen(Engine, "before_cursor_execute", rec)
         with serve_app(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
@@ -167,7 +178,8 @@ def main() -> int:
         print(
             f"{kind:<7} wall p50 {np.percentile(arr[:, 0], 50):6.2f} ms  p90 "
             f"{np.percentile(arr[:, 0], 90):6.2f} ms   server CPU mean {arr[:, 1].mean():6.2f} "
-            f"ms   SQL statements {arr[:, 2].min():.0f}-{arr[:, 2].max():.0f}"
+            f"ms   SQL statements {arr[:, 2].min():.0f}-{arr[:, 2].max():.0f}   threadpool trips "
+            f"{arr[:, 3].min():.0f}-{arr[:, 3].max():.0f}"
         )
     if args.sql:
         print("\nSQL statements (count over the measured sessions):")
