@@ -2,21 +2,39 @@
 
 Starts ``frtrain mturk-local`` and ``--api-processes`` ``frtrain serve`` processes (localhost
 only) on a private Postgres schema (or a SQLite file), publishes enough HITs through the emulator,
-then runs ``--workers`` concurrent simulated workers for ``--seconds`` (bounded): each accepts a
-HIT on the emulator, GETs the task page, submits every answer and posts the page's form to the
-emulator's externalSubmit, then starts over as a new worker. The workers spread over the API
-processes like a load balancer would.
+then runs ``--workers`` concurrent simulated workers for ``--seconds`` (bounded).
 
-Prints throughput, p50/p99 latency of the task page and of the submit, the error count, and a
-recount after a sync: every submission the service accepted (200) is stored exactly once (0 lost,
-0 duplicated) and confirmed by MTurk. The ``kill`` run SIGKILLs one API process half-way and
-restarts it; requests in flight then may fail, and the report says how many (and whether any of
-them had committed nonetheless). Both runs by default, each on its own database and emulator.
+How a simulated worker behaves: it is one MTurk worker (one WorkerId) doing HIT after HIT, as
+MTurk workers work through a batch: accept a HIT it has not done on the emulator, GET the task
+page, think, submit every answer, post the returned form to the emulator's externalSubmit, then
+accept the next. The think time between page and submit is uniform on [0.5, 1.5] x ``--think``
+(default 5 s: a real worker spends minutes on 30 questions, so this compresses time about fifty
+times while keeping the workers out of step); the workers' first accepts are spread over the
+first ``--think`` seconds. ``--think 0`` is the saturation run: every worker submits the instant
+its page arrives, so the latencies then measure queueing at full load, not service time. Each
+session goes to one API process, round robin, as a load balancer would; a refused connection
+(the process is down) goes to the other one, as the balancer's health check would.
+
+How the processes are split on one machine: the deployment (the ``frtrain serve`` processes and
+Postgres) runs at normal priority; the emulator (standing for MTurk, another company's servers)
+and the load generator (standing for the workers' browsers, in a process of its own) run at
+``--nice`` (10), so they take the CPU the deployment leaves idle rather than the CPU it measures.
+A niced generator on a busy machine answers late, so its latencies err high, never low.
+
+Prints, next to the latencies, how the workers behave, the offered load (workers / think time),
+the achieved throughput, the CPU seconds each part used and the load average before and after
+(other people's work on a shared machine shows there; say so when it is high). Then the p50/p99
+latency of the task page and of the submit, the errors by kind, and a recount after a sync:
+every submission the service accepted (200) is stored exactly once (0 lost, 0 duplicated) and
+confirmed by MTurk. The ``kill`` run SIGKILLs one API process half-way and restarts it; requests
+in flight then may fail, and the report says how many (and whether any of them had committed
+nonetheless). Both runs by default, each on its own database and emulator.
 
     .venv/bin/python benchmarks/task_load.py                       # Postgres at TEST_POSTGRES_URL
+    .venv/bin/python benchmarks/task_load.py --think 0 --runs normal   # saturation
     .venv/bin/python benchmarks/task_load.py --runs kill --seconds 30 --json out.json
 
-Target (2 cores): submit p99 < 100 ms with 0 errors and 0 lost.
+Target (2 cores, default think time): submit p99 < 100 ms with 0 errors and 0 lost.
 """
 
 from __future__ import annotations
@@ -479,15 +497,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU seconds of every ``postgres`` process on this machine (other users' too)."""
-    total = 0.0
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds of each ``postgres`` process on this machine (other users' too), by pid."""
+    out: dict[int, float] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError):
-            text_ = stat.read_text()
-            if "(postgres)" in text_:
-                total += cpu_seconds(int(stat.parent.name))
-    return total
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if "(postgres)" in stat.read_text():
+                out[int(stat.parent.name)] = cpu_seconds(int(stat.parent.name))
+    return out
+
+
+def postgres_cpu_since(before: dict[int, float]) -> float:
+    """CPU seconds the ``postgres`` processes used since ``before`` (processes that ended in
+    between are not counted)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in postgres_cpu().items())
 
 
 def one_run(args: argparse.Namespace, kill: bool) -> dict[str, Any]:
@@ -552,8 +575,8 @@ def one_run(args: argparse.Namespace, kill: bool) -> dict[str, Any]:
             cpu0 = {
                 "api": sum(cpu_seconds(a.proc.pid) for a in apis if a.proc),
                 "emulator": cpu_seconds(emu.pid),
-                "postgres": postgres_cpu_seconds(),
             }
+            pg0 = postgres_cpu()
             ctx = multiprocessing.get_context("spawn")
             queue = ctx.Queue()
             t_start = time.monotonic() + 1.0  # the generator's clock starts once it runs
@@ -585,8 +608,7 @@ def one_run(args: argparse.Namespace, kill: bool) -> dict[str, Any]:
                 + api_cpu_lost
                 - cpu0["api"],
                 "emulator": cpu_seconds(emu.pid) - cpu0["emulator"],
-                "postgres (all backends, other users too)": postgres_cpu_seconds()
-                - cpu0["postgres"],
+                "postgres (other users' work too)": postgres_cpu_since(pg0),
                 "load generator": stats.cpu_s,
             }
             if kill_info:
@@ -679,15 +701,15 @@ def report(r: dict[str, Any]) -> None:
         f"{c['accepted_but_not_confirmed_by_mturk']}; failed requests that had committed "
         f"{c['failed_requests_that_committed']} (sync {c['sync_seconds']} s)"
     )
-    ok = (
-        r["submit_ms"]["p99"] < TARGET_SUBMIT_P99_MS
-        and (r["errors"] == 0 or r["run"] == "kill")
-        and c["lost"] == 0
-        and c["duplicated"] == 0
-    )
+    intact = c["lost"] == 0 and c["duplicated"] == 0
+    if r["run"] == "kill":
+        # Requests in flight at the kill may fail (counted above); nothing may be lost.
+        print(f"target (kill run): 0 lost, 0 duplicated: {'PASS' if intact else 'FAIL'}")
+        return
+    ok = r["submit_ms"]["p99"] < TARGET_SUBMIT_P99_MS and r["errors"] == 0 and intact
     print(
-        f"target submit p99 < {TARGET_SUBMIT_P99_MS:.0f} ms, 0 errors (normal run), 0 lost, "
-        f"0 duplicated: {'PASS' if ok else 'FAIL'}"
+        f"target submit p99 < {TARGET_SUBMIT_P99_MS:.0f} ms, 0 errors, 0 lost, 0 duplicated: "
+        f"{'PASS' if ok else 'FAIL'}"
     )
 
 
