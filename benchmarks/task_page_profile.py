@@ -34,6 +34,7 @@ import httpx
 import numpy as np
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -55,6 +56,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.n = 0
+        self.other = 0  # pool check-outs (each pings: pool_pre_ping), COMMITs and ROLLBACKs
         self.hops = 0
         self.kinds: Counter[str] = Counter()
         self.keep = False  # record the statements' text too
@@ -71,10 +73,17 @@ class Recorder:
         if self.keep:
             self.kinds[" ".join(statement.split())[:110]] += 1
 
-    def take(self) -> tuple[int, int]:
+    def round_trip(self, *_args: Any) -> None:
+        self.other += 1
+
+    def take(self) -> tuple[int, int, int]:
+        """(statements, database round trips, threadpool trips) since the last call. Round
+        trips: the statements, a BEGIN before each transaction's first, and the pings,
+        COMMITs and ROLLBACKs."""
         n, self.n = self.n, 0
+        other, self.other = self.other, 0
         hops, self.hops = self.hops, 0
-        return n, hops
+        return n, n + other, hops
 
 
 def _form_data(page: str, rng: random.Random) -> tuple[str, dict[str, str]]:
@@ -84,11 +93,17 @@ def _form_data(page: str, rng: random.Random) -> tuple[str, dict[str, str]]:
     return form["action"], data | {r: str(rng.randint(1, 4)) for r in radios}
 
 
+def _span(values: Any) -> str:
+    lo, hi = int(values.min()), int(values.max())
+    return str(lo) if lo == hi else f"{lo}-{hi}"
+
+
 def timed(
     client: httpx.Client, method: str, url: str, data: dict[str, str] | None, rec: Recorder
-) -> tuple[str, tuple[float, float, int, int]]:
-    """The response text, and (wall ms, server CPU ms, SQL statements, threadpool trips) of one
-    request. The server's CPU is this process's less this (the client's) thread's."""
+) -> tuple[str, tuple[float, float, int, int, int]]:
+    """The response text, and (wall ms, server CPU ms, SQL statements, database round trips,
+    threadpool trips) of one request. The server's CPU is this process's less this (the
+    client's) thread's."""
     w0, c0, t0 = time.perf_counter(), time.process_time(), time.thread_time()
     resp = client.request(method, url, data=data)
     w1, c1, t1 = time.perf_counter(), time.process_time(), time.thread_time()
@@ -145,9 +160,12 @@ def main() -> int:
         pool = Slots(slots)
         done: list[set[str]] = [set() for _ in range(args.workers)]
         rec = Recorder()
-        times: dict[str, list[tuple[float, float, int, int]]] = {"page": [], "submit": []}
+        times: dict[str, list[tuple[float, float, int, int, int]]] = {"page": [], "submit": []}
         rng = random.Random(0)
         event.listen(Engine, "before_cursor_execute", rec)
+        for name in ("begin", "commit", "rollback"):
+            event.listen(Engine, name, rec.round_trip)
+        event.listen(Pool, "checkout", rec.round_trip)
         with serve_app(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
             for k in range(need):
                 measuring = k >= args.warmup
@@ -177,9 +195,9 @@ def main() -> int:
         arr = np.array(rows)
         print(
             f"{kind:<7} wall p50 {np.percentile(arr[:, 0], 50):6.2f} ms  p90 "
-            f"{np.percentile(arr[:, 0], 90):6.2f} ms   server CPU mean {arr[:, 1].mean():6.2f} "
-            f"ms   SQL statements {arr[:, 2].min():.0f}-{arr[:, 2].max():.0f}   threadpool trips "
-            f"{arr[:, 3].min():.0f}-{arr[:, 3].max():.0f}"
+            f"{np.percentile(arr[:, 0], 90):6.2f} ms   server CPU mean {arr[:, 1].mean():6.2f} ms"
+            f"   SQL statements {_span(arr[:, 2])}   database round trips {_span(arr[:, 3])}"
+            f"   threadpool trips {_span(arr[:, 4])}"
         )
     if args.sql:
         print("\nSQL statements (count over the measured sessions):")
