@@ -159,28 +159,44 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-#: Example features already read, by (project id, project creation time, example id). Examples
-#: are written once and never updated (only deleted with their project, whose id and creation
-#: time never come back together, even where SQLite reuses ids), so a page need not read them
-#: again. Per process, bounded: emptied when full.
-_FEATURES: dict[tuple[int, datetime, int], dict[str, Any]] = {}
-FEATURES_CACHE_SIZE = 50_000
+class _FeatureCache:
+    """Example features already read, by (project id, project creation time, example id).
+
+    Examples are written once and never updated (only deleted with their project, whose id and
+    creation time never come back together, even where SQLite reuses ids), so a page need not
+    read them again. Per process, bounded by the number of feature values held (an example may
+    have many columns): emptied when full. Threads share it; dict operations are atomic."""
+
+    def __init__(self, max_values: int) -> None:
+        self.max_values = max_values
+        self.n_values = 0
+        self.data: dict[tuple[int, datetime, int], dict[str, Any]] = {}
+
+    def get(self, key: tuple[int, datetime, int]) -> dict[str, Any] | None:
+        return self.data.get(key)
+
+    def put(self, key: tuple[int, datetime, int], features: dict[str, Any]) -> None:
+        if self.n_values + len(features) > self.max_values:
+            self.data.clear()
+            self.n_values = 0
+        self.data[key] = features
+        self.n_values += len(features)
+
+
+#: About 25 MB per process at most.
+_FEATURES = _FeatureCache(max_values=250_000)
 
 
 def _examples(session: Session, project: Project, ids: list[int]) -> dict[int, ExampleFeatures]:
-    """The features of examples of ``project`` (read once per process, see ``_FEATURES``)."""
-    key = (project.id, project.created_at)
-    out = {e: ExampleFeatures(e, f) for e in ids if (f := _FEATURES.get((*key, e))) is not None}
+    """The features of examples of ``project`` (read once per process, see ``_FeatureCache``)."""
+    pkey = (project.id, project.created_at)
+    out = {e: ExampleFeatures(e, f) for e in ids if (f := _FEATURES.get((*pkey, e))) is not None}
     missing = [e for e in ids if e not in out]
     if missing:
-        rows = session.execute(
-            select(Example.id, Example.features).where(Example.id.in_(missing))
-        ).all()
-        if len(_FEATURES) + len(rows) > FEATURES_CACHE_SIZE:
-            _FEATURES.clear()
+        rows = session.execute(select(Example.id, Example.features).where(Example.id.in_(missing)))
         for r in rows:
             out[int(r.id)] = ExampleFeatures(int(r.id), r.features)
-            _FEATURES[(*key, int(r.id))] = r.features
+            _FEATURES.put((*pkey, int(r.id)), r.features)
     return out
 
 
