@@ -15,6 +15,7 @@ from app.commands import hits as _hits  # noqa: F401
 from app.commands import lifecycle as _lifecycle  # noqa: F401
 from app.commands import mturk as _mturk  # noqa: F401
 from app.commands import replay as _replay  # noqa: F401
+from app.commands import review as _review  # noqa: F401
 from app.commands import root
 from app.commands import serve as _serve  # noqa: F401
 from app.commands import worker as _worker  # noqa: F401

@@ -15,6 +15,18 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api.contract import install_contract
+from app.api.routes import (
+    admin_pages,
+    data,
+    exports,
+    health,
+    hits,
+    jobs,
+    models,
+    projects,
+    quality,
+    task,
+)
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory
 from app.core.errors import DomainError
@@ -120,19 +132,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     install_contract(app)
 
-    from app.api.routes import admin_pages, health, task
-
     app.include_router(health.router)
     app.include_router(task.router)  # the worker task page (HTML), outside /api/v1
-    for admin_router in admin_pages.ROUTERS:  # admin web pages (HTML, cookie sign-in) under /admin
-        app.include_router(admin_router)
+    admin_pages.install(app)  # admin web pages (HTML, cookie sign-in) under /admin
     for router in _api_routers():
         app.include_router(router, prefix=API_PREFIX)
     return app
 
 
 def _api_routers() -> list[Any]:
-    from app.api.routes import data, exports, hits, jobs, models, projects, quality
-
     return [projects.router, data.router, quality.router, exports.router, hits.router, jobs.router,
             models.router]  # fmt: skip

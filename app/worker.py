@@ -13,9 +13,11 @@ SIGTERM/SIGINT: stop claiming, hand the running job back to the queue, exit.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -31,13 +33,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings, get_settings
 from app.core.db import make_engine, make_session_factory
-from app.services import jobs as queue
+from app.services.jobs import queue
 from trainer import api as trainer_api
 
 log = logging.getLogger("frtrain.worker")
 
 #: Longest error text stored on a failed job (the traceback tail is kept).
 MAX_ERROR_CHARS = 4000
+#: The heartbeat interval, clamped: often enough to renew a short test lease, never a busy loop
+#: (WORKER_HEARTBEAT_SECONDS outside the range is brought into it).
+HEARTBEAT_MIN_S, HEARTBEAT_MAX_S = 0.05, 1.0
 
 
 def new_worker_id() -> str:
@@ -56,7 +61,7 @@ class _Heartbeat(threading.Thread):
         self.lost = threading.Event()
         self.done = threading.Event()
         s = worker.settings
-        self.interval = max(0.05, min(1.0, s.worker_heartbeat_seconds))
+        self.interval = max(HEARTBEAT_MIN_S, min(HEARTBEAT_MAX_S, s.worker_heartbeat_seconds))
 
     def run(self) -> None:
         while not self.done.wait(self.interval):
@@ -66,8 +71,8 @@ class _Heartbeat(threading.Thread):
         try:
             with self.worker.sessions() as session:
                 beat = queue.heartbeat(
-                    session,
-                    self.claim,
+                    session=session,
+                    claim=self.claim,
                     lease_seconds=self.worker.settings.worker_lease_seconds,
                     progress=self.progress,
                 )
@@ -135,7 +140,7 @@ class Worker:
         """Claim one job and run it to an outcome; False when the queue had nothing."""
         with self.sessions() as session:
             claim = queue.claim_next(
-                session,
+                session=session,
                 worker_id=self.worker_id,
                 lease_seconds=self.settings.worker_lease_seconds,
             )
@@ -169,7 +174,9 @@ class Worker:
         outcome = "failed"
         try:
             with self.sessions() as session:
-                spec = queue.materialize_inputs(session, claim, attempt_dir / "inputs")
+                spec = queue.materialize_inputs(
+                    session=session, claim=claim, folder=attempt_dir / "inputs"
+                )
             results = trainer_api.run_training(
                 spec,
                 progress=progress,
@@ -187,7 +194,7 @@ class Worker:
             else:  # this worker is stopping: hand the job back
                 hb.done.set()
                 with self.sessions() as session:
-                    queue.release(session, claim)
+                    queue.release(session=session, claim=claim)
                 outcome = "released"
         except Exception as exc:
             tail = traceback.format_exc()[-MAX_ERROR_CHARS // 2 :]
@@ -208,13 +215,11 @@ class Worker:
     def _settle(self, claim: queue.Claim, hb: _Heartbeat, status: str, **kw: Any) -> str:
         hb.done.set()
         with self.sessions() as session:
-            owned = queue.finish(session, claim, status=status, **kw)
+            owned = queue.finish(session=session, claim=claim, status=status, **kw)
         return status if owned else "lost"
 
 
 def _remove(path: Path) -> None:
-    import shutil
-
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -296,8 +301,6 @@ def run_workers(
 
 
 def main() -> None:
-    import argparse
-
     parser = argparse.ArgumentParser(description="frtrain training worker")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--database-url", default=None)

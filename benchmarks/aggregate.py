@@ -4,9 +4,9 @@
 Postgres, executemany on SQLite) into a fresh, migrated database, then the three service calls
 an admin makes are timed (loading excluded), on Postgres and on SQLite in the same run:
 
-    worker scoring   app.services.labels.worker_quality     (GET /projects/{id}/workers)
-    mean labels      app.services.labels.compute_labels     (GET /projects/{id}/labels)
-    CSV export       app.services.exports.create_export + the streamed CSV download
+    worker scoring   app.services.crowd.labels.worker_quality     (GET /projects/{id}/workers)
+    mean labels      app.services.crowd.labels.compute_labels     (GET /projects/{id}/labels)
+    CSV export       app.services.crowd.exports.create_export + the streamed CSV download
 
 Target: Postgres total under 10 s on 2 cores. Run:
 
@@ -34,7 +34,8 @@ from tqdm import tqdm
 from app.core.db import make_engine, make_session_factory
 from app.core.migrate import upgrade
 from app.schemas.crowd import ProjectCreate
-from app.services import exports, labels, projects
+from app.services import projects
+from app.services.crowd import exports, labels
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

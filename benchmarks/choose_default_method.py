@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from app.crowd import GOLD_FREE_METHODS, aggregate, parse_wide
-from app.services.table6 import choose_gold, label_accuracy, read_crowd_csv
+from app.workflows.table6 import choose_gold, label_accuracy, read_crowd_csv
 from trainer import datasets
 
 GOLD_FREE = GOLD_FREE_METHODS  # every registered method that fits no gold

@@ -27,11 +27,12 @@ from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
 from app.core.migrate import upgrade
 from app.schemas.crowd import ProjectCreate
-from app.services.answers import import_answers
-from app.services.labels import compute_labels, load_answer_table
+from app.services.crowd.answers import import_answers
+from app.services.crowd.labels import compute_labels, load_answer_table
+from app.services.crowd.truth import known_labels
 from app.services.projects import create_project
-from app.services.replay import run_replay
-from app.services.table6 import QUESTION, Table6Config, _known_labels, compute_table6
+from app.workflows.replay import run_replay
+from app.workflows.table6 import QUESTION, Table6Config, compute_table6
 from trainer.datasets import file_path
 
 DEFAULT_CSV = file_path("compas-crowd", "COMPAS_crowdsourcing_data.csv")  # the packaged copy
@@ -52,8 +53,8 @@ def direct(csv: Path, config: Table6Config) -> float:
                 session=session, project_id=pid, data=csv.read_bytes(), filename=csv.name
             )
             compute_labels(session=session, project_id=pid)
-            truth, _ = _known_labels(session, pid)
-            compute_table6(load_answer_table(session, pid), truth, config=config)
+            truth, _ = known_labels(session=session, project_id=pid)
+            compute_table6(load_answer_table(session=session, project_id=pid), truth, config=config)
         engine.dispose()
     return time.perf_counter() - started
 

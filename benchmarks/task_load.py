@@ -73,10 +73,11 @@ from app.core.db import make_engine, make_session_factory  # noqa: E402
 from app.core.migrate import upgrade  # noqa: E402
 from app.models import Answer, Assignment  # noqa: E402
 from app.schemas.crowd import GoldCreate, ProjectCreate  # noqa: E402
-from app.services import publishing, sync  # noqa: E402
-from app.services.examples import add_gold, upload_examples  # noqa: E402
+from app.services import publishing  # noqa: E402
+from app.services.crowd.examples import add_gold, upload_examples  # noqa: E402
 from app.services.projects import create_project  # noqa: E402
-from app.services.replay import parse_forms  # noqa: E402
+from app.services.recruiting import sync  # noqa: E402
+from tests.app.html_forms import parse_forms  # noqa: E402
 
 TARGET_SUBMIT_P99_MS = 100.0
 DEFAULT_THINK_S = 5.0
@@ -199,7 +200,9 @@ def setup_project(db_url: str, settings: Settings, n_hits: int, per_hit: int) ->
             for i in range(n_task, n)
         ]
         add_gold(session=session, project_id=project.id, items=gold)
-        publishing.publish_batch(session, settings, project.id, max_per_hit=9)
+        publishing.publish_batch(
+            session=session, settings=settings, project_id=project.id, max_per_hit=9
+        )
         pid = int(project.id)
     engine.dispose()
     return pid
@@ -447,7 +450,9 @@ def recount(db_url: str, settings: Settings, pid: int, stats: Stats) -> dict[str
     engine = make_engine(db_url)
     with make_session_factory(engine)() as session:
         t0 = time.monotonic()
-        synced = sync.sync_project(session, settings, pid, apply_review=False)
+        synced = sync.sync_project(
+            session=session, settings=settings, project_id=pid, apply_review=False
+        )
         sync_s = time.monotonic() - t0
         rows = session.execute(
             select(Assignment.external_id, Assignment.confirmation, func.count(Answer.id))
@@ -558,7 +563,7 @@ def one_run(args: argparse.Namespace, kill: bool) -> dict[str, Any]:
             setup_s = time.monotonic() - t0
             engine = make_engine(db_url)
             with make_session_factory(engine)() as session:
-                hits = publishing.list_hits(session, pid)
+                hits = publishing.list_hits(session=session, project_id=pid)
                 slots = [str(h.mturk_hit_id) for h in hits for _ in range(h.max_assignments)]
             engine.dispose()
             random.Random(1).shuffle(slots)

@@ -47,7 +47,8 @@ from app.core.db import make_engine, make_session_factory  # noqa: E402
 from app.core.migrate import upgrade  # noqa: E402
 from app.mturk.emulator.server import run_emulator  # noqa: E402
 from app.services import publishing  # noqa: E402
-from app.services.replay import parse_forms, serve_app  # noqa: E402
+from app.workflows.replay import serve_app  # noqa: E402
+from tests.app.html_forms import parse_forms  # noqa: E402
 
 
 class Recorder:
@@ -151,7 +152,7 @@ def main() -> int:
         with make_session_factory(engine)() as session:
             slots = [
                 str(h.mturk_hit_id)
-                for h in publishing.list_hits(session, pid)
+                for h in publishing.list_hits(session=session, project_id=pid)
                 for _ in range(h.max_assignments)
             ]
         engine.dispose()

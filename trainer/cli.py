@@ -43,7 +43,7 @@ def _spec(
     val_file: Path | None, test_file: Path | None, l1: str | None, l2: str | None,
     fairness: str, reweight: str, hidden: int, epochs: int | None, k: int | None,
     batch_size: int | None, seed: int, split_seed: int, min_di: float, device: str,
-    holdout_repeats: int | None = None,
+    holdout_repeats: int | None = None, selection_rule: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The job spec (trainer.api's JSON shape) that ``frtrain train``'s options describe."""
     from trainer.api import available_methods
@@ -100,6 +100,12 @@ def _spec(
     spec["hyperparameters"] = hp
     metric = {"dp": "disparate_impact", "eo": "equalized_odds", "eop": "equal_opportunity"}
     spec["selection"] = {"min_fairness": min_di, "metric": metric.get(fairness, "")}
+    if selection_rule is not None:
+        from trainer.api import JOB_RULES
+
+        if selection_rule not in JOB_RULES:
+            raise typer.BadParameter(f"--selection-rule must be one of {', '.join(JOB_RULES)}")
+        spec["selection"]["rule"] = selection_rule
     return spec
 
 
@@ -144,6 +150,11 @@ def train(
     seed: int = typer.Option(0, help="Initialisation seed."),
     split_seed: int = typer.Option(0, help="Seed of the train/val/test split (real data)."),
     min_di: float = typer.Option(0.8, help="Model selection on validation: fairness floor."),
+    selection_rule: str = typer.Option(
+        None,
+        help="How the grid point is chosen on validation data (docs/SELECTION.md): interval, "
+        "point or smoothed (built-in synthetic data only) [interval].",
+    ),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     threads: int = typer.Option(1, help="torch CPU threads (small models: 1 is fastest)."),
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON."),
@@ -164,7 +175,7 @@ def train(
         target_group=target_group, val_file=val_file, test_file=test_file, l1=l1, l2=l2,
         fairness=fairness, reweight=reweight, hidden=hidden, epochs=epochs, k=k,
         batch_size=batch_size, seed=seed, split_seed=split_seed, min_di=min_di, device=device,
-        holdout_repeats=holdout_repeats,
+        holdout_repeats=holdout_repeats, selection_rule=selection_rule,
     )  # fmt: skip
     try:
         spec = api.validate_spec(spec_raw)

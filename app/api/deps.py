@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Message, Receive
 
-from app.core.config import Settings
+from app.core.config import MAX_ID, Settings
 from app.core.errors import InvalidInput, PayloadTooLarge
 from app.models import AdminToken
 from app.services import auth as auth_service
@@ -62,7 +62,6 @@ def require_admin(
 AdminDep = Annotated[AdminToken, Depends(require_admin)]
 
 #: Primary keys are 32-bit on every database we support; larger ids are a 422, never a DB error.
-MAX_ID = 2_147_483_647
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 

@@ -1,4 +1,8 @@
-"""Typer groups of the `frtrain` command. Each command module decorates one of these."""
+"""Typer groups of the `frtrain` command. Each command module decorates one of these.
+
+Command bodies import the services they call inside the function: `frtrain --help` and every
+command load all command modules, and importing every service (pandas, SQLAlchemy models, boto3,
+torch through trainer.api) for each of them would make the CLI slow to start."""
 
 from __future__ import annotations
 

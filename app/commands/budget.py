@@ -29,7 +29,7 @@ def budget(
 ) -> None:
     """Accuracy against answers per example: fixed N = 1..11 and the adaptive policy
     (app.crowd.budget) at a few settings, replaying each example's answers in submission order."""
-    from app.services.crowd_reports import budget_from_csv, plot_budget
+    from app.services.crowd.reports import budget_from_csv, plot_budget
 
     if not 0.0 < gold_fraction < 1.0:
         raise typer.BadParameter("must be in (0, 1)", param_hint="--gold-fraction")
@@ -82,7 +82,7 @@ def audit_cmd(
 ) -> None:
     """Crowd bias audit (app.crowd.audit): per sensitive group, the crowd labels' accuracy and
     positive rate against the known labels, and per-worker answer distributions."""
-    from app.services.crowd_reports import audit_from_csv, plot_audit
+    from app.services.crowd.reports import audit_from_csv, plot_audit
 
     if method not in METHODS:
         raise typer.BadParameter(f"choose one of {', '.join(METHODS)}", param_hint="--method")

@@ -18,7 +18,7 @@ from rich.table import Table
 from app.commands import crowd_app
 from app.core.errors import DomainError
 from app.crowd import DEFAULT_METHOD, CrowdInputError
-from app.services.table6 import PAPER_TABLE6, Table6Config, Table6Result, run_table6
+from app.workflows.table6 import PAPER_TABLE6, Table6Config, Table6Result, run_table6
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:

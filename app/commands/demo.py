@@ -34,7 +34,7 @@ def demo(
     from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from app.core.config import Settings
-    from app.services.demo import DemoConfig, format_table, run_demo
+    from app.workflows.demo import DemoConfig, format_table, run_demo
     from trainer.datasets import DatasetError, file_path
 
     if provider not in ("mturk", "prolific"):

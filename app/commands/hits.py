@@ -67,9 +67,9 @@ def publish(
 
     with _session() as (session, settings):
         result = publishing.publish_batch(
-            session,
-            settings,
-            project,
+            session=session,
+            settings=settings,
+            project_id=project,
             dry_run=dry_run,
             max_assignments=max_assignments,
             max_per_hit=max_per_hit,
@@ -135,7 +135,7 @@ def resume(project: int = ProjectOpt, as_json: bool = JsonOpt) -> None:
     from app.services import publishing
 
     with _session() as (session, settings):
-        result = publishing.resume(session, settings, project)
+        result = publishing.resume(session=session, settings=settings, project_id=project)
         counts = {
             "resumed": result.resumed,
             "created": result.created,
@@ -158,7 +158,7 @@ def list_hits(project: int = ProjectOpt, as_json: bool = JsonOpt) -> None:
     from app.services import publishing
 
     with _session() as (session, _settings):
-        hits = publishing.list_hits(session, project)
+        hits = publishing.list_hits(session=session, project_id=project)
         output([_hit_json(h) for h in hits], as_json, lambda: _print_hits(hits))
 
 
@@ -184,10 +184,12 @@ def sync(
     as_json: bool = JsonOpt,
 ) -> None:
     """Pull submitted assignments from MTurk, upsert answers, score workers, review."""
-    from app.services import sync as sync_service
+    from app.services.recruiting import sync as sync_service
 
     with _session() as (session, settings):
-        out = sync_service.sync_project(session, settings, project, apply_review=review).to_json()
+        out = sync_service.sync_project(
+            session=session, settings=settings, project_id=project, apply_review=review
+        ).to_json()
         output(out, as_json, lambda: print_record(f"sync, project {project}", out))
 
 
@@ -200,7 +202,7 @@ def expire(
     from app.services import publishing
 
     with _session() as (session, settings):
-        hit = publishing.expire_hit(session, settings, hit_id)
+        hit = publishing.expire_hit(session=session, settings=settings, hit_id=hit_id)
         row = _hit_json(hit)
         where = f"MTurk HIT {hit.mturk_hit_id}" if hit.mturk_hit_id else f"{hit.provider} HIT"
         status = hit.mturk_status or "expired"
@@ -221,7 +223,7 @@ def spend(project: int = ProjectOpt, as_json: bool = JsonOpt) -> None:
     from app.services.projects import get_project
 
     with _session() as (session, _settings):
-        rows, totals = ledger.ledger(session, project)
+        rows, totals = ledger.ledger(session=session, project_id=project)
         cap = get_project(session=session, project_id=project).budget_cap
         entries = [
             {

@@ -1,6 +1,6 @@
 """The crowdsourcing lifecycle from the command line: projects, examples, gold, answers,
-labels, exports and review. Each command is a thin call of the service function the API route
-of the same name calls (app/api/routes/*), on DATABASE_URL."""
+labels and exports (review: app.commands.review). Each command is a thin call of the service
+function the API route of the same name calls (app/api/routes/*), on DATABASE_URL."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from app.commands import (
     exports_app,
     gold_app,
     projects_app,
-    review_app,
     root,
 )
 from app.commands._cli import (
@@ -262,7 +261,7 @@ def examples_upload(
     as_json: bool = JsonOpt,
 ) -> None:
     """Upload examples; atomic (a bad file stores nothing)."""
-    from app.services import examples as svc
+    from app.services.crowd import examples as svc
 
     data = read_file(file, "FILE")
     with service() as (session, _settings):
@@ -293,7 +292,7 @@ def examples_list(
     as_json: bool = JsonOpt,
 ) -> None:
     """A page of the project's examples."""
-    from app.services import examples as svc
+    from app.services.crowd import examples as svc
 
     with service() as (session, _settings):
         data, count = svc.list_examples(
@@ -332,7 +331,7 @@ def gold_add(
     from pydantic import TypeAdapter, ValidationError
 
     from app.schemas.crowd import GoldCreate
-    from app.services import examples as svc
+    from app.services.crowd import examples as svc
 
     if file is not None and example is not None:
         fail("give FILE or --example/--label, not both")
@@ -380,7 +379,7 @@ def answers_import(
     as_json: bool = JsonOpt,
 ) -> None:
     """Bulk-import answers; all rows or none (see POST /api/v1/projects/{id}/answers/import)."""
-    from app.services import answers as svc
+    from app.services.crowd import answers as svc
 
     if layout not in ("auto", "long", "wide"):
         fail(f"--layout: expected auto, long or wide, got {layout!r}")
@@ -419,7 +418,7 @@ def labels(
     as_json: bool = JsonOpt,
 ) -> None:
     """Aggregated labels by METHOD: the first N answers of trusted workers per example."""
-    from app.services import labels as svc
+    from app.services.crowd import labels as svc
     from app.services.projects import get_project
 
     if method not in _METHODS:
@@ -479,7 +478,7 @@ def exports_create(
     as_json: bool = JsonOpt,
 ) -> None:
     """Freeze the current labels into a new immutable export version."""
-    from app.services import exports as svc
+    from app.services.crowd import exports as svc
 
     if method not in _METHODS:
         fail(f"--method: expected one of {', '.join(_METHODS)}, got {method!r}")
@@ -495,7 +494,7 @@ def exports_create(
 @exports_app.command("list")
 def exports_list(project: int = ProjectOpt, as_json: bool = JsonOpt) -> None:
     """The project's export versions, oldest first."""
-    from app.services import exports as svc
+    from app.services.crowd import exports as svc
 
     with service() as (session, _settings):
         data = svc.list_exports(session=session, project_id=project)
@@ -520,7 +519,7 @@ def exports_download(
     as_json: bool = JsonOpt,
 ) -> None:
     """Write a snapshot to a file; prints its row count and SHA-256 (of the CSV rendering)."""
-    from app.services import exports as svc
+    from app.services.crowd import exports as svc
 
     if fmt not in ("csv", "parquet", "jsonl"):
         fail(f"--format: expected csv, parquet or jsonl, got {fmt!r}")
@@ -544,114 +543,3 @@ def exports_download(
             f"wrote {target}: {facts['rows']} row(s), SHA-256 of the CSV {facts['checksum']}"
         ),
     )
-
-
-# --- review ---------------------------------------------------------------------------------
-
-AssignmentArg = typer.Argument(..., help="MTurk assignment id (see GET /hits/{id}/assignments).")
-WorkerArg = typer.Argument(..., help="MTurk worker id.")
-
-
-def _show_assignment(session: Any, assignment_id: str, as_json: bool) -> None:
-    from app.services import review
-
-    view = review.assignment_view(session=session, assignment_id=assignment_id)
-    output(view, as_json, lambda: print_record(f"assignment {assignment_id}", view.model_dump()))
-
-
-@review_app.command("approve")
-def review_approve(
-    assignment_id: str = AssignmentArg,
-    feedback: str | None = typer.Option(None, help="Message to the worker."),
-    override_rejection: bool = typer.Option(False, help="Approve a rejected assignment."),
-    as_json: bool = JsonOpt,
-) -> None:
-    """Approve a submitted assignment (pays reward + fee)."""
-    from app.services import review
-
-    with service() as (session, settings):
-        review.approve(
-            session,
-            settings,
-            assignment_id,
-            feedback=feedback,
-            override_rejection=override_rejection,
-        )
-        _show_assignment(session, assignment_id, as_json)
-
-
-@review_app.command("reject")
-def review_reject(
-    assignment_id: str = AssignmentArg,
-    feedback: str = typer.Option(..., help="Why (the worker reads it; required by MTurk)."),
-    as_json: bool = JsonOpt,
-) -> None:
-    """Reject a submitted assignment (its reserved cost is released)."""
-    from app.services import review
-
-    if not feedback.strip():
-        fail("--feedback: a rejection needs a reason the worker will read")
-    with service() as (session, settings):
-        review.reject(session, settings, assignment_id, feedback=feedback)
-        _show_assignment(session, assignment_id, as_json)
-
-
-@review_app.command("bonus")
-def review_bonus(
-    assignment_id: str = AssignmentArg,
-    amount: str = typer.Option(..., help="Dollars, e.g. 0.50 ($0.01 to $100.00)."),
-    reason: str = typer.Option(..., help="Message to the worker."),
-    as_json: bool = JsonOpt,
-) -> None:
-    """Pay a bonus once per assignment and amount (a retry pays nothing more)."""
-    from app.services import review
-
-    with service() as (session, settings):
-        review.bonus(session, settings, assignment_id, amount=amount, reason=reason)
-        _show_assignment(session, assignment_id, as_json)
-
-
-def _block(worker_id: str, blocked: bool, reason: str, project: int | None, as_json: bool) -> None:
-    from app.services import review
-
-    with service() as (session, settings):
-        w = review.set_block(
-            session, settings, worker_id, blocked=blocked, reason=reason, project_id=project
-        )
-        row = {"worker_id": w.external_id, "blocked": w.blocked, "reason": w.blocked_reason}
-    output(
-        row,
-        as_json,
-        lambda: console.print(
-            f"worker {row['worker_id']} is "
-            + (f"blocked ({row['reason']})" if row["blocked"] else "unblocked")
-        ),
-    )
-
-
-_ProjectForBlock = typer.Option(
-    None, "--project", "-p", min=1, help="Project whose MTurk account to use (default: sandbox)."
-)
-
-
-@review_app.command("block")
-def review_block(
-    worker_id: str = WorkerArg,
-    reason: str = typer.Option(..., help="Why (kept with the worker; sent to MTurk)."),
-    project: int | None = _ProjectForBlock,
-    as_json: bool = JsonOpt,
-) -> None:
-    """Block a worker: their answers stop counting and MTurk stops offering them our HITs."""
-    if not reason.strip():
-        fail("--reason: a block needs a reason")
-    _block(worker_id, True, reason, project, as_json)
-
-
-@review_app.command("unblock")
-def review_unblock(
-    worker_id: str = WorkerArg,
-    project: int | None = _ProjectForBlock,
-    as_json: bool = JsonOpt,
-) -> None:
-    """Lift a block."""
-    _block(worker_id, False, "", project, as_json)

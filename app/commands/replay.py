@@ -51,7 +51,7 @@ def replay(
     MTURK_ENDPOINT_URL is set) or, with --provider prolific, through Prolific's API (local
     emulator unless PROLIFIC_API_URL is set): publish, every worker submits through the task
     page, sync, review, aggregate; then print Table 6 (paper Section 4.4)."""
-    from app.services.replay import run_replay
+    from app.workflows.replay import run_replay
 
     if provider not in ("mturk", "prolific"):
         raise typer.BadParameter("--provider must be mturk or prolific")

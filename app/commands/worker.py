@@ -122,7 +122,7 @@ def submit(
     (relative to the JSON file's folder) or come from --data; the CLI uploads it as a
     training file (POST /api/v1/training-files) and submits the job on it."""
     from app.schemas.jobs import JobCreate
-    from app.services import jobs as svc
+    from app.services.jobs import api as svc
 
     raw, local = _job_request(spec_file, data_file)
     try:
@@ -149,7 +149,7 @@ def list_jobs(
     status: str | None = typer.Option(None, help="Only this status."), as_json: bool = JsonOpt
 ) -> None:
     """List training jobs, newest first."""
-    from app.services import jobs as svc
+    from app.services.jobs import api as svc
 
     with _service() as session:
         rows, count = svc.list_jobs(session=session, status=status, limit=1000)
@@ -167,7 +167,7 @@ def list_jobs(
 @jobs_app.command("show")
 def show(job_id: int = typer.Argument(...)) -> None:
     """Print one job as JSON (status, progress, results)."""
-    from app.services import jobs as svc
+    from app.services.jobs import api as svc
 
     with _service() as session:
         job = svc.read_job(session=session, job_id=job_id)
@@ -177,7 +177,7 @@ def show(job_id: int = typer.Argument(...)) -> None:
 @jobs_app.command("cancel")
 def cancel(job_id: int = typer.Argument(..., min=1), as_json: bool = JsonOpt) -> None:
     """Cancel a queued or running job."""
-    from app.services import jobs as svc
+    from app.services.jobs import api as svc
 
     with _service() as session:
         job = svc.cancel_job(session=session, job_id=job_id)

@@ -17,6 +17,9 @@ from sqlalchemy.engine import make_url
 #: Default embedded database: a SQLite file in the working directory, no server needed.
 DEFAULT_DATABASE_URL = "sqlite:///./frtrain.db"
 #: MTurk requester endpoints (docs/MTURK.md §5). The sandbox is the default.
+#: The largest id a 32-bit INTEGER primary key holds: ids in paths and bodies are bounded by it,
+#: so an out-of-range id is a 422, never a database error.
+MAX_ID = 2_147_483_647
 MTURK_SANDBOX_ENDPOINT = "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
 MTURK_LIVE_ENDPOINT = "https://mturk-requester.us-east-1.amazonaws.com"
 MTURK_SANDBOX_SUBMIT = "https://workersandbox.mturk.com"
@@ -94,6 +97,7 @@ def load_or_create_dev_key(database_url: str) -> str:
 
 def _default_data_dir() -> Path:
     # $FRTRAIN_DATA_DIR or the per-user cache, filled from the package's copies on first use.
+    # Imported here: every module reads the settings, only this default needs the data sets.
     from trainer.datasets import data_dir
 
     return data_dir()

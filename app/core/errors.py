@@ -37,6 +37,19 @@ class Unauthorized(DomainError):
     code = "unauthorized"
 
 
+class Forbidden(DomainError):
+    """Known, but not allowed to do this (another worker's assignment, a forged form, a failed
+    CSRF check)."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class Gone(DomainError):
+    status_code = 410
+    code = "expired"
+
+
 class PayloadTooLarge(DomainError):
     status_code = 413
     code = "payload_too_large"

@@ -169,7 +169,8 @@ class SpendEntry(Base):
 
 class ExclusionQualification(Base):
     """A qualification the service maintains so that workers who must not take a HIT cannot
-    accept it (MTurk ``QualificationRequirement`` with ``DoesNotExist``; app.services.exclusion).
+    accept it (MTurk ``QualificationRequirement`` with ``DoesNotExist``;
+    app.services.recruiting.exclusion).
 
     ``purpose`` ``excluded``: one per project and endpoint, granted to filtered and blocked
     workers. ``purpose`` ``hit``: one per top-up HIT, granted to workers who already answered

@@ -31,6 +31,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 import boto3
+from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -344,8 +345,6 @@ class MTurkClient:
 
 def _snake(op: str) -> str:
     # botocore's xform_name, without importing it at call sites.
-    from botocore import xform_name
-
     return str(xform_name(op))
 
 
@@ -373,8 +372,8 @@ def make_mturk_client(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
-        # MTurk is us-east-1 only (docs/MTURK.md §5).
-        region_name="us-east-1",
+        # MTurk is us-east-1 only (docs/MTURK.md §5): MTURK_REGION's default.
+        region_name=settings.mturk_region,
     )
     with _SESSION_LOCK:  # boto3 sessions are not thread-safe while creating clients
         boto_client = _session().client(

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from app.core.config import PROLIFIC_LIVE_API, PROLIFIC_LIVE_APP, Settings
-from app.core.errors import DomainError, ExternalServiceError
+from app.core.errors import Conflict, ExternalServiceError, NotFound
 
 DEFAULT_ATTEMPTS = 8
 BACKOFF_BASE = 0.05
@@ -46,14 +46,14 @@ class ProlificError(ExternalServiceError):
         self.status = status
 
 
-class ProlificRequestError(ProlificError):
+class ProlificRequestError(ProlificError, Conflict):
     """A 4xx from Prolific: our request was wrong for the object's state (shown as 409)."""
 
     status_code = 409
     code = "prolific_refused"
 
 
-class ProlificNotFound(ProlificError):
+class ProlificNotFound(ProlificError, NotFound):
     status_code = 404
     code = "prolific_not_found"
 
@@ -70,7 +70,7 @@ class ProlificUnavailable(ProlificError):
     code = "prolific_unavailable"
 
 
-class ProlificLiveNotAllowed(DomainError):
+class ProlificLiveNotAllowed(Conflict):
     status_code = 409
     code = "prolific_live_not_allowed"
 

@@ -9,11 +9,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.config import MAX_ID
 from app.schemas.common import RequestModel
 from app.schemas.crowd import ColumnName
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-Id = Annotated[int, Field(ge=1, le=2_147_483_647)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 class BuiltinData(RequestModel):
@@ -102,13 +103,13 @@ class JobCreate(RequestModel):
     method: str = Field(default="fr-train", max_length=32)
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
     selection: Selection = Field(default_factory=Selection)
-    seeds: list[Annotated[int, Field(ge=0, le=2_147_483_647)]] = Field(
+    seeds: list[Annotated[int, Field(ge=0, le=MAX_ID)]] = Field(
         default_factory=lambda: [0],
         min_length=1,
         max_length=20,
         json_schema_extra={"uniqueItems": True},
     )
-    split_seed: int | None = Field(default=None, ge=0, le=2_147_483_647)
+    split_seed: int | None = Field(default=None, ge=0, le=MAX_ID)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     test_size: float = Field(default=0.3, ge=0.05, le=0.9)
     val_size: float = Field(default=0.05, ge=0.0, le=1.0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, timedelta
@@ -24,6 +23,7 @@ __all__ = [
     "start_session",
     "verify_token",
 ]
+from app.core.security import token_hash
 from app.models import AdminSession, AdminToken
 from app.models.crowd import utcnow
 
@@ -32,8 +32,7 @@ UNAUTHORIZED_DETAIL = "missing or invalid bearer token"
 TOKEN_PREFIX = "frt_"
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+hash_token = token_hash
 
 
 @dataclass(frozen=True)

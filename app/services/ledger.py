@@ -65,7 +65,7 @@ def hit_cost(
     )
 
 
-def committed(session: Session, project_id: int) -> Decimal:
+def committed(*, session: Session, project_id: int) -> Decimal:
     """Everything reserved, paid beyond the reserve, or given as bonus (the cap's measure)."""
     total = session.scalar(
         select(func.coalesce(func.sum(SpendEntry.amount), 0)).where(
@@ -77,12 +77,12 @@ def committed(session: Session, project_id: int) -> Decimal:
 
 
 def check_budget(
-    session: Session, project_id: int, cap: float | None, extra: Decimal, *, what: str
+    *, session: Session, project_id: int, cap: float | None, extra: Decimal, what: str
 ) -> None:
     """Refuse (409) when ``extra`` on top of what is committed would pass the cap."""
     if cap is None:
         return
-    have = committed(session, project_id)
+    have = committed(session=session, project_id=project_id)
     if have + extra > money(cap):
         raise Conflict(
             f"{what} would cost up to ${extra} on top of ${have} already committed, past the "
@@ -93,13 +93,13 @@ def check_budget(
         )
 
 
-def record_exists(session: Session, key: str) -> bool:
+def record_exists(*, session: Session, key: str) -> bool:
     return session.scalar(select(SpendEntry.id).where(SpendEntry.key == key)) is not None
 
 
 def record(
-    session: Session,
     *,
+    session: Session,
     project_id: int,
     kind: str,
     amount: Decimal,
@@ -130,7 +130,7 @@ def record(
     return True
 
 
-def ledger(session: Session, project_id: int) -> tuple[list[SpendEntry], dict[str, float]]:
+def ledger(*, session: Session, project_id: int) -> tuple[list[SpendEntry], dict[str, float]]:
     """The entries (oldest first) and totals per kind plus ``committed`` and ``paid``."""
     rows = list(
         session.scalars(
@@ -141,6 +141,6 @@ def ledger(session: Session, project_id: int) -> tuple[list[SpendEntry], dict[st
     for row in rows:
         totals[row.kind] = totals.get(row.kind, Decimal(0)) + money(row.amount)
     out = {k: float(v) for k, v in totals.items()}
-    out["committed"] = float(committed(session, project_id))
+    out["committed"] = float(committed(session=session, project_id=project_id))
     out["paid"] = float(totals.get("paid", Decimal(0)) + totals.get("bonus", Decimal(0)))
     return rows, out

@@ -39,7 +39,7 @@ def _counts(session: Session, project_ids: list[int]) -> dict[int, tuple[int, in
     return {pid: (int(ex.get(pid, 0)), int(ans.get(pid, 0))) for pid in project_ids}
 
 
-def to_public(session: Session, project: Project) -> ProjectPublic:
+def to_public(*, session: Session, project: Project) -> ProjectPublic:
     n_ex, n_ans = _counts(session, [project.id])[project.id]
     out = ProjectPublic.model_validate(project)
     return out.model_copy(update={"n_examples": n_ex, "n_answers": n_ans})
@@ -51,11 +51,11 @@ def create_project(*, session: Session, data: ProjectCreate) -> ProjectPublic:
     project = Project(**values)
     session.add(project)
     session.commit()
-    return to_public(session, project)
+    return to_public(session=session, project=project)
 
 
 def read_project(*, session: Session, project_id: int) -> ProjectPublic:
-    return to_public(session, get_project(session=session, project_id=project_id))
+    return to_public(session=session, project=get_project(session=session, project_id=project_id))
 
 
 def list_projects(
@@ -82,4 +82,4 @@ def update_project(*, session: Session, project_id: int, data: ProjectUpdate) ->
             continue  # a null for a required field means "unchanged"
         setattr(project, key, value)
     session.commit()
-    return to_public(session, project)
+    return to_public(session=session, project=project)

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 H = dict[str, str]
 
 
-def make_project(client: TestClient, headers: H, **extra: Any) -> int:
+def post_project(client: TestClient, headers: H, **extra: Any) -> int:
     body = {"name": "p", "question": "Will this person reoffend?", **extra}
     r = client.post("/api/v1/projects", json=body, headers=headers)
     assert r.status_code == 201, r.text

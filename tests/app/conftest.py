@@ -14,7 +14,9 @@ Fixture contract (other helpers' tests reuse these names; keep them stable):
   ``join_transaction_mode="create_savepoint"``: service ``commit()`` / ``rollback()`` act on a
   savepoint, and everything is rolled back at teardown. Tests see an empty database.
 - ``settings``: ``Settings(environment="test", database_url=db_url, artifact_dir=<tmp>)``.
-- ``app``: ``create_app(settings)`` with ``app.api.deps.get_session`` overridden to ``session``.
+- ``app``: ``create_app(settings)`` with ``app.api.deps.get_session`` overridden to ``session``
+  (``app_on``; ``marketplace_settings`` derives a marketplace test's settings from ``settings``).
+- ``emu``: a fresh local MTurk emulator per test.
 - ``client``: ``TestClient(app)`` entered as a context manager (the start-up migration check runs).
 - ``admin_token`` / ``admin_headers``: a token created through ``app.services.auth.create_token``
   in ``session``, and ``{"Authorization": "Bearer <token>"}``.
@@ -43,6 +45,7 @@ from app.core.config import Settings
 from app.core.db import make_engine
 from app.core.migrate import upgrade
 from app.main import create_app
+from app.mturk.emulator import Emulator, run_emulator
 from app.services.auth import create_token
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -147,11 +150,39 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(environment="test", database_url=db_url, artifact_dir=tmp_path / "artifacts")
 
 
-@pytest.fixture
-def app(settings: Settings, session: Session) -> FastAPI:
+#: The signing secret of the marketplace tests' settings (they recompute field names with it).
+TEST_SECRET = "test-secret-key"
+
+
+def app_on(settings: Settings, session: Session) -> FastAPI:
+    """``create_app(settings)`` with every request on the test's ``session``."""
     application = create_app(settings)
     application.dependency_overrides[get_session] = lambda: session
     return application
+
+
+def marketplace_settings(settings: Settings, **update: Any) -> Settings:
+    """``settings`` for a test that talks to a marketplace emulator: the TestClient's base URL,
+    the test signing secret, and ``update`` (the emulator's endpoint)."""
+    values = {
+        **settings.model_dump(),
+        "public_base_url": "http://testserver",
+        "secret_key": TEST_SECRET,
+        **update,
+    }
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def app(settings: Settings, session: Session) -> FastAPI:
+    return app_on(settings, session)
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    """A fresh local MTurk emulator (app.mturk.emulator) on a free port."""
+    with run_emulator(allow_http_questions=True) as e:
+        yield e
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from app.cli import root
 from tests.app.crowd.synthetic import write_synthetic_csv
 
-from .api_helpers import H, import_answers, make_project, upload
+from .api_helpers import H, import_answers, post_project, upload
 from .test_quality_export import TOY_ANSWERS, TOY_EXAMPLES, toy_project
 
 
@@ -59,7 +59,7 @@ def test_audit_endpoint(client: TestClient, admin_headers: H) -> None:
     assert by_group["M"]["label_accuracy"] is None
     assert by_group["F"]["crowd_positive_rate"] == 1.0
     # No sensitive column and none given: a clear 4xx.
-    other = make_project(client, admin_headers)
+    other = post_project(client, admin_headers)
     assert upload(client, admin_headers, other, TOY_EXAMPLES).status_code == 201
     assert import_answers(client, admin_headers, other, TOY_ANSWERS).status_code == 201
     r = client.get(f"/api/v1/projects/{other}/audit", headers=admin_headers)

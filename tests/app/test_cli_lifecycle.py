@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app.core.config import get_settings
 from app.core.db import make_engine, make_session_factory
 from app.mturk.client import make_mturk_client
-from app.mturk.emulator import Emulator, run_emulator
+from app.mturk.emulator import Emulator
 from tests.app.conftest import DEFAULT_TEST_POSTGRES_URL, _postgres_url, _worker_tag
 from tests.app.hits.conftest import make_project, mturk_blocks, mturk_bonuses
 from tests.cli_helpers import CLI
@@ -47,12 +47,6 @@ def cli_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with run_emulator(allow_http_questions=True) as e:
-        yield e
 
 
 @pytest.fixture

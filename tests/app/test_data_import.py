@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from .api_helpers import H, import_answers, make_project, upload
+from .api_helpers import H, import_answers, post_project, upload
 
 
 def n_examples(client: TestClient, headers: H, pid: int) -> int:
@@ -28,7 +28,7 @@ EXAMPLES_CSV = b"example_id,age,sex,true_label\ne1,23,F,1\ne2,52,M,-1\ne3,31,F,\
 
 
 def test_upload_csv_parquet_json(client: TestClient, admin_headers: H) -> None:
-    pid = make_project(client, admin_headers, sensitive_column="sex")
+    pid = post_project(client, admin_headers, sensitive_column="sex")
     r = upload(client, admin_headers, pid, EXAMPLES_CSV)
     assert r.status_code == 201, r.text
     assert r.json() == {"created": 3, "columns": ["age", "sex"]}
@@ -96,7 +96,7 @@ def test_bad_upload_is_4xx_and_stores_nothing(
     status: int,
     words: list[str],
 ) -> None:
-    pid = make_project(client, admin_headers)
+    pid = post_project(client, admin_headers)
     r = upload(client, admin_headers, pid, content, name=name, **params)
     assert r.status_code == status, r.text
     body = r.json()
@@ -107,14 +107,14 @@ def test_bad_upload_is_4xx_and_stores_nothing(
 
 
 def test_sensitive_column_must_be_in_file(client: TestClient, admin_headers: H) -> None:
-    pid = make_project(client, admin_headers, sensitive_column="gender")
+    pid = post_project(client, admin_headers, sensitive_column="gender")
     r = upload(client, admin_headers, pid, EXAMPLES_CSV)
     assert r.status_code == 422 and "'gender'" in r.json()["detail"]
     assert n_examples(client, admin_headers, pid) == 0
 
 
 def test_existing_id_conflicts_and_nothing_is_added(client: TestClient, admin_headers: H) -> None:
-    pid = make_project(client, admin_headers)
+    pid = post_project(client, admin_headers)
     assert upload(client, admin_headers, pid, EXAMPLES_CSV).status_code == 201
     r = upload(client, admin_headers, pid, b"example_id,age,sex\nnew,1,F\ne2,5,M\n")
     assert r.status_code == 409
@@ -123,7 +123,7 @@ def test_existing_id_conflicts_and_nothing_is_added(client: TestClient, admin_he
 
 
 def test_oversize_upload_is_413(app: FastAPI, client: TestClient, admin_headers: H) -> None:
-    pid = make_project(client, admin_headers)
+    pid = post_project(client, admin_headers)
     app.state.settings = app.state.settings.model_copy(update={"max_upload_bytes": 64})
     big = b"example_id,age\n" + b"".join(b"e%d,1\n" % i for i in range(50))
     r = upload(client, admin_headers, pid, big)
@@ -153,7 +153,7 @@ LONG = b"example_id,worker_id,value\ne1,w1,4\ne2,w1,1\ne1,w2,3\ne2,w2,2\ne3,w2,2
 
 
 def test_long_import_and_gold(client: TestClient, admin_headers: H) -> None:
-    pid = make_project(client, admin_headers)
+    pid = post_project(client, admin_headers)
     upload(client, admin_headers, pid, EXAMPLES_CSV)
     r = import_answers(client, admin_headers, pid, LONG)
     assert r.status_code == 201, r.text
@@ -218,7 +218,7 @@ def test_bad_long_import_changes_nothing(
     status: int,
     words: list[str],
 ) -> None:
-    pid = make_project(client, admin_headers)
+    pid = post_project(client, admin_headers)
     upload(client, admin_headers, pid, EXAMPLES_CSV)
     r = import_answers(client, admin_headers, pid, content, **params)
     assert r.status_code == status, r.text
@@ -229,7 +229,7 @@ def test_bad_long_import_changes_nothing(
 
 
 def test_reimport_conflicts(client: TestClient, admin_headers: H) -> None:
-    pid = make_project(client, admin_headers)
+    pid = post_project(client, admin_headers)
     upload(client, admin_headers, pid, EXAMPLES_CSV)
     assert import_answers(client, admin_headers, pid, LONG).status_code == 201
     r = import_answers(client, admin_headers, pid, LONG)
@@ -245,7 +245,7 @@ WIDE = (
 
 
 def test_wide_import_creates_examples(client: TestClient, admin_headers: H) -> None:
-    pid = make_project(client, admin_headers)
+    pid = post_project(client, admin_headers)
     r = import_answers(client, admin_headers, pid, WIDE)
     assert r.status_code == 201, r.text
     assert r.json() == {
@@ -272,7 +272,7 @@ def test_wide_import_creates_examples(client: TestClient, admin_headers: H) -> N
 
 
 def test_bad_wide_import_changes_nothing(client: TestClient, admin_headers: H) -> None:
-    pid = make_project(client, admin_headers)
+    pid = post_project(client, admin_headers)
     bad = WIDE.replace(b"1,52,M,-1,1,2,4", b"1,52,M,-1,1,2,7")
     r = import_answers(client, admin_headers, pid, bad)
     assert r.status_code == 422 and "ans_3" in r.json()["detail"]

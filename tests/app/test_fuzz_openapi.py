@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from .test_data_import import import_answers, make_project, upload
+from .test_data_import import import_answers, post_project, upload
 from .test_quality_export import TOY_ANSWERS, TOY_EXAMPLES
 
 MAX_EXAMPLES = 12
@@ -57,7 +57,7 @@ def _strategies(op: Any, ids: dict[str, int]) -> list[Any]:
 def test_no_5xx_for_any_generated_request(
     app: FastAPI, client: TestClient, admin_headers: H
 ) -> None:
-    pid = make_project(client, admin_headers)
+    pid = post_project(client, admin_headers)
     assert upload(client, admin_headers, pid, TOY_EXAMPLES).status_code == 201
     assert import_answers(client, admin_headers, pid, TOY_ANSWERS).status_code == 201
     export = client.post(f"/api/v1/projects/{pid}/exports", headers=admin_headers).json()

@@ -32,7 +32,7 @@ from app.core.config import Settings
 from app.main import create_app
 
 from .admin.test_admin_pages import sign_in
-from .api_helpers import H, import_answers, make_project, upload
+from .api_helpers import H, import_answers, post_project, upload
 from .live import committed_token, live_server, private_database, raw_request, stream_chunked
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,7 +262,7 @@ def test_parquet_and_json_are_bounded_by_rows_columns_and_size(
     )
     with TestClient(_app(bounded, session)) as client:
         headers = {"Authorization": f"Bearer {committed_or_session_token_str(session)}"}
-        pid = make_project(client, headers)
+        pid = post_project(client, headers)
         buf = io.BytesIO()
         pq.write_table(pa.table({"example_id": pa.array(np.zeros(1_000_000, np.int8))}), buf)
         assert len(buf.getvalue()) < 100_000
@@ -295,7 +295,7 @@ def committed_or_session_token_str(session: Session) -> str:
 def test_integer_beyond_int64_is_refused_naming_row_and_column(
     client: TestClient, admin_headers: H
 ) -> None:
-    pid = make_project(client, admin_headers)
+    pid = post_project(client, admin_headers)
     for content, name in (
         (b"example_id,big\ne0,1\ne1,99999999999999999999\n", "x.csv"),
         (
@@ -314,7 +314,7 @@ def test_integer_beyond_int64_is_refused_naming_row_and_column(
 
 
 def test_deeply_nested_json_is_4xx(client: TestClient, admin_headers: H) -> None:
-    pid = make_project(client, admin_headers)
+    pid = post_project(client, admin_headers)
     deep = b"[" * 100_000 + b"]" * 100_000
     r = upload(client, admin_headers, pid, deep, name="x.json")
     assert r.status_code == 422 and "nested" in r.json()["detail"], r.text
@@ -329,7 +329,7 @@ def test_deeply_nested_json_is_4xx(client: TestClient, admin_headers: H) -> None
 def test_short_csv_row_is_refused_naming_row_and_column(
     client: TestClient, admin_headers: H
 ) -> None:
-    pid = make_project(client, admin_headers, sensitive_column="sex")
+    pid = post_project(client, admin_headers, sensitive_column="sex")
     r = upload(client, admin_headers, pid, b"example_id,age,sex\ne1,20,F\ne2,30\n")
     assert r.status_code == 422, r.text
     detail = r.json()["detail"]
@@ -338,7 +338,7 @@ def test_short_csv_row_is_refused_naming_row_and_column(
 
 
 def test_error_messages_show_plain_values(client: TestClient, admin_headers: H) -> None:
-    pid = make_project(client, admin_headers)
+    pid = post_project(client, admin_headers)
     assert upload(client, admin_headers, pid, b"example_id,a\ne1,1\n").status_code == 201
     r = import_answers(client, admin_headers, pid, b"example_id,worker_id,value\ne1,w,0\n")
     assert r.status_code == 422
@@ -350,7 +350,7 @@ FORMULAS = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
 
 
 def test_csv_export_neutralises_formulas(client: TestClient, admin_headers: H) -> None:
-    pid = make_project(client, admin_headers)
+    pid = post_project(client, admin_headers)
     rows = [{"example_id": f"e{i}", "note": f} for i, f in enumerate(FORMULAS)]
     rows.append({"example_id": "=id", "note": "plain"})
     assert upload(client, admin_headers, pid, json.dumps(rows).encode(), name="x.json").status_code
@@ -394,7 +394,7 @@ def test_lost_database_is_a_json_503_with_retry_after(where: str, tmp_path: Path
 def test_timestamps_read_back_in_utc(
     client: TestClient, admin_headers: H, session: Session
 ) -> None:
-    pid = make_project(client, admin_headers)
+    pid = post_project(client, admin_headers)
     session.expire_all()  # read the row back from the database, not the identity map
     body = client.get(f"/api/v1/projects/{pid}", headers=admin_headers).json()
     for key in ("created_at", "updated_at"):
@@ -432,7 +432,7 @@ def test_integers_are_strict(client: TestClient, admin_headers: H) -> None:
 
 
 def test_one_publish_request_is_bounded(client: TestClient, admin_headers: H) -> None:
-    pid = make_project(
+    pid = post_project(
         client,
         admin_headers,
         provider="link",
@@ -478,7 +478,7 @@ def test_other_request_bodies_are_bounded(client: TestClient, admin_headers: H) 
 
 
 def test_publish_settings_values_are_typed(client: TestClient, admin_headers: H) -> None:
-    pid = make_project(client, admin_headers)
+    pid = post_project(client, admin_headers)
     url = f"/api/v1/projects/{pid}/publish-settings"
     for bad in (
         {"hit_options": {"lifetime_seconds": [{}, [True]]}},

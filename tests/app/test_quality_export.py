@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.models import Worker
 from trainer.datasets import file_path
 
-from .api_helpers import H, import_answers, make_project, upload
+from .api_helpers import H, import_answers, post_project, upload
 
 CROWD_CSV = file_path("compas-crowd", "COMPAS_crowdsourcing_data.csv")
 
@@ -36,7 +36,7 @@ TOY_RULE = {"min_gold": 2, "min_accuracy": 0.5, "credible_level": None}
 
 
 def toy_project(client: TestClient, headers: H) -> int:
-    pid = make_project(client, headers, worker_filter=TOY_RULE, sensitive_column="sex")
+    pid = post_project(client, headers, worker_filter=TOY_RULE, sensitive_column="sex")
     assert upload(client, headers, pid, TOY_EXAMPLES).status_code == 201
     assert import_answers(client, headers, pid, TOY_ANSWERS).status_code == 201
     gold = [
@@ -194,7 +194,7 @@ def test_compas_release_matches_oracle_and_readme(client: TestClient, admin_head
     frame = pd.read_csv(io.BytesIO(raw))
     # No gold and the answer-pattern checks off: nobody is judged, so this is the unfiltered
     # mean rule.
-    pid = make_project(
+    pid = post_project(
         client, admin_headers, sensitive_column="gender", worker_filter={"min_pattern_answers": 0}
     )
     r = import_answers(client, admin_headers, pid, raw, name=CROWD_CSV.name)

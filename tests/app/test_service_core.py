@@ -20,7 +20,7 @@ from app.core.migrate import DatabaseNotMigrated, check_migrated
 from app.main import create_app
 from app.services import auth
 
-from .api_helpers import make_project
+from .api_helpers import post_project
 
 UNAUTHORIZED = {"error": "unauthorized", "detail": auth.UNAUTHORIZED_DETAIL}
 
@@ -37,7 +37,7 @@ def _api_requests(app: FastAPI) -> list[tuple[str, str]]:
 def test_every_api_route_needs_a_valid_token(
     app: FastAPI, client: TestClient, session: Session, admin_headers: dict[str, str]
 ) -> None:
-    make_project(client, admin_headers)  # there is data a leaky 401 could show
+    post_project(client, admin_headers)  # there is data a leaky 401 could show
     revoked = auth.create_token(session=session, name="old")
     auth.revoke_token(session=session, token_id=revoked.id)
     requests = _api_requests(app)
@@ -84,7 +84,7 @@ def test_nul_text_is_422_not_a_database_error(
         "/api/v1/projects", json={"name": "a\x00b", "question": "q"}, headers=admin_headers
     )
     assert r.status_code == 422 and "NUL" in r.json()["detail"]
-    pid = make_project(client, admin_headers)
+    pid = post_project(client, admin_headers)
     r = client.post(
         f"/api/v1/projects/{pid}/gold",
         json=[{"example_id": "a\x00", "label": 1}],

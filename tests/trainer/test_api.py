@@ -45,6 +45,7 @@ SMALL: dict[str, Any] = {
         ({"data": {"builtin": "compas"}, "validation": {"kind": "s3"}}, "validation.kind"),
         ({"data": {"builtin": "compas"}, "poisoning": {"fraction": -0.1}}, "fraction"),
         ({"data": {"builtin": "compas"}, "selection": {"metric": "f1"}}, "selection.metric"),
+        ({"data": {"builtin": "compas"}, "selection": {"rule": "smoothed"}}, "selection.rule"),
         ({"data": {"builtin": "compas"}, "bogus": 1}, "unknown key(s) ['bogus']"),
     ],
 )
@@ -84,6 +85,16 @@ def test_grid_skips_pairs_without_weight_on_accuracy() -> None:
     assert real["average_last"] == api.FRTRAIN_DEFAULTS["real"]["average_last"]
 
 
+def interval_rule(evidence: list[dict[str, Any]], min_fairness: float) -> int:
+    """docs/SELECTION.md rules 3-5 applied to a job's recorded evidence."""
+    low = [e["checked_interval"][0] if e["checked_interval"] else -math.inf for e in evidence]
+    acc = [e["val_accuracy"] for e in evidence]
+    ok = [i for i, lo in enumerate(low) if lo >= min_fairness]
+    if ok:
+        return max(ok, key=lambda j: (acc[j], low[j], -j))
+    return max(range(len(low)), key=lambda j: (low[j], acc[j], -j))
+
+
 def test_select_point_uses_validation_metrics_only() -> None:
     def m(acc: float, di: float) -> dict[str, float]:
         return {"accuracy": acc, "disparate_impact": di}
@@ -112,10 +123,14 @@ def test_run_training_results_artifacts_and_progress(tmp_path: Path) -> None:
             {"l1": 0.1, "l2": 0.3},
             {"l1": 0.5, "l2": 0.3},
         ]
-        chosen = api.select_point(
-            [p["val"] for p in seed["grid"]], min_fairness=0.8, metric="disparate_impact"
-        )
+        chosen = interval_rule([p["selection"] for p in seed["grid"]], min_fairness=0.8)
         assert seed["selected"] == chosen and seed["test"] == seed["grid"][chosen]["test"]
+        assert seed["selection_rule"] == "interval" and seed["selection_reason"]
+        for p in seed["grid"]:
+            ev = p["selection"]
+            assert ev["val_accuracy"] == pytest.approx(p["val"]["accuracy"])
+            assert ev["n_label_free"] == len(ds.val) + len(ds.train)
+            assert ev["label_free_di_interval"][0] <= ev["label_free_di"] + 1e-12
     # The saved checkpoint of each seed reproduces its test metrics and predictions.csv.
     ck = torch.load(tmp_path / "model.pt", map_location="cpu", weights_only=True)
     preds = pd.read_csv(tmp_path / "predictions.csv")
@@ -127,6 +142,12 @@ def test_run_training_results_artifacts_and_progress(tmp_path: Path) -> None:
         model = FRTrain.load(model_path)
         yhat = model.predict(ds.test.X, ds.test.z)
         assert accuracy(ds.test.y, yhat) == pytest.approx(seed["test"]["accuracy"])
+        # the chosen point's label-free DI: its predictions on validation + training rows
+        pool = np.concatenate(
+            [model.predict(ds.val.X, ds.val.z), model.predict(ds.train.X, ds.train.z)]
+        )
+        free = seed["grid"][seed["selected"]]["selection"]["label_free_di"]
+        assert free == pytest.approx(disparate_impact(pool, np.concatenate([ds.val.z, ds.train.z])))
         assert disparate_impact(yhat, ds.test.z) == pytest.approx(seed["test"]["disparate_impact"])
         rows = preds[preds["seed"] == seed["seed"]]
         np.testing.assert_array_equal(rows["y_pred"].to_numpy(), yhat)
@@ -193,6 +214,12 @@ def test_equalized_odds_fr_train_selects_on_validation_equalized_odds() -> None:
     }
     res = api.run_training(spec, threads=1)
     seed = res["seeds"][0]
-    vals = [p["val"] for p in seed["grid"]]
-    assert seed["selected"] == api.select_point(vals, min_fairness=0.7, metric="equalized_odds")
+    # equalized odds needs labels: only the validation rows count (docs/SELECTION.md)
+    for p in seed["grid"]:
+        ev = p["selection"]
+        assert ev["checked_n"] == p["val"]["n"] and ev["checked_metric"] == "equalized_odds"
+        eo = [p["val"]["equalized_odds_y0"], p["val"]["equalized_odds_y1"]]
+        assert ev["checked_estimate"] == (None if None in eo else pytest.approx(min(eo)))
+    evidence = [p["selection"] for p in seed["grid"]]
+    assert seed["selected"] == interval_rule(evidence, min_fairness=0.7)
     assert res["hyperparameters"]["fairness"] == "eo"

@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 import typer
 from typer.testing import CliRunner
 
@@ -28,12 +27,7 @@ def app() -> typer.Typer:
     return root
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _predictions(folder) -> list[dict[str, str]]:
@@ -78,6 +72,43 @@ def test_cli_and_api_train_the_same_model_with_the_same_artifacts(app, tmp_path)
     assert _predictions(tmp_path / "cli") == _predictions(tmp_path / "api")
     cfg = json.loads((tmp_path / "cli" / "config.json").read_text())
     assert str(tmp_path) not in json.dumps(cfg)  # no machine paths in the artifacts
+
+
+@pytest.mark.parametrize("rule", ["smoothed", "point"])
+def test_cli_and_api_agree_for_a_named_selection_rule(app, tmp_path, rule) -> None:
+    """`--selection-rule` is the job spec's selection.rule: the same choice, reason and files."""
+    out_dir = tmp_path / "cli"
+    args = ["--l1", "0.1,0.3,0.5", *TINY[2:]]  # TINY with a third l1 value
+    res = runner.invoke(app, ["train", *args, "--poison", "--selection-rule", rule,
+                              "--out", str(out_dir)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    spec = {
+        "data": {"builtin": "synthetic", "synthetic_poisoned": True},
+        "hyperparameters": {"l1": [0.1, 0.3, 0.5], "l2": [0.2], "epochs": 150, "k": 3,
+                            "pretrain_epochs": 30},
+        "selection": {"rule": rule},
+        "seeds": [0], "split_seed": 0, "device": "cpu",
+    }  # fmt: skip
+    out = api.run_training(spec, artifact_dir=tmp_path / "api", threads=1)
+    got = json.loads((out_dir / "metrics.json").read_text())
+    for key in ("selected", "selection_rule", "selection_reason", "test"):
+        assert got["seeds"][0][key] == out["seeds"][0][key], key
+    assert got["seeds"][0]["selection_rule"] == rule
+    assert got["selection"] == out["selection"]
+    assert _predictions(out_dir) == _predictions(tmp_path / "api")
+    if rule == "smoothed":  # DI checked on the validation rows plus the 500-row unused block
+        ev = got["seeds"][0]["grid"][0]["selection"]
+        assert got["selection"]["extra_label_free"] == "synthetic-unused-block"
+        assert ev["checked_n"] == 200 + 500 and "smoothed_fairness" in ev
+
+
+def test_selection_rule_is_checked(app, tmp_path) -> None:
+    res = runner.invoke(app, ["train", "--selection-rule", "best", "--out", str(tmp_path)])
+    assert res.exit_code != 0 and "--selection-rule" in res.output
+    # smoothed needs extra label-free rows, which only the built-in synthetic data has
+    res = runner.invoke(app, ["train", "--data", "compas", "--selection-rule", "smoothed",
+                              "--out", str(tmp_path)])  # fmt: skip
+    assert res.exit_code != 0 and "selection.rule" in res.output
 
 
 def test_train_on_a_user_csv_with_external_validation_file(app, tmp_path) -> None:

@@ -11,14 +11,7 @@ from trainer.data.synthetic import load_synthetic
 from trainer.models import _frtrain_engine as eng
 from trainer.models.fr_train_reference import reference_train
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: a second intra-op thread only adds contention on a loaded 2-core box
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _weights_init_normal(m: nn.Module) -> None:

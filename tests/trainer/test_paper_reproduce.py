@@ -184,16 +184,49 @@ def test_choose_fr_rules() -> None:
     assert P.choose_fr(pts, eo=True, selection="validation")["lambda_f"] == 0.2
 
 
-def test_selection_pool_never_holds_training_or_test_rows() -> None:
-    ds = P.load_data("compas", "poisoned")
-    X, _, rule = P.selection_pool("compas", ds.val, None)
-    assert rule == "validation" and len(X) == len(ds.val)
+def test_fr_rules_and_their_label_free_rows_never_hold_training_or_test_rows() -> None:
+    """Real data: the product's rule (what a training job gets). Synthetic: ``smoothed`` with
+    the authors' unused block as extra DI rows, which are neither training nor test rows."""
+    from trainer import api
+    from trainer.selection import DEFAULT_RULE
+
+    compas = P.fr_spec(P.fr_main_task("compas", "poisoned", SMOKE), SMOKE)
+    assert P.fr_rule("compas") == P.fr_rule("adult") == DEFAULT_RULE == "interval"
+    assert compas.selection["rule"] == DEFAULT_RULE and api.label_free_rows(compas) is None
+    spec = P.fr_spec(P.fr_main_task("synthetic", "poisoned", SMOKE), SMOKE)
+    assert spec.selection["rule"] == "smoothed"
+    extra = api.label_free_rows(spec)
+    assert extra is not None and len(extra[0]) == len(extra[1]) == 500
     syn = P.load_data("synthetic", "poisoned")
-    X, _, rule = P.selection_pool("synthetic", syn.val, None)
-    assert rule == "smoothed" and len(X) == len(syn.val) + 500
-    rows = {r.tobytes() for r in X.astype("float32")}
-    assert not rows & {r.tobytes() for r in syn.test.X.astype("float32")}
-    assert not rows & {r.tobytes() for r in syn.train.X.astype("float32")}
+    rows = {r.tobytes() for r in extra[0].astype("float32")}
+    for split in (syn.train, syn.val, syn.test):
+        assert not rows & {r.tobytes() for r in split.X.astype("float32")}
+
+
+@pytest.mark.parametrize("dataset", ["synthetic", "compas"])
+def test_the_harness_fr_row_is_what_run_training_reports(dataset: str) -> None:
+    """The FR-Train row of Tables 1-3 (the main λ_r of the ablation grid, chosen per seed) is
+    exactly what trainer.api.run_training reports for the same spec without the ablation
+    points: the same chosen λ_f, test metrics and reason, on every seed."""
+    import torch
+
+    from trainer import api
+    from trainer.experiments.report_tables import fr_chosen, main_lambda_r
+
+    torch.set_num_threads(1)
+    profile = replace(SMOKE, seeds=(0, 1))
+    rec = P.run_fr(P.fr_main_task(dataset, "poisoned", profile), profile, None)
+    job = api.run_training(P.fr_spec(P.Task("fr", dataset, "poisoned", profile.seeds), profile))
+    main = main_lambda_r(rec)
+    rows = fr_chosen(rec, profile.seeds, main, drop_zero_f=True)
+    assert rec["selection"] == P.fr_rule(dataset)
+    for seed, row, got in zip(profile.seeds, rows, job["seeds"], strict=True):
+        assert got["selected_params"] == {"l1": row["lambda_f"], "l2": main}
+        assert got["selection_rule"] == rec["selection"]
+        assert got["test"]["accuracy"] == row["test_acc"]
+        assert got["test"]["disparate_impact"] == row["test_di"]
+        (choice,) = [c for c in rec["chosen"] if c["seed"] == seed and c["lambda_r"] == main]
+        assert choice["reason"] == got["selection_reason"]
 
 
 def test_cli_device_option() -> None:

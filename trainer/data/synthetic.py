@@ -14,6 +14,9 @@ from trainer.datasets import ensure
 TRAIN_ROWS = (0, 1800)
 VAL_ROWS = (2000, 2200)
 TEST_ROWS = (2700, 3700)
+#: The notebook's second validation block (``num_val2``), which no split uses; its features
+#: serve as extra label-free rows for DI (trainer.api ``selection.extra_label_free``).
+UNUSED_ROWS = (2200, 2700)
 
 
 #: Raw schema of the synthetic data: unscaled x1, x2; z in {0, 1}; label y in ±1.

@@ -131,7 +131,7 @@ def _stale(task: Task, result: dict[str, Any], profile: Profile) -> bool:
     cfg = fr_settings(task.dataset, task.setting, profile)
     if not task.opt("lambda_r") and float(result["lambda_r"][0]) != cfg["lambda_r"]:
         return True
-    if "selection" not in result:  # recorded before the selection rules were unified
+    if "chosen" not in result:  # recorded before trainer.api's selection made the choices
         return True
     done = result.get("params", {})
     return any(done.get(k) != v for k, v in cfg["params"].items() if k != "reweight")

@@ -25,14 +25,21 @@ Protocol (paper §4, docs/ALGORITHMS.md §4; every choice made on the validation
   path as the penalty λ of Figure 2b, from λ = 0 at c = 1 to Cov = 0 at c = 0); LBC's is
   the iteration count T; AD's is α (no projection term). RML+X = the same sweeps with
   RML's static weights as ``sample_weight`` (:mod:`trainer.models.rml_x`).
-* FR-Train: the product's own settings and selection rules. Synthetic:
-  ``frtrain reproduce synthetic``'s (:data:`trainer.experiments.synthetic.DEFAULT_SETTINGS`;
-  λ_f chosen on validation accuracy and on DI over the validation rows plus the authors'
-  unused block [2200, 2700), both smoothed along the λ_f grid). COMPAS and AdultCensus:
-  ``frtrain train``'s (``trainer.defaults.REGIMES["real"]``, λ_r 0.3, λ_f 0.1-0.6,
-  chosen by ``trainer.selection.select_point`` on validation accuracy and validation DI;
-  AdultCensus in mini-batches of 2,048 rows for :data:`ADULT_STEPS` = 8,000 steps, the
-  step count chosen on validation by ``select-defaults --data adult``). One batched
+* FR-Train: trained, scored and chosen through ``trainer.api`` (``fit_grid``,
+  ``score_grid``, ``select_grid_point``: the steps of ``run_training``, the training path of
+  jobs and ``frtrain train``) with each task's job spec (:func:`fr_spec`). Synthetic:
+  ``frtrain reproduce synthetic``'s settings
+  (:data:`trainer.experiments.synthetic.DEFAULT_SETTINGS`, the synthetic regimes of
+  ``trainer.defaults``) and rule ``smoothed`` (λ_f chosen on
+  validation accuracy and on DI over the validation rows plus the authors' unused block
+  [2200, 2700), both smoothed along the λ_f grid). COMPAS and AdultCensus: what a training
+  job on them gets, ``trainer.defaults.REGIMES["real"]`` (λ_r 0.3, λ_f 0.1-0.6) and the
+  product's rule ``interval`` (docs/SELECTION.md: the most accurate grid point whose 95%
+  DI interval on the validation rows plus the training split's features lies at or above
+  0.8); AdultCensus in mini-batches of 2,048 rows for :data:`ADULT_STEPS` = 8,000 steps, the
+  step count chosen on validation by ``select-defaults --data adult`` (a job on AdultCensus
+  trains 2,000 full-batch epochs instead). The point is chosen per seed and λ_r among the
+  λ_f > 0 points and recorded with its rule. One batched
   :class:`~trainer.models.fr_train.FRTrainGrid` per (data set, setting) trains every
   seed, λ_f and the ablation points (λ_r = 0, λ_f = 0) at once.
 * AD and RML+AD: every (seed, weighting, α) of a task in one vectorised run
@@ -72,18 +79,21 @@ from trainer.experiments.protocol import (
 from trainer.experiments.runners import (
     ADULT_BATCH,
     ADULT_STEPS,
+    FR_RULES,
     RUNNERS,
     Task,
     adult_schedule,
     choose_fr,
+    fr_grid,
+    fr_rule,
     fr_settings,
+    fr_spec,
     run_auto,
     run_baselines,
     run_fr,
     run_practitioners,
     run_rml_val,
     select_curve,
-    selection_pool,
 )
 from trainer.experiments.task_specs import (
     MAIN_TABLE_DATASET,
@@ -102,6 +112,7 @@ __all__ = [
     "CROWD_ACCURACY",
     "DATASETS",
     "FAIRNESS_METHODS",
+    "FR_RULES",
     "FULL",
     "MAIN_TABLE_DATASET",
     "METHODS",
@@ -123,8 +134,11 @@ __all__ = [
     "baselines_task",
     "choose_fr",
     "crowd_validation",
+    "fr_grid",
     "fr_main_task",
+    "fr_rule",
     "fr_settings",
+    "fr_spec",
     "load_data",
     "profile_with",
     "run_auto",
@@ -134,7 +148,6 @@ __all__ = [
     "run_rml_val",
     "run_tasks",
     "select_curve",
-    "selection_pool",
     "tasks_for",
     "val_subset",
 ]

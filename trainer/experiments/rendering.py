@@ -166,6 +166,14 @@ def software_versions() -> dict[str, str]:
     return out
 
 
+def _rules_text() -> str:
+    """Which selection rule chooses FR-Train's point on which data set."""
+    return ", ".join(
+        f"{DATASET_NAME[d]} `{P.fr_rule(d)}`" + (" (the product's)" if d != "synthetic" else "")
+        for d in P.DATASETS
+    )
+
+
 def write_report(
     tables: dict[str, dict[str, Any]],
     findings: list[Finding],
@@ -190,7 +198,10 @@ def write_report(
         "validation split only; the test split is only reported.",
         "FR-Train settings module: `trainer.defaults` (regimes synthetic-poisoned, "
         "synthetic-clean and real, each with the `select-defaults` evidence that chose it); "
-        "selection rule: `trainer.selection`.",
+        "fitted, scored and chosen through `trainer.api` (the steps of `run_training`, the "
+        "training path of jobs and `frtrain train`); selection rules (`trainer.selection`, "
+        f"docs/SELECTION.md): {_rules_text()}. Each grid's rule is listed under "
+        '"FR-Train grids run".',
         "",
         "Software: " + ", ".join(f"{k} {v}" for k, v in versions.items()),
         "",

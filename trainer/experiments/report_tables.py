@@ -42,7 +42,7 @@ def main_lambda_r(rec: dict[str, Any]) -> float:
 
 
 def fr_settings_used(results: dict[str, Any]) -> list[str]:
-    """One line per FR-Train grid record: λ_r, λ_f grid and schedule it was trained with.
+    """One line per FR-Train grid record: λ_r, λ_f grid, schedule and selection rule.
 
     Taken from the records themselves, so a report built from a cache states what was
     run even if the defaults in :mod:`trainer.experiments.synthetic` changed since.
@@ -54,8 +54,12 @@ def fr_settings_used(results: dict[str, Any]) -> list[str]:
             keys = ("epochs", "pretrain_epochs", "k", "lr_g", "batch_size", "reweight",
                     "average_last")  # fmt: skip
             sched = ", ".join(f"{k}={prm[k]}" for k in keys if k in prm)
+            rule = rec.get("selection", "smoothed")
+            rule = {"validation": "point"}.get(rule, rule)  # its name before the rules had names
+            if "chosen" not in rec:
+                rule += " (re-applied to a record cached before choices were recorded)"
             lines.append(f"`{key}`: λ_r {rec['lambda_r']}, λ_f {rec['lambda_f']}, {sched}, "
-                         f"{rec['n_val']} validation rows")  # fmt: skip
+                         f"{rec['n_val']} validation rows, selection rule {rule}")  # fmt: skip
     return lines
 
 
@@ -63,13 +67,20 @@ def fr_chosen(
     rec: dict[str, Any], seeds: Sequence[int], lambda_r: float, *, eo: bool = False,
     drop_zero_f: bool = False,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """The validation-chosen FR-Train point per seed for one λ_r of a grid record."""
+    """The validation-chosen FR-Train point per seed for one λ_r of a grid record: the one
+    ``trainer.api``'s selection recorded (``chosen``; made among the λ_f > 0 points), or for
+    a record cached before that, :func:`~trainer.experiments.runners.choose_fr`."""
+    recorded = {(c["seed"], c["lambda_r"]): c["lambda_f"] for c in rec.get("chosen", [])}
     out = []
     for s in seeds:
         pts = _fr_points(rec, s, lambda_r)
         if drop_zero_f:
             pts = [p for p in pts if p["lambda_f"] > 0]
-        out.append(P.choose_fr(pts, eo=eo, selection=rec.get("selection", "smoothed")))
+        lf = recorded.get((s, lambda_r))
+        if lf is not None:
+            out.append(next(p for p in pts if p["lambda_f"] == lf))
+        else:
+            out.append(P.choose_fr(pts, eo=eo, selection=rec.get("selection", "smoothed")))
     return out
 
 

@@ -1,11 +1,11 @@
-"""The paper's task runners: baselines, RML validation, FR-Train, the practitioners' methods
-and auto, and the rule that picks FR-Train's point."""
+"""The paper's task runners: baselines, RML validation, FR-Train (through ``trainer.api``:
+the job spec of a task, its fit, scores and choice), the practitioners' methods and auto."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -239,45 +239,23 @@ def adult_schedule(steps: int, pretrain_steps: int = 500) -> dict[str, int]:
     }
 
 
-def selection_pool(dataset: str, val: Split, data_dir: str | None) -> tuple[Any, Any, str]:
-    """Rows on which FR-Train's λ_f choice measures DI, and the rule that uses them.
-
-    Synthetic: ``frtrain reproduce synthetic``'s rule (smoothed along the λ_f grid; DI on
-    the validation rows plus the features of the authors' unused block [2200, 2700)).
-    Real data: ``trainer.selection.select_point`` (what ``frtrain train`` and the demo use),
-    validation accuracy and validation DI. Never the test split; never the training rows
-    (G's fairness adversary is fitted on them, so their DI overstates).
-    """
-    if dataset != "synthetic":
-        return val.X, val.z, "validation"
-    from trainer.data.synthetic import load_synthetic_arrays
-    from trainer.experiments.synthetic import VAL2_ROWS
-
-    X_all, _, z_all, _ = load_synthetic_arrays(Path(data_dir) / "synthetic" if data_dir else None)
-    lo, hi = VAL2_ROWS
-    X = np.concatenate([val.X, X_all[lo:hi]])
-    z = np.concatenate([val.z, z_all[lo:hi].astype(np.int64)])
-    return X, z, "smoothed"
+#: FR-Train's selection rule per data set (docs/SELECTION.md). Synthetic: ``frtrain reproduce
+#: synthetic``'s ``smoothed`` (its published Table 1 was produced with it), with DI on the
+#: validation rows plus the authors' unused block [2200, 2700). COMPAS and AdultCensus: the
+#: product's rule (``trainer.selection.DEFAULT_RULE``, ``interval``), what a training job on
+#: that data gets.
+FR_RULES = {"synthetic": "smoothed"}
 
 
-def run_fr(task: Task, profile: Profile, data_dir: str | None) -> dict[str, Any]:
-    """One batched FR-Train grid: every seed x λ_r x λ_f of the task, scored on val/test.
+def fr_rule(dataset: str) -> str:
+    """The selection rule FR-Train's grid points are chosen by on ``dataset``."""
+    from trainer.selection import DEFAULT_RULE
 
-    Options: ``ablation`` (add λ_r = 0 and λ_f = 0 points), ``reweight``, ``fairness``,
-    ``n_val`` (a validation subset; one draw, from the first seed, shared by the whole
-    batched grid),
-    ``lambda_r`` (override, may be a tuple), ``val_source`` ("crowd"/"truth", Table 7).
-    """
-    from trainer.models.fr_train import FRTrainGrid
+    return FR_RULES.get(dataset, DEFAULT_RULE)
 
-    cfg = fr_settings(task.dataset, task.setting, profile)
-    ds = load_data(task.dataset, task.setting, data_dir)
-    tr, te = ds.train, ds.test
-    val = ds.val
-    if task.opt("n_val") is not None:
-        val = val_subset(val, int(task.opt("n_val")), task.seeds[0])
-    if task.opt("val_source") is not None:
-        val = crowd_validation(task.dataset, task.opt("val_source"), 0, len(ds.val), data_dir)
+
+def fr_grid(task: Task, cfg: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """λ_f and λ_r values one FR-Train task trains (λ_r first: the main one)."""
     lrs = task.opt("lambda_r", cfg["lambda_r"])
     lambda_r = list(lrs) if isinstance(lrs, tuple) else [float(lrs)]
     lambda_f = [lf for lf in cfg["lambda_f"] if lf + max(lambda_r) <= 0.95 + 1e-9]
@@ -289,35 +267,101 @@ def run_fr(task: Task, profile: Profile, data_dir: str | None) -> dict[str, Any]
     if task.opt("ablation"):
         lambda_r = [*lambda_r, 0.0]
         lambda_f = [0.0, *lambda_f]
+    return lambda_f, lambda_r
+
+
+def fr_spec(task: Task, profile: Profile) -> Any:
+    """The training-job spec (``trainer.api``) of an FR-Train task: the job that trains the
+    same grid, with the same settings and selection rule, on the same data (its validation
+    set aside: :func:`run_fr` replaces it for the validation-subset and crowd tasks)."""
+    from trainer.api import validate_spec
+    from trainer.experiments.protocol import SPLIT_SEED, TEST_SIZE
+
+    cfg = fr_settings(task.dataset, task.setting, profile)
+    lambda_f, lambda_r = fr_grid(task, cfg)
     params = dict(cfg["params"])
     if task.opt("reweight"):
         params["reweight"] = task.opt("reweight")
     fairness = task.opt("fairness", "dp")
-    grid = FRTrainGrid(
-        lambda_f=lambda_f,
-        lambda_r=lambda_r,
-        seeds=list(task.seeds),
-        fairness=fairness,
-        device=profile.device,
-        **params,
-    )
-    grid.fit(tr.X, tr.y, tr.z, X_val=val.X, y_val=val.y, z_val=val.z)
-    pool_X, pool_z, selection = selection_pool(task.dataset, ds.val, data_dir)
-    pv, pt = grid.predictions(val.X, val.z), grid.predictions(te.X, te.z)
-    pp = grid.predictions(pool_X, pool_z)
-    points = []
-    for i, g in enumerate(grid.grid_):
-        eo_v, eo_t = equalized_odds(val.y, pv[i], val.z), equalized_odds(te.y, pt[i], te.z)
-        points.append(
-            {"seed": int(g["seed"]), "lambda_f": float(g["lambda_f"]),
-             "lambda_r": float(g["lambda_r"]),
-             "val_acc": accuracy(val.y, pv[i]), "val_di": disparate_impact(pv[i], val.z),
-             "sel_di": disparate_impact(pp[i], pool_z),
-             "test_acc": accuracy(te.y, pt[i]), "test_di": disparate_impact(pt[i], te.z),
-             "val_eo0": eo_v[0], "val_eo1": eo_v[1], "test_eo0": eo_t[0], "test_eo1": eo_t[1]}
-        )  # fmt: skip
-    return {"points": points, "lambda_f": lambda_f, "lambda_r": lambda_r, "params": params,
-            "n_val": len(val), "fairness": fairness, "selection": selection}  # fmt: skip
+    data: dict[str, Any] = {"builtin": task.dataset}
+    poisoning = None
+    if task.dataset == "synthetic":
+        data["synthetic_poisoned"] = task.setting == "poisoned"  # the authors' y_poi
+    elif task.setting == "poisoned":
+        poisoning = {"attack": "top_margin", "fraction": 0.1, "target_group": 1}
+    metric = {"dp": "disparate_impact", "eo": "equalized_odds", "eop": "equal_opportunity"}
+    return validate_spec({
+        "data": data, "poisoning": poisoning, "method": "fr-train",
+        "hyperparameters": {"l1": lambda_f, "l2": lambda_r, **params, "fairness": fairness},
+        "selection": {"rule": fr_rule(task.dataset), "metric": metric[fairness],
+                      "min_fairness": TARGET_DI},
+        "seeds": list(task.seeds), "split_seed": SPLIT_SEED, "device": profile.device,
+        "test_size": TEST_SIZE.get(task.dataset, 0.3),
+    })  # fmt: skip
+
+
+def _nan(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def run_fr(task: Task, profile: Profile, data_dir: str | None) -> dict[str, Any]:
+    """One batched FR-Train grid, every seed x λ_r x λ_f of the task, fitted, scored and
+    chosen through ``trainer.api`` (``fit_grid``, ``score_grid``, ``select_grid_point``:
+    the steps of ``run_training``) with :func:`fr_spec`'s spec.
+
+    The choice is made per (seed, λ_r) among the λ_f > 0 points (the ablation's λ_f = 0
+    points are Table 5's "Without F", never chosen) and recorded under ``chosen``.
+
+    Options: ``ablation`` (add λ_r = 0 and λ_f = 0 points), ``reweight``, ``fairness``,
+    ``n_val`` (a validation subset; one draw, from the first seed, shared by the whole
+    batched grid),
+    ``lambda_r`` (override, may be a tuple), ``val_source`` ("crowd"/"truth", Table 7).
+    """
+    from trainer import api
+
+    spec = fr_spec(task, profile)
+    ds = load_data(task.dataset, task.setting, data_dir)
+    val = ds.val
+    if task.opt("n_val") is not None:
+        val = val_subset(val, int(task.opt("n_val")), task.seeds[0])
+    if task.opt("val_source") is not None:
+        val = crowd_validation(task.dataset, task.opt("val_source"), 0, len(ds.val), data_dir)
+    ds = replace(ds, val=val)
+    extra = api.label_free_rows(spec, Path(data_dir) / "synthetic" if data_dir else None)
+    grid = spec.grid()
+    fits = api.fit_grid(spec, ds, task.seeds, extra=extra)
+    points: list[dict[str, Any]] = []
+    chosen: list[dict[str, Any]] = []
+    for seed, fit in zip(task.seeds, fits, strict=True):
+        first = len(points)
+        for g, sc in zip(grid, api.score_grid(ds, fit, seed, grid), strict=True):
+            v, t = sc["val"], sc["test"]
+            points.append(
+                {"seed": int(seed), "lambda_f": float(g["l1"]), "lambda_r": float(g["l2"]),
+                 "val_acc": _nan(v["accuracy"]), "val_di": _nan(v["disparate_impact"]),
+                 "sel_di": float("nan"),
+                 "test_acc": _nan(t["accuracy"]), "test_di": _nan(t["disparate_impact"]),
+                 "val_eo0": _nan(v["equalized_odds_y0"]), "val_eo1": _nan(v["equalized_odds_y1"]),
+                 "test_eo0": _nan(t["equalized_odds_y0"]),
+                 "test_eo1": _nan(t["equalized_odds_y1"])}
+            )  # fmt: skip
+        for lr in spec.hyperparameters["l2"]:
+            idx = [i for i, g in enumerate(grid) if g["l2"] == lr and g["l1"] > 0]
+            sweep = [grid[i] for i in idx]
+            choice = api.select_grid_point(spec, ds, fit.subset(idx), seed, extra, grid=sweep)
+            for i, ev in zip(idx, choice.points, strict=True):
+                if ev["checked_metric"] == "disparate_impact":  # the DI the rule compared
+                    points[first + i]["sel_di"] = _nan(ev["checked_estimate"])
+            chosen.append({"seed": int(seed), "lambda_r": float(lr),
+                           "lambda_f": float(sweep[choice.index]["l1"]), "rule": choice.rule,
+                           "reason": choice.reason, "warnings": choice.warnings})  # fmt: skip
+    hp = spec.hyperparameters
+    params = {k: hp[k] for k in fr_settings(task.dataset, task.setting, profile)["params"]}
+    if task.opt("reweight"):
+        params["reweight"] = hp["reweight"]
+    return {"points": points, "lambda_f": list(hp["l1"]), "lambda_r": list(hp["l2"]),
+            "params": params, "n_val": len(val), "fairness": hp["fairness"],
+            "selection": spec.selection["rule"], "chosen": chosen}  # fmt: skip
 
 
 def run_practitioners(task: Task, profile: Profile, data_dir: str | None) -> dict[str, Any]:
@@ -346,15 +390,15 @@ RUNNERS: dict[str, Callable[[Task, Profile, str | None], dict[str, Any]]] = {
 def choose_fr(
     points: Sequence[dict[str, Any]], *, eo: bool = False, selection: str = "smoothed"
 ) -> dict[str, Any]:
-    """Pick one FR-Train point of one (seed, λ_r) sweep on validation data only.
+    """Re-apply a rule to the recorded metrics of one (seed, λ_r) sweep.
 
-    ``selection="smoothed"`` (synthetic) is ``frtrain reproduce synthetic``'s rule
-    (:func:`~trainer.selection.choose_index`: validation accuracy and fairness
-    smoothed along the λ_f grid; the most accurate point whose fairness reaches 0.8, else
-    the fairest); ``"validation"`` (real data) is ``trainer.selection.select_point``, the
-    product's rule, on the raw validation numbers. Fairness is DI on
-    :func:`selection_pool`'s rows, or for equalized odds (Table 9) the worse of the two
-    validation EO ratios.
+    For records cached before :func:`run_fr` recorded its choices (``chosen``), whose rules
+    need only the recorded numbers: ``"smoothed"`` is :func:`~trainer.selection.choose_index`
+    (validation accuracy and fairness smoothed along the λ_f grid; the most accurate point
+    whose fairness reaches 0.8, else the fairest), ``"validation"`` (rule ``point``)
+    :func:`~trainer.selection.select_point` on the raw validation numbers. Fairness is the
+    recorded ``sel_di``, or for equalized odds (Table 9) the worse of the two validation EO
+    ratios. ``interval`` needs the predictions: its choices are always recorded.
     """
     pts = sorted(points, key=lambda p: p["lambda_f"])
     if eo:

@@ -12,13 +12,18 @@ chooses it (paper Section 4, "we choose lambda_1 on the validation set"):
 * synthetic: :func:`trainer.selection.choose_index` on the smoothed validation
   curves (accuracy from the 200 validation rows; DI from the validation rows plus the unused
   [2200, 2700) block's features);
-* COMPAS: :func:`trainer.selection.select_point` (raw validation accuracy and DI), as the demo's
-  training jobs do.
+* COMPAS and AdultCensus: the product's rule, :func:`trainer.selection.select` with rule
+  ``interval`` (docs/SELECTION.md), as training jobs and the demo do: validation accuracy,
+  DI with its 95% interval on the validation rows plus the training split's features (its
+  labels unused). :func:`point_chooser` keeps the previous rule (validation point estimates)
+  by name; the outcome recorded below was computed with it.
 
 Criterion (validation only, defined before running):
 
-1. A seed *meets* the fairness floor when its selected point's validation DI, as the per-seed
-   rule saw it, is at least ``min_di`` (0.8, the paper's 80% rule).
+1. A seed *meets* the fairness floor when its selected point passes the fairness check of
+   the per-seed rule: for ``smoothed`` and ``point`` the DI the rule compared is at least
+   ``min_di`` (0.8, the paper's 80% rule); for ``interval`` the point is feasible (the lower
+   end of its DI interval reaches ``min_di``).
 2. A configuration is *feasible* when more than half of the seeds meet the floor.
 3. Among feasible configurations, the one with the highest mean (over seeds) validation
    accuracy of the selected points wins. Means closer than one validation example's worth
@@ -77,9 +82,26 @@ from trainer.metrics import accuracy, disparate_impact
 MIN_DI = 0.8
 DATA_SETS = ("synthetic-poisoned", "synthetic-clean", "compas", "adult")
 
-#: One validation choice of lambda_1 per seed: (val accuracies, val DIs) along the grid ->
-#: (index, the accuracy and DI values the rule compared at that index).
-Chooser = Callable[[Sequence[float], Sequence[float], float], tuple[int, float, float]]
+
+@dataclass
+class GridPredictions:
+    """One seed's lambda_1 grid as a per-seed rule sees it (no test rows): predictions of
+    every grid point (rows of ``val``, ``di`` and ``train``) and the rows' labels/groups."""
+
+    y_val: np.ndarray
+    z_val: np.ndarray
+    val: np.ndarray  # (M, n_val) on the validation rows
+    di_z: np.ndarray
+    di: np.ndarray  # (M, n_di) on ``di_rows`` (the validation rows plus any unlabelled ones)
+    train_z: np.ndarray
+    train: np.ndarray  # (M, n_train) on the training split's features (labels unused)
+    seed: int = 0
+
+
+#: One validation choice of lambda_1 per seed: the grid's predictions and the DI floor ->
+#: (index, the accuracy and DI values the rule compared at that index, whether it meets
+#: the floor as the rule checks it).
+Chooser = Callable[[GridPredictions, float], tuple[int, float, float, bool]]
 
 
 class TestSplitAccessError(RuntimeError):
@@ -124,8 +146,8 @@ class SeedChoice:
     index: int
     lambda_f: float
     val_acc: float  # as the per-seed rule compared it (smoothed for synthetic)
-    val_di: float
-    meets: bool
+    val_di: float  # likewise (label-free, validation + training features, for ``interval``)
+    meets: bool  # passes the rule's fairness check (feasible, for ``interval``)
 
 
 @dataclass
@@ -177,7 +199,8 @@ class Selection:
 
 CRITERION = (
     "per seed, lambda_1 chosen on validation by the consuming command's rule; a seed meets "
-    "the floor if its chosen point's validation DI >= min_di; feasible = more than half the "
+    "the floor if its chosen point passes that rule's DI check (DI >= min_di; for the "
+    "'interval' rule: the lower end of its DI interval >= min_di); feasible = more than half the "
     "seeds meet it; winner = highest mean validation accuracy of the chosen points among "
     "feasible candidates (ties within 1/n_val -> smaller std of validation DI over seeds, then "
     "candidate order); none feasible -> most seeds meeting the floor, then highest mean "
@@ -223,21 +246,43 @@ def pick_winner(scores: Sequence[Score], tie_tol: float) -> tuple[int, str]:
     return i, f"tie on mean validation accuracy ({names}): smallest val DI std over seeds"
 
 
-def synthetic_chooser(val_acc: Sequence[float], val_di: Sequence[float], min_di: float) -> Any:
-    """``reproduce synthetic``'s rule: smoothed curves, most accurate point with DI >= min_di."""
+def _curves(g: GridPredictions) -> tuple[list[float], list[float]]:
+    """Validation accuracy and DI on ``di`` rows (NaN DI as 0) along the grid."""
+    accs = [accuracy(g.y_val, p) for p in g.val]
+    dis = [disparate_impact(p, g.di_z) for p in g.di]
+    return accs, [0.0 if math.isnan(d) else d for d in dis]
+
+
+def synthetic_chooser(g: GridPredictions, min_di: float) -> tuple[int, float, float, bool]:
+    """``reproduce synthetic``'s rule ``smoothed``: most accurate point with DI >= min_di on
+    the smoothed curves."""
     from trainer.selection import choose_index
 
-    i, crit = choose_index(val_acc, val_di, min_di=min_di)
-    return i, float(crit["smoothed_val_acc"][i]), float(crit["smoothed_di"][i])
+    i, crit = choose_index(*_curves(g), min_di=min_di)
+    d = float(crit["smoothed_di"][i])
+    return i, float(crit["smoothed_val_acc"][i]), d, d >= min_di
 
 
-def api_chooser(val_acc: Sequence[float], val_di: Sequence[float], min_di: float) -> Any:
-    """The service's (and demo's) rule :func:`trainer.selection.select_point` on raw metrics."""
+def point_chooser(g: GridPredictions, min_di: float) -> tuple[int, float, float, bool]:
+    """The previous product rule ``point`` (:func:`trainer.selection.select_point`)."""
     from trainer.selection import select_point
 
-    mets = [{"accuracy": a, "disparate_impact": d} for a, d in zip(val_acc, val_di, strict=True)]
+    accs, dis = _curves(g)
+    mets = [{"accuracy": a, "disparate_impact": d} for a, d in zip(accs, dis, strict=True)]
     i = select_point(mets, min_fairness=min_di, metric="disparate_impact")
-    return i, float(val_acc[i]), float(val_di[i])
+    return i, float(accs[i]), float(dis[i]), dis[i] >= min_di
+
+
+def api_chooser(g: GridPredictions, min_di: float) -> tuple[int, float, float, bool]:
+    """The product's rule ``interval`` (:func:`trainer.selection.select`, docs/SELECTION.md),
+    as training jobs and the demo choose: the DI it reports is the label-free estimate on
+    the validation rows plus the training features."""
+    from trainer.selection import select
+
+    c = select(g.y_val, g.val, g.z_val, train_pred=g.train, z_train=g.train_z,
+               min_fairness=min_di, seed=g.seed)  # fmt: skip
+    p = c.points[c.index]
+    return c.index, float(p["val_accuracy"]), float(p["label_free_di"]), bool(p["feasible"])
 
 
 def select_defaults(
@@ -259,7 +304,8 @@ def select_defaults(
         datasets: seed -> the data set that seed trains on. Seeds that share one Dataset
             object train in one batched run. Test splits are sealed before training.
         data: a label for the report.
-        chooser: the per-seed lambda_1 rule (:func:`synthetic_chooser`, :func:`api_chooser`).
+        chooser: the per-seed lambda_1 rule (:func:`synthetic_chooser`, :func:`api_chooser`,
+            :func:`point_chooser`).
         di_rows: optional extra unlabeled rows for the validation DI: ``ds -> (X, z)`` whose
             rows are the validation rows' features plus any unlabeled ones.
         min_di: the DI floor (paper: 0.8).
@@ -299,15 +345,17 @@ def select_defaults(
             di_X, di_z = di_rows(ds) if di_rows is not None else (va.X, va.z)
             pv = grid.predictions(va.X, va.z)
             pdi = grid.predictions(di_X, di_z)
+            ptr = grid.predictions(tr.X, tr.z)
             for s in group:
                 idx = [i for i, g in enumerate(grid.grid_) if g["seed"] == s]
-                accs = [accuracy(va.y, pv[i]) for i in idx]
-                dis = [disparate_impact(pdi[i], di_z) for i in idx]
-                dis = [0.0 if math.isnan(d) else d for d in dis]
-                j, a, d = chooser(accs, dis, min_di)
+                preds = GridPredictions(
+                    y_val=va.y, z_val=va.z, val=pv[idx], di_z=di_z, di=pdi[idx],
+                    train_z=tr.z, train=ptr[idx], seed=int(s),
+                )  # fmt: skip
+                j, a, d, meets = chooser(preds, min_di)
                 choices[s] = SeedChoice(
                     seed=int(s), index=int(j), lambda_f=float(grid.grid_[idx[j]]["lambda_f"]),
-                    val_acc=a, val_di=d, meets=bool(d >= min_di),
+                    val_acc=a, val_di=d, meets=bool(meets),
                 )  # fmt: skip
                 models[ci][s] = grid.models_[idx[j]]
         scores.append(score_candidate(cand.name, [choices[s] for s in seeds]))

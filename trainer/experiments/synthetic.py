@@ -20,6 +20,12 @@ choice robust to that noise:
 
 The grids follow the paper's Appendix A.4 rule lambda_1 <= 0.95 - lambda_2 (at
 lambda_1 + lambda_2 = 1 the classification loss vanishes and training collapses).
+
+Fitting, scoring and the choice go through ``trainer.api`` (``fit_grid``, ``evaluate_seed``:
+the steps of ``run_training``) with the job spec of :func:`fr_spec`, whose selection rule is
+``smoothed`` (``trainer.selection``) with the unused block as ``extra_label_free`` rows: a
+training job or ``frtrain train --selection-rule smoothed`` with these settings chooses the
+same points.
 """
 
 from __future__ import annotations
@@ -32,11 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from trainer.data.synthetic import VAL_ROWS, load_synthetic, load_synthetic_arrays
+from trainer.data.synthetic import UNUSED_ROWS, load_synthetic
 from trainer.defaults import REGIMES
-from trainer.metrics import accuracy, disparate_impact
-from trainer.models.fr_train import FRTrainGrid
-from trainer.models.lr import LogisticRegression
 from trainer.selection import choose_index, smooth
 
 __all__ = ["choose_index", "smooth"]  # the selection rule lives in trainer.selection
@@ -67,7 +70,7 @@ DEFAULT_SETTINGS: dict[str, dict[str, Any]] = {
 
 MIN_DI = 0.8
 #: The notebook's unused second validation block (``num_val2``), features only.
-VAL2_ROWS = (VAL_ROWS[1], VAL_ROWS[1] + 500)
+VAL2_ROWS = UNUSED_ROWS
 
 
 @dataclass
@@ -96,6 +99,38 @@ def choose_lambda(points: Sequence[SweepPoint], min_di: float = MIN_DI) -> tuple
     return choose_index([p.val_acc for p in points], [p.val_di for p in points], min_di=min_di)
 
 
+def fr_spec(
+    *,
+    poisoned: bool,
+    seeds: Sequence[int],
+    lambda_f: Sequence[float] | None = None,
+    lambda_r: float | None = None,
+    device: str = "auto",
+    **overrides: Any,
+) -> Any:
+    """The training-job spec (``trainer.api``) of one sweep: :data:`DEFAULT_SETTINGS` (with
+    ``overrides``, FR-Train hyperparameters in the job's names) and the rule ``smoothed`` with
+    the unused block as its extra label-free rows. ``frtrain train --selection-rule smoothed``
+    on the same data and settings trains and chooses the same models."""
+    from trainer.api import SYNTHETIC_UNUSED_BLOCK, validate_spec
+
+    setting = DEFAULT_SETTINGS["poisoned" if poisoned else "clean"]
+    lfs = list(lambda_f if lambda_f is not None else setting["lambda_f"])
+    lr = float(lambda_r if lambda_r is not None else setting["lambda_r"])
+    return validate_spec({
+        "data": {"builtin": "synthetic", "synthetic_poisoned": poisoned},
+        "method": "fr-train",
+        "hyperparameters": {"l1": lfs, "l2": [lr], **setting["params"], **overrides},
+        "selection": {"rule": "smoothed", "min_fairness": MIN_DI,
+                      "extra_label_free": SYNTHETIC_UNUSED_BLOCK},
+        "seeds": list(seeds), "device": device,
+    })  # fmt: skip
+
+
+def _nan(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
 def run_fr_sweep(
     *,
     poisoned: bool,
@@ -106,50 +141,50 @@ def run_fr_sweep(
     progress: bool = True,
     **overrides: Any,
 ) -> list[SeedResult]:
-    """Train the lambda_f sweep for every seed (ONE batched run) and choose per seed."""
-    setting = DEFAULT_SETTINGS["poisoned" if poisoned else "clean"]
-    lfs = list(lambda_f if lambda_f is not None else setting["lambda_f"])
-    lr = float(lambda_r if lambda_r is not None else setting["lambda_r"])
+    """Train the lambda_f sweep for every seed (ONE batched run) and choose per seed, through
+    ``trainer.api`` (``fit_grid`` and ``evaluate_seed``: the steps of ``run_training``)."""
+    from trainer import api
+
+    spec = fr_spec(poisoned=poisoned, seeds=seeds, lambda_f=lambda_f, lambda_r=lambda_r,
+                   **overrides)  # fmt: skip
     ds = load_synthetic(data_dir, poisoned=poisoned)
-    tr, va, te = ds.train, ds.val, ds.test
-    params = {**setting["params"], **overrides}
-    grid = FRTrainGrid(lambda_f=lfs, lambda_r=[lr], seeds=list(seeds), progress=progress, **params)
-    grid.fit(tr.X, tr.y, tr.z, X_val=va.X, y_val=va.y, z_val=va.z)
-    X_all, _, z_all, _ = load_synthetic_arrays(data_dir)
-    lo, hi = VAL2_ROWS
-    di_X = np.concatenate([va.X, X_all[lo:hi]])
-    di_z = np.concatenate([va.z, z_all[lo:hi].astype(np.int64)])
-    pv = grid.predictions(va.X, va.z)
-    pdi = grid.predictions(di_X, di_z)
-    pt = grid.predictions(te.X, te.z)
+    extra = api.label_free_rows(spec, data_dir)
+    fits = api.fit_grid(spec, ds, seeds, extra=extra, progress=progress)
     results: list[SeedResult] = []
-    for seed in seeds:
-        pts = []
-        for i, g in enumerate(grid.grid_):
-            if g["seed"] != seed:
-                continue
+    for seed, fit in zip(seeds, fits, strict=True):
+        rec = api.evaluate_seed(spec, ds, fit, int(seed), extra=extra)
+        pts, crit = [], {"rule": rec["selection_reason"]}
+        for p in rec["grid"]:
+            ev = p["selection"]
             pts.append(
                 SweepPoint(
                     seed=int(seed),
-                    lambda_f=g["lambda_f"],
-                    lambda_r=g["lambda_r"],
-                    val_acc=accuracy(va.y, pv[i]),
-                    val_di=disparate_impact(pdi[i], di_z),
-                    test_acc=accuracy(te.y, pt[i]),
-                    test_di=disparate_impact(pt[i], te.z),
+                    lambda_f=p["params"]["l1"],
+                    lambda_r=p["params"]["l2"],
+                    val_acc=_nan(ev["val_accuracy"]),
+                    val_di=_nan(ev["checked_estimate"]),
+                    test_acc=_nan(p["test"]["accuracy"]),
+                    test_di=_nan(p["test"]["disparate_impact"]),
                 )
             )
-        idx, crit = choose_lambda(pts)
-        results.append(SeedResult(seed=int(seed), points=pts, chosen=idx, criterion=crit))
+            crit.setdefault("smoothed_val_acc", []).append(ev["smoothed_val_accuracy"])
+            crit.setdefault("smoothed_di", []).append(ev["smoothed_fairness"])
+        results.append(SeedResult(seed=int(seed), points=pts, chosen=rec["selected"],
+                                  criterion=crit))  # fmt: skip
     return results
 
 
 def run_lr(*, poisoned: bool, data_dir: str | Path | None = None) -> tuple[float, float]:
-    """Test (accuracy, DI) of logistic regression on [x, z] (deterministic)."""
+    """Test (accuracy, DI) of logistic regression on [x, z] (deterministic), fitted and
+    scored through ``trainer.api`` like a job with ``method: lr``."""
+    from trainer import api
+
+    spec = api.validate_spec({"data": {"builtin": "synthetic", "synthetic_poisoned": poisoned},
+                              "method": "lr", "seeds": [0]})  # fmt: skip
     ds = load_synthetic(data_dir, poisoned=poisoned)
-    m = LogisticRegression().fit(ds.train.X, ds.train.y, ds.train.z)
-    p = m.predict(ds.test.X, ds.test.z)
-    return accuracy(ds.test.y, p), disparate_impact(p, ds.test.z)
+    (fit,) = api.fit_grid(spec, ds, [0])
+    (point,) = api.score_grid(ds, fit, 0, spec.grid())
+    return _nan(point["test"]["accuracy"]), _nan(point["test"]["disparate_impact"])
 
 
 def _row(method: str, data: str, accs: list[float], dis: list[float], seeds: list[int]) -> dict:

@@ -27,8 +27,9 @@ Selection rule (fixed and committed before any evaluation run):
    A clean set under :data:`SMALL_CLEAN_ROWS` rows, or with fewer than
    :data:`SMALL_GROUP_ROWS` rows in some group, also draws a warning.
 7. **Refit.** The chosen method is fitted once more on the training split plus the whole
-   clean set, as that method prescribes (FR-Train then picks its lambda on the clean set,
-   the baselines fit where their ``fit_on`` says).
+   clean set, as that method prescribes (FR-Train then picks its lambda by the product's
+   selection rule, docs/SELECTION.md: accuracy on the clean set, DI interval on the clean
+   rows plus the training features; the baselines fit where their ``fit_on`` says).
 
 FR-Train is a candidate when the training split has at most :data:`FRTRAIN_MAX_ROWS`
 rows; larger data sets skip it and the report says so (``include_frtrain=True`` forces it).
@@ -85,11 +86,14 @@ def frtrain_real_defaults() -> dict[str, Any]:
 
 
 class FRTrainSelected(BaseEstimator):  # type: ignore[misc]
-    """FR-Train's lambda grid with the product's validation rule, as one estimator.
+    """FR-Train's lambda grid with the product's selection rule, as one estimator.
 
     Trains ``FRTrainGrid`` with the clean set as its validation set and keeps the grid
-    point ``trainer.selection.select_point`` picks on that clean set (the most accurate with
-    DI >= ``min_di``, else the fairest).
+    point ``trainer.selection.select`` picks by ``rule`` (docs/SELECTION.md; by default
+    ``interval``: the most accurate on the clean set among points whose DI interval, on the
+    clean rows plus the training rows' features, lies at or above ``min_di``). The training
+    labels are never read for that, nor is any row outside ``fit``'s arguments.
+    ``selection_`` records the evidence and the reason.
     """
 
     uses_clean = True
@@ -103,12 +107,14 @@ class FRTrainSelected(BaseEstimator):  # type: ignore[misc]
         min_di: float = 0.8,
         seed: int = 0,
         params: Mapping[str, Any] | None = None,
+        rule: str = "interval",
     ) -> None:
         self.l1 = l1
         self.l2 = l2
         self.min_di = min_di
         self.seed = seed
         self.params = params
+        self.rule = rule
 
     def fit(
         self,
@@ -121,9 +127,8 @@ class FRTrainSelected(BaseEstimator):  # type: ignore[misc]
         z_val: ArrayLike | None = None,
         sample_weight: ArrayLike | None = None,
     ) -> Self:
-        from trainer.metrics import evaluate
         from trainer.models.fr_train import FRTrainGrid
-        from trainer.selection import select_point
+        from trainer.selection import select
 
         if X_val is None or y_val is None or z_val is None:
             raise ValueError("FR-Train needs the clean set: pass X_val, y_val and z_val")
@@ -135,9 +140,13 @@ class FRTrainSelected(BaseEstimator):  # type: ignore[misc]
             **params,
         )
         grid.fit(X, y, sensitive_features, X_val=X_val, y_val=y_val, z_val=z_val)
-        pv = grid.predictions(X_val, z_val)
-        metrics = [evaluate(y_val, p, z_val) for p in pv]
-        i = select_point(metrics, min_fairness=self.min_di, metric="disparate_impact")
+        choice = select(
+            y_val, grid.predictions(X_val, z_val), z_val,
+            train_pred=grid.predictions(X, sensitive_features), z_train=sensitive_features,
+            metric="disparate_impact", min_fairness=self.min_di, rule=self.rule, seed=self.seed,
+        )  # fmt: skip
+        i = choice.index
+        self.selection_ = choice.to_dict()
         self.model_ = grid.models_[i]
         self.chosen_ = dict(grid.grid_[i])
         return self

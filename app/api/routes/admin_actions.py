@@ -1,41 +1,59 @@
-"""Admin page actions on a project: publish a batch (its dry-run plan and cost first, then
-confirmed), sync now, expire / extend a HIT, and the review queue (approve / reject with feedback
-/ bonus / block, one at a time or in bulk).
+"""Admin page actions on a project: export snapshots, blocking and unblocking workers, publishing
+a batch (its dry-run plan and cost first, then confirmed), sync now, expire / extend a HIT, and
+the review queue's decisions (approve / reject with feedback / bonus / block, one at a time or in
+bulk).
 
-Every action is a POST form carrying the session's CSRF value, calls the same service function
-as the JSON API (app.services.publishing, sync, review), and answers with a redirect to a page
-(post/redirect/get) whose notice says what happened, read from a signed token so a forged link
-cannot put words on the page. The marketplace's refusals are that notice, never an error page.
+Every action is a POST form carrying the session's CSRF value (the :data:`ActionDep`
+dependency checks it), calls the same service function as the JSON API (app.services.exports,
+review, publishing, sync), and answers with a redirect to a page (post/redirect/get). Publishing,
+sync, HITs and reviews say what happened in the page's notice, read from a signed token so a
+forged link cannot put words on the page (:meth:`Action.run`); the marketplace's refusals are
+that notice, never an error page.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import APIRouter, Depends, Form, Query
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from app.api.deps import SessionDep, SettingsDep
-from app.api.routes.admin_base import (
-    Admin,
-    error_page,
-    gate,
-    parse_id,
-    read_notice,
-    redirect_with_notice,
-    render,
-)
+from app.api.routes.admin_auth import Action, ActionDep, PageDep
+from app.api.routes.admin_base import parse_id, read_notice
+from app.api.routes.admin_projects import METHODS, NoticeQuery, render_project
 from app.core.config import Settings
 from app.core.errors import DomainError, InvalidInput, NotFound
-from app.services import crowd_summary, ledger, projects, publishing, review, review_queue, sync
+from app.services import ledger, projects, publishing
+from app.services.crowd import exports
+from app.services.recruiting import review, review_queue, sync
 
 router = APIRouter(prefix="/admin", tags=["admin pages"], include_in_schema=False)
 
-CsrfForm = Annotated[str, Form(max_length=500)]
 MAX_BULK = 500  # assignments one bulk review may name
+
+
+@dataclass(frozen=True)
+class ProjectAction(Action):
+    """A checked form POST on an existing project (:func:`project_action`)."""
+
+    project_id: int
+
+
+def project_action(act: ActionDep, project_id: str) -> ProjectAction:
+    """The dependency of a project's notice-answering actions: a checked form on a project
+    that exists, else its 404 page."""
+    with act.errors_shown():
+        pid = parse_id(project_id, "project")
+        projects.get_project(session=act.session, project_id=pid)
+    return ProjectAction(act.request, act.session, act.settings, act.admin, project_id=pid)
+
+
+ProjectActionDep = Annotated[ProjectAction, Depends(project_action)]
 
 
 def _count(raw: str, what: str, *, top: int) -> int | None:
@@ -51,6 +69,60 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+# -- exports and worker blocks (answered by the project page) -------------------------------------
+@router.post("/projects/{project_id}/exports", response_class=HTMLResponse)
+def create_export(
+    project_id: str,
+    act: ActionDep,
+    method: Annotated[str, Form(max_length=32)] = "mean",
+    n: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    try:
+        pid = parse_id(project_id, "project")
+        if method not in METHODS:
+            raise InvalidInput(f"method must be one of {', '.join(METHODS)}")
+        if n.strip() and not (n.strip().isdigit() and 1 <= int(n) <= 1000):
+            raise InvalidInput("N must be a whole number from 1 to 1000")
+        snapshot = exports.create_export(
+            session=act.session, project_id=pid, method=method, n=int(n) if n.strip() else None
+        )
+    except DomainError as exc:
+        act.session.rollback()
+        if isinstance(exc, NotFound):
+            return act.error(exc)
+        return render_project(act, project_id, error=exc)
+    return RedirectResponse(f"/admin/projects/{pid}?created={snapshot.id}#exports", status_code=303)
+
+
+@router.post("/projects/{project_id}/workers/{action}", response_class=HTMLResponse)
+def set_worker_block(
+    project_id: str,
+    action: str,
+    act: ActionDep,
+    worker_id: Annotated[str, Form(max_length=200)] = "",
+    reason: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    if action not in ("block", "unblock"):
+        return act.error(NotFound(f"no worker action {action!r}"))
+    try:
+        pid = parse_id(project_id, "project")
+        projects.get_project(session=act.session, project_id=pid)
+        review.set_block(
+            session=act.session,
+            settings=act.settings,
+            worker_id=worker_id,
+            blocked=action == "block",
+            reason=reason.strip(),
+            project_id=pid,
+        )
+    except DomainError as exc:
+        act.session.rollback()
+        return render_project(act, project_id, error=exc)
+    return RedirectResponse(
+        f"/admin/projects/{pid}?worker={quote(worker_id, safe='')}#workers", status_code=303
+    )
+
+
 # -- publishing ---------------------------------------------------------------------------------
 def _preview(
     session: Session,
@@ -62,14 +134,14 @@ def _preview(
     """The dry run the API's ``dry_run: true`` gives, plus the budget it would leave."""
     project = projects.read_project(session=session, project_id=pid)
     result = publishing.publish_batch(
-        session,
-        settings,
-        pid,
+        session=session,
+        settings=settings,
+        project_id=pid,
         dry_run=True,
         max_assignments=max_assignments,
         max_per_hit=max_per_hit,
     )
-    committed = ledger.committed(session, pid)
+    committed = ledger.committed(session=session, project_id=pid)
     if result.plan is not None:
         plan = result.plan
         total = plan.total_cost
@@ -117,64 +189,45 @@ def _preview(
 @router.get("/projects/{project_id}/publish", response_class=HTMLResponse)
 def publish_preview(
     project_id: str,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
+    page: PageDep,
     max_assignments: Annotated[str, Query(max_length=10)] = "",
     max_per_hit: Annotated[str, Query(max_length=10)] = "",
-    notice: Annotated[str | None, Query(max_length=12000)] = None,
+    notice: NoticeQuery = None,
 ) -> Response:
-    admin = gate(request, session, settings)
-    if not isinstance(admin, Admin):
-        return admin
-    try:
+    with page.errors_shown(rollback=True):
         pid = parse_id(project_id, "project")
         context = _preview(
-            session,
-            settings,
+            page.session,
+            page.settings,
             pid,
             _count(max_assignments, "answers per example", top=1000),
             _count(max_per_hit, "assignments per HIT", top=1000),
         )
-    except DomainError as exc:
-        session.rollback()
-        return error_page(request, exc, admin)
-    context["outcome"] = read_notice(settings, notice)
-    return render(request, "admin/publish.html", context, admin=admin)
+    context["outcome"] = read_notice(page.settings, notice)
+    return page.render("admin/publish.html", context)
 
 
 @router.post("/projects/{project_id}/publish", response_class=HTMLResponse)
 def publish_confirm(
-    project_id: str,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    csrf: CsrfForm = "",
+    act: ProjectActionDep,
     max_assignments: Annotated[str, Form(max_length=10)] = "",
     max_per_hit: Annotated[str, Form(max_length=10)] = "",
     expected_total: Annotated[str, Form(max_length=20)] = "",
     expected_batch: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    admin = gate(request, session, settings, csrf)
-    if not isinstance(admin, Admin):
-        return admin
-    try:
-        pid = parse_id(project_id, "project")
-        projects.get_project(session=session, project_id=pid)
-    except DomainError as exc:
-        return error_page(request, exc, admin)
+    pid = act.project_id
     query = urlencode(
         {"max_assignments": max_assignments.strip(), "max_per_hit": max_per_hit.strip()}
     )
     back = f"/admin/projects/{pid}/publish?{query}"
-    try:
+
+    def work() -> Response:
         n_max = _count(max_assignments, "answers per example", top=1000)
         per_hit = _count(max_per_hit, "assignments per HIT", top=1000)
         # Publish only what was shown: if answers or HITs changed since, show the new plan.
-        now = _preview(session, settings, pid, n_max, per_hit)
+        now = _preview(act.session, act.settings, pid, n_max, per_hit)
         if now["total"] != expected_total.strip() or str(now["batch"]) != expected_batch.strip():
-            return redirect_with_notice(
-                settings,
+            return act.done(
                 back,
                 [],
                 [
@@ -183,115 +236,94 @@ def publish_confirm(
                 ],
             )
         result = publishing.publish_batch(
-            session, settings, pid, max_assignments=n_max, max_per_hit=per_hit
+            session=act.session,
+            settings=act.settings,
+            project_id=pid,
+            max_assignments=n_max,
+            max_per_hit=per_hit,
         )
-    except DomainError as exc:
-        session.rollback()
-        return redirect_with_notice(settings, back, [], [exc.detail])
-    batch = result.hits[0].batch if result.hits else now["batch"]
-    if not result.hits:
-        return redirect_with_notice(
-            settings,
-            f"/admin/projects/{pid}#hits",
-            ["Nothing to publish: every example has N answers or open slots."],
-        )
-    ok = [
-        f"Batch {batch}: {_plural(result.created, 'HIT')} published"
-        + (f", {result.adopted} adopted" if result.adopted else "")
-        + (f", {result.resumed} resumed" if result.resumed else "")
-        + f"; up to ${now['total']} reserved."
-    ]
-    refused = [f"{_plural(len(result.failed), 'HIT')} failed to publish; see the HITs table."]
-    return redirect_with_notice(
-        settings, f"/admin/projects/{pid}#hits", ok, refused if result.failed else []
-    )
+        hits = f"/admin/projects/{pid}#hits"
+        if not result.hits:
+            return act.done(
+                hits, ["Nothing to publish: every example has N answers or open slots."]
+            )
+        ok = [
+            f"Batch {result.hits[0].batch}: {_plural(result.created, 'HIT')} published"
+            + (f", {result.adopted} adopted" if result.adopted else "")
+            + (f", {result.resumed} resumed" if result.resumed else "")
+            + f"; up to ${now['total']} reserved."
+        ]
+        failed = f"{_plural(len(result.failed), 'HIT')} failed to publish; see the HITs table."
+        return act.done(hits, ok, [failed] if result.failed else [])
+
+    return act.run(back, work)
 
 
 # -- sync, expire, extend -----------------------------------------------------------------------
 @router.post("/projects/{project_id}/sync", response_class=HTMLResponse)
 def sync_now(
-    project_id: str,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    csrf: CsrfForm = "",
-    apply_review: Annotated[str, Form(max_length=5)] = "",
+    act: ProjectActionDep, apply_review: Annotated[str, Form(max_length=5)] = ""
 ) -> Response:
-    admin = gate(request, session, settings, csrf)
-    if not isinstance(admin, Admin):
-        return admin
-    try:
-        pid = parse_id(project_id, "project")
-        projects.get_project(session=session, project_id=pid)
-    except DomainError as exc:
-        return error_page(request, exc, admin)
-    back = f"/admin/projects/{pid}#hits"
-    try:
-        out = sync.sync_project(session, settings, pid, apply_review=apply_review == "1")
-    except DomainError as exc:
-        session.rollback()
-        return redirect_with_notice(settings, back, [], [exc.detail])
-    ok = [
-        f"Synced {_plural(out.hits, 'HIT')}: {_plural(out.assignments_seen, 'assignment')} seen, "
-        f"{out.assignments_new} new, {_plural(out.answers_new, 'new answer')}; "
-        f"{out.workers_excluded} of {_plural(out.workers, 'worker')} excluded by quality."
-    ]
-    if out.review is not None:
-        r = out.review
-        ok.append(
-            f"Review policy: {r.approved} approved, {r.rejected} rejected, "
-            f"{_plural(r.bonuses, 'bonus')}, {_plural(len(r.blocked), 'worker')} blocked."
+    back = f"/admin/projects/{act.project_id}#hits"
+
+    def work() -> Response:
+        out = sync.sync_project(
+            session=act.session,
+            settings=act.settings,
+            project_id=act.project_id,
+            apply_review=apply_review == "1",
         )
-    return redirect_with_notice(settings, back, ok, list(out.problems))
+        ok = [
+            f"Synced {_plural(out.hits, 'HIT')}: {_plural(out.assignments_seen, 'assignment')} "
+            f"seen, {out.assignments_new} new, {_plural(out.answers_new, 'new answer')}; "
+            f"{out.workers_excluded} of {_plural(out.workers, 'worker')} excluded by quality."
+        ]
+        if out.review is not None:
+            r = out.review
+            ok.append(
+                f"Review policy: {r.approved} approved, {r.rejected} rejected, "
+                f"{_plural(r.bonuses, 'bonus')}, {_plural(len(r.blocked), 'worker')} blocked."
+            )
+        return act.done(back, ok, list(out.problems))
+
+    return act.run(back, work)
 
 
-def _hit_action(
-    request: Request, session: Session, settings: Settings, csrf: str, hit_id: str, act: Any
-) -> Response:
-    admin = gate(request, session, settings, csrf)
-    if not isinstance(admin, Admin):
-        return admin
-    try:
+def _hit_action(act: Action, hit_id: str, do: Callable[[int, str], str]) -> Response:
+    """Run `do(hit id, its label)` on an existing HIT; its sentence is the notice."""
+    with act.errors_shown():
         hid = parse_id(hit_id, "HIT")
-        hit = publishing.get_hit(session, hid)
-    except DomainError as exc:
-        return error_page(request, exc, admin)
+        hit = publishing.get_hit(session=act.session, hit_id=hid)
     back = f"/admin/projects/{hit.project_id}#hits"
     name = review_queue.hit_label(hit.batch, hit.seq)
-    try:
-        message = act(hid, name)
-    except DomainError as exc:
-        session.rollback()
-        return redirect_with_notice(settings, back, [], [f"{name} (#{hid}): {exc.detail}"])
-    return redirect_with_notice(settings, back, [message])
+    return act.run(back, lambda: act.done(back, [do(hid, name)]), prefix=f"{name} (#{hid}): ")
 
 
 @router.post("/hits/{hit_id}/expire", response_class=HTMLResponse)
-def expire_hit(
-    hit_id: str, request: Request, session: SessionDep, settings: SettingsDep, csrf: CsrfForm = ""
-) -> Response:
-    def act(hid: int, name: str) -> str:
-        publishing.expire_hit(session, settings, hid)
+def expire_hit(hit_id: str, act: ActionDep) -> Response:
+    def do(hid: int, name: str) -> str:
+        publishing.expire_hit(session=act.session, settings=act.settings, hit_id=hid)
         return f"{name} (#{hid}) expired: no new worker can accept it."
 
-    return _hit_action(request, session, settings, csrf, hit_id, act)
+    return _hit_action(act, hit_id, do)
 
 
 @router.post("/hits/{hit_id}/extend", response_class=HTMLResponse)
 def extend_hit(
     hit_id: str,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    csrf: CsrfForm = "",
+    act: ActionDep,
     assignments: Annotated[str, Form(max_length=10)] = "",
     hours: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    def act(hid: int, name: str) -> str:
+    def do(hid: int, name: str) -> str:
         more = _count(assignments, "more assignments", top=1000)
         extra = _count(hours, "more hours", top=8760)
         row = publishing.extend_hit(
-            session, settings, hid, assignments=more, seconds=extra * 3600 if extra else None
+            session=act.session,
+            settings=act.settings,
+            hit_id=hid,
+            assignments=more,
+            seconds=extra * 3600 if extra else None,
         )
         parts = [f"+{_plural(more, 'assignment')}"] if more else []
         if extra:
@@ -299,46 +331,10 @@ def extend_hit(
             parts.append(f"now expires {expires}")
         return f"{name} (#{hid}) extended: {', '.join(parts)}."
 
-    return _hit_action(request, session, settings, csrf, hit_id, act)
+    return _hit_action(act, hit_id, do)
 
 
-# -- review queue -------------------------------------------------------------------------------
-@router.get("/projects/{project_id}/review", response_class=HTMLResponse)
-def review_page(
-    project_id: str,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    show: Annotated[str, Query(max_length=10)] = "awaiting",
-    notice: Annotated[str | None, Query(max_length=12000)] = None,
-) -> Response:
-    admin = gate(request, session, settings)
-    if not isinstance(admin, Admin):
-        return admin
-    try:
-        pid = parse_id(project_id, "project")
-        project = projects.read_project(session=session, project_id=pid)
-        summary = crowd_summary.quality_summary(session, pid)
-        groups = review_queue.review_queue(
-            session, pid, include_reviewed=show == "all", summary=summary
-        )
-    except DomainError as exc:
-        session.rollback()
-        return error_page(request, exc, admin)
-    return render(
-        request,
-        "admin/review.html",
-        {
-            "project": project,
-            "groups": groups,
-            "show_all": show == "all",
-            "quality": summary,
-            "outcome": read_notice(settings, notice),
-        },
-        admin=admin,
-    )
-
-
+# -- review decisions -----------------------------------------------------------------------------
 def _review_one(
     session: Session,
     settings: Settings,
@@ -349,24 +345,24 @@ def _review_one(
     reason: str,
 ) -> str:
     if action == "approve":
-        review.approve(session, settings, aid, feedback=feedback or None)
+        review.approve(
+            session=session, settings=settings, assignment_id=aid, feedback=feedback or None
+        )
         return f"Approved {aid}."
     if action == "reject":
-        review.reject(session, settings, aid, feedback=feedback)
+        review.reject(session=session, settings=settings, assignment_id=aid, feedback=feedback)
         return f"Rejected {aid} with feedback."
     if action == "bonus":
-        review.bonus(session, settings, aid, amount=amount, reason=reason)
+        review.bonus(
+            session=session, settings=settings, assignment_id=aid, amount=amount, reason=reason
+        )
         return f"Bonus of ${amount} sent for {aid}."
     raise InvalidInput(f"no review action {action!r}")
 
 
 @router.post("/projects/{project_id}/review", response_class=HTMLResponse)
 def review_action(
-    project_id: str,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    csrf: CsrfForm = "",
+    act: ProjectActionDep,
     worker: Annotated[str, Form(max_length=200)] = "",
     assignment: Annotated[list[str] | None, Form(max_length=200)] = None,
     action: Annotated[str, Form(max_length=20)] = "",
@@ -378,34 +374,25 @@ def review_action(
 ) -> Response:
     """One assignment (a row's button: ``target = action:assignment``) or the ticked ones
     (``action`` with ``assignment`` values; ``approve_all`` = every awaiting one of ``worker``)."""
-    admin = gate(request, session, settings, csrf)
-    if not isinstance(admin, Admin):
-        return admin
-    try:
-        pid = parse_id(project_id, "project")
-        projects.get_project(session=session, project_id=pid)
-    except DomainError as exc:
-        return error_page(request, exc, admin)
+    session, pid = act.session, act.project_id
     back = f"/admin/projects/{pid}/review" + ("?show=all" if show == "all" else "")
     chosen = [a.strip() for a in assignment or [] if a.strip()]
     if not target and action not in ("approve", "reject", "bonus", "approve_all"):
-        return redirect_with_notice(
-            settings, back, [], ["Nothing was done: press one of the action buttons."]
-        )
+        return act.done(back, [], ["Nothing was done: press one of the action buttons."])
     if target:
         action, _, one = target.partition(":")
         chosen = [one]
     elif action == "approve_all":
         action = "approve"
-        chosen = review_queue.submitted_ids(session, pid, worker=worker, awaiting=True)
-    if not chosen:
-        return redirect_with_notice(settings, back, [], ["Tick at least one assignment first."])
-    if len(chosen) > MAX_BULK:
-        return redirect_with_notice(
-            settings, back, [], [f"At most {MAX_BULK} assignments per review; nothing was done."]
+        chosen = review_queue.submitted_ids(
+            session=session, project_id=pid, worker=worker, awaiting=True
         )
+    if not chosen:
+        return act.done(back, [], ["Tick at least one assignment first."])
+    if len(chosen) > MAX_BULK:
+        return act.done(back, [], [f"At most {MAX_BULK} assignments per review; nothing was done."])
     # Only this project's assignments: an id from another project is refused, not reviewed.
-    mine = set(review_queue.submitted_ids(session, pid))
+    mine = set(review_queue.submitted_ids(session=session, project_id=pid))
     ok: list[str] = []
     refused: list[str] = []
     for aid in dict.fromkeys(chosen):
@@ -416,7 +403,7 @@ def review_action(
             ok.append(
                 _review_one(
                     session,
-                    settings,
+                    act.settings,
                     action,
                     aid,
                     feedback.strip(),
@@ -427,35 +414,30 @@ def review_action(
         except DomainError as exc:
             session.rollback()
             refused.append(f"{aid}: {exc.detail}")
-    return redirect_with_notice(settings, back, ok, refused)
+    return act.done(back, ok, refused)
 
 
 @router.post("/projects/{project_id}/review/block", response_class=HTMLResponse)
 def review_block(
-    project_id: str,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    csrf: CsrfForm = "",
+    act: ProjectActionDep,
     worker: Annotated[str, Form(max_length=200)] = "",
     reason: Annotated[str, Form(max_length=1024)] = "",
 ) -> Response:
-    admin = gate(request, session, settings, csrf)
-    if not isinstance(admin, Admin):
-        return admin
-    try:
-        pid = parse_id(project_id, "project")
-        projects.get_project(session=session, project_id=pid)
-    except DomainError as exc:
-        return error_page(request, exc, admin)
-    back = f"/admin/projects/{pid}/review"
-    try:
-        if not review_queue.submitted_ids(session, pid, worker=worker):
+    back = f"/admin/projects/{act.project_id}/review"
+
+    def work() -> Response:
+        if not review_queue.submitted_ids(
+            session=act.session, project_id=act.project_id, worker=worker
+        ):
             raise NotFound(f"worker {worker} has no submitted work in this project")
         review.set_block(
-            session, settings, worker, blocked=True, reason=reason.strip(), project_id=pid
+            session=act.session,
+            settings=act.settings,
+            worker_id=worker,
+            blocked=True,
+            reason=reason.strip(),
+            project_id=act.project_id,
         )
-    except DomainError as exc:
-        session.rollback()
-        return redirect_with_notice(settings, back, [], [f"{worker}: {exc.detail}"])
-    return redirect_with_notice(settings, back, [f"Worker {worker} is now blocked."])
+        return act.done(back, [f"Worker {worker} is now blocked."])
+
+    return act.run(back, work, prefix=f"{worker}: ")

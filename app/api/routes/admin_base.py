@@ -1,15 +1,9 @@
-"""What every admin page module shares: the signed session cookie, the sign-in gate with its
-CSRF check, rendering, friendly error pages, and signed one-time notices for post/redirect/get.
-
-The session cookie is HttpOnly, SameSite=Strict and signed with ``Settings.secret_key``; it holds
-only a random session id whose server-side row names the token and the CSRF nonce; every request
-re-checks that the session exists and the token is not revoked, and signing out deletes the row.
-"""
+"""What every admin page module shares: rendering, friendly error pages, ids from the path,
+signed cookies, and signed one-time notices for post/redirect/get (sign-in: admin_auth)."""
 
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,18 +13,14 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy.orm import Session
 
 from app.api.deps import MAX_ID
 from app.core.config import Settings
 from app.core.errors import DomainError, NotFound
-from app.services import auth
 
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=str(ROOT / "templates"))
 
-SESSION_COOKIE = "frtrain_admin"
-SESSION_MAX_AGE = 12 * 3600
 NOTICE_MAX_AGE = 3600
 NO_STORE = {
     "Cache-Control": "no-store",
@@ -70,36 +60,6 @@ def set_cookie(response: Response, request: Request, name: str, value: str, max_
     )
 
 
-def session_id_of(request: Request, settings: Settings) -> str | None:
-    """The random session id the signed cookie carries, or None."""
-    raw = request.cookies.get(SESSION_COOKIE)
-    if not raw:
-        return None
-    try:
-        data = signer(settings, "session").loads(raw, max_age=SESSION_MAX_AGE)
-        return str(data["s"])
-    except (BadSignature, KeyError, TypeError, ValueError):
-        return None
-
-
-def current_admin(request: Request, session: Session, settings: Settings) -> Admin | None:
-    """The signed-in admin, or None (no cookie, bad signature, expired, signed out, revoked):
-    the session lives on the server (app.services.auth), the cookie holds only its id."""
-    session_id = session_id_of(request, settings)
-    if session_id is None:
-        return None
-    found = auth.find_session(session=session, session_id=session_id)
-    if found is None:
-        return None
-    row, csrf = found
-    return Admin(token_id=row.id, name=row.name, csrf=csrf)
-
-
-def to_login(request: Request) -> RedirectResponse:
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/admin/login?next={quote(here, safe='')}", status_code=303)
-
-
 def render(
     request: Request,
     name: str,
@@ -133,38 +93,29 @@ def error_page(request: Request, exc: DomainError, admin: Admin | None) -> HTMLR
     )
 
 
+class PageError(Exception):
+    """A domain error to show as the admin's error page: raised by page handlers and the
+    sign-in dependencies, turned into the page by :func:`show_page_error` (registered once,
+    admin_pages)."""
+
+    def __init__(self, error: DomainError, admin: Admin | None) -> None:
+        super().__init__(error.detail)
+        self.error = error
+        self.admin = admin
+
+
+def show_page_error(request: Request, exc: Exception) -> Response:
+    """The exception handler of :class:`PageError`."""
+    if not isinstance(exc, PageError):  # registered for PageError only
+        raise exc
+    return error_page(request, exc.error, exc.admin)
+
+
 def parse_id(raw: str, what: str) -> int:
     # Ids come from the path as text so that "abc" or a huge number is a friendly 404 page.
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
         raise NotFound(f"{what} {raw!r} does not exist")
     return int(raw)
-
-
-def csrf_ok(admin: Admin, token: str) -> bool:
-    return bool(token) and secrets.compare_digest(admin.csrf, token)
-
-
-class Forbidden(DomainError):
-    status_code = 403
-    code = "forbidden"
-
-
-CSRF_REFUSED = Forbidden(
-    "the form is out of date or was not sent from this site; reload the page and try again"
-)
-
-
-def gate(
-    request: Request, session: Session, settings: Settings, csrf: str | None = None
-) -> Admin | Response:
-    """The signed-in admin, else the response to send instead: the sign-in redirect, or a 403
-    page when a form's CSRF value (checked when `csrf` is given) does not fit the session."""
-    admin = current_admin(request, session, settings)
-    if admin is None:
-        return to_login(request)
-    if csrf is not None and not csrf_ok(admin, csrf):
-        return error_page(request, CSRF_REFUSED, admin)
-    return admin
 
 
 # -- notices across post/redirect/get -----------------------------------------------------------

@@ -13,7 +13,7 @@ import json
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import (
     FileResponse,
     HTMLResponse,
@@ -21,24 +21,17 @@ from fastapi.responses import (
     RedirectResponse,
     Response,
 )
-from sqlalchemy.orm import Session
 
-from app.api.deps import MAX_ID, SessionDep, SettingsDep
-from app.api.routes.admin_base import (
-    NO_STORE,
-    Admin,
-    error_page,
-    gate,
-    parse_id,
-    render,
-    scrub_paths,
-)
+from app.api.deps import MAX_ID
+from app.api.routes.admin_auth import ActionDep, Page, PageDep
+from app.api.routes.admin_base import NO_STORE, parse_id, scrub_paths
 from app.core.errors import DomainError, NotFound
 from app.schemas.jobs import JobPublic
 from app.services import jobs as job_service
 
 router = APIRouter(prefix="/admin", tags=["admin pages"], include_in_schema=False)
 
+JOBS_SHOWN = 200  # newest training jobs on the jobs page
 #: Result keys the job page lays out itself; every other key is listed under "More results".
 _SHOWN = {"seeds", "summary", "curve", "artifacts"}
 #: Per-seed keys that are about the data, not a grid point.
@@ -91,7 +84,10 @@ def _mean_std(values: list[Any]) -> dict[str, float] | None:
 
 
 def _why(seed: dict[str, Any], selection: dict[str, Any]) -> str:
-    """Why the trainer chose this seed's point (trainer.api.select_point's rule)."""
+    """Why the trainer chose this seed's point: the reason it recorded (trainer.selection,
+    docs/SELECTION.md), or for results recorded before it did, the old rule's restatement."""
+    if isinstance(seed.get("selection_reason"), str):
+        return str(seed["selection_reason"])
     metric = str(selection.get("metric", "disparate_impact"))
     floor = _num(selection.get("min_fairness"))
     val = seed.get("val") or {}
@@ -192,12 +188,10 @@ def _plain(v: Any) -> bool:
     return v is None or isinstance(v, str | int | float | bool)
 
 
-def _job_page(request: Request, session: Session, admin: Admin, job_id: str) -> HTMLResponse:
-    try:
+def _job_page(page: Page, job_id: str) -> Response:
+    with page.errors_shown():
         jid = parse_id(job_id, "training job")
-        job = job_service.read_job(session=session, job_id=jid)
-    except DomainError as exc:
-        return error_page(request, exc, admin)
+        job = job_service.read_job(session=page.session, job_id=jid)
     results = job.results or {}
     more_facts, more = _more(results)
     selection = results.get("selection") or job.spec.get("selection") or {}
@@ -212,8 +206,7 @@ def _job_page(request: Request, session: Session, admin: Admin, job_id: str) -> 
         for s in results.get("seeds") or []
         if isinstance(s, dict)
     ]
-    return render(
-        request,
+    return page.render(
         "admin/job.html",
         {
             "job": job,
@@ -227,20 +220,13 @@ def _job_page(request: Request, session: Session, admin: Admin, job_id: str) -> 
             "more": more,
             "has_plot": "tradeoff.png" in job.artifacts,
         },
-        admin=admin,
     )
 
 
 def _jobs_page(
-    request: Request,
-    session: Session,
-    admin: Admin,
-    *,
-    error: DomainError | None = None,
-    cancelled: int | None = None,
-) -> HTMLResponse:
-    summaries, total = job_service.list_jobs(session=session, limit=200)
-    jobs = [job_service.read_job(session=session, job_id=s.id) for s in summaries]
+    page: Page, *, error: DomainError | None = None, cancelled: int | None = None
+) -> Response:
+    jobs, total = job_service.newest_jobs(session=page.session, limit=JOBS_SHOWN)
     metrics = {
         j.id: {
             "accuracy": _metric(j.results, "test", "accuracy"),
@@ -255,8 +241,7 @@ def _jobs_page(
         if j.id == cancelled and j.cancel_requested:
             state = "cancelled" if j.status == "cancelled" else "asked to stop"
             notice = f"Training job {j.id} {state}."
-    return render(
-        request,
+    return page.render(
         "admin/jobs.html",
         {
             "jobs": jobs,
@@ -266,82 +251,53 @@ def _jobs_page(
             "notice": notice,
             "error": error.detail if error else None,
         },
-        admin=admin,
         status_code=error.status_code if error else 200,
     )
 
 
 @router.get("/jobs", response_class=HTMLResponse)
 def jobs_page(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    cancelled: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    page: PageDep, cancelled: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None
 ) -> Response:
-    admin = gate(request, session, settings)
-    if not isinstance(admin, Admin):
-        return admin
-    return _jobs_page(request, session, admin, cancelled=cancelled)
+    return _jobs_page(page, cancelled=cancelled)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(job_id: str, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
-    admin = gate(request, session, settings)
-    if not isinstance(admin, Admin):
-        return admin
-    return _job_page(request, session, admin, job_id)
+def job_page(job_id: str, page: PageDep) -> Response:
+    return _job_page(page, job_id)
 
 
 @router.get("/jobs/{job_id}/log")
-def job_log(job_id: str, request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+def job_log(job_id: str, page: PageDep) -> Response:
     """The full error text a failed attempt stored (message and traceback), as plain text."""
-    admin = gate(request, session, settings)
-    if not isinstance(admin, Admin):
-        return admin
-    try:
+    with page.errors_shown():
         jid = parse_id(job_id, "training job")
-        job = job_service.read_job(session=session, job_id=jid)
+        job = job_service.read_job(session=page.session, job_id=jid)
         if not job.error:
             raise NotFound(f"training job {jid} has no log: it did not fail")
-    except DomainError as exc:
-        return error_page(request, exc, admin)
     return PlainTextResponse(job.error, headers=NO_STORE)
 
 
 @router.post("/jobs/{job_id}/cancel", response_class=HTMLResponse)
-def cancel_job(
-    job_id: str,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    csrf: Annotated[str, Form(max_length=500)] = "",
-) -> Response:
-    admin = gate(request, session, settings, csrf)
-    if not isinstance(admin, Admin):
-        return admin
+def cancel_job(job_id: str, act: ActionDep) -> Response:
     try:
         jid = parse_id(job_id, "training job")
-        job_service.cancel_job(session=session, job_id=jid)
+        job_service.cancel_job(session=act.session, job_id=jid)
     except NotFound as exc:
-        return error_page(request, exc, admin)
+        return act.error(exc)
     except DomainError as exc:
-        session.rollback()
-        return _jobs_page(request, session, admin, error=exc)
+        act.session.rollback()
+        return _jobs_page(act, error=exc)
     return RedirectResponse(f"/admin/jobs?cancelled={jid}", status_code=303)
 
 
 @router.get("/jobs/{job_id}/artifacts/{name}")
-def job_artifact(
-    job_id: str, name: str, request: Request, session: SessionDep, settings: SettingsDep
-) -> Response:
-    admin = gate(request, session, settings)
-    if not isinstance(admin, Admin):
-        return admin
-    try:
+def job_artifact(job_id: str, name: str, page: PageDep) -> Response:
+    with page.errors_shown():
         jid = parse_id(job_id, "training job")
-        path = job_service.artifact_file(session=session, settings=settings, job_id=jid, name=name)
-    except DomainError as exc:
-        return error_page(request, exc, admin)
+        path = job_service.artifact_file(
+            session=page.session, settings=page.settings, job_id=jid, name=name
+        )
     media = job_service.ARTIFACT_MEDIA.get(path.suffix, "application/octet-stream")
     # The plot is shown inline on the job page; everything else downloads.
     disposition = "inline" if path.suffix == ".png" else "attachment"

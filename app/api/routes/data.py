@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import UPLOAD_BODY, AdminDep, IdPath, SessionDep, SettingsDep, read_file_upload
+from app.core.tables import TableLimits
 from app.schemas.crowd import (
     AnswerImportResult,
     ExamplesPublic,
@@ -15,9 +16,8 @@ from app.schemas.crowd import (
     GoldsPublic,
     UploadResult,
 )
-from app.services import answers as answers_svc
-from app.services import examples as examples_svc
-from app.services.tables import TableLimits
+from app.services.crowd import answers as answers_svc
+from app.services.crowd import examples as examples_svc
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["data"])
 

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from app.api.deps import AdminDep, IdPath, SessionDep
 from app.schemas.crowd import ExportCreate, ExportFormat, ExportPublic, ExportsPublic
-from app.services import exports as svc
+from app.services.crowd import exports as svc
 
 router = APIRouter(tags=["exports"])
 

@@ -14,13 +14,12 @@ from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from app.api.deps import AdminDep, IdPath, SessionDep, SettingsDep
-from app.core.errors import NotFound
-from app.models import Project
+from app.api.deps import MAX_ID, AdminDep, IdPath, SessionDep, SettingsDep
 from app.schemas.common import RequestModel
 from app.schemas.hits import AssignmentPublic, HitPublic
 from app.schemas.review import ReviewPolicy, ReviewPolicyPatch, policy_changes
-from app.services import ledger, publishing, review, sync
+from app.services import ledger, projects, publishing
+from app.services.recruiting import review, sync
 
 router = APIRouter(tags=["hits"])
 #: Largest `max_hits` a publish request may name (Settings.max_hits_per_publish may be lower).
@@ -116,7 +115,7 @@ class BonusRequest(_In):
 
 class BlockRequest(_In):
     reason: str = Field(min_length=1, max_length=1024, pattern=NON_BLANK)
-    project_id: int | None = Field(default=None, ge=1, le=2_147_483_647)
+    project_id: int | None = Field(default=None, ge=1, le=MAX_ID)
 
 
 class SpendEntryPublic(BaseModel):
@@ -197,9 +196,9 @@ def publish(
     again while ``remaining_hits`` > 0."""
     limit = settings.max_hits_per_publish
     result = publishing.publish_batch(
-        session,
-        settings,
-        project_id,
+        session=session,
+        settings=settings,
+        project_id=project_id,
         dry_run=body.dry_run,
         max_assignments=body.max_assignments,
         max_per_hit=body.max_per_hit,
@@ -225,7 +224,7 @@ def publish(
 def list_hits(
     project_id: IdPath, session: SessionDep, settings: SettingsDep, _: AdminDep
 ) -> HitsPublic:
-    hits = publishing.list_hits(session, project_id)
+    hits = publishing.list_hits(session=session, project_id=project_id)
     data = publishing.hit_views(session=session, settings=settings, hits=hits)
     return HitsPublic(data=data, count=len(hits))
 
@@ -238,9 +237,9 @@ def get_hit(
     _: AdminDep,
     refresh: Annotated[bool, Query(description="read status and counts from MTurk")] = True,
 ) -> HitPublic:
-    hit = publishing.get_hit(session, hit_id)
+    hit = publishing.get_hit(session=session, hit_id=hit_id)
     if refresh:
-        publishing.refresh_hit(session, settings, hit)
+        publishing.refresh_hit(session=session, settings=settings, row=hit)
     return publishing.hit_views(session=session, settings=settings, hits=[hit])[0]
 
 
@@ -248,7 +247,7 @@ def get_hit(
 def expire_hit(
     hit_id: IdPath, session: SessionDep, settings: SettingsDep, _: AdminDep
 ) -> HitPublic:
-    hit = publishing.expire_hit(session, settings, hit_id)
+    hit = publishing.expire_hit(session=session, settings=settings, hit_id=hit_id)
     return publishing.hit_views(session=session, settings=settings, hits=[hit])[0]
 
 
@@ -257,7 +256,11 @@ def extend_hit(
     hit_id: IdPath, body: ExtendRequest, session: SessionDep, settings: SettingsDep, _: AdminDep
 ) -> HitPublic:
     hit = publishing.extend_hit(
-        session, settings, hit_id, assignments=body.assignments, seconds=body.seconds
+        session=session,
+        settings=settings,
+        hit_id=hit_id,
+        assignments=body.assignments,
+        seconds=body.seconds,
     )
     return publishing.hit_views(session=session, settings=settings, hits=[hit])[0]
 
@@ -266,7 +269,7 @@ def extend_hit(
 def delete_hit(
     hit_id: IdPath, session: SessionDep, settings: SettingsDep, _: AdminDep
 ) -> HitPublic:
-    hit = publishing.delete_hit(session, settings, hit_id)
+    hit = publishing.delete_hit(session=session, settings=settings, hit_id=hit_id)
     return publishing.hit_views(session=session, settings=settings, hits=[hit])[0]
 
 
@@ -284,9 +287,9 @@ def approve(
     body: Annotated[ApproveRequest, Body()] = ApproveRequest(),
 ) -> AssignmentPublic:
     review.approve(
-        session,
-        settings,
-        assignment_id,
+        session=session,
+        settings=settings,
+        assignment_id=assignment_id,
         feedback=body.feedback,
         override_rejection=body.override_rejection,
     )
@@ -301,7 +304,9 @@ def reject(
     settings: SettingsDep,
     _: AdminDep,
 ) -> AssignmentPublic:
-    review.reject(session, settings, assignment_id, feedback=body.feedback)
+    review.reject(
+        session=session, settings=settings, assignment_id=assignment_id, feedback=body.feedback
+    )
     return review.assignment_view(session=session, assignment_id=assignment_id)
 
 
@@ -313,7 +318,13 @@ def bonus(
     settings: SettingsDep,
     _: AdminDep,
 ) -> AssignmentPublic:
-    review.bonus(session, settings, assignment_id, amount=body.amount, reason=body.reason)
+    review.bonus(
+        session=session,
+        settings=settings,
+        assignment_id=assignment_id,
+        amount=body.amount,
+        reason=body.reason,
+    )
     return review.assignment_view(session=session, assignment_id=assignment_id)
 
 
@@ -326,9 +337,9 @@ def block(
     _: AdminDep,
 ) -> dict[str, Any]:
     w = review.set_block(
-        session,
-        settings,
-        worker_id,
+        session=session,
+        settings=settings,
+        worker_id=worker_id,
         blocked=True,
         reason=body.reason,
         project_id=body.project_id,
@@ -342,9 +353,15 @@ def unblock(
     session: SessionDep,
     settings: SettingsDep,
     _: AdminDep,
-    project_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
+    project_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> dict[str, Any]:
-    w = review.set_block(session, settings, worker_id, blocked=False, project_id=project_id)
+    w = review.set_block(
+        session=session,
+        settings=settings,
+        worker_id=worker_id,
+        blocked=False,
+        project_id=project_id,
+    )
     return {"worker_id": w.external_id, "blocked": w.blocked, "reason": w.blocked_reason}
 
 
@@ -357,15 +374,15 @@ def sync_project(
     review_: Annotated[bool, Query(alias="review", description="apply the review policy")] = True,
 ) -> dict[str, Any]:
     """Pull assignments from MTurk, upsert answers, score workers, apply the review policy."""
-    return sync.sync_project(session, settings, project_id, apply_review=review_).to_json()
+    return sync.sync_project(
+        session=session, settings=settings, project_id=project_id, apply_review=review_
+    ).to_json()
 
 
 @router.get("/projects/{project_id}/spend", response_model=SpendPublic)
 def spend(project_id: IdPath, session: SessionDep, _: AdminDep) -> SpendPublic:
-    project = session.get(Project, project_id)
-    if project is None:
-        raise NotFound(f"project {project_id} does not exist")
-    rows, totals = ledger.ledger(session, project_id)
+    project = projects.get_project(session=session, project_id=project_id)
+    rows, totals = ledger.ledger(session=session, project_id=project_id)
     return SpendPublic(
         project_id=project_id,
         budget_cap=project.budget_cap,
@@ -395,8 +412,8 @@ def update_publish_settings(
     project_id: IdPath, body: PublishSettingsUpdate, session: SessionDep, _: AdminDep
 ) -> PublishSettingsPublic:
     publishing.update_publish_settings(
-        session,
-        project_id,
+        session=session,
+        project_id=project_id,
         hit_options=body.hit_options.model_dump(exclude_unset=True) if body.hit_options else None,
         review_policy=policy_changes(body.review_policy),
     )

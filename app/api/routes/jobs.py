@@ -9,9 +9,9 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import UPLOAD_BODY, AdminDep, IdPath, SessionDep, SettingsDep, read_file_upload
+from app.core.tables import TableLimits
 from app.schemas.jobs import JobCreate, JobPublic, JobsPublic, JobStatus, TrainingFilePublic
-from app.services import jobs as svc
-from app.services.tables import TableLimits
+from app.services.jobs import api as svc
 
 router = APIRouter(tags=["training jobs"])
 

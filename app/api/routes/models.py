@@ -16,7 +16,7 @@ from fastapi.responses import PlainTextResponse
 
 from app.api.deps import AdminDep, IdPath, SessionDep, SettingsDep
 from app.core.errors import InvalidInput, PayloadTooLarge
-from app.services import jobs as svc
+from app.services.jobs import api as svc
 from trainer import api as trainer_api
 
 router = APIRouter(tags=["models"])

@@ -15,8 +15,8 @@ from app.schemas.crowd import (
     WorkerGroupPublic,
     WorkersPublic,
 )
-from app.services import crowd_reports
-from app.services import labels as svc
+from app.services.crowd import labels as svc
+from app.services.crowd import reports as crowd_reports
 from app.services.projects import get_project
 
 router = APIRouter(prefix="/projects/{project_id}", tags=["quality"])

@@ -16,7 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import IdPath, SessionDep, SettingsDep, read_form
 from app.core.errors import DomainError, InvalidInput
-from app.services import task_page
+from app.services.recruiting import prolific
+from app.services.task import page as task_page
 
 ROOT = Path(__file__).resolve().parents[2]
 templates = Jinja2Templates(directory=str(ROOT / "templates"))
@@ -79,7 +80,7 @@ def open_task(
 ) -> Response:
     params: dict[str, Any] = dict(request.query_params)
     try:
-        view = task_page.open_task(session, settings, hit_id, params)
+        view = task_page.open_task(session=session, settings=settings, hit_id=hit_id, params=params)
     except DomainError as exc:
         session.rollback()
         return _error(request, exc)
@@ -93,7 +94,9 @@ async def submit_quiz(
     try:
         form = await _form(request)
         # The database work runs in the threadpool: it must not block the event loop.
-        view = await run_in_threadpool(task_page.submit_quiz, session, settings, hit_id, form)
+        view = await run_in_threadpool(
+            task_page.submit_quiz, session=session, settings=settings, hit_id=hit_id, form=form
+        )
     except DomainError as exc:
         session.rollback()
         return _error(request, exc)
@@ -106,7 +109,9 @@ async def submit_task(
 ) -> Response:
     try:
         form = await _form(request)
-        outcome = await run_in_threadpool(task_page.submit_task, session, settings, hit_id, form)
+        outcome = await run_in_threadpool(
+            task_page.submit_task, session=session, settings=settings, hit_id=hit_id, form=form
+        )
     except DomainError as exc:
         session.rollback()
         return _error(request, exc)
@@ -114,7 +119,7 @@ async def submit_task(
         return RedirectResponse(
             outcome.redirect_url, status_code=303, headers={"Cache-Control": "no-store"}
         )
-    template = "task/externalsubmit.html" if outcome.provider == "mturk" else "task/done.html"
+    template = "task/externalsubmit.html" if outcome.post_to else "task/done.html"
     return templates.TemplateResponse(
         request,
         template,
@@ -128,10 +133,13 @@ def prolific_start(
     study_row_id: IdPath, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response:
     """Prolific's study URL: binds the participant's session, then the task page."""
-    from app.services.recruiting import prolific
-
     try:
-        target = prolific.start(session, settings, study_row_id, dict(request.query_params))
+        target = prolific.start(
+            session=session,
+            settings=settings,
+            study_row_id=study_row_id,
+            params=dict(request.query_params),
+        )
     except DomainError as exc:
         session.rollback()
         return _error(request, exc)

@@ -15,7 +15,7 @@ MTurk is called. A restart publishes exactly the missing HITs: it first looks fo
 ``ListHITs`` (by annotation: that covers tokens MTurk has forgotten after 24 h), then creates it
 with its token, adopting the existing HIT when MTurk answers ``HitAlreadyExists``.
 
-The package is split by job: :mod:`.settings` (options, review policy, MTurk's state rules),
+The package is split by job: :mod:`.settings` (options, review policy),
 :mod:`.plan` (planning and cost), :mod:`.publish` (idempotent publishing, resume) and
 :mod:`.manage` (HIT management and views). This module re-exports their public names.
 """
@@ -45,13 +45,11 @@ from app.services.publishing.publish import (
     resume,
 )
 from app.services.publishing.settings import (
-    ALLOWED_WHEN,
     ANNOTATION_PREFIX,
     BUILTIN_PROVIDERS,
     DEFAULT_HIT_OPTIONS,
     DEFAULT_REVIEW_POLICY,
     MAX_PER_HIT_CHEAP,
-    explain_mturk,
     hit_options,
     publish_settings,
     read_publish_settings,
@@ -60,7 +58,6 @@ from app.services.publishing.settings import (
 )
 
 __all__ = [
-    "ALLOWED_WHEN",
     "ANNOTATION_PREFIX",
     "BUILTIN_PROVIDERS",
     "DEFAULT_HIT_OPTIONS",
@@ -72,7 +69,6 @@ __all__ = [
     "annotation_for",
     "delete_hit",
     "expire_hit",
-    "explain_mturk",
     "extend_hit",
     "get_hit",
     "hit_options",

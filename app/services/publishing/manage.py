@@ -17,24 +17,26 @@ from app.models import (
     Hit,
     HitAssignment,
 )
+from app.mturk.client import MTurkClient
+from app.mturk.rules import explain_mturk
 from app.schemas.hits import HitPublic
 from app.services import ledger
 from app.services.projects import get_project
-from app.services.providers import invite_url, mturk_client, panel_url, task_url
 from app.services.publishing.plan import _aware
 from app.services.publishing.publish import _apply_mturk_hit
-from app.services.publishing.settings import explain_mturk
+from app.services.recruiting import exclusion
+from app.services.recruiting.links import invite_url, mturk_client, panel_url, task_url
 
 
 # -- HIT management ----------------------------------------------------------------------
-def get_hit(session: Session, hit_id: int) -> Hit:
+def get_hit(*, session: Session, hit_id: int) -> Hit:
     row = session.get(Hit, hit_id)
     if row is None:
         raise NotFound(f"HIT {hit_id} does not exist", hit_id=hit_id)
     return row
 
 
-def list_hits(session: Session, project_id: int) -> list[Hit]:
+def list_hits(*, session: Session, project_id: int) -> list[Hit]:
     get_project(session=session, project_id=project_id)
     return list(session.scalars(select(Hit).where(Hit.project_id == project_id).order_by(Hit.id)))
 
@@ -126,14 +128,16 @@ def link_invites(
     *, session: Session, settings: Settings, hit_id: int, workers: list[str]
 ) -> dict[str, Any]:
     """Signed per-worker task links (and the panel link) for a published link-provider HIT."""
-    from app.services.exclusion import excluded_for_link
-
-    hit = get_hit(session, hit_id)
+    hit = get_hit(session=session, hit_id=hit_id)
     if hit.provider != "link" or hit.state != "published":
         raise Conflict(f"HIT {hit_id} is not a published link-provider task")
     # No invitation for a worker who must not take the task (the page would refuse them).
-    refused = excluded_for_link(session, hit, workers)
-    invites = {w: invite_url(session, settings, hit, w) for w in workers if w not in refused}
+    refused = exclusion.excluded_for_link(session=session, hit=hit, workers=workers)
+    invites = {
+        w: invite_url(session=session, settings=settings, hit=hit, worker=w)
+        for w in workers
+        if w not in refused
+    }
     session.commit()
     return {
         "hit_id": hit_id,
@@ -154,7 +158,9 @@ def _published_mturk(row: Hit) -> str:
     return row.mturk_hit_id
 
 
-def refresh_hit(session: Session, settings: Settings, row: Hit, *, mt: Any = None) -> Hit:
+def refresh_hit(
+    *, session: Session, settings: Settings, row: Hit, mt: MTurkClient | None = None
+) -> Hit:
     """Update a HIT row from GetHIT (status and assignment counts)."""
     if row.provider != "mturk" or row.state != "published" or not row.mturk_hit_id:
         return row
@@ -168,8 +174,10 @@ def refresh_hit(session: Session, settings: Settings, row: Hit, *, mt: Any = Non
     return row
 
 
-def expire_hit(session: Session, settings: Settings, hit_id: int, *, mt: Any = None) -> Hit:
-    row = get_hit(session, hit_id)
+def expire_hit(
+    *, session: Session, settings: Settings, hit_id: int, mt: MTurkClient | None = None
+) -> Hit:
+    row = get_hit(session=session, hit_id=hit_id)
     if row.provider == "link":
         row.expires_at = datetime.now(UTC)
         session.commit()
@@ -180,22 +188,22 @@ def expire_hit(session: Session, settings: Settings, hit_id: int, *, mt: Any = N
     with explain_mturk("UpdateExpirationForHIT"):
         mt.expire_hit(mturk_id)
     row.expires_at = datetime.now(UTC)
-    return refresh_hit(session, settings, row, mt=mt)
+    return refresh_hit(session=session, settings=settings, row=row, mt=mt)
 
 
 def extend_hit(
+    *,
     session: Session,
     settings: Settings,
     hit_id: int,
-    *,
     assignments: int | None = None,
     seconds: int | None = None,
-    mt: Any = None,
+    mt: MTurkClient | None = None,
 ) -> Hit:
     """Add assignments (idempotent: one token per resulting total) and/or push the expiry."""
     if not assignments and not seconds:
         raise InvalidInput("give assignments > 0 and/or seconds > 0")
-    row = get_hit(session, hit_id)
+    row = get_hit(session=session, hit_id=hit_id)
     project = get_project(session=session, project_id=row.project_id)
     cost = Decimal(0)
     if assignments:
@@ -208,7 +216,11 @@ def extend_hit(
             * assignments
         )
         ledger.check_budget(
-            session, project.id, project.budget_cap, cost, what=f"{assignments} more assignments"
+            session=session,
+            project_id=project.id,
+            cap=project.budget_cap,
+            extra=cost,
+            what=f"{assignments} more assignments",
         )
     if row.provider == "link":
         if assignments:
@@ -227,7 +239,7 @@ def extend_hit(
             mt.create_additional_assignments(mturk_id, assignments, unique_request_token=token)
         row.max_assignments = total
         ledger.record(
-            session,
+            session=session,
             project_id=project.id,
             hit_id=row.id,
             kind="extend",
@@ -241,11 +253,13 @@ def extend_hit(
         new = max(current, datetime.now(UTC)) + timedelta(seconds=seconds)
         with explain_mturk("UpdateExpirationForHIT"):
             mt.update_expiration(mturk_id, new.replace(microsecond=0))
-    return refresh_hit(session, settings, row, mt=mt)
+    return refresh_hit(session=session, settings=settings, row=row, mt=mt)
 
 
-def delete_hit(session: Session, settings: Settings, hit_id: int, *, mt: Any = None) -> Hit:
-    row = get_hit(session, hit_id)
+def delete_hit(
+    *, session: Session, settings: Settings, hit_id: int, mt: MTurkClient | None = None
+) -> Hit:
+    row = get_hit(session=session, hit_id=hit_id)
     if row.provider == "mturk":
         mturk_id = _published_mturk(row)
         project = get_project(session=session, project_id=row.project_id)

@@ -15,14 +15,18 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import InvalidInput
+from app.crowd import excluded_workers
+from app.crowd.budget import SequentialRule
 from app.models import (
     Assignment,
+    Example,
     GoldQuestion,
     Hit,
     HitAssignment,
     Project,
 )
-from app.services import ledger
+from app.services import ledger, recruiting
+from app.services.crowd.labels import load_project_crowd
 from app.services.projects import get_project
 from app.services.publishing.settings import (
     ANNOTATION_PREFIX,
@@ -98,23 +102,16 @@ class PublishPlan:
 def _hit_cost(provider: str, reward: Decimal, assignments: int) -> ledger.HitCost:
     if provider in BUILTIN_PROVIDERS:
         return ledger.hit_cost(reward, assignments, marketplace=provider == "mturk")
-    from app.services import recruiting
-
     return recruiting.get(provider).hit_cost(reward, assignments)
 
 
 def _fee_rules(provider: str) -> str:
-    from app.services import recruiting
-
     return recruiting.get(provider).fee_rules
 
 
 def _answers_needed(session: Session, project: Project) -> dict[int, int]:
     """example id -> answers still needed (N - usable - outstanding), for non-gold examples."""
-    from app.crowd import excluded_workers
-    from app.services.labels import load_project_crowd
-
-    data = load_project_crowd(session, project.id)
+    data = load_project_crowd(session=session, project_id=project.id)
     excluded = set(excluded_workers(data.scores))
     usable = data.answers[~data.answers["worker_id"].isin(list(excluded))]
     have = usable.groupby("example_id").size().to_dict()
@@ -147,8 +144,6 @@ def _answers_needed(session: Session, project: Project) -> dict[int, int]:
         for item in hit.items:
             if item["role"] == "task":
                 outstanding[int(item["example_id"])] += open_slots
-    from app.models import Example
-
     rule = _adaptive_rule(session, project)
     values = usable.groupby("example_id")["value"].apply(list).to_dict() if rule else {}
     need: dict[int, int] = {}
@@ -166,9 +161,7 @@ def _answers_needed(session: Session, project: Project) -> dict[int, int]:
 
 
 def _adaptive_rule(session: Session, project: Project) -> Any:
-    from app.crowd.budget import SequentialRule
-
-    options = hit_options(session, project.id)
+    options = hit_options(session=session, project_id=project.id)
     if options.get("adaptive_n_min") is None:
         return None
     return SequentialRule(
@@ -214,9 +207,9 @@ def _pick(pool: list[int], start: int, n: int) -> list[int]:
 
 
 def plan_batch(
+    *,
     session: Session,
     project_id: int,
-    *,
     max_assignments: int | None = None,
     max_per_hit: int | None = None,
     groups: Sequence[tuple[Sequence[int], int]] | None = None,
@@ -311,8 +304,6 @@ def plan_batch(
             "assignments"
         )
     if project.provider not in BUILTIN_PROVIDERS:
-        from app.services import recruiting
-
         warnings += recruiting.get(project.provider).plan_warnings(
             [(len(h.items), h.reward) for h in hits]
         )

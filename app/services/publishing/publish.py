@@ -18,11 +18,15 @@ from app.models import (
     HitType,
     Project,
 )
-from app.services import ledger
+from app.mturk.client import MTurkClient
+from app.mturk.errors import MTurkRequestError
+from app.mturk.xml import QuestionXMLError, external_question_xml
+from app.services import ledger, recruiting
 from app.services.projects import get_project
-from app.services.providers import mturk_client, task_url
 from app.services.publishing.plan import PublishPlan, _aware, annotation_for, hit_token, plan_batch
 from app.services.publishing.settings import BUILTIN_PROVIDERS, hit_options
+from app.services.recruiting import exclusion
+from app.services.recruiting.links import mturk_client, task_url
 
 
 # -- publishing --------------------------------------------------------------------------
@@ -38,15 +42,15 @@ class PublishResult:
 
 
 def publish_batch(
+    *,
     session: Session,
     settings: Settings,
     project_id: int,
-    *,
     dry_run: bool = False,
     max_assignments: int | None = None,
     max_per_hit: int | None = None,
     groups: Sequence[tuple[Sequence[int], int]] | None = None,
-    mt: Any = None,
+    mt: MTurkClient | None = None,
     max_hits: int | None = None,
 ) -> PublishResult:
     """Plan a batch and publish it; first finishes any batch a crash left half-published.
@@ -62,7 +66,11 @@ def publish_batch(
             return PublishResult(plan=None, dry_run=True, hits=pending)
         return _publish_rows(session, settings, project, pending, mt=mt, reconcile=True)
     plan = plan_batch(
-        session, project.id, max_assignments=max_assignments, max_per_hit=max_per_hit, groups=groups
+        session=session,
+        project_id=project.id,
+        max_assignments=max_assignments,
+        max_per_hit=max_per_hit,
+        groups=groups,
     )
     if groups is None:  # an explicit replay is published whole, as given
         plan.bound(max_hits or settings.max_hits_per_publish)
@@ -71,13 +79,17 @@ def publish_batch(
         return PublishResult(plan=plan, dry_run=True, hits=[])
     if not plan.hits:
         return PublishResult(plan=plan, dry_run=False, hits=[])
-    ledger.check_budget(session, project.id, project.budget_cap, plan.total_cost, what="this batch")
+    ledger.check_budget(
+        session=session,
+        project_id=project.id,
+        cap=project.budget_cap,
+        extra=plan.total_cost,
+        what="this batch",
+    )
     if project.provider not in BUILTIN_PROVIDERS:
-        from app.services import recruiting
-
         # The live-mode switches are checked before any intent is written.
         recruiting.get(project.provider).preflight(settings, project)
-    options = hit_options(session, project.id)
+    options = hit_options(session=session, project_id=project.id)
     endpoint = None
     if project.provider == "mturk":
         mt = mt or mturk_client(settings, project)
@@ -116,10 +128,8 @@ def publish_batch(
     return result
 
 
-def _check_task_url(settings: Settings, mt: Any) -> None:
+def _check_task_url(settings: Settings, mt: MTurkClient) -> None:
     """MTurk only frames https task pages (the local emulator may allow http)."""
-    from app.mturk.xml import QuestionXMLError, external_question_xml
-
     try:
         external_question_xml(task_url(settings, 1), 0, require_https=mt.mode != "custom")
     except QuestionXMLError as exc:
@@ -130,7 +140,7 @@ def _check_task_url(settings: Settings, mt: Any) -> None:
 
 
 def resume(
-    session: Session, settings: Settings, project_id: int, *, mt: Any = None
+    *, session: Session, settings: Settings, project_id: int, mt: MTurkClient | None = None
 ) -> PublishResult:
     """Publish whatever a crashed run left in state ``intent`` (nothing else)."""
     project = get_project(session=session, project_id=project_id)
@@ -149,7 +159,7 @@ def _pending(session: Session, project_id: int) -> list[Hit]:
 
 def _ensure_hit_type(
     session: Session,
-    mt: Any,
+    mt: MTurkClient,
     project: Project,
     reward: Decimal,
     options: dict[str, Any],
@@ -221,7 +231,7 @@ def _mark_published(session: Session, row: Hit) -> None:
         Decimal(str(row.reward)), row.max_assignments, marketplace=row.provider == "mturk"
     )
     ledger.record(
-        session,
+        session=session,
         project_id=row.project_id,
         hit_id=row.id,
         kind="reserve",
@@ -238,7 +248,7 @@ def _publish_rows(
     project: Project,
     rows: list[Hit],
     *,
-    mt: Any,
+    mt: MTurkClient | None,
     reconcile: bool,
 ) -> PublishResult:
     result = PublishResult(
@@ -247,8 +257,6 @@ def _publish_rows(
     if not rows:
         return result
     if project.provider not in BUILTIN_PROVIDERS:
-        from app.services import recruiting
-
         return recruiting.get(project.provider).publish_rows(
             session, settings, project, rows, result, reconcile=reconcile
         )
@@ -258,11 +266,8 @@ def _publish_rows(
             _mark_published(session, row)
             result.created += 1
         return result
-    from app.mturk.errors import MTurkRequestError
-    from app.mturk.xml import external_question_xml
-
     mt = mt or mturk_client(settings, project)
-    options = hit_options(session, project.id)
+    options = hit_options(session=session, project_id=project.id)
     found: dict[str, dict[str, Any]] = {}
     if reconcile:
         wanted = {row.annotation for row in rows}
@@ -286,9 +291,7 @@ def _publish_rows(
         reward = ledger.money(row.reward)
         quals = None
         if options.get("exclude_before_accept", True):
-            from app.services import exclusion
-
-            quals = exclusion.requirements_for(session, mt, project, row)
+            quals = exclusion.requirements_for(session=session, mt=mt, project=project, hit=row)
         type_id = _ensure_hit_type(session, mt, project, reward, options, quals)
         question = external_question_xml(
             task_url(settings, row.id),
@@ -320,3 +323,16 @@ def _publish_rows(
             result.created += 1
         _mark_published(session, row)
     return result
+
+
+def publish_builtin_rows(
+    *,
+    session: Session,
+    settings: Settings,
+    project: Project,
+    rows: list[Hit],
+    reconcile: bool,
+    mt: MTurkClient | None = None,
+) -> PublishResult:
+    """Publish intent rows of a built-in provider (``mturk``, ``link``); the providers' entry."""
+    return _publish_rows(session, settings, project, rows, mt=mt, reconcile=reconcile)

@@ -1,10 +1,8 @@
-"""The project's publishing settings: HIT options, the review policy, and MTurk's state rules
-(which operation is allowed in which HIT state, docs/MTURK.md §2)."""
+"""The project's publishing settings: HIT options and the review policy (MTurk's state rules are
+in app.mturk.rules)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -35,7 +33,7 @@ DEFAULT_HIT_OPTIONS: dict[str, Any] = {
     "adaptive_n_min": None,
     "adaptive_c": 1.5,
     # Exclude, before they accept, workers who must not take a HIT (filtered, blocked, or who
-    # already answered one of its examples) with qualifications (app.services.exclusion).
+    # already answered one of its examples) with qualifications (app.services.recruiting.exclusion).
     "exclude_before_accept": True,
 }
 #: The review policy's defaults: the keys and meanings of app.schemas.review.ReviewPolicy.
@@ -44,40 +42,10 @@ DEFAULT_REVIEW_POLICY: dict[str, Any] = ReviewPolicy().model_dump()
 BUILTIN_PROVIDERS = ("mturk", "link")
 MAX_PER_HIT_CHEAP = 9  # MaxAssignments below MTurk's 10-assignment fee tier
 ANNOTATION_PREFIX = "frtrain"
-# MTurk's own refusals, and the state in which each call is allowed (docs/MTURK.md §3).
-ALLOWED_WHEN = {
-    "DeleteHIT": "a HIT can be deleted when it is Reviewable or Reviewing (expired, or every "
-    "assignment submitted) and no assignment is still Submitted: approve or reject them first",
-    "ApproveAssignment": "an assignment can be approved while Submitted, or when Rejected with "
-    "override_rejection=true within 30 days of submission",
-    "RejectAssignment": "an assignment can be rejected only while Submitted (not once approved "
-    "or auto-approved)",
-    "SendBonus": "a bonus needs a submitted assignment of that worker",
-    "CreateAdditionalAssignmentsForHIT": "assignments can be added to a HIT that is not deleted; "
-    "a HIT with fewer than 10 assignments cannot grow to 10 or more (publish a new HIT instead)",
-    "UpdateExpirationForHIT": "the expiry can be moved later, or to the past to expire the HIT "
-    "now, but not to an earlier future time",
-    "GetHIT": "the HIT must exist on the endpoint it was published to",
-}
-
-
-@contextlib.contextmanager
-def explain_mturk(operation: str) -> Iterator[None]:
-    """Add ``allowed_when`` (what state would allow the call) to MTurk's refusals."""
-    from app.mturk.errors import MTurkRequestError
-
-    try:
-        yield
-    except MTurkRequestError as exc:
-        hint = ALLOWED_WHEN.get(exc.operation or operation)
-        if hint:
-            exc.extra["allowed_when"] = hint
-            exc.detail = f"{exc.detail}; {hint}"
-        raise
 
 
 # -- settings --------------------------------------------------------------------------------------
-def publish_settings(session: Session, project_id: int) -> PublishSettings:
+def publish_settings(*, session: Session, project_id: int) -> PublishSettings:
     """The project's publishing options and review policy (defaults on first use)."""
     row = session.get(PublishSettings, project_id)
     if row is None:
@@ -91,12 +59,18 @@ def publish_settings(session: Session, project_id: int) -> PublishSettings:
     return row
 
 
-def hit_options(session: Session, project_id: int) -> dict[str, Any]:
-    return {**DEFAULT_HIT_OPTIONS, **publish_settings(session, project_id).hit_options}
+def hit_options(*, session: Session, project_id: int) -> dict[str, Any]:
+    return {
+        **DEFAULT_HIT_OPTIONS,
+        **publish_settings(session=session, project_id=project_id).hit_options,
+    }
 
 
-def review_policy(session: Session, project_id: int) -> dict[str, Any]:
-    return {**DEFAULT_REVIEW_POLICY, **publish_settings(session, project_id).review_policy}
+def review_policy(*, session: Session, project_id: int) -> dict[str, Any]:
+    return {
+        **DEFAULT_REVIEW_POLICY,
+        **publish_settings(session=session, project_id=project_id).review_policy,
+    }
 
 
 def read_publish_settings(*, session: Session, project_id: int) -> dict[str, dict[str, Any]]:
@@ -104,23 +78,23 @@ def read_publish_settings(*, session: Session, project_id: int) -> dict[str, dic
     if session.get(Project, project_id) is None:
         raise NotFound(f"project {project_id} does not exist")
     out = {
-        "hit_options": hit_options(session, project_id),
-        "review_policy": review_policy(session, project_id),
+        "hit_options": hit_options(session=session, project_id=project_id),
+        "review_policy": review_policy(session=session, project_id=project_id),
     }
     session.commit()
     return out
 
 
 def update_publish_settings(
+    *,
     session: Session,
     project_id: int,
-    *,
     hit_options: dict[str, Any] | None = None,
     review_policy: dict[str, Any] | None = None,
 ) -> PublishSettings:
     """Change some options; unknown keys are refused (422)."""
     get_project(session=session, project_id=project_id)
-    row = publish_settings(session, project_id)
+    row = publish_settings(session=session, project_id=project_id)
     for name, given, known in (
         ("hit_options", hit_options, DEFAULT_HIT_OPTIONS),
         ("review_policy", review_policy, DEFAULT_REVIEW_POLICY),

@@ -1,7 +1,9 @@
-"""Recruiting providers behind one interface (:class:`base.RecruitingProvider`).
+"""Recruiting providers behind one interface (:class:`base.RecruitingProvider`): ``mturk``,
+``link`` and ``prolific``. A new provider is one module plus a line in :data:`_FACTORIES`.
 
-``mturk`` and ``link`` are adapters over the existing publishing / review code; ``prolific`` is
-implemented here in full. A new provider is one module plus a line in :data:`_FACTORIES`.
+The provider-neutral services of this package call them: :mod:`.sync` (pull, score, review),
+:mod:`.review` (approve / reject / bonus / block, the policy), :mod:`.review_queue`; the task
+page (app.services.task) and publishing (app.services.publishing) reach them through :func:`get`.
 """
 
 from __future__ import annotations
@@ -9,10 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from app.core.errors import InvalidInput
+from app.models import Hit, Project
 from app.services.recruiting.base import RecruitingProvider
 
 
+# Each factory imports its provider on first use: registering a provider never loads another's
+# dependencies (boto3, httpx), and the providers may import the services that call them.
 def _mturk() -> RecruitingProvider:
     from app.services.recruiting.mturk import MTurkProvider
 
@@ -55,6 +63,20 @@ def for_worker(external_id: str) -> RecruitingProvider:
         if external_id.startswith(prefix):
             return get(name)
     return get("mturk")
+
+
+def for_project(*, session: Session, project: Project) -> list[RecruitingProvider]:
+    """The providers a sync of ``project`` asks: each with published HITs in it, and the
+    project's own, in registration order."""
+    names = set(
+        session.scalars(
+            select(Hit.provider)
+            .where(Hit.project_id == project.id, Hit.state == "published")
+            .distinct()
+        )
+    )
+    names.add(project.provider)
+    return [get(name) for name in _FACTORIES if name in names]
 
 
 def names() -> list[str]:

@@ -1,41 +1,29 @@
-"""What the two built-in providers share as adapters: their publishing, sync and review stay in
-app.services.publishing / sync / review unchanged (their behaviour is pinned by the tests), and
-these adapters expose them through the interface."""
+"""What the two built-in providers (``mturk``, ``link``) share: costs by MTurk's fee rules
+(``app.services.ledger``; none for a link), publishing through app.services.publishing, and a
+completion code on the end page."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.services import ledger
+from app.services.recruiting import links
+from app.services.recruiting.base import Identity, RecruitingProvider
 
 if TYPE_CHECKING:
-    from app.models import Assignment, Hit, HitAssignment, Project, Worker
+    from app.models import Hit, Project
     from app.services.publishing import PublishResult
-    from app.services.sync import SyncResult
-    from app.services.task_page import Identity
 
 
-class BuiltinProvider:
-    name = ""
-    fee_rules = ""
-    holds_answers = False
+class BuiltinProvider(RecruitingProvider):
     marketplace = True
 
     def hit_cost(self, reward: Decimal, assignments: int) -> ledger.HitCost:
         return ledger.hit_cost(reward, assignments, marketplace=self.marketplace)
-
-    def place_cost(self, hit: Hit) -> Decimal:
-        return self.hit_cost(Decimal(str(hit.reward)), hit.max_assignments).per_assignment
-
-    def plan_warnings(self, hits: list[tuple[int, Decimal]]) -> list[str]:
-        return []
-
-    def preflight(self, settings: Settings, project: Project) -> None:
-        return None
 
     def publish_rows(
         self,
@@ -47,58 +35,12 @@ class BuiltinProvider:
         *,
         reconcile: bool,
     ) -> PublishResult:
-        from app.services.publishing.publish import _publish_rows
+        # Imported here: publishing dispatches to the providers, so it loads after them.
+        from app.services.publishing.publish import publish_builtin_rows
 
-        return _publish_rows(session, settings, project, rows, mt=None, reconcile=reconcile)
+        return publish_builtin_rows(
+            session=session, settings=settings, project=project, rows=rows, reconcile=reconcile
+        )
 
-    def admit(self, session: Session, hit: Hit, ident: Identity) -> None:
-        return None
-
-    def hold(
-        self,
-        session: Session,
-        hit: Hit,
-        assignment: Assignment,
-        ha: HitAssignment,
-        values: dict[int, int],
-    ) -> None:
-        raise NotImplementedError(f"{self.name} stores answers when they are submitted")
-
-    def finish(self, session: Session, settings: Settings, hit: Hit, ident: Identity) -> str | None:
-        return None
-
-    def sync(self, session: Session, settings: Settings, project: Project, out: SyncResult) -> None:
-        return None  # MTurk: app.services.sync.sync_project; link: nothing to pull
-
-    def approve(
-        self, session: Session, settings: Settings, hit: Hit, assignment_id: str, **kw: Any
-    ) -> None:
-        return None
-
-    def reject(
-        self, session: Session, settings: Settings, hit: Hit, assignment_id: str, feedback: str
-    ) -> None:
-        return None
-
-    def bonus(
-        self,
-        session: Session,
-        settings: Settings,
-        hit: Hit,
-        assignment_id: str,
-        amount: Decimal,
-        reason: str,
-    ) -> Decimal:
-        raise NotImplementedError
-
-    def block(
-        self,
-        session: Session,
-        settings: Settings,
-        worker: Worker,
-        *,
-        blocked: bool,
-        reason: str,
-        project_id: int | None,
-    ) -> None:
-        return None
+    def completion_code(self, settings: Settings, ident: Identity) -> str | None:
+        return links.completion_code(settings, ident.assignment_id)

@@ -20,7 +20,8 @@ from app.core.config import Settings
 from app.models import HitAssignment, SpendEntry, Worker
 from app.mturk.client import MTurkClient
 from app.mturk.emulator import Emulator
-from app.services import ledger, publishing, sync
+from app.services import ledger, publishing
+from app.services.recruiting import sync
 from tests.app.admin.test_admin_pages import is_login_redirect, sign_in
 from tests.app.hits.conftest import Worker as SimWorker
 from tests.app.hits.conftest import (
@@ -62,7 +63,7 @@ def test_publish_shows_the_plan_and_cost_then_publishes_on_confirm(
 ) -> None:
     pid = make_project(session)
     csrf = sign_in(web, admin_token, f"/admin/projects/{pid}")
-    expected = publishing.plan_batch(session, pid, max_per_hit=2)
+    expected = publishing.plan_batch(session=session, project_id=pid, max_per_hit=2)
     session.rollback()
     preview = web.get(f"/admin/projects/{pid}/publish?max_per_hit=2")
     assert preview.status_code == 200
@@ -72,7 +73,7 @@ def test_publish_shows_the_plan_and_cost_then_publishes_on_confirm(
     assert f"{len(expected.hits)} HITs" in page
     assert f"Publish batch 1 for up to ${expected.total_cost}" in page
     assert mturk_hits(mt) == [] and project_hits(session, pid) == []
-    assert ledger.committed(session, pid) == Decimal("0.00")
+    assert ledger.committed(session=session, project_id=pid) == Decimal("0.00")
 
     # A confirmation for a different cost (the plan changed meanwhile) publishes nothing.
     stale = preview.text.replace(
@@ -93,7 +94,7 @@ def test_publish_shows_the_plan_and_cost_then_publishes_on_confirm(
     assert sorted(h["MaxAssignments"] for h in on_mturk) == sorted(
         h.max_assignments for h in expected.hits
     )
-    assert ledger.committed(session, pid) == expected.total_cost
+    assert ledger.committed(session=session, project_id=pid) == expected.total_cost
     assert f"${expected.total_cost:.2f} committed" in page
     # Reloading the page after the redirect publishes nothing more.
     assert web.get(r.url).status_code == 200 and len(mturk_hits(mt)) == len(on_mturk)
@@ -120,7 +121,7 @@ def _submitted_project(
     """A published project whose first HIT has three submissions: good (all gold right),
     bad (all gold wrong) and mid, pulled in by a sync that leaves reviewing to the admin."""
     pid = make_project(session, n_quiz=0, quiz_per_hit=0)
-    publishing.publish_batch(session, hsettings, pid)
+    publishing.publish_batch(session=session, settings=hsettings, project_id=pid)
     hit = project_hits(session, pid)[0]
     workers = []
     for label, right in (("good", True), ("bad", False), ("mid", True)):
@@ -232,12 +233,14 @@ def test_hit_rows_show_batch_and_this_services_review_counts(
     """Defect: the HIT table showed batch 1's eleventh HIT as "1.10" (a decimal, it seemed)
     and "Completed 0" beside assignments the review policy had approved."""
     pid = make_project(session, n_examples=90, n_quiz=0, quiz_per_hit=0)
-    publishing.publish_batch(session, hsettings, pid)
+    publishing.publish_batch(session=session, settings=hsettings, project_id=pid)
     hits = project_hits(session, pid)
     assert len(hits) >= 11
     for label in ("a", "b", "c"):
         SimWorker(web, emu, label).complete(hits[0], "3")
-    out = sync.sync_project(session, hsettings, pid)  # approves all three by the policy
+    out = sync.sync_project(
+        session=session, settings=hsettings, project_id=pid
+    )  # approves all three by the policy
     assert out.review is not None and out.review.approved == 3
     sign_in(web, admin_token)
     html = web.get(f"/admin/projects/{pid}").text
@@ -252,7 +255,7 @@ def test_expire_and_extend_hits_and_marketplace_refusals(
     session: Session, hsettings: Settings, web: TestClient, mt: MTurkClient, admin_token: str
 ) -> None:
     pid = make_project(session)
-    publishing.publish_batch(session, hsettings, pid)
+    publishing.publish_batch(session=session, settings=hsettings, project_id=pid)
     first, second = project_hits(session, pid)[:2]
     csrf = sign_in(web, admin_token, f"/admin/projects/{pid}")
     r = web.post(f"/admin/hits/{first.id}/extend", data={"csrf": csrf, "assignments": "2"})

@@ -55,7 +55,7 @@ def finished_job(
 ) -> int:
     body = JobCreate(name="grid", data=BuiltinData(builtin="synthetic"), method="fr-train")
     job = job_service.create_job(session=session, settings=settings, body=body)
-    claim = job_service.claim_next(session, worker_id="w", lease_seconds=60)
+    claim = job_service.claim_next(session=session, worker_id="w", lease_seconds=60)
     assert claim is not None and claim.job_id == job.id
     names: list[str] = []
     if files is not None:
@@ -63,7 +63,7 @@ def finished_job(
         shutil.copytree(files, attempt)
         names = [f"{attempt.name}/{p.name}" for p in sorted(attempt.iterdir())]
     assert job_service.finish(
-        session, claim, status=status, results=results, error=error, artifacts=names
+        session=session, claim=claim, status=status, results=results, error=error, artifacts=names
     )
     return job.id
 
@@ -102,11 +102,13 @@ def test_job_page_shows_every_grid_point_the_choice_and_the_plot(
             assert f"{acc:.3f}" in row, (part, i)
             assert f"l1={results['seeds'][0]['grid'][i]['params']['l1']:.4g}" in row
         assert f"Every grid point: {heading} metrics" in page
-    # The chosen point per seed and why (the trainer's rule, from the validation metrics).
+    # The chosen point per seed and why (the reason the trainer recorded).
     chosen = html.split('id="chosen-h"')[1].split("</table>")[0]
     for s in results["seeds"]:
         assert f'<th scope="row">{s["seed"]}</th><td>#{s["selected"] + 1}</td>' in chosen
-    assert "validation disparate impact" in text_of(chosen)
+        # why: the reason the trainer recorded with its rule (docs/SELECTION.md)
+        assert " ".join(s["selection_reason"].split()) in text_of(chosen)
+    assert "rule 'interval'" in text_of(chosen)
     # Which labels: validation and test, plus the trainer's own statement.
     labels = text_of(html.split('id="labels-h"')[1].split("</section>")[0])
     assert "clean validation split of synthetic" in labels
@@ -156,7 +158,7 @@ def test_missing_artifact_store_names_no_server_path(
 ) -> None:
     jid = finished_job(session, settings, status="succeeded", results={})
     with session.begin_nested():
-        job = job_service.get_job_row(session, jid)
+        job = job_service.get_job_row(session=session, job_id=jid)
         job.artifacts = ["attempt1-x/tradeoff.png"]  # recorded, but not on this server's disk
     sign_in(client, admin_token)
     r = client.get(f"/admin/jobs/{jid}/artifacts/tradeoff.png")

@@ -23,8 +23,9 @@ from app.mturk.client import make_mturk_client
 from app.mturk.emulator import run_emulator, synthetic_worker_id
 from app.schemas.crowd import GoldCreate, ProjectCreate, WorkerFilterRule
 from app.schemas.jobs import BuiltinData, JobCreate
-from app.services import answers, auth, examples, exports, projects
+from app.services import auth, projects
 from app.services import jobs as job_service
+from app.services.crowd import answers, examples, exports
 
 # Toy table (hand-checked in tests/app/test_quality_export.py): gold g1 +1, g2 -1, g3 +1; `good`
 # gets all three right (Beta(1,1) posterior mean 4/5 = 0.80, trusted), `bad` all wrong (1/5 = 0.20,
@@ -310,15 +311,15 @@ def test_jobs_page_lists_metrics_artifacts_and_cancels(
     body = JobCreate(name="synthetic run", data=BuiltinData(builtin="synthetic"), method="lr")
     done = job_service.create_job(session=session, settings=settings, body=body)
     queued = job_service.create_job(session=session, settings=settings, body=body)
-    claim = job_service.claim_next(session, worker_id="w", lease_seconds=60)
+    claim = job_service.claim_next(session=session, worker_id="w", lease_seconds=60)
     assert claim is not None and claim.job_id == done.id
     folder = job_service.job_folder(settings, done.id)
     folder.mkdir(parents=True)
     Path(folder / "metrics.json").write_text(json.dumps({"ok": True}))
     summary = {"accuracy": {"mean": 0.8125, "std": 0.0125}, "disparate_impact": {"mean": 0.9}}
     assert job_service.finish(
-        session,
-        claim,
+        session=session,
+        claim=claim,
         status="succeeded",
         results={"summary": {"test": summary}},
         artifacts=["metrics.json"],

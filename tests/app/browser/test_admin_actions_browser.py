@@ -30,7 +30,7 @@ from app.mturk.emulator import run_emulator, synthetic_worker_id
 from app.schemas.jobs import BuiltinData, JobCreate
 from app.services import auth, publishing
 from app.services import jobs as job_service
-from app.services.replay import serve_app, work_assignment
+from app.workflows.replay import serve_app, work_assignment
 from tests.app.browser.test_admin_browser import ARGS, CHROMIUM
 from tests.app.hits.conftest import make_project
 from trainer import api as trainer_api
@@ -106,14 +106,14 @@ def trained_job(settings: Settings, factory: sessionmaker[Session]) -> int:
             seeds=[0, 1],
         )
         job = job_service.create_job(session=session, settings=settings, body=body)
-        claim = job_service.claim_next(session, worker_id="browser", lease_seconds=600)
+        claim = job_service.claim_next(session=session, worker_id="browser", lease_seconds=600)
         assert claim is not None and claim.job_id == job.id
         folder = job_service.job_folder(settings, job.id) / job_service.attempt_folder_name(claim)
         # What `frtrain worker` does with a claimed built-in-data job.
         results = trainer_api.run_training(claim.spec, artifact_dir=folder, threads=1)
         names = [f"{folder.name}/{n}" for n in results.pop("artifacts")]
         assert job_service.finish(
-            session, claim, status="succeeded", results=results, artifacts=names
+            session=session, claim=claim, status="succeeded", results=results, artifacts=names
         )
         return job.id
 
@@ -128,9 +128,9 @@ def failed_job(settings: Settings, factory: sessionmaker[Session]) -> int:
     with factory() as session:
         body = JobCreate(name="bad export", data=BuiltinData(builtin="synthetic"), method="lr")
         job = job_service.create_job(session=session, settings=settings, body=body)
-        claim = job_service.claim_next(session, worker_id="browser", lease_seconds=600)
+        claim = job_service.claim_next(session=session, worker_id="browser", lease_seconds=600)
         assert claim is not None and claim.job_id == job.id
-        assert job_service.finish(session, claim, status="failed", error=error)
+        assert job_service.finish(session=session, claim=claim, status="failed", error=error)
         return job.id
 
 
@@ -144,7 +144,7 @@ def test_requester_runs_a_project_from_the_admin_pages(
     with factory() as session:
         pid = make_project(session, n_quiz=0, quiz_per_hit=0, budget_cap=20.0)
         token = auth.create_token(session=session, name="requester").token
-        expected = publishing.plan_batch(session, pid, max_per_hit=9)
+        expected = publishing.plan_batch(session=session, project_id=pid, max_per_hit=9)
         session.rollback()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

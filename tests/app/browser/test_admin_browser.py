@@ -24,9 +24,10 @@ from app.core.db import make_engine, make_session_factory
 from app.core.migrate import upgrade
 from app.schemas.crowd import GoldCreate, ProjectCreate
 from app.schemas.jobs import BuiltinData, JobCreate
-from app.services import answers, auth, examples, exports, projects
+from app.services import auth, projects
 from app.services import jobs as job_service
-from app.services.replay import serve_app
+from app.services.crowd import answers, examples, exports
+from app.workflows.replay import serve_app
 from trainer.data.synthetic import default_data_dir
 
 pytestmark = pytest.mark.browser

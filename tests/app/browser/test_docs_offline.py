@@ -12,7 +12,7 @@ import pytest
 from app.core.config import Settings
 from app.core.db import make_engine
 from app.core.migrate import upgrade
-from app.services.replay import serve_app
+from app.workflows.replay import serve_app
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"

@@ -18,8 +18,9 @@ from app.core.db import make_engine, make_session_factory
 from app.core.migrate import upgrade
 from app.models import Answer, ProlificStudy
 from app.prolific.emulator import run_prolific_emulator
-from app.services import publishing, sync
-from app.services.replay import serve_app
+from app.services import publishing
+from app.services.recruiting import sync
+from app.workflows.replay import serve_app
 from tests.app.hits.conftest import make_project
 
 pytestmark = pytest.mark.browser
@@ -58,7 +59,7 @@ def test_participant_reaches_completion_url_in_chromium(tmp_path: Path, browser:
             settings = settings.model_copy(update={"public_base_url": base})
             with factory() as session:
                 pid = make_project(session, provider="prolific", n_quiz=0, quiz_per_hit=0)
-                publishing.publish_batch(session, settings, pid)
+                publishing.publish_batch(session=session, settings=settings, project_id=pid)
                 study = session.scalar(select(ProlificStudy))
                 assert study is not None and study.study_id
             participant = emu.new_participants(1)[0]
@@ -76,7 +77,7 @@ def test_participant_reaches_completion_url_in_chromium(tmp_path: Path, browser:
             assert page.url == f"{emu.url}/submissions/complete?cc={study.completion_code}"
             assert page.locator("#code").inner_text() == study.completion_code
             with factory() as session:
-                sync.sync_project(session, settings, pid)
+                sync.sync_project(session=session, settings=settings, project_id=pid)
                 n = session.scalar(select(func.count()).select_from(Answer))
                 assert n == n_questions
     engine.dispose()

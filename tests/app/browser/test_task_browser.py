@@ -22,7 +22,7 @@ from app.models import Answer, Assignment, GoldQuestion
 from app.mturk.client import make_mturk_client
 from app.mturk.emulator import Emulator, run_emulator, synthetic_worker_id
 from app.services import publishing
-from app.services.replay import serve_app
+from app.workflows.replay import serve_app
 from tests.app.hits.conftest import QUIZ_EXPLANATION, make_project, project_hits
 
 pytestmark = pytest.mark.browser
@@ -51,7 +51,7 @@ def stack(tmp_path: Path) -> Iterator[tuple[Emulator, str, Settings, int]]:
             settings = settings.model_copy(update={"public_base_url": base})
             with factory() as session:
                 pid = make_project(session)
-                publishing.publish_batch(session, settings, pid)
+                publishing.publish_batch(session=session, settings=settings, project_id=pid)
             yield emu, base, settings, pid
     engine.dispose()
 

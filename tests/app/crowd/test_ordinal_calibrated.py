@@ -135,7 +135,7 @@ def test_ordinal_dawid_skene_rejects_bad_parameters() -> None:
 def test_one_registry_lists_every_method_everywhere() -> None:
     from app.api.routes import admin_pages
     from app.commands import lifecycle
-    from app.services import table6
+    from app.workflows import table6
 
     assert {"ordinal_dawid_skene", "calibrated_mean"} <= set(METHODS)
     assert tuple(REGISTRY) == METHODS

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from app.cli import root
 from app.crowd import METHODS
-from app.services.table6 import (
+from app.workflows.table6 import (
     Table6Config,
     choose_gold,
     compute_table6_from_csv,

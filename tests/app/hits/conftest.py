@@ -5,7 +5,6 @@ small labeling project (examples, hidden gold, a training quiz) built through th
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -17,26 +16,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.api.deps import get_session
 from app.core.config import Settings
-from app.main import create_app
 from app.models import Answer, Assignment, Example, Hit, HitAssignment
 from app.mturk.client import MTurkClient, make_mturk_client
-from app.mturk.emulator import Emulator, run_emulator, synthetic_worker_id
+from app.mturk.emulator import Emulator, synthetic_worker_id
 from app.schemas.crowd import GoldCreate, ProjectCreate, WorkerFilterRule
-from app.services.examples import add_gold, upload_examples
+from app.services.crowd.examples import add_gold, upload_examples
 from app.services.projects import create_project
-from app.services.providers import answer_field, task_url
-from app.services.replay import parse_forms
+from app.services.recruiting.links import answer_field, task_url
+from tests.app.conftest import TEST_SECRET, app_on, marketplace_settings
+from tests.app.html_forms import parse_forms
 
 N_EXAMPLES = 40
 QUIZ_EXPLANATION = "Many prior offences and a young age make reoffending likely."
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with run_emulator(allow_http_questions=True) as e:
-        yield e
 
 
 @pytest.fixture
@@ -49,16 +41,9 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def hsettings(db_url: str, emu: Emulator, tmp_path: Path) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        environment="test",
-        database_url=db_url,
-        mturk_endpoint_url=emu.url,
-        public_base_url="http://testserver",
-        secret_key=TEST_SECRET,
-        artifact_dir=tmp_path / "artifacts",
-    )
+def hsettings(settings: Settings, emu: Emulator) -> Settings:
+    """The shared ``settings`` with boto3 pointed at this test's emulator."""
+    return marketplace_settings(settings, mturk_endpoint_url=emu.url)
 
 
 @pytest.fixture
@@ -98,9 +83,7 @@ def frame_url(settings: Settings, emu: Emulator, hit: Hit, assignment_id: str, w
 
 @pytest.fixture
 def happ(hsettings: Settings, session: Session) -> FastAPI:
-    application = create_app(hsettings)
-    application.dependency_overrides[get_session] = lambda: session
-    return application
+    return app_on(hsettings, session)
 
 
 @pytest.fixture
@@ -185,9 +168,6 @@ def n_answers(session: Session, project_id: int) -> int:
         )
         or 0
     )
-
-
-TEST_SECRET = "test-secret-key"
 
 
 def example_of(session: Session, field: str, secret: str = TEST_SECRET) -> Example:

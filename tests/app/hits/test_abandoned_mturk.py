@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.models import Assignment
 from app.mturk.emulator import Emulator
-from app.services import publishing, sync
+from app.services import publishing
+from app.services.recruiting import sync
 from tests.app.hits.conftest import Worker as SimWorker
 from tests.app.hits.conftest import make_project, project_hits
 
@@ -32,7 +33,7 @@ def test_sync_releases_returned_and_abandoned_slots_and_knows_which_are_lost(
     session: Session, hsettings: Settings, emu: Emulator, web: TestClient
 ) -> None:
     pid = make_project(session, n_quiz=0, quiz_per_hit=0)
-    publishing.publish_batch(session, hsettings, pid)
+    publishing.publish_batch(session=session, settings=hsettings, project_id=pid)
     first, second = project_hits(session, pid)[:2]
     # One worker opens the task and returns it; another opens it and walks away.
     gone, idle = SimWorker(web, emu, "returns"), SimWorker(web, emu, "walks")
@@ -41,7 +42,7 @@ def test_sync_releases_returned_and_abandoned_slots_and_knows_which_are_lost(
     assert _rows(session, pid) == {gone.assignment_id, idle.assignment_id}
     # The default duration runs out on the marketplace's clock: MTurk abandons the second.
     emu.clock.advance(publishing.DEFAULT_HIT_OPTIONS["assignment_duration_seconds"] + 1)
-    out = sync.sync_project(session, hsettings, pid, apply_review=False)
+    out = sync.sync_project(session=session, settings=hsettings, project_id=pid, apply_review=False)
     assert out.abandoned_released == 2 and out.slots_lost == 0
     assert out.assignments_discarded == 0 and not out.problems  # a return is not a forgery
     assert _rows(session, pid) == set()
@@ -56,10 +57,14 @@ def test_sync_releases_returned_and_abandoned_slots_and_knows_which_are_lost(
     late = SimWorker(web, emu, "late")
     assert late.open(second).status_code == 200
     emu.clock.advance(duration + 1)
-    again = sync.sync_project(session, hsettings, pid, apply_review=False)
+    again = sync.sync_project(
+        session=session, settings=hsettings, project_id=pid, apply_review=False
+    )
     assert again.abandoned_released == 1 and again.slots_lost == 1
     assert again.assignments_discarded == 0
     assert late.assignment_id not in _rows(session, pid)
     # Nothing left to learn: a further sync changes nothing.
-    third = sync.sync_project(session, hsettings, pid, apply_review=False)
+    third = sync.sync_project(
+        session=session, settings=hsettings, project_id=pid, apply_review=False
+    )
     assert third.abandoned_released == 0 and third.slots_lost == 1

@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.models import Answer, Assignment, GoldQuestion, Hit, Project
 from app.mturk.emulator import Emulator
-from app.services import publishing, sync
-from app.services.labels import compute_labels, load_answer_table
-from app.services.providers import task_url
-from app.services.replay import parse_forms
+from app.services import publishing
+from app.services.crowd.labels import compute_labels, load_answer_table
+from app.services.recruiting import sync
+from app.services.recruiting.links import task_url
 from tests.app.hits.conftest import (
     Worker as SimWorker,
 )
@@ -41,11 +41,12 @@ from tests.app.hits.conftest import (
     project_hits,
     radios,
 )
+from tests.app.html_forms import parse_forms
 
 
 def _published(session: Session, settings: Settings, **kw: object) -> tuple[int, list[Hit]]:
     pid = make_project(session, **kw)  # type: ignore[arg-type]
-    publishing.publish_batch(session, settings, pid)
+    publishing.publish_batch(session=session, settings=settings, project_id=pid)
     return pid, project_hits(session, pid)
 
 
@@ -62,7 +63,7 @@ def _forged_url(settings: Settings, emu: Emulator, hit: Hit, n: int) -> str:
 
 
 def _counted_workers(session: Session, pid: int) -> set[int]:
-    return {int(w) for w in load_answer_table(session, pid)["worker_id"]}
+    return {int(w) for w in load_answer_table(session=session, project_id=pid)["worker_id"]}
 
 
 # -- 1. forged MTurk identities ---------------------------------------------------------------
@@ -103,7 +104,7 @@ def test_forged_mturk_assignments_are_never_counted_and_sync_discards_them(
     assert r.status_code == 409 and "confirmed" in r.text  # never paid
     # Sync: MTurk lists the honest assignment (confirmed) and has no pending one, so the six
     # forged ones cannot exist there: discarded, their answers deleted, nothing paid for them.
-    out = sync.sync_project(session, hsettings, pid)
+    out = sync.sync_project(session=session, settings=hsettings, project_id=pid)
     assert out.assignments_confirmed == 1 and out.assignments_discarded == 6
     assert out.review is not None and out.review.approved == 1
     assert n_answers(session, pid) == per
@@ -143,15 +144,19 @@ def test_honest_worker_between_page_and_mturk_submit_is_kept_then_counted(
     assert response.status_code == 200
     # Sync runs before the worker's browser reached externalSubmit: MTurk shows the assignment as
     # pending, so it is neither confirmed nor discarded.
-    first = sync.sync_project(session, hsettings, pid, apply_review=False)
+    first = sync.sync_project(
+        session=session, settings=hsettings, project_id=pid, apply_review=False
+    )
     assert first.assignments_unconfirmed == 1 and first.assignments_discarded == 0
     assert n_answers(session, pid) == per and _counted_workers(session, pid) == set()
     assert w.external_submit(response).status_code == 200
-    second = sync.sync_project(session, hsettings, pid, apply_review=False)
+    second = sync.sync_project(
+        session=session, settings=hsettings, project_id=pid, apply_review=False
+    )
     assert second.assignments_confirmed == 1 and second.answers_new == 0
     stored = session.scalars(select(Answer).where(Answer.project_id == pid)).all()
     assert len(stored) == per and all(a.confirmed for a in stored)
-    assert len(load_answer_table(session, pid)) == per
+    assert len(load_answer_table(session=session, project_id=pid)) == per
 
 
 def test_forged_id_reusing_a_real_assignment_of_another_worker_is_discarded(
@@ -177,7 +182,7 @@ def test_forged_id_reusing_a_real_assignment_of_another_worker_is_discarded(
     # MTurk's record: that assignment is AREALWORKER1's, submitted with its own answers.
     names = [n for n in radios(form)]
     emu.worker_submit(real["assignmentId"], dict.fromkeys(names, "4"))
-    out = sync.sync_project(session, hsettings, pid, apply_review=False)
+    out = sync.sync_project(session=session, settings=hsettings, project_id=pid, apply_review=False)
     assert out.assignments_discarded == 1
     row = session.scalar(select(Assignment).where(Assignment.external_id == real["assignmentId"]))
     assert row is not None and row.confirmation == "confirmed"

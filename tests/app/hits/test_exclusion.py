@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.models import Hit
 from app.mturk.emulator import Emulator
-from app.services import publishing, sync
+from app.services import publishing
+from app.services.recruiting import sync
 from tests.app.hits.conftest import Worker as SimWorker
 from tests.app.hits.conftest import gold_value, make_project, project_hits
 
@@ -35,15 +36,15 @@ def _top_up(
         headers=admin_headers,
     )
     assert r.status_code == 200, r.text
-    publishing.publish_batch(session, hsettings, pid)
+    publishing.publish_batch(session=session, settings=hsettings, project_id=pid)
     hits = project_hits(session, pid)
     a, b = SimWorker(web, emu, "ta"), SimWorker(web, emu, "tb")
     a.complete(hits[0], lambda f: gold_value(session, f, right=True))
     b.complete(hits[0], lambda f: gold_value(session, f, right=False))
     for h in hits:
         web.post(f"/api/v1/hits/{h.id}/expire", headers=admin_headers)
-    sync.sync_project(session, hsettings, pid)
-    publishing.publish_batch(session, hsettings, pid)
+    sync.sync_project(session=session, settings=hsettings, project_id=pid)
+    publishing.publish_batch(session=session, settings=hsettings, project_id=pid)
     first = {i["example_id"] for i in hits[0].items if i["role"] == "task"}
     top_ups = [
         h
@@ -92,12 +93,12 @@ def test_without_the_qualification_workers_accept_and_are_turned_away(
 def test_link_invitations_are_refused_for_excluded_workers(
     session: Session, hsettings: Settings
 ) -> None:
-    from app.services.task_page import worker_row
+    from app.services.task.page import worker_row
 
     pid = make_project(session, provider="link", n_quiz=0, quiz_per_hit=0)
-    publishing.publish_batch(session, hsettings, pid)
+    publishing.publish_batch(session=session, settings=hsettings, project_id=pid)
     hit = project_hits(session, pid)[0]
-    worker_row(session, "link:mallory").blocked = True
+    worker_row(session=session, external_id="link:mallory").blocked = True
     session.commit()
     out = publishing.link_invites(
         session=session, settings=hsettings, hit_id=hit.id, workers=["alice", "mallory"]
@@ -120,9 +121,9 @@ def test_adaptive_budget_asks_n_min_first_then_only_unsettled_examples(
         headers=admin_headers,
     )
     assert r.status_code == 200, r.text
-    plan = publishing.plan_batch(session, pid)
+    plan = publishing.plan_batch(session=session, project_id=pid)
     assert {h.max_assignments for h in plan.hits} == {2}  # n_min, not N = 5
-    publishing.publish_batch(session, hsettings, pid)
+    publishing.publish_batch(session=session, settings=hsettings, project_id=pid)
     hits = project_hits(session, pid)
     first = hits[0]
     # Two workers agree firmly (both right, "1" or "4") on the first HIT's examples: settled.
@@ -130,11 +131,11 @@ def test_adaptive_budget_asks_n_min_first_then_only_unsettled_examples(
         SimWorker(web, emu, label).complete(first, lambda f: gold_value(session, f, right=True))
     for h in hits:
         web.post(f"/api/v1/hits/{h.id}/expire", headers=admin_headers)
-    sync.sync_project(session, hsettings, pid)
+    sync.sync_project(session=session, settings=hsettings, project_id=pid)
     settled = {i["example_id"] for i in first.items if i["role"] == "task"}
     planned = {
         i["example_id"]: h.max_assignments
-        for h in publishing.plan_batch(session, pid).hits
+        for h in publishing.plan_batch(session=session, project_id=pid).hits
         for i in h.items
         if i["role"] == "task"
     }
@@ -148,11 +149,11 @@ def test_abandoned_assignments_are_released_after_their_duration(
     from datetime import UTC, datetime, timedelta
 
     from app.models import Assignment, HitAssignment
-    from app.services.exclusion import release_abandoned
-    from app.services.task_page import worker_row
+    from app.services.recruiting.exclusion import release_abandoned
+    from app.services.task.page import worker_row
 
     pid = make_project(session, provider="link", n_quiz=0, quiz_per_hit=0)
-    publishing.publish_batch(session, hsettings, pid)
+    publishing.publish_batch(session=session, settings=hsettings, project_id=pid)
     hit = project_hits(session, pid)[0]
     now = datetime.now(UTC)
     rows = {}
@@ -161,7 +162,7 @@ def test_abandoned_assignments_are_released_after_their_duration(
         ("new", 60, "accepted"),
         ("done", 9999, "submitted"),
     ):
-        worker = worker_row(session, f"link:{name}")
+        worker = worker_row(session=session, external_id=f"link:{name}")
         a = Assignment(
             project_id=pid,
             worker_id=worker.id,
@@ -184,7 +185,7 @@ def test_abandoned_assignments_are_released_after_their_duration(
         rows[name] = a.id
     session.commit()
     # The default assignment duration (1800 s) has passed for the old, unsubmitted one only.
-    assert release_abandoned(session, pid, now=now) == 1
+    assert release_abandoned(session=session, project_id=pid, now=now) == 1
     left = set(session.scalars(select(Assignment.external_id).where(Assignment.project_id == pid)))
     assert left == {"a-new", "a-done"}
     assert session.get(HitAssignment, rows["old"]) is None

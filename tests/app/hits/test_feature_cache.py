@@ -13,9 +13,11 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.models import Example, Project
 from app.schemas.crowd import ProjectCreate
-from app.services import providers, publishing, task_page
-from app.services.examples import upload_examples
+from app.services import publishing
+from app.services.crowd.examples import upload_examples
 from app.services.projects import create_project
+from app.services.recruiting import links
+from app.services.task import page
 from tests.app.hits.conftest import project_hits
 
 N = 12
@@ -48,15 +50,15 @@ def _project(session: Session, settings: Settings, ages: list[int]) -> int:
         data=frame.to_csv(index=False).encode(),
         filename="examples.csv",
     )
-    publishing.publish_batch(session, settings, project.id)
+    publishing.publish_batch(session=session, settings=settings, project_id=project.id)
     return int(project.id)
 
 
 def _shown(session: Session, settings: Settings, pid: int, worker: str) -> list[Any]:
     """The facts the task page shows a panel worker, as a sorted list of (age, city)."""
     hit = project_hits(session, pid)[0]
-    params = {"k": providers.link_key(settings, hit.id), "pid": worker}
-    view = task_page.open_task(session, settings, hit.id, params)
+    params = {"k": links.link_key(settings, hit.id), "pid": worker}
+    view = page.open_task(session=session, settings=settings, hit_id=hit.id, params=params)
     assert view.mode == "work"
     return sorted((dict(q.features)["age"], dict(q.features)["city"]) for q in view.questions)
 

@@ -64,7 +64,7 @@ def test_sigkill_half_way_then_restart(
         assert "intent" in states
         assert len(mturk_hits(mt)) < 9
         with factory() as session:  # the restart
-            publishing.publish_batch(session, hsettings, pid)
+            publishing.publish_batch(session=session, settings=hsettings, project_id=pid)
         with factory() as session:
             hits = project_hits(session, pid)
             assert [h.state for h in hits] == ["published"] * 9

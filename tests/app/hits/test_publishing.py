@@ -50,7 +50,7 @@ def test_plan_composition_and_dry_run_estimate(
     assert body["warnings"] == []
     assert project_hits(session, pid) == []  # a dry run writes nothing
 
-    plan = publishing.plan_batch(session, pid)
+    plan = publishing.plan_batch(session=session, project_id=pid)
     quiz_ids = set(
         session.scalars(select(GoldQuestion.example_id).where(GoldQuestion.kind == "training_quiz"))
     )
@@ -64,10 +64,10 @@ def test_plan_composition_and_dry_run_estimate(
 
 def test_fee_tier_warning_and_split(session: Session) -> None:
     pid = make_project(session, max_answers=11, n_quiz=0, quiz_per_hit=0)
-    plan = publishing.plan_batch(session, pid)
+    plan = publishing.plan_batch(session=session, project_id=pid)
     assert {h.max_assignments for h in plan.hits} == {11}
     assert any("40%" in w and "max_per_hit=9" in w for w in plan.warnings)
-    split = publishing.plan_batch(session, pid, max_per_hit=9)
+    split = publishing.plan_batch(session=session, project_id=pid, max_per_hit=9)
     assert sorted({h.max_assignments for h in split.hits}) == [2, 9]
     assert len(split.hits) == 2 * len(plan.hits)
     assert not split.warnings
@@ -136,7 +136,7 @@ def _publish_until_done(session: Session, settings: Settings, pid: int) -> int:
 
     for attempt in range(8):  # an operator re-running `frtrain hits publish` after a failure
         try:
-            publishing.publish_batch(session, settings, pid)
+            publishing.publish_batch(session=session, settings=settings, project_id=pid)
             return attempt
         except MTurkUnavailable:
             session.rollback()
@@ -192,19 +192,23 @@ class CrashAfter:
 def test_restart_publishes_exactly_the_missing_hits(
     session: Session, hsettings: Settings, emu: Emulator, mt: MTurkClient, token_expired: bool
 ) -> None:
-    from app.services.providers import mturk_client
+    from app.services.recruiting.links import mturk_client
 
     pid = make_project(session)
     project = session.get(Project, pid)
     mt = mturk_client(hsettings, project)
     with pytest.raises(_Crash):  # the 3rd HIT exists on MTurk, our row still says "intent"
-        publishing.publish_batch(session, hsettings, pid, mt=CrashAfter(mt, 3))
+        publishing.publish_batch(
+            session=session, settings=hsettings, project_id=pid, mt=CrashAfter(mt, 3)
+        )
     states = [h.state for h in project_hits(session, pid)]
     assert states == ["published", "published", "intent", "intent", "intent"]
     assert len(mturk_hits(mt)) == 3
     if token_expired:
         emu.clock.advance(25 * 3600)  # MTurk forgets tokens after 24 h: ListHITs finds it
-    result = publishing.publish_batch(session, hsettings, pid)  # the restart
+    result = publishing.publish_batch(
+        session=session, settings=hsettings, project_id=pid
+    )  # the restart
     assert result.resumed == 3 and result.adopted == 1 and result.created == 2
     hits = project_hits(session, pid)
     assert [h.state for h in hits] == ["published"] * 5
@@ -224,15 +228,15 @@ def test_live_publishing_refused_without_all_three_switches(
         update={"mturk_endpoint_url": None, "mturk_sandbox": False, "mturk_allow_live": False}
     )
     with pytest.raises(MTurkLiveNotAllowed, match="MTURK_ALLOW_LIVE") as refused:
-        publishing.publish_batch(session, live, pid)
+        publishing.publish_batch(session=session, settings=live, project_id=pid)
     assert refused.value.status_code == 403
     assert project_hits(session, pid) == [] and mturk_hits(mt) == []
     session.get(Project, pid).allow_live = True  # type: ignore[union-attr]
     with pytest.raises(MTurkLiveNotAllowed):  # project switch + cap, but not the env switch
-        publishing.publish_batch(session, live, pid)
+        publishing.publish_batch(session=session, settings=live, project_id=pid)
     # All three set: the live guard passes (the http task URL is what stops it here, before
     # any call; nothing is written).
     armed = live.model_copy(update={"mturk_allow_live": True})
     with pytest.raises(InvalidInput, match="https"):
-        publishing.publish_batch(session, armed, pid)
+        publishing.publish_batch(session=session, settings=armed, project_id=pid)
     assert project_hits(session, pid) == []

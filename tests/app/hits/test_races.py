@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
 from app.models import Answer, Assignment, GoldQuestion, Hit, HitAssignment, Project, Worker
-from app.services import providers, publishing
-from app.services.replay import parse_forms, serve_app
+from app.services import publishing
+from app.services.recruiting import links as providers
+from app.workflows.replay import serve_app
 from tests.app.hits.conftest import hidden, make_project, project_hits, radios
+from tests.app.html_forms import parse_forms
 
 N_VISITS = 16
 N_SUBMITS = 8
@@ -43,7 +45,7 @@ def served(db_url: str, tmp_path: Path) -> Iterator[tuple[str, Settings, Session
     try:
         with serve_app(settings) as base:
             live = settings.model_copy(update={"public_base_url": base})
-            publishing.publish_batch(session, live, pid)
+            publishing.publish_batch(session=session, settings=live, project_id=pid)
             session.commit()
             yield base, live, session, pid
     finally:

@@ -12,11 +12,11 @@ from app.core.config import Settings
 from app.core.db import make_engine, make_session_factory
 from app.models import Answer, Hit, Project, Worker
 from app.schemas.crowd import ProjectCreate
-from app.services.answers import import_answers
-from app.services.labels import compute_labels
+from app.services.crowd.answers import import_answers
+from app.services.crowd.labels import compute_labels
 from app.services.projects import create_project
-from app.services.replay import rebuild_hits, run_replay
-from app.services.table6 import QUESTION, Table6Config, compute_table6_from_csv
+from app.workflows.replay import rebuild_hits, run_replay
+from app.workflows.table6 import QUESTION, Table6Config, compute_table6_from_csv
 from trainer.datasets import file_path
 
 CSV = file_path("compas-crowd", "COMPAS_crowdsourcing_data.csv")

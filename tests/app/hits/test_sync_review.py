@@ -16,8 +16,9 @@ from app.core.config import Settings
 from app.models import Answer, Assignment, SpendEntry, Worker
 from app.mturk.client import MTurkClient
 from app.mturk.emulator import Emulator
-from app.services import publishing, review, sync
-from app.services.task_page import answer_fields
+from app.services import publishing
+from app.services.recruiting import review, sync
+from app.services.task.questions import answer_fields
 from tests.app.hits.conftest import (
     Worker as SimWorker,
 )
@@ -46,7 +47,7 @@ def test_sync_is_idempotent_and_restores_lost_page_writes(
     session: Session, hsettings: Settings, emu: Emulator, web: TestClient
 ) -> None:
     pid = make_project(session, n_quiz=0, quiz_per_hit=0)
-    publishing.publish_batch(session, hsettings, pid)
+    publishing.publish_batch(session=session, settings=hsettings, project_id=pid)
     hit = project_hits(session, pid)[0]
     per = sum(1 for i in hit.items if i["role"] != "quiz")
     for label in ("w1", "w2"):
@@ -58,7 +59,9 @@ def test_sync_is_idempotent_and_restores_lost_page_writes(
     fields = {"assignmentId": lost.assignment_id} | dict.fromkeys(radios(form), "1")
     assert httpx.post(f"{emu.url}/mturk/externalSubmit", data=fields).status_code == 200
     assert n_answers(session, pid) == 2 * per
-    first = sync.sync_project(session, hsettings, pid, apply_review=False)
+    first = sync.sync_project(
+        session=session, settings=hsettings, project_id=pid, apply_review=False
+    )
     assert first.assignments_seen == 3 and first.answers_new == per
     assert n_answers(session, pid) == 3 * per
     restored = session.scalar(
@@ -74,9 +77,13 @@ def test_sync_is_idempotent_and_restores_lost_page_writes(
     # requester side can compute), in the assignment's default order.
     names = answer_fields(hsettings, other, ghost["assignmentId"], None)
     emu.worker_submit(ghost["assignmentId"], dict.fromkeys(names, "4"))
-    second = sync.sync_project(session, hsettings, pid, apply_review=False)
+    second = sync.sync_project(
+        session=session, settings=hsettings, project_id=pid, apply_review=False
+    )
     assert second.assignments_new == 1 and second.answers_new == per
-    third = sync.sync_project(session, hsettings, pid, apply_review=False)
+    third = sync.sync_project(
+        session=session, settings=hsettings, project_id=pid, apply_review=False
+    )
     assert third.answers_new == 0 and third.assignments_new == 0
     assert n_answers(session, pid) == 4 * per
 
@@ -107,7 +114,7 @@ def test_review_policy_reject_block_bonus_idempotent(
     )
     assert r.status_code == 200, r.text
     assert r.json()["review_policy"]["min_hits_to_reject"] == 2
-    publishing.publish_batch(session, hsettings, pid)
+    publishing.publish_batch(session=session, settings=hsettings, project_id=pid)
     hits = project_hits(session, pid)
     good, bad = SimWorker(web, emu, "good"), SimWorker(web, emu, "bad")
     once = SimWorker(web, emu, "once")
@@ -202,16 +209,18 @@ def test_pending_workers_are_held_then_approved_before_the_auto_approval_deadlin
         f"/api/v1/projects/{pid}", json={"worker_filter": {"min_gold": 5}}, headers=admin_headers
     )
     assert r.status_code == 200, r.text
-    publishing.publish_batch(session, hsettings, pid)
+    publishing.publish_batch(session=session, settings=hsettings, project_id=pid)
     hit = project_hits(session, pid)[0]
     worker = SimWorker(web, emu, "newcomer")
     worker.complete(hit, lambda f: gold_value(session, f, right=True))
-    first = sync.sync_project(session, hsettings, pid)
+    first = sync.sync_project(session=session, settings=hsettings, project_id=pid)
     assert first.review is not None and first.review.held == 1 and first.review.approved == 0
     assert "not enough evidence" in first.review.decisions[0]["reason"]
     # 3 days (the HIT type's AutoApprovalDelay) minus the 6-hour margin later: approved.
     deadline = datetime.fromisoformat(first.review.decisions[0]["approve_by"])
-    later = review.apply_policy(session, hsettings, pid, now=deadline + timedelta(seconds=1))
+    later = review.apply_policy(
+        session=session, settings=hsettings, project_id=pid, now=deadline + timedelta(seconds=1)
+    )
     assert later.approved == 1 and later.held == 0
     assert "before the auto-approval deadline" in later.decisions[0]["reason"]
     assert mturk_assignment(mt, worker.assignment_id)["AssignmentStatus"] == "Approved"
@@ -225,7 +234,7 @@ def test_topup_publishes_only_what_filtered_workers_left_missing(
     admin_headers: dict[str, str],
 ) -> None:
     pid = make_project(session, n_quiz=0, quiz_per_hit=0, max_answers=2)
-    publishing.publish_batch(session, hsettings, pid)
+    publishing.publish_batch(session=session, settings=hsettings, project_id=pid)
     hits = project_hits(session, pid)
     first = hits[0]
     a, b = SimWorker(web, emu, "ta"), SimWorker(web, emu, "tb")
@@ -233,8 +242,8 @@ def test_topup_publishes_only_what_filtered_workers_left_missing(
     b.complete(first, lambda f: gold_value(session, f, right=False))  # filtered by gold
     for h in hits:  # nobody else will come: let the other HITs lapse
         web.post(f"/api/v1/hits/{h.id}/expire", headers=admin_headers)
-    sync.sync_project(session, hsettings, pid)
-    plan = publishing.plan_batch(session, pid)
+    sync.sync_project(session=session, settings=hsettings, project_id=pid)
+    plan = publishing.plan_batch(session=session, project_id=pid)
     first_tasks = {i["example_id"] for i in first.items if i["role"] == "task"}
     other_tasks = {i["example_id"] for h in hits[1:] for i in h.items if i["role"] == "task"}
     planned = {
@@ -257,7 +266,7 @@ def test_api_maps_mturk_refusals_to_4xx_with_turk_error_code(
     admin_headers: dict[str, str],
 ) -> None:
     pid = make_project(session, n_quiz=0, quiz_per_hit=0)
-    publishing.publish_batch(session, hsettings, pid)
+    publishing.publish_batch(session=session, settings=hsettings, project_id=pid)
     hit = project_hits(session, pid)[0]
     assert web.get(f"/api/v1/projects/{pid}/hits").status_code == 401
     listed = web.get(f"/api/v1/projects/{pid}/hits", headers=admin_headers).json()
@@ -282,7 +291,7 @@ def test_api_maps_mturk_refusals_to_4xx_with_turk_error_code(
     # A worker submits; approve, then reject is refused (409) and approve again is a no-op.
     w = SimWorker(web, emu, "api")
     w.complete(hit)
-    sync.sync_project(session, hsettings, pid, apply_review=False)
+    sync.sync_project(session=session, settings=hsettings, project_id=pid, apply_review=False)
     got = web.get(f"/api/v1/hits/{hit.id}/assignments", headers=admin_headers).json()
     assert [(a["assignment_id"], a["n_answers"]) for a in got] == [(w.assignment_id, 10)]
     url = f"/api/v1/assignments/{w.assignment_id}"

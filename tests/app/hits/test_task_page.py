@@ -14,7 +14,6 @@ from app.models import Answer, Assignment, Example, GoldQuestion, HitAssignment,
 from app.mturk.client import MTurkClient
 from app.mturk.emulator import Emulator
 from app.services import publishing
-from app.services.replay import parse_forms
 from tests.app.hits.conftest import (
     QUIZ_EXPLANATION,
     frame_url,
@@ -30,11 +29,12 @@ from tests.app.hits.conftest import (
 from tests.app.hits.conftest import (
     Worker as SimWorker,
 )
+from tests.app.html_forms import parse_forms
 
 
 def _published(session: Session, settings: Settings, **kw: object) -> tuple[int, list]:
     pid = make_project(session, **kw)  # type: ignore[arg-type]
-    publishing.publish_batch(session, settings, pid)
+    publishing.publish_batch(session=session, settings=settings, project_id=pid)
     return pid, project_hits(session, pid)
 
 

@@ -157,23 +157,26 @@ def test_a_stale_lease_cannot_write_and_expired_jobs_are_retried_then_failed(
     job_id = queue_job(committed, queue_settings, FAST)
     t = time.time()
     with committed() as s:
-        first = svc.claim_next(s, worker_id="w1", lease_seconds=10, now=t)
+        first = svc.claim_next(session=s, worker_id="w1", lease_seconds=10, now=t)
         assert first is not None and first.job_id == job_id and first.attempt == 1
         # Nothing else is claimable while the lease is live.
-        assert svc.claim_next(s, worker_id="w2", lease_seconds=10, now=t + 5) is None
-        second = svc.claim_next(s, worker_id="w2", lease_seconds=10, now=t + 11)
+        assert svc.claim_next(session=s, worker_id="w2", lease_seconds=10, now=t + 5) is None
+        second = svc.claim_next(session=s, worker_id="w2", lease_seconds=10, now=t + 11)
         assert second is not None and second.attempt == 2 and second.token != first.token
         # The first worker's writes are fenced off by the token.
-        assert svc.heartbeat(s, first, lease_seconds=10).owned is False
-        assert svc.finish(s, first, status="succeeded", results={"x": 1}) is False
-        assert svc.heartbeat(s, second, lease_seconds=10).owned is True
+        assert svc.heartbeat(session=s, claim=first, lease_seconds=10).owned is False
+        assert svc.finish(session=s, claim=first, status="succeeded", results={"x": 1}) is False
+        assert svc.heartbeat(session=s, claim=second, lease_seconds=10).owned is True
     job = job_row(committed, job_id)
     assert (job.status, job.worker_id, job.results) == ("running", "w2", None)
     with committed() as s:
-        third = svc.claim_next(s, worker_id="w3", lease_seconds=10, now=time.time() + 11)
+        third = svc.claim_next(session=s, worker_id="w3", lease_seconds=10, now=time.time() + 11)
         assert third is not None and third.attempt == 3  # max_attempts = 3
         # The third lease expires too: no more attempts, the job fails with a reason.
-        assert svc.claim_next(s, worker_id="w4", lease_seconds=10, now=time.time() + 22) is None
+        assert (
+            svc.claim_next(session=s, worker_id="w4", lease_seconds=10, now=time.time() + 22)
+            is None
+        )
     job = job_row(committed, job_id)
     assert job.status == "failed" and "lease expired" in (job.error or "")
     with committed() as s:

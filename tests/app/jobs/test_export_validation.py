@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.services import jobs as svc
 
-from ..test_data_import import import_answers, make_project, upload
+from ..test_data_import import import_answers, post_project, upload
 from ..test_quality_export import TOY_ANSWERS, TOY_RULE
 
 H = dict[str, str]
@@ -26,7 +26,7 @@ GOLD = [
 
 
 def _export(client: TestClient, headers: H, examples: bytes = EXAMPLES) -> int:
-    pid = make_project(client, headers, worker_filter=TOY_RULE, sensitive_column="sex")
+    pid = post_project(client, headers, worker_filter=TOY_RULE, sensitive_column="sex")
     assert upload(client, headers, pid, examples, label_column="truth").status_code == 201
     assert import_answers(client, headers, pid, TOY_ANSWERS).status_code == 201
     r = client.post(f"/api/v1/projects/{pid}/gold", json=GOLD, headers=headers)
@@ -42,9 +42,9 @@ def _validation_file(
     body = {"data": {"builtin": "synthetic"}, "method": "lr", "validation": validation}
     r = client.post("/api/v1/training-jobs", json=body, headers=headers)
     assert r.status_code == 201, r.text
-    claim = svc.claim_next(session, worker_id="t", lease_seconds=60)
+    claim = svc.claim_next(session=session, worker_id="t", lease_seconds=60)
     assert claim is not None and claim.job_id == r.json()["id"]
-    spec = svc.materialize_inputs(session, claim, tmp_path / str(claim.job_id))
+    spec = svc.materialize_inputs(session=session, claim=claim, folder=tmp_path / str(claim.job_id))
     assert "export_options" not in spec  # a service key, never passed to the trainer
     return pd.read_parquet(spec["validation"]["path"])
 

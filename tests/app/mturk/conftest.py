@@ -14,7 +14,7 @@ from botocore.validate import ParamValidator
 
 from app.core.config import Settings
 from app.mturk.client import MTurkClient, make_mturk_client
-from app.mturk.emulator import Emulator, run_emulator, synthetic_worker_id
+from app.mturk.emulator import Emulator, synthetic_worker_id
 from app.mturk.xml import external_question_xml
 
 MODEL = botocore.session.get_session().get_service_model("mturk")
@@ -116,12 +116,6 @@ class ShapeOracle:
                 self.problems.append(f"{model.name}: error body members {sorted(body)}")
             if not re.search(r" \(\d{13}\)$", body["Message"]):
                 self.problems.append(f"{model.name}: message lacks the ' (epoch-ms)' suffix")
-
-
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with run_emulator(allow_http_questions=True) as e:
-        yield e
 
 
 def client_for(url: str, **kw: Any) -> tuple[MTurkClient, ShapeOracle]:

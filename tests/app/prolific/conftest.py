@@ -5,7 +5,6 @@ a participant (join on the emulator, open the study URL on the service, complete
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,11 +14,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.api.deps import get_session
 from app.core.config import Settings
-from app.main import create_app
 from app.prolific.emulator import ProlificEmulator, run_prolific_emulator
-from app.services.replay import parse_forms
+from tests.app.conftest import app_on, marketplace_settings
+from tests.app.html_forms import parse_forms
 
 
 @pytest.fixture
@@ -29,24 +27,16 @@ def pemu() -> Iterator[ProlificEmulator]:
 
 
 @pytest.fixture
-def psettings(db_url: str, pemu: ProlificEmulator, tmp_path: Path) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        environment="test",
-        database_url=db_url,
-        prolific_api_url=pemu.api_url,
-        prolific_api_token=pemu.token,
-        public_base_url="http://testserver",
-        secret_key="test-secret-key",
-        artifact_dir=tmp_path / "artifacts",
+def psettings(settings: Settings, pemu: ProlificEmulator) -> Settings:
+    """The shared ``settings`` with the Prolific client pointed at this test's emulator."""
+    return marketplace_settings(
+        settings, prolific_api_url=pemu.api_url, prolific_api_token=pemu.token
     )
 
 
 @pytest.fixture
 def papp(psettings: Settings, session: Session) -> FastAPI:
-    application = create_app(psettings)
-    application.dependency_overrides[get_session] = lambda: session
-    return application
+    return app_on(psettings, session)
 
 
 @pytest.fixture

@@ -75,8 +75,10 @@ def test_publish_refused_without_switches_writes_nothing(session: object) -> Non
     assert isinstance(session, Session)
     pid = make_project(session, provider="prolific")
     with pytest.raises(ProlificLiveNotAllowed):
-        publishing.publish_batch(session, bare(), pid)
+        publishing.publish_batch(session=session, settings=bare(), project_id=pid)
     for model in (Hit, ProlificStudy):
         assert session.scalar(select(func.count()).select_from(model)) == 0
-    plan = publishing.publish_batch(session, bare(), pid, dry_run=True).plan
+    plan = publishing.publish_batch(
+        session=session, settings=bare(), project_id=pid, dry_run=True
+    ).plan
     assert plan is not None and any("below Prolific's minimum" in w for w in plan.warnings)

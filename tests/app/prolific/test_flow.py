@@ -16,14 +16,14 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.models import ProlificStudy
 from app.prolific.emulator import ProlificEmulator
-from app.services import publishing, review, sync
-from app.services.recruiting import prolific
+from app.services import publishing
+from app.services.recruiting import prolific, review, sync
 from tests.app.hits.conftest import make_project, n_answers
 from tests.app.prolific.conftest import answer_page, api, complete, join, local
 
 
 def publish(session: Session, settings: Settings, project_id: int) -> ProlificStudy:
-    result = publishing.publish_batch(session, settings, project_id)
+    result = publishing.publish_batch(session=session, settings=settings, project_id=project_id)
     assert not result.failed
     study = session.scalar(
         select(ProlificStudy).where(
@@ -38,7 +38,9 @@ def test_batch_is_one_study_with_url_codes_and_filters(
     session: Session, psettings: Settings, pemu: ProlificEmulator
 ) -> None:
     pid = make_project(session, provider="prolific")
-    plan = publishing.publish_batch(session, psettings, pid, dry_run=True).plan
+    plan = publishing.publish_batch(
+        session=session, settings=psettings, project_id=pid, dry_run=True
+    ).plan
     assert plan is not None and "Prolific" in plan.estimate()["fee_rules"]
     study = publish(session, psettings, pid)
     with api(pemu) as c:
@@ -47,7 +49,7 @@ def test_batch_is_one_study_with_url_codes_and_filters(
     url = live["external_study_url"]
     for placeholder in ("{{%PROLIFIC_PID%}}", "{{%STUDY_ID%}}", "{{%SESSION_ID%}}"):
         assert placeholder in url
-    hits = publishing.list_hits(session, pid)
+    hits = publishing.list_hits(session=session, project_id=pid)
     assert live["total_available_places"] == sum(h.max_assignments for h in hits)
     assert live["reward"] == round(max(h.reward for h in hits) * 100)
     assert live["completion_codes"][0]["code"] == study.completion_code
@@ -64,13 +66,16 @@ def test_faults_while_publishing_create_and_publish_each_study_once(
     )
     pemu.faults.set(throttle_rate=0.3, fault_after_commit_rate=0.3, seed=7)
     batches = []
-    from app.services.examples import existing_ids
+    from app.services.crowd.examples import existing_ids
 
     names = [[f"e{i}", f"e{i + 1}"] for i in range(0, 16, 2)]
     for group in names:
-        mapping = existing_ids(session, pid, group)
+        mapping = existing_ids(session=session, project_id=pid, external_ids=group)
         result = publishing.publish_batch(
-            session, psettings, pid, groups=[([mapping[e] for e in group], 2)]
+            session=session,
+            settings=psettings,
+            project_id=pid,
+            groups=[([mapping[e] for e in group], 2)],
         )
         assert not result.failed
         batches.append(result.hits[0].batch)
@@ -119,8 +124,8 @@ def test_participant_flow_confirmed_only_and_forgeries(
     stranger = pemu.new_participants(1)[0]
     join(pemu, study.study_id, stranger)
     complete(pemu, location, stranger)
-    out = sync.sync_project(session, psettings, project_id)
-    per_set = publishing.get_hit(session, _hit_of(session, sub_id)).n_questions
+    out = sync.sync_project(session=session, settings=psettings, project_id=project_id)
+    per_set = publishing.get_hit(session=session, hit_id=_hit_of(session, sub_id)).n_questions
     assert n_answers(session, project_id) == per_set
     assert out.review is not None and out.review.approved == 1
     assert any("return requested" in p for p in out.problems)
@@ -134,7 +139,7 @@ def test_participant_flow_confirmed_only_and_forgeries(
     )
     again = pweb.post(action1, data={**fields1, **{k: "1" for k in fields1 if k.startswith("ex_")}})
     assert again.status_code == 409
-    sync.sync_project(session, psettings, project_id)
+    sync.sync_project(session=session, settings=psettings, project_id=project_id)
     assert n_answers(session, project_id) == per_set
     # 6. The same participant cannot take the study twice, nor another's session.
     twice = join_url(study, pid, "f" * 24)
@@ -166,16 +171,29 @@ def test_bonus_paid_once_and_block_uses_group(
     assert study.study_id is not None
     pid, sub_id, location, _ = _submit(pweb, pemu, study.study_id)
     complete(pemu, location, pid)
-    sync.sync_project(session, psettings, project_id)
+    sync.sync_project(session=session, settings=psettings, project_id=project_id)
     for _ in range(2):
-        review.bonus(session, psettings, sub_id, amount="0.50", reason="Great answers")
+        review.bonus(
+            session=session,
+            settings=psettings,
+            assignment_id=sub_id,
+            amount="0.50",
+            reason="Great answers",
+        )
     with api(pemu) as c:
         assert c.get(f"submissions/{sub_id}/").json()["bonus_payments"] == [50]
-    _, totals = __import__("app.services.ledger", fromlist=["ledger"]).ledger(session, project_id)
+    _, totals = __import__("app.services.ledger", fromlist=["ledger"]).ledger(
+        session=session, project_id=project_id
+    )
     fee = Decimal("0.50") * Decimal("0.3333")
     assert totals["bonus"] == pytest.approx(float(Decimal("0.50") + round(fee, 2)))
     review.set_block(
-        session, psettings, prolific.worker_id(pid), blocked=True, reason="x", project_id=project_id
+        session=session,
+        settings=psettings,
+        worker_id=prolific.worker_id(pid),
+        blocked=True,
+        reason="x",
+        project_id=project_id,
     )
     with api(pemu) as c:
         groups = c.get("participant-groups/").json()["results"]
@@ -214,14 +232,21 @@ def test_policy_reject_uses_category_and_long_message_and_ledger(
     project_id, (sub_id,) = _finished(session, psettings, pemu, pweb, 1)
     # The review policy rejects only on evidence spanning two HITs (app/crowd/review_rules.py),
     # so the rejection here is the requester's own, through the same review service.
-    sync.sync_project(session, psettings, project_id, apply_review=False)
-    review.reject(session, psettings, sub_id, feedback="Too many hidden checks answered wrong.")
+    sync.sync_project(
+        session=session, settings=psettings, project_id=project_id, apply_review=False
+    )
+    review.reject(
+        session=session,
+        settings=psettings,
+        assignment_id=sub_id,
+        feedback="Too many hidden checks answered wrong.",
+    )
     with api(pemu) as c:
         assert c.get(f"submissions/{sub_id}/").json()["status"] == "REJECTED"
     state = pemu.service.store["submissions"][sub_id]["rejection"]
     assert state["category"] == "FAILED_CHECK" and len(state["message"]) >= 100
     entries, totals = ledger_of(session, project_id)
-    hit = publishing.list_hits(session, project_id)[0]
+    hit = publishing.list_hits(session=session, project_id=project_id)[0]
     place = Decimal(str(hit.reward)) + round(Decimal(str(hit.reward)) * Decimal("0.3333"), 2)
     assert totals["release"] == pytest.approx(-float(place))
     assert any(e.kind == "reserve" and "Prolific fee" in e.note for e in entries)
@@ -231,20 +256,26 @@ def test_bulk_approve_and_pay_reply_lost(
     session: Session, psettings: Settings, pemu: ProlificEmulator, pweb: TestClient
 ) -> None:
     project_id, subs = _finished(session, psettings, pemu, pweb, 3)
-    sync.sync_project(session, psettings, project_id, apply_review=False)
-    assert prolific.bulk_approve(session, psettings, project_id) == 3
-    assert prolific.bulk_approve(session, psettings, project_id) == 0
+    sync.sync_project(
+        session=session, settings=psettings, project_id=project_id, apply_review=False
+    )
+    assert prolific.bulk_approve(session=session, settings=psettings, project_id=project_id) == 3
+    assert prolific.bulk_approve(session=session, settings=psettings, project_id=project_id) == 0
     with api(pemu) as c:
         statuses = {c.get(f"submissions/{s}/").json()["status"] for s in subs}
     assert statuses == {"APPROVED"}
     _, totals = ledger_of(session, project_id)
-    hit = publishing.list_hits(session, project_id)[0]
+    hit = publishing.list_hits(session=session, project_id=project_id)[0]
     place = Decimal(str(hit.reward)) + round(Decimal(str(hit.reward)) * Decimal("0.3333"), 2)
     assert totals["paid"] == pytest.approx(float(place * 3))
     # Pay is not idempotent: a lost reply is resolved by reading bonus_payments, never re-paying.
     pemu.faults.fail_next("POST /bulk-bonus-payments/{id}/pay/", "after_commit")
-    review.bonus(session, psettings, subs[0], amount="0.25", reason="Thanks")
-    review.bonus(session, psettings, subs[0], amount="0.25", reason="Thanks")
+    review.bonus(
+        session=session, settings=psettings, assignment_id=subs[0], amount="0.25", reason="Thanks"
+    )
+    review.bonus(
+        session=session, settings=psettings, assignment_id=subs[0], amount="0.25", reason="Thanks"
+    )
     with api(pemu) as c:
         assert c.get(f"submissions/{subs[0]}/").json()["bonus_payments"] == [25]
 
@@ -265,4 +296,4 @@ def test_client_follows_pagination(psettings: Settings, pemu: ProlificEmulator) 
 def ledger_of(session: Session, project_id: int) -> tuple[list, dict[str, float]]:  # type: ignore[type-arg]
     from app.services.ledger import ledger
 
-    return ledger(session, project_id)
+    return ledger(session=session, project_id=project_id)

@@ -72,7 +72,7 @@ def test_sigkill_then_restart_ends_with_exactly_the_study(
             row = session.scalar(select(ProlificStudy).where(ProlificStudy.project_id == pid))
             assert row is not None and row.state in ("intent", "created")
         with factory() as session:  # the restart
-            publishing.publish_batch(session, psettings, pid)
+            publishing.publish_batch(session=session, settings=psettings, project_id=pid)
         with factory() as session:
             row = session.scalar(select(ProlificStudy).where(ProlificStudy.project_id == pid))
             hits = list(session.scalars(select(Hit).where(Hit.project_id == pid)))

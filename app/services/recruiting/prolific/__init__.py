@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.config import Settings
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.config import Settings, get_settings
+from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.models import (
     Assignment,
     Hit,
@@ -40,6 +40,7 @@ from app.models import (
 )
 from app.prolific.client import ProlificRequestError, resolve_target
 from app.services import ledger
+from app.services.recruiting.base import Identity, RecruitingProvider
 from app.services.recruiting.prolific.common import (
     HOURLY_FLOOR,
     REJECTION_CATEGORY,
@@ -70,29 +71,28 @@ from app.services.recruiting.prolific.review import (
 
 if TYPE_CHECKING:
     from app.services.publishing import PublishResult
-    from app.services.sync import SyncResult
-    from app.services.task_page import Identity
+    from app.services.recruiting.sync import SyncResult
 
 __all__ = ["ProlificProvider", "bulk_approve", "pay_bonus", "request_return", "start", "worker_id"]
 
 
-class ProlificProvider:
+class ProlificProvider(RecruitingProvider):
+    """Prolific through its API (app.prolific.client); what it does not have (a place to take,
+    a return form, a shared client, a step after the review) is the interface's default."""
+
     name = "prolific"
     fee_rules = (
         "Prolific: reward per place + a service fee (PROLIFIC_FEE_PERCENT, 33.33% by default) "
         "on rewards and bonuses + VAT on the fee (PROLIFIC_VAT_PERCENT)"
     )
     holds_answers = True
+    confirms_later = False
+    policy_bonus = False
 
     def hit_cost(self, reward: Decimal, assignments: int) -> ledger.HitCost:
-        from app.core.config import get_settings
-
         settings = get_settings()
         fee, vat = fees(settings, ledger.money(reward))
         return ledger.HitCost(reward=ledger.money(reward), fee=fee + vat, assignments=assignments)
-
-    def place_cost(self, hit: Hit) -> Decimal:
-        return self.hit_cost(Decimal(str(hit.reward)), hit.max_assignments).per_assignment
 
     def plan_warnings(self, hits: list[tuple[int, Decimal]]) -> list[str]:
         out = []
@@ -123,13 +123,18 @@ class ProlificProvider:
         *,
         reconcile: bool,
     ) -> PublishResult:
-        return publish_rows(session, settings, project, rows, result, reconcile=reconcile)
+        return publish_rows(
+            session=session,
+            settings=settings,
+            project=project,
+            rows=rows,
+            result=result,
+            reconcile=reconcile,
+        )
 
     def identify(
         self, session: Session, settings: Settings, hit: Hit, params: dict[str, str]
     ) -> Identity:
-        from app.services.task_page import Identity
-
         pid, prolific_study, sid = check_ids(params)
         study = session.scalar(
             select(ProlificStudy).where(
@@ -141,8 +146,6 @@ class ProlificProvider:
         return Identity(prolific_study, sid, worker_id(pid), "")
 
     def admit(self, session: Session, hit: Hit, ident: Identity) -> None:
-        from app.services.task_page import Forbidden
-
         row = session.get(ProlificSession, ident.assignment_id)
         if (
             row is None
@@ -182,7 +185,21 @@ class ProlificProvider:
         return f"{target.app_url}/submissions/complete?cc={study.completion_code}"
 
     # -- sync ----------------------------------------------------------------------------------
-    def sync(self, session: Session, settings: Settings, project: Project, out: SyncResult) -> None:
+    def sync(
+        self,
+        session: Session,
+        settings: Settings,
+        project: Project,
+        out: SyncResult,
+        *,
+        client: Any = None,
+    ) -> Any:
+        self._sync(session, settings, project, out)
+        return client
+
+    def _sync(
+        self, session: Session, settings: Settings, project: Project, out: SyncResult
+    ) -> None:
         studies = list(
             session.scalars(
                 select(ProlificStudy)
@@ -199,7 +216,14 @@ class ProlificProvider:
                 study.status = str(live["status"])
                 for sub in client.study_submissions(study.study_id):
                     out.assignments_seen += 1
-                    apply_submission(session, client, project, study, sub, out)
+                    apply_submission(
+                        session=session,
+                        client=client,
+                        project=project,
+                        study=study,
+                        sub=sub,
+                        out=out,
+                    )
                 study.synced_at = now()
                 for hit in session.scalars(
                     select(Hit).where(Hit.project_id == project.id, Hit.batch == study.batch)
@@ -211,8 +235,16 @@ class ProlificProvider:
 
     # -- review --------------------------------------------------------------------------------
     def approve(
-        self, session: Session, settings: Settings, hit: Hit, assignment_id: str, **kw: Any
-    ) -> None:
+        self,
+        session: Session,
+        settings: Settings,
+        hit: Hit,
+        assignment_id: str,
+        *,
+        feedback: str | None = None,
+        override_rejection: bool = False,
+        client: Any = None,
+    ) -> str | None:
         project = session.get(Project, hit.project_id)
         assert project is not None
         client = client_for(settings, project)
@@ -221,10 +253,18 @@ class ProlificProvider:
         except ProlificRequestError:
             if reviewable(client, assignment_id) != "APPROVED":
                 client.transition_submission(assignment_id, {"action": "APPROVE"})
+        return None
 
     def reject(
-        self, session: Session, settings: Settings, hit: Hit, assignment_id: str, feedback: str
-    ) -> None:
+        self,
+        session: Session,
+        settings: Settings,
+        hit: Hit,
+        assignment_id: str,
+        feedback: str,
+        *,
+        client: Any = None,
+    ) -> str | None:
         message = feedback.strip()
         if len(message) < 100:  # Prolific requires at least 100 characters (docs/PROLIFIC.md §3)
             message = (message + REJECTION_TAIL).strip()
@@ -241,6 +281,10 @@ class ProlificProvider:
                         "rejection_category": REJECTION_CATEGORY,
                     },
                 )
+        return None
+
+    def bonus_key(self, assignment_id: str, amount: Decimal) -> str:
+        return f"bonus:{self.name}-{assignment_id}-{int(amount * 100)}"
 
     def bonus(
         self,
@@ -250,8 +294,14 @@ class ProlificProvider:
         assignment_id: str,
         amount: Decimal,
         reason: str,
-    ) -> Decimal:
-        return pay_bonus(session, settings, hit, assignment_id, amount)
+        *,
+        worker_id: str,
+        client: Any = None,
+    ) -> tuple[Decimal, str]:
+        cost = pay_bonus(
+            session=session, settings=settings, hit=hit, submission_id=assignment_id, amount=amount
+        )
+        return cost, f"{amount} bonus + fees on {self.name}"
 
     def block(
         self,
@@ -262,6 +312,7 @@ class ProlificProvider:
         blocked: bool,
         reason: str,
         project_id: int | None,
+        client: Any = None,
     ) -> None:
         if project_id is None:
             raise InvalidInput("blocking a Prolific participant needs the project (project_id)")
@@ -270,8 +321,8 @@ class ProlificProvider:
             raise NotFound(f"project {project_id} does not exist")
         pid = worker.external_id[len(WORKER_PREFIX) :]
         with client_for(settings, project) as client:
-            acct = account(session, settings, client, project)
-            group = blocklist_group(session, client, acct, project)
+            acct = account(session=session, settings=settings, client=client, project=project)
+            group = blocklist_group(session=session, client=client, acct=acct, project=project)
             if blocked:
                 client.add_to_group(group, [pid])
             else:

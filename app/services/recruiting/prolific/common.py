@@ -98,7 +98,7 @@ def client_for(settings: Settings, project: Project) -> ProlificClient:
 
 
 def account(
-    session: Session, settings: Settings, client: ProlificClient, project: Project
+    *, session: Session, settings: Settings, client: ProlificClient, project: Project
 ) -> ProlificAccount:
     """The workspace and Prolific project of this project's studies (found or made once)."""
     row = session.get(ProlificAccount, project.id)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.models import (
     Hit,
     Project,
@@ -45,11 +45,11 @@ def check_ids(params: dict[str, str]) -> tuple[str, str, str]:
     return pid, study, sid
 
 
-def start(session: Session, settings: Settings, study_row_id: int, params: dict[str, str]) -> str:
+def start(
+    *, session: Session, settings: Settings, study_row_id: int, params: dict[str, str]
+) -> str:
     """A participant arrives from Prolific: bind (participant, study, session) to a question
     set on the first visit; returns the task page URL (relative) to redirect to."""
-    from app.services.task_page import Forbidden
-
     pid, prolific_study, sid = check_ids(params)
     study = session.execute(
         select(ProlificStudy).where(ProlificStudy.id == study_row_id).with_for_update()
@@ -71,10 +71,10 @@ def start(session: Session, settings: Settings, study_row_id: int, params: dict[
         worker = session.scalar(select(Worker).where(Worker.external_id == worker_id(pid)))
         if worker is not None and worker.blocked:
             raise Forbidden("this participant may not work on this project's studies")
-        hit = free_set(session, study)
+        hit = free_set(session=session, study=study)
         if hit is None:
-            refresh_places(session, settings, study)
-            hit = free_set(session, study)
+            refresh_places(session=session, settings=settings, study=study)
+            hit = free_set(session=session, study=study)
         if hit is None:
             raise Conflict("this study has all the participants it needs; please return it")
         existing = ProlificSession(
@@ -85,12 +85,14 @@ def start(session: Session, settings: Settings, study_row_id: int, params: dict[
             session.commit()
         except IntegrityError:  # the same session (or participant) opened twice at once
             session.rollback()
-            return start(session, settings, study_row_id, params)
+            return start(
+                session=session, settings=settings, study_row_id=study_row_id, params=params
+            )
     query = urlencode({"PROLIFIC_PID": pid, "STUDY_ID": prolific_study, "SESSION_ID": sid})
     return f"/task/{existing.hit_id}?{query}"
 
 
-def free_set(session: Session, study: ProlificStudy) -> Hit | None:
+def free_set(*, session: Session, study: ProlificStudy) -> Hit | None:
     hits = list(
         session.scalars(
             select(Hit)
@@ -116,7 +118,7 @@ def free_set(session: Session, study: ProlificStudy) -> Hit | None:
     return None
 
 
-def refresh_places(session: Session, settings: Settings, study: ProlificStudy) -> None:
+def refresh_places(*, session: Session, settings: Settings, study: ProlificStudy) -> None:
     """Free the question sets of sessions Prolific says gave their place up, or never had one
     (a forged session id)."""
     project = session.get(Project, study.project_id)

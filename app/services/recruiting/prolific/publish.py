@@ -14,6 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
+from app.core.security import sign
+from app.crowd import excluded_workers
 from app.models import (
     Hit,
     Project,
@@ -28,7 +30,8 @@ from app.prolific.client import (
     ProlificUnavailable,
 )
 from app.services import ledger
-from app.services.providers import sign
+from app.services.crowd.labels import load_project_crowd
+from app.services.publishing.settings import hit_options
 
 if TYPE_CHECKING:
     from app.services.publishing import PublishResult
@@ -50,12 +53,9 @@ from app.services.recruiting.prolific.common import (
 
 
 # -- publishing ------------------------------------------------------------------------------
-def excluded_participants(session: Session, project: Project) -> list[str]:
+def excluded_participants(*, session: Session, project: Project) -> list[str]:
     """Participants who already answered this project, were filtered out or were blocked."""
-    from app.crowd import excluded_workers
-    from app.services.labels import load_project_crowd
-
-    data = load_project_crowd(session, project.id)
+    data = load_project_crowd(session=session, project_id=project.id)
     names = set(data.answers["worker_id"].astype(str)) | {
         str(w) for w in excluded_workers(data.scores)
     }
@@ -77,10 +77,8 @@ def excluded_participants(session: Session, project: Project) -> list[str]:
 
 
 def study_row(
-    session: Session, settings: Settings, project: Project, batch: int, rows: list[Hit]
+    *, session: Session, settings: Settings, project: Project, batch: int, rows: list[Hit]
 ) -> ProlificStudy:
-    from app.services.publishing import hit_options
-
     row = session.scalar(
         select(ProlificStudy).where(
             ProlificStudy.project_id == project.id, ProlificStudy.batch == batch
@@ -103,8 +101,8 @@ def study_row(
         places=sum(h.max_assignments for h in rows),
         reward_minor=minor(reward),
         estimated_minutes=eta,
-        maximum_minutes=max_time(eta, hit_options(session, project.id)),
-        excluded=excluded_participants(session, project),
+        maximum_minutes=max_time(eta, hit_options(session=session, project_id=project.id)),
+        excluded=excluded_participants(session=session, project=project),
     )
     session.add(row)
     session.commit()  # the intent is durable before Prolific hears of it
@@ -120,15 +118,14 @@ def study_url(settings: Settings, study: ProlificStudy) -> str:
 
 
 def study_body(
+    *,
     session: Session,
     settings: Settings,
     project: Project,
     study: ProlificStudy,
     acct: ProlificAccount,
 ) -> dict[str, Any]:
-    from app.services.publishing import hit_options
-
-    options = hit_options(session, project.id)
+    options = hit_options(session=session, project_id=project.id)
     title = options["title"] or f"{project.name}: answer questions about examples"
     description = options["description"] or project.question
     filters: list[dict[str, Any]] = []
@@ -216,24 +213,28 @@ def ensure_published(client: ProlificClient, study_id: str) -> dict[str, Any]:
 
 
 def publish_rows(
+    *,
     session: Session,
     settings: Settings,
     project: Project,
     rows: list[Hit],
     result: PublishResult,
-    *,
     reconcile: bool,
 ) -> PublishResult:
     if not rows:
         return result
     with client_for(settings, project) as client:
-        acct = account(session, settings, client, project)
+        acct = account(session=session, settings=settings, client=client, project=project)
         by_batch: dict[int, list[Hit]] = {}
         for row in rows:
             by_batch.setdefault(row.batch, []).append(row)
         for batch, hits in sorted(by_batch.items()):
-            study = study_row(session, settings, project, batch, hits)
-            body = study_body(session, settings, project, study, acct)
+            study = study_row(
+                session=session, settings=settings, project=project, batch=batch, rows=hits
+            )
+            body = study_body(
+                session=session, settings=settings, project=project, study=study, acct=acct
+            )
             try:
                 created, adopted = ensure_created(client, acct, study, body, reconcile)
             except ProlificRequestError as exc:
@@ -262,7 +263,7 @@ def publish_rows(
                 h.endpoint_url = client.api_url
                 h.mturk_status = study.status
                 h.n_available = h.max_assignments
-                reserve(session, settings, h, study)
+                reserve(session=session, settings=settings, hit=h, study=study)
                 h.state = "published"
                 h.published_at = study.published_at
                 h.error = None
@@ -274,12 +275,12 @@ def publish_rows(
     return result
 
 
-def reserve(session: Session, settings: Settings, hit: Hit, study: ProlificStudy) -> None:
+def reserve(*, session: Session, settings: Settings, hit: Hit, study: ProlificStudy) -> None:
     reward = Decimal(study.reward_minor) / 100
     per = place_cost_of(settings, reward)
     fee, vat = fees(settings, reward)
     ledger.record(
-        session,
+        session=session,
         project_id=hit.project_id,
         hit_id=hit.id,
         kind="reserve",

@@ -14,9 +14,7 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.core.errors import Conflict, NotFound
 from app.models import (
-    Answer,
     Assignment,
-    GoldQuestion,
     Hit,
     HitAssignment,
     Project,
@@ -30,9 +28,10 @@ from app.prolific.client import (
     ProlificUnavailable,
 )
 from app.services import ledger
+from app.services.crowd import submissions
 
 if TYPE_CHECKING:
-    from app.services.sync import SyncResult
+    from app.services.recruiting.sync import SyncResult
 
 from app.services.recruiting.prolific.common import (
     ATTEMPTS,
@@ -62,7 +61,7 @@ def reviewable(client: ProlificClient, submission_id: str) -> str:
 
 
 def blocklist_group(
-    session: Session, client: ProlificClient, acct: ProlificAccount, project: Project
+    *, session: Session, client: ProlificClient, acct: ProlificAccount, project: Project
 ) -> str:
     """The project's "blocked" participant group, used as a blocklist filter on new studies."""
     if acct.blocklist_group_id:
@@ -77,6 +76,7 @@ def blocklist_group(
 
 
 def apply_submission(
+    *,
     session: Session,
     client: ProlificClient,
     project: Project,
@@ -99,7 +99,7 @@ def apply_submission(
         row.state = "released"  # the place was given up; held answers never count
         return
     if row.state == "held" and status in FINISHED:
-        confirm(session, project, row, status, out)
+        confirm(session=session, project=project, row=row, status=status, out=out)
     if row.state == "confirmed":
         assignment = session.scalar(select(Assignment).where(Assignment.external_id == sid))
         ha = session.get(HitAssignment, assignment.id) if assignment is not None else None
@@ -107,29 +107,21 @@ def apply_submission(
             return
         ha.mturk_status = status
         if status in ("APPROVED", "REJECTED") and ha.review == "pending":
-            from app.services.review import assignment_cost
-
             hit = session.get(Hit, ha.hit_id)
             assert hit is not None
-            verdict = "approved" if status == "APPROVED" else "rejected"
-            assignment.status = verdict
-            ha.review = verdict
-            ha.reviewed_at = now()
-            cost = assignment_cost(hit)
-            kind, amount = ("paid", cost) if verdict == "approved" else ("release", -cost)
-            ledger.record(
-                session,
-                project_id=project.id,
-                hit_id=hit.id,
-                kind=kind,
-                amount=amount,
-                key=f"{kind}:{sid}",
+            verdict: submissions.Verdict = "approved" if status == "APPROVED" else "rejected"
+            submissions.record_decision(
+                session=session,
+                hit=hit,
+                assignment=assignment,
+                ha=ha,
+                verdict=verdict,
                 note=f"{verdict} on Prolific",
             )
 
 
 def confirm(
-    session: Session, project: Project, row: ProlificSession, status: str, out: SyncResult
+    *, session: Session, project: Project, row: ProlificSession, status: str, out: SyncResult
 ) -> None:
     """Prolific lists the submission as finished: the held answers become answers."""
     assignment = session.scalar(select(Assignment).where(Assignment.external_id == row.session_id))
@@ -138,55 +130,30 @@ def confirm(
         out.problems.append(f"Prolific session {row.session_id} has no held answers; skipped")
         return
     values = {int(k): int(v) for k, v in row.answers.items()}
-    have = set(
-        session.scalars(
-            select(Answer.example_id).where(
-                Answer.project_id == project.id,
-                Answer.worker_id == assignment.worker_id,
-                Answer.example_id.in_(list(values)),
-            )
-        )
-    )
     when = row.submitted_at or now()
-    new = [
-        Answer(
-            project_id=project.id,
-            example_id=e,
-            worker_id=assignment.worker_id,
-            assignment_id=assignment.id,
-            value=v,
-            source="prolific",
-            submitted_at=when,
-        )
-        for e, v in values.items()
-        if e not in have
-    ]
-    session.add_all(new)
-    gold = dict(
-        session.execute(
-            select(GoldQuestion.example_id, GoldQuestion.label).where(
-                GoldQuestion.project_id == project.id,
-                GoldQuestion.kind == "hidden_check",
-                GoldQuestion.example_id.in_(list(values)),
-            )
-        ).all()
+    hit = session.get(Hit, ha.hit_id)
+    assert hit is not None
+    n_new = submissions.record_submission(
+        session=session,
+        project=project,
+        hit=hit,
+        assignment=assignment,
+        ha=ha,
+        values=values,
+        submitted_at=when,
+        via="page",
     )
-    ha.gold_total = len(gold)
-    ha.gold_correct = sum(
-        (values[e] > project.threshold) == (int(lbl) == 1) for e, lbl in gold.items()
-    )
-    ha.submitted_via = "page"
     ha.mturk_status = status
     assignment.submitted_at = when
     row.state = "confirmed"
     row.confirmed_at = now()
     out.assignments_new += 1
-    out.answers_new += len(new)
+    out.answers_new += n_new
 
 
 # -- money -----------------------------------------------------------------------------------
 def pay_bonus(
-    session: Session, settings: Settings, hit: Hit, submission_id: str, amount: Decimal
+    *, session: Session, settings: Settings, hit: Hit, submission_id: str, amount: Decimal
 ) -> Decimal:
     """Create the bonus once (its id kept before paying), pay once; a retry after a lost pay
     reply reads the submission's ``bonus_payments`` instead of paying again (docs/PROLIFIC.md
@@ -229,9 +196,11 @@ def pay_bonus(
                 assert row.bonus_id is not None
                 client.pay_bonus(row.bonus_id)
             except ProlificUnavailable:
-                if not bonus_landed(client, session, row):
+                if not bonus_landed(client=client, session=session, row=row):
                     raise
-        elif not bonus_landed(client, session, row):  # "paying": a crash or lost reply before
+        elif not bonus_landed(
+            client=client, session=session, row=row
+        ):  # "paying": a crash or lost reply before
             raise Conflict(
                 f"bonus {row.bonus_id} was sent to Prolific but does not show yet; it is never "
                 "paid twice: sync again later"
@@ -241,7 +210,7 @@ def pay_bonus(
     return ledger.money(Decimal(row.amount_minor + row.fees_minor + row.vat_minor) / 100)
 
 
-def bonus_landed(client: ProlificClient, session: Session, row: ProlificPayment) -> bool:
+def bonus_landed(*, client: ProlificClient, session: Session, row: ProlificPayment) -> bool:
     """Pay is asynchronous: poll the submission's ``bonus_payments`` for a while."""
     paid = session.scalar(
         select(func.count())
@@ -256,11 +225,9 @@ def bonus_landed(client: ProlificClient, session: Session, row: ProlificPayment)
     return False
 
 
-def bulk_approve(session: Session, settings: Settings, project_id: int) -> int:
+def bulk_approve(*, session: Session, settings: Settings, project_id: int) -> int:
     """Approve every confirmed, unreviewed submission of the project in bulk calls of 1,000
     (Prolific skips those already approved, so a retry is harmless); records the ledger."""
-    from app.services.review import assignment_cost
-
     project = session.get(Project, project_id)
     if project is None:
         raise NotFound(f"project {project_id} does not exist")
@@ -282,24 +249,22 @@ def bulk_approve(session: Session, settings: Settings, project_id: int) -> int:
         for start_at in range(0, len(ids), 1000):
             client.bulk_approve(ids[start_at : start_at + 1000])
     for ha, assignment, hit in rows:
-        assignment.status = "approved"
-        ha.review = "approved"
         ha.mturk_status = "APPROVED"
-        ha.reviewed_at = now()
-        ledger.record(
-            session,
-            project_id=project_id,
-            hit_id=hit.id,
-            kind="paid",
-            amount=assignment_cost(hit),
-            key=f"paid:{assignment.external_id}",
+        submissions.record_decision(
+            session=session,
+            hit=hit,
+            assignment=assignment,
+            ha=ha,
+            verdict="approved",
             note="reward + Prolific fee (bulk approve)",
         )
     session.commit()
     return len(rows)
 
 
-def request_return(session: Session, settings: Settings, submission_id: str, reason: str) -> None:
+def request_return(
+    *, session: Session, settings: Settings, submission_id: str, reason: str
+) -> None:
     """Ask a participant to return an abandoned place (Prolific's request-return)."""
     row = session.get(ProlificSession, submission_id)
     if row is None:
