@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,18 +22,27 @@ from app.models import AdminToken
 from app.services import auth as auth_service
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
+    # async: a plain lookup, so no trip through the threadpool (as a sync dependency would take).
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; services commit, anything left open is rolled back."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request; services commit, anything left open is rolled back.
+
+    Made on the event loop (no I/O until first used, so no trip through the threadpool); closed
+    there too when nothing is open, else in the threadpool (the rollback talks to the database
+    and must not block the loop), shielded so that a client hanging up cannot skip it."""
     session: Session = request.app.state.session_factory()
     try:
         yield session
     finally:
-        session.close()
+        if session.in_transaction():
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -60,6 +60,14 @@ def _utc_on_refresh(target: Any, _context: Any, _attrs: Any) -> None:
     _attach_utc(target)
 
 
+#: Connections a server process keeps open (Postgres), and how many more it may open for a burst.
+#: SQLAlchemy's default keeps 5: a burst of concurrent requests (the threadpool runs up to 40)
+#: then opens and closes connections on every wave, and each costs Postgres a new backend
+#: process. Connections open only when first needed, so an idle process holds few.
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets foreign keys on and a busy timeout for concurrent writers."""
     if url.startswith("sqlite"):
@@ -79,6 +87,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", POOL_SIZE)
+    kwargs.setdefault("max_overflow", POOL_OVERFLOW)
     return create_engine(url, **kwargs)
 
 

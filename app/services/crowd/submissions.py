@@ -69,12 +69,17 @@ def record_submission(
     submitted_at: datetime,
     via: str | None,
     score: bool = True,
-) -> list[Answer]:
+) -> int:
     """Store one assignment's answers (``values``: example id -> 1-4) and, with ``score``, its
-    gold score; returns the rows added (nothing is committed).
+    gold score; returns the number of answers added (nothing is committed).
 
     ``via`` (``page`` or ``sync``) records how the submission reached us; ``None`` leaves it as
-    it is (a later delivery of an assignment already recorded)."""
+    it is (a later delivery of an assignment already recorded).
+
+    Round trips (every task page submit comes here): one read of the answers already there, the
+    gold query, then the assignment's row in one UPDATE (score and ``via``) and the new answers
+    in one multi-row INSERT, both executed here (an ``IntegrityError`` raises here, not at the
+    commit)."""
     rows = session.execute(
         select(Answer.example_id, Answer.value, Answer.assignment_id).where(
             Answer.project_id == hit.project_id,
@@ -84,27 +89,35 @@ def record_submission(
     ).all()
     have = {int(e) for e, _, _ in rows}
     stored = {int(e): int(v) for e, v, a in rows if a == assignment.id}
-    new = [
-        Answer(
-            project_id=hit.project_id,
-            example_id=e,
-            worker_id=assignment.worker_id,
-            assignment_id=assignment.id,
-            value=v,
-            source=hit.provider,
-            submitted_at=submitted_at,
-            confirmed=assignment.confirmation == "confirmed",
-        )
-        for e, v in values.items()
-        if e not in have  # one answer per worker and example, the first one
-    ]
-    session.add_all(new)
-    stored.update((r.example_id, r.value) for r in new)
-    if via is not None:
-        ha.submitted_via = via
+    # One answer per worker and example, the first one.
+    new = {e: v for e, v in values.items() if e not in have}
+    stored.update(new)
+    # Score before anything of ours is pending: the gold query then flushes nothing, and the
+    # assignment's row gets one UPDATE (score and via), flushed before the INSERT below.
     if score:
         score_gold(session=session, project=project, ha=ha, stored=stored)
-    return new
+    if via is not None:
+        ha.submitted_via = via
+    if new:
+        # One multi-row INSERT, no ORM objects (nothing reads them back).
+        confirmed = assignment.confirmation == "confirmed"
+        session.execute(
+            insert(Answer),
+            [
+                {
+                    "project_id": hit.project_id,
+                    "example_id": e,
+                    "worker_id": assignment.worker_id,
+                    "assignment_id": assignment.id,
+                    "value": v,
+                    "source": hit.provider,
+                    "submitted_at": submitted_at,
+                    "confirmed": confirmed,
+                }
+                for e, v in new.items()
+            ],
+        )
+    return len(new)
 
 
 #: What :func:`confirm` decided about a submission a marketplace lists.

@@ -260,7 +260,7 @@ def _upsert(
         assignment.status = "submitted"
         assignment.submitted_at = when
     # Scored on what is stored for this assignment (answers from the page or from MTurk).
-    new = submissions.record_submission(
+    n_new = submissions.record_submission(
         session=session,
         project=project,
         hit=hit,
@@ -271,7 +271,7 @@ def _upsert(
         via="sync" if first else None,
         score=first,
     )
-    out.answers_new += len(new)
+    out.answers_new += n_new
     ha.mturk_status = status
     if status in ("Approved", "Rejected") and ha.review == "pending":
         # Decided on MTurk (auto-approval, or the requester website): record it here too.

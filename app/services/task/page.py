@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from app.core import security
 from app.core.config import Settings
 from app.core.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
-from app.models import Answer, Assignment, Example, GoldQuestion, Hit, HitAssignment, Project
+from app.models import Assignment, GoldQuestion, Hit, HitAssignment, Project
 from app.models import Worker as WorkerRow
 from app.services import recruiting
 from app.services.crowd import submissions
@@ -91,12 +91,13 @@ class SubmitOutcome:
 
 
 def _hit(session: Session, hit_id: int) -> tuple[Hit, Project]:
-    hit = session.get(Hit, hit_id)
-    if hit is None or hit.state not in ("published",):
+    # One round trip for both (every page view and submit starts here).
+    row = session.execute(
+        select(Hit, Project).join(Project, Project.id == Hit.project_id).where(Hit.id == hit_id)
+    ).first()
+    if row is None or row[0].state not in ("published",):
         raise NotFound(f"task {hit_id} does not exist or is not open")
-    project = session.get(Project, hit.project_id)
-    assert project is not None  # FK
-    return hit, project
+    return row[0], row[1]
 
 
 def _check_open(hit: Hit) -> None:
@@ -127,12 +128,18 @@ def form_fields(settings: Settings, hit_id: int, ident: Identity) -> dict[str, s
 
 def worker_row(*, session: Session, external_id: str) -> WorkerRow:
     """The worker with this marketplace (or link) id, created on first sight."""
+    return _worker_row_created(session, external_id)[0]
+
+
+def _worker_row_created(session: Session, external_id: str) -> tuple[WorkerRow, bool]:
+    """:func:`worker_row`, and whether it was created now (in this transaction)."""
     row = session.scalar(select(WorkerRow).where(WorkerRow.external_id == external_id))
-    if row is None:
-        row = WorkerRow(external_id=external_id)
-        session.add(row)
-        session.flush()
-    return row
+    if row is not None:
+        return row, False
+    row = WorkerRow(external_id=external_id)
+    session.add(row)
+    session.flush()
+    return row, True
 
 
 def _bind(
@@ -157,20 +164,21 @@ def _bind(
         return assignment, ha
     recruiter = _recruiter(hit)
     recruiter.admit(session, hit, ident)
-    worker = worker_row(session=session, external_id=ident.worker_id)
+    # A worker row created just now (its insert not yet committed) has no answers and no
+    # assignments anywhere: another transaction cannot reference it, so skip those queries.
+    worker, new_worker = _worker_row_created(session, ident.worker_id)
     if worker.blocked:
         raise Forbidden("this worker may not work on this project's tasks")
     tasks = [int(i["example_id"]) for i in hit.items if i["role"] == "task"]
-    already = session.scalar(
-        select(Answer.id)
-        .where(
-            Answer.project_id == hit.project_id,
-            Answer.worker_id == worker.id,
-            Answer.example_id.in_(tasks),
+    # Read once: both the check below and the choice of gold need them.
+    answered = (
+        set()
+        if new_worker
+        else questions.answered_by_worker(
+            session=session, project_id=hit.project_id, worker_id=worker.id
         )
-        .limit(1)
     )
-    if already is not None:
+    if any(e in answered for e in tasks):
         raise Conflict(
             "you have already answered questions of this task in another HIT; please return it"
         )
@@ -197,6 +205,8 @@ def _bind(
             hit=hit,
             assignment_id=ident.assignment_id,
             worker_id=worker.id,
+            new_worker=new_worker,
+            answered=answered,
         ),
     )
     session.add(ha)
@@ -283,12 +293,15 @@ def _verified(
     if not security.verify_plain(form.get("token"), expected):
         raise Forbidden("this form was not issued for this assignment, HIT and worker")
     _check_open(hit)
-    assignment = session.scalar(
-        select(Assignment).where(Assignment.external_id == ident.assignment_id)
-    )
-    if assignment is None:
+    # One round trip for both.
+    row = session.execute(
+        select(Assignment, HitAssignment)
+        .outerjoin(HitAssignment, HitAssignment.assignment_id == Assignment.id)
+        .where(Assignment.external_id == ident.assignment_id)
+    ).first()
+    if row is None:
         raise NotFound(f"assignment {ident.assignment_id} was never opened on this task")
-    ha = session.get(HitAssignment, assignment.id)
+    assignment, ha = row[0], row[1]
     if ha is None or ha.hit_id != hit.id or ha.worker_external_id != ident.worker_id:
         raise Forbidden(f"assignment {ident.assignment_id} belongs to another worker or task")
     return hit, project, ident, assignment, ha
@@ -324,7 +337,7 @@ def _feedback(
     if not ha.quiz:
         return []
     ids = [int(q["example_id"]) for q in ha.quiz]
-    examples = {e.id: e for e in session.scalars(select(Example).where(Example.id.in_(ids)))}
+    examples = questions.examples_by_id(session=session, project=project, ids=ids)
     gold = {
         g.example_id: g
         for g in session.scalars(
@@ -429,22 +442,23 @@ def submit_task(
             provider=hit.provider,
             redirect_url=recruiter.finish(session, settings, hit, ident),
         )
-    rows = submissions.record_submission(
-        session=session,
-        project=project,
-        hit=hit,
-        assignment=assignment,
-        ha=ha,
-        values=values,
-        submitted_at=now,
-        via="page",
-    )
     try:
+        # The answers' INSERT runs in here (not at the commit), so a conflict raises here too.
+        n_answers = submissions.record_submission(
+            session=session,
+            project=project,
+            hit=hit,
+            assignment=assignment,
+            ha=ha,
+            values=values,
+            submitted_at=now,
+            via="page",
+        )
         session.commit()
     except IntegrityError:  # a concurrent second submit of the same assignment
         session.rollback()
         raise Conflict("this assignment was already submitted; nothing was changed") from None
-    out = SubmitOutcome(hit=hit, project=project, provider=hit.provider, n_answers=len(rows))
+    out = SubmitOutcome(hit=hit, project=project, provider=hit.provider, n_answers=n_answers)
     out.post_to, out.fields = recruiter.return_form(
         ident, [(name, str(values[e])) for name, e in fields.items()]
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -33,7 +34,15 @@ class Question:
     features: list[tuple[str, str]]
 
 
-def features(example: Example, project: Project) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class ExampleFeatures:
+    """What a page shows of an example."""
+
+    id: int
+    features: dict[str, Any]
+
+
+def features(example: Example | ExampleFeatures, project: Project) -> list[tuple[str, str]]:
     names = project.visible_columns or list(example.features)
     return [(n, _fmt(example.features.get(n))) for n in names if n in example.features]
 
@@ -46,15 +55,52 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def examples_by_id(*, session: Session, ids: list[int]) -> dict[int, Example]:
-    if not ids:
-        return {}
-    return {e.id: e for e in session.scalars(select(Example).where(Example.id.in_(ids)))}
+class _FeatureCache:
+    """Example features already read, by (project id, project creation time, example id).
+
+    Examples are written once and never updated (only deleted with their project, whose id and
+    creation time never come back together, even where SQLite reuses ids), so a page need not
+    read them again. Per process, bounded by the number of feature values held (an example may
+    have many columns): emptied when full. Threads share it; dict operations are atomic."""
+
+    def __init__(self, max_values: int) -> None:
+        self.max_values = max_values
+        self.n_values = 0
+        self.data: dict[tuple[int, datetime, int], dict[str, Any]] = {}
+
+    def get(self, key: tuple[int, datetime, int]) -> dict[str, Any] | None:
+        return self.data.get(key)
+
+    def put(self, key: tuple[int, datetime, int], features: dict[str, Any]) -> None:
+        if self.n_values + len(features) > self.max_values:
+            self.data.clear()
+            self.n_values = 0
+        self.data[key] = features
+        self.n_values += len(features)
+
+
+#: About 25 MB per process at most.
+_FEATURES = _FeatureCache(max_values=250_000)
+
+
+def examples_by_id(
+    *, session: Session, project: Project, ids: list[int]
+) -> dict[int, ExampleFeatures]:
+    """The features of examples of ``project`` (read once per process, see ``_FeatureCache``)."""
+    pkey = (project.id, project.created_at)
+    out = {e: ExampleFeatures(e, f) for e in ids if (f := _FEATURES.get((*pkey, e))) is not None}
+    missing = [e for e in ids if e not in out]
+    if missing:
+        rows = session.execute(select(Example.id, Example.features).where(Example.id.in_(missing)))
+        for r in rows:
+            out[int(r.id)] = ExampleFeatures(int(r.id), r.features)
+            _FEATURES.put((*pkey, int(r.id)), r.features)
+    return out
 
 
 def quiz_questions(*, session: Session, hit: Hit, project: Project) -> list[Question]:
     ids = [int(i["example_id"]) for i in hit.items if i["role"] == "quiz"]
-    examples = examples_by_id(session=session, ids=ids)
+    examples = examples_by_id(session=session, project=project, ids=ids)
     return [
         Question(field=QUIZ_FIELD.format(e), number=n + 1, features=features(examples[e], project))
         for n, e in enumerate(ids)
@@ -108,8 +154,23 @@ def answer_fields(
     return {providers.answer_field(settings, assignment_id, e): e for e in ids}
 
 
-def seen_by_worker(*, session: Session, project_id: int, worker_id: int) -> set[int]:
-    """Every example this worker was shown or answered in the project (gold must not repeat)."""
+def answered_by_worker(*, session: Session, project_id: int, worker_id: int) -> set[int]:
+    """Every example this worker has answered in the project."""
+    return {
+        int(e)
+        for e in session.scalars(
+            select(Answer.example_id).where(
+                Answer.project_id == project_id, Answer.worker_id == worker_id
+            )
+        )
+    }
+
+
+def seen_by_worker(
+    *, session: Session, project_id: int, worker_id: int, answered: set[int] | None = None
+) -> set[int]:
+    """Every example this worker was shown or answered in the project (gold must not repeat).
+    ``answered``: the worker's answered examples, when the caller has read them already."""
     seen: set[int] = set()
     rows = session.execute(
         select(HitAssignment.questions, Hit.items)
@@ -122,29 +183,38 @@ def seen_by_worker(*, session: Session, project_id: int, worker_id: int) -> set[
             seen.update(int(e) for e in questions)
         else:
             seen.update(int(i["example_id"]) for i in items)
-    seen.update(
-        int(e)
-        for e in session.scalars(
-            select(Answer.example_id).where(
-                Answer.project_id == project_id, Answer.worker_id == worker_id
-            )
-        )
-    )
-    return seen
+    if answered is None:
+        answered = answered_by_worker(session=session, project_id=project_id, worker_id=worker_id)
+    return seen | answered
 
 
 def choose_questions(
-    *, session: Session, settings: Settings, hit: Hit, assignment_id: str, worker_id: int
+    *,
+    session: Session,
+    settings: Settings,
+    hit: Hit,
+    assignment_id: str,
+    worker_id: int,
+    new_worker: bool = False,
+    answered: set[int] | None = None,
 ) -> list[int]:
     """This assignment's questions: the HIT's task examples plus, for each gold slot, a hidden
     gold check this worker has never been shown (the HIT's own when fresh, else another from
-    the project's pool, else none), shuffled in the assignment's own order."""
+    the project's pool, else none), shuffled in the assignment's own order. ``new_worker``: the
+    worker row was created in this transaction, so nothing can have been shown to it yet;
+    ``answered``: the worker's answered examples, when the caller has read them already."""
     rng = question_rng(settings, assignment_id)
     tasks = [int(i["example_id"]) for i in hit.items if i["role"] == "task"]
     slots = [int(i["example_id"]) for i in hit.items if i["role"] == "gold"]
     chosen: list[int] = []
     if slots:
-        seen = seen_by_worker(session=session, project_id=hit.project_id, worker_id=worker_id)
+        seen = (
+            set()
+            if new_worker
+            else seen_by_worker(
+                session=session, project_id=hit.project_id, worker_id=worker_id, answered=answered
+            )
+        )
         pool = list(
             session.scalars(
                 select(GoldQuestion.example_id)
@@ -177,7 +247,7 @@ def work_questions(
     ha: HitAssignment,
 ) -> list[Question]:
     fields = answer_fields(settings, hit, ident.assignment_id, ha)
-    examples = examples_by_id(session=session, ids=list(fields.values()))
+    examples = examples_by_id(session=session, project=project, ids=list(fields.values()))
     return [
         Question(field=name, number=n + 1, features=features(examples[e], project))
         for n, (name, e) in enumerate(fields.items())

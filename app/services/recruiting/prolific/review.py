@@ -159,7 +159,7 @@ def store_held(
     when = row.submitted_at or now()
     hit = session.get(Hit, ha.hit_id)
     assert hit is not None
-    new = submissions.record_submission(
+    n_new = submissions.record_submission(
         session=session,
         project=project,
         hit=hit,
@@ -174,7 +174,7 @@ def store_held(
     row.state = "confirmed"
     row.confirmed_at = now()
     out.assignments_new += 1
-    out.answers_new += len(new)
+    out.answers_new += n_new
 
 
 # -- money -----------------------------------------------------------------------------------
