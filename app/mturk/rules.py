@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 
 from app.mturk.errors import MTurkRequestError
+
+#: MTurk WorkerIds (docs/MTURK.md: CustomerId ^A[A-Z0-9]+$); never ':', so never a link id.
+WORKER_ID = re.compile(r"^A[A-Z0-9]{1,63}$")
 
 # MTurk's own refusals, and the state in which each call is allowed (docs/MTURK.md §3).
 ALLOWED_WHEN = {

@@ -40,6 +40,7 @@ from app.models import (
 )
 from app.mturk.client import MTurkClient
 from app.mturk.errors import MTurkRequestError
+from app.mturk.rules import WORKER_ID
 from app.services.crowd.labels import load_project_crowd
 from app.services.publishing.settings import hit_options
 
@@ -105,8 +106,11 @@ def _get_or_create(
 
 
 def _sync_grants(mt: MTurkClient, row: ExclusionQualification, wanted: Iterable[str]) -> int:
-    """Grant to the new workers, revoke from the ones no longer wanted; returns the changes."""
-    want = {w for w in wanted if not w.startswith("link:")}
+    """Grant to the new workers, revoke from the ones no longer wanted; returns the changes.
+
+    Only MTurk WorkerIds can hold a qualification: answers imported from a file or given
+    through another provider carry ids MTurk refuses (and those ids never accept a HIT)."""
+    want = {w for w in wanted if WORKER_ID.fullmatch(w)}
     have = set(row.workers or [])
     for worker in sorted(want - have):
         mt.associate_qualification(row.qualification_type_id, worker, 1, notify=False)

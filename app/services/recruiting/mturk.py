@@ -20,7 +20,7 @@ from app.core.errors import InvalidInput, NotFound
 from app.models import Hit, HitAssignment, Project, Worker
 from app.mturk.client import MTurkClient
 from app.mturk.errors import INVALID_ASSIGNMENT_STATE, MTurkRequestError
-from app.mturk.rules import explain_mturk
+from app.mturk.rules import WORKER_ID, explain_mturk
 from app.services import ledger
 from app.services.recruiting import exclusion, links, mturk_publish, mturk_sync
 from app.services.recruiting._builtin import BuiltinProvider
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from app.services.publishing import PlannedHit, PublishResult
     from app.services.recruiting.sync import SyncResult
 
-#: MTurk WorkerIds (docs/MTURK.md: CustomerId ^A[A-Z0-9]+$); never ':', so never a link id.
-WORKER_ID = re.compile(r"^A[A-Z0-9]{1,63}$")
 BLOCKABLE_WORKER_ID = re.compile(r"A[A-Z0-9]+")
 _ASSIGNMENT_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 #: MTurk's longest feedback, bonus reason or block reason.

@@ -10,12 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings
-from app.models import Hit
+from app.models import ExclusionQualification, Hit
 from app.mturk.emulator import Emulator
 from app.services import publishing
+from app.services.crowd.answers import import_answers
 from app.services.recruiting import sync
 from tests.app.hits.conftest import Worker as SimWorker
-from tests.app.hits.conftest import gold_value, make_project, project_hits
+from tests.app.hits.conftest import gold_value, make_project, project_hits, truth
 
 
 def _top_up(
@@ -189,3 +190,29 @@ def test_abandoned_assignments_are_released_after_their_duration(
     left = set(session.scalars(select(Assignment.external_id).where(Assignment.project_id == pid)))
     assert left == {"a-new", "a-done"}
     assert session.get(HitAssignment, rows["old"]) is None
+
+
+def test_publishing_skips_imported_worker_ids_mturk_cannot_hold(
+    session: Session, hsettings: Settings, emu: Emulator
+) -> None:
+    """Answers imported from elsewhere (a CSV with worker ids such as ``w1``) make the HITs
+    that ask those examples again top-ups, whose qualification keeps their workers out; but
+    MTurk only knows ``^A[A-Z0-9]+$`` WorkerIds, so publishing must not fail on the others,
+    and an MTurk-shaped worker who answered is still kept out."""
+    pid = make_project(session, n_quiz=0, quiz_per_hit=0)
+    rows = ["example_id,worker_id,value"]
+    for worker in ("w1", "AIMPORTED1"):
+        rows += [f"e{i},{worker},{3 if truth(i) else 2}" for i in range(6, 9)]
+    import_answers(session=session, project_id=pid, data="\n".join(rows).encode())
+    result = publishing.publish_batch(session=session, settings=hsettings, project_id=pid)
+    assert not result.failed
+    rows_q = session.scalars(
+        select(ExclusionQualification).where(
+            ExclusionQualification.project_id == pid, ExclusionQualification.purpose == "hit"
+        )
+    ).all()
+    assert rows_q, "the HITs asking imported examples again are top-ups"
+    assert all(q.workers == ["AIMPORTED1"] for q in rows_q)
+    guarded = [h for h in project_hits(session, pid) if any(q.hit_id == h.id for q in rows_q)]
+    with pytest.raises(Exception, match="qualification"):
+        emu.worker_accept(str(guarded[0].mturk_hit_id), "AIMPORTED1")
