@@ -108,7 +108,9 @@ _Quiz = typer.Option(None, help="Training-quiz questions per HIT.")
 _Filter = typer.Option(None, help="Worker filter rule as JSON, e.g. '{\"min_accuracy\": 0.6}'.")
 _Visible = typer.Option(None, help="Columns workers see, comma-separated (default: all).")
 _Sensitive = typer.Option(None, help="The sensitive-attribute column.")
-_Provider = typer.Option(None, help="mturk or link.")
+_Provider = typer.Option(
+    None, help="A registered recruiting provider (an unknown name is refused, naming them)."
+)
 _Live = typer.Option(None, "--allow-live/--no-allow-live", help="Allow the live marketplace.")
 _Cap = typer.Option(None, help="Budget cap in dollars.")
 

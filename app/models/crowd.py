@@ -46,7 +46,6 @@ class Project(Base):
         CheckConstraint("questions_per_hit >= 1", name="questions_per_hit_positive"),
         CheckConstraint("gold_per_hit >= 0 AND quiz_per_hit >= 0", name="gold_nonnegative"),
         CheckConstraint("reward_per_answer >= 0", name="reward_nonnegative"),
-        CheckConstraint("provider IN ('mturk', 'link', 'prolific')", name="provider_known"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -72,7 +72,6 @@ class Hit(Base):
     __tablename__ = "hits"
     __table_args__ = (
         UniqueConstraint("project_id", "batch", "seq"),
-        CheckConstraint("provider IN ('mturk', 'link', 'prolific')", name="provider_known"),
         CheckConstraint(
             "state IN ('intent', 'published', 'failed', 'disposed')", name="state_known"
         ),

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from app.core.errors import InvalidInput
 from app.schemas.common import RequestModel
+from app.services import recruiting
 
 Label = Literal[-1, 1]
 #: Must list exactly ``app.crowd.METHODS`` (checked by a test; mypy needs the literal spelled out).
@@ -21,10 +23,32 @@ AggregationMethod = Literal[
     "calibrated_mean",
 ]
 GoldKind = Literal["training_quiz", "hidden_check"]
-Provider = Literal["mturk", "link", "prolific"]
 ExportFormat = Literal["csv", "parquet", "jsonl"]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 ColumnName = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _registered(name: str) -> str:
+    # Checked when a request is validated, against the registry as it is then (a provider
+    # registered after this module loaded is accepted too).
+    try:
+        return recruiting.check_name(name)
+    except InvalidInput as exc:
+        raise ValueError(exc.detail) from None
+
+
+#: A recruiting provider's name: one registered in app.services.recruiting (``_FACTORIES``), the
+#: one list of them. The OpenAPI schema lists the providers registered when this module loads.
+Provider = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=recruiting.NAME_MAX,
+        description="a registered recruiting provider",
+        json_schema_extra={"enum": recruiting.names()},
+    ),
+    AfterValidator(_registered),
+]
 
 
 class _Out(BaseModel):

@@ -468,7 +468,7 @@ def _create_project(
             quiz_per_hit=0,
             reward_per_answer=0.03,  # paper §4.4: 3 cents per answer
             visible_columns=list(wide.feature_columns) or None,
-            provider=provider,  # type: ignore[arg-type]
+            provider=provider,
         ),
     )
     examples = wide.examples

@@ -5,19 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection, delete, insert, inspect
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 import app.models  # noqa: F401  (complete metadata)
 from app.core.config import Settings, get_settings
 from app.core.db import Base, make_engine, make_session_factory
-from app.core.migrate import DatabaseNotMigrated, check_migrated
+from app.core.migrate import DatabaseNotMigrated, alembic_config, check_migrated, upgrade
 from app.main import create_app
+from app.models import Project
 from app.services import auth
 
 from .api_helpers import post_project
@@ -103,6 +107,71 @@ def test_migrations_match_the_models(engine: Engine) -> None:
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+#: The migration before 0008_provider_registry, which dropped the provider_known constraints.
+BEFORE_REGISTRY = "0006_crowd_quality"
+UNREGISTERED = "elsewhere"  # a provider name no migration ever listed
+
+
+def _provider_checks(conn: Connection) -> set[str]:
+    inspector = inspect(conn)
+    return {
+        str(check["name"])
+        for table in ("projects", "hits")
+        for check in inspector.get_check_constraints(table)
+        if str(check["name"]).endswith("provider_known")
+    }
+
+
+def _insert_project(conn: Connection, provider: str) -> None:
+    values = {"name": "p", "question": "q", "scale_labels": ["1", "2", "3", "4"]}
+    conn.execute(insert(Project).values(**values, worker_filter={}, provider=provider))
+
+
+def _stores_provider(conn: Connection, name: str) -> bool:
+    """Whether a project row with provider ``name`` can be stored (it is removed again)."""
+    try:
+        with conn.begin_nested():
+            _insert_project(conn, name)
+    except IntegrityError:
+        return False
+    conn.execute(delete(Project).where(Project.provider == name))
+    return True
+
+
+def test_provider_names_are_the_registrys_not_a_database_constraint(engine: Engine) -> None:
+    """0008_provider_registry drops the provider_known CHECK constraints of projects and hits
+    (the registry in app.services.recruiting is the one list of names); its downgrade restores
+    them, and refuses while a row holds a name they do not list. All in one rolled-back
+    transaction (DDL is transactional on both databases)."""
+
+    def downgrade(conn: Connection) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, BEFORE_REGISTRY)
+
+    with engine.connect() as conn:
+        outer = conn.begin()
+        try:
+            assert _provider_checks(conn) == set()
+            assert _stores_provider(conn, UNREGISTERED)
+            _insert_project(conn, UNREGISTERED)
+            with pytest.raises(IntegrityError), conn.begin_nested():
+                downgrade(conn)
+            conn.execute(delete(Project).where(Project.provider == UNREGISTERED))
+            downgrade(conn)
+            assert _provider_checks(conn) == {
+                "ck_projects_provider_known",
+                "ck_hits_provider_known",
+            }
+            assert not _stores_provider(conn, UNREGISTERED)
+            assert _stores_provider(conn, "prolific")
+            upgrade(conn)
+            assert _provider_checks(conn) == set()
+            assert _stores_provider(conn, UNREGISTERED)
+        finally:
+            outer.rollback()
 
 
 def test_app_refuses_an_unmigrated_database(tmp_path: Path) -> None:

@@ -1,5 +1,7 @@
 """Recruiting providers behind one interface (:class:`base.RecruitingProvider`): ``mturk``,
-``link`` and ``prolific``. A new provider is one module plus a line in :data:`_FACTORIES`.
+``link`` and ``prolific``. A new provider is one module plus a line in :data:`_FACTORIES`: the
+registry is the one list of provider names (the API checks a name against it, :func:`check_name`;
+the database stores any name, up to :data:`NAME_MAX` characters).
 
 The provider-neutral services of this package call them: :mod:`.sync` (pull, score, review),
 :mod:`.review` (approve / reject / bonus / block, the policy), :mod:`.review_queue`; the task
@@ -44,17 +46,24 @@ _FACTORIES: dict[str, Callable[[], RecruitingProvider]] = {
     "link": _link,
     "prolific": _prolific,
 }
+#: The longest provider name ``projects.provider`` and ``hits.provider`` hold (their column length).
+NAME_MAX = 16
 #: Worker-id prefixes of providers that namespace their participants' ids.
 WORKER_PREFIXES = {"link:": "link", "prolific:": "prolific"}
+
+
+def check_name(name: str) -> str:
+    """``name`` if a provider is registered under it, else :class:`InvalidInput` (422) naming
+    the registered ones."""
+    if name not in _FACTORIES:
+        raise InvalidInput(f"unknown recruiting provider {name!r}; known: {', '.join(names())}")
+    return name
 
 
 @cache
 def get(name: str) -> RecruitingProvider:
     """The provider registered as ``name`` (422 for an unknown one)."""
-    factory = _FACTORIES.get(name)
-    if factory is None:
-        raise InvalidInput(f"unknown recruiting provider {name!r}; known: {sorted(_FACTORIES)}")
-    return factory()
+    return _FACTORIES[check_name(name)]()
 
 
 def for_worker(external_id: str) -> RecruitingProvider:
@@ -80,4 +89,5 @@ def for_project(*, session: Session, project: Project) -> list[RecruitingProvide
 
 
 def names() -> list[str]:
+    """The registered provider names, sorted."""
     return sorted(_FACTORIES)

@@ -125,21 +125,39 @@ def make_project(
     project = create_project(
         session=session,
         data=ProjectCreate(
-            name="COMPAS recidivism",
-            question="How likely is this person to reoffend within two years?",
-            max_answers=max_answers,
-            questions_per_hit=questions_per_hit,
-            gold_per_hit=gold_per_hit,
-            quiz_per_hit=quiz_per_hit,
-            visible_columns=["age", "priors", "race"],
-            provider=provider,  # type: ignore[arg-type]
-            budget_cap=budget_cap,
-            worker_filter=WorkerFilterRule(min_gold=1, min_accuracy=0.5, credible_level=None),
+            **project_fields(
+                max_answers=max_answers,
+                questions_per_hit=questions_per_hit,
+                gold_per_hit=gold_per_hit,
+                quiz_per_hit=quiz_per_hit,
+                provider=provider,
+                budget_cap=budget_cap,
+            )
         ),
     )
+    fill_project(session, project.id, n_examples=n_examples, n_gold=n_gold, n_quiz=n_quiz)
+    return project.id
+
+
+def project_fields(**fields: Any) -> dict[str, Any]:
+    """A COMPAS project's settings as JSON (what make_project creates; ``fields`` override)."""
+    rule = WorkerFilterRule(min_gold=1, min_accuracy=0.5, credible_level=None)
+    return {
+        "name": "COMPAS recidivism",
+        "question": "How likely is this person to reoffend within two years?",
+        "visible_columns": ["age", "priors", "race"],
+        "worker_filter": rule.model_dump(),
+        **fields,
+    }
+
+
+def fill_project(
+    session: Session, project_id: int, *, n_examples: int, n_gold: int, n_quiz: int
+) -> None:
+    """make_project's examples and gold, in project ``project_id``."""
     upload_examples(
         session=session,
-        project_id=project.id,
+        project_id=project_id,
         data=examples_frame(n_examples).to_csv(index=False).encode(),
         filename="examples.csv",
     )
@@ -153,8 +171,7 @@ def make_project(
         for i in range(n_gold, n_gold + n_quiz)
     ]
     if gold:
-        add_gold(session=session, project_id=project.id, items=gold)
-    return project.id
+        add_gold(session=session, project_id=project_id, items=gold)
 
 
 def project_hits(session: Session, project_id: int) -> list[Hit]:

@@ -5,10 +5,10 @@ app/services/recruiting/__init__.py registers mturk, link and prolific (a factor
 crash and a resume), the task page, submit, sync and review, and no publishing, task-page or
 crowd code is changed or patched for it.
 
-The names a database accepts in ``projects.provider`` and ``hits.provider`` are a CHECK
-constraint that migrations own (0007 added ``prolific``), and the API's ``Provider`` type lists
-them: a real provider adds its name to both. This test lifts the constraint inside its own
-transaction (rolled back afterwards) instead, and sets the project's provider directly.
+The registry is the one list of provider names: the project is created through the HTTP API
+under the fake provider's name (the API checks a name against the registry, an unregistered one
+is a 422 naming the registered ones), and its project and HIT rows store on both databases (no
+CHECK constraint lists the names since migration 0008_provider_registry).
 """
 
 from __future__ import annotations
@@ -28,31 +28,30 @@ from app.models import Answer, Assignment, Hit, Project, SpendEntry
 from app.services import ledger, publishing, recruiting
 from app.services.recruiting import review, sync
 from tests.app.conftest import app_on, marketplace_settings
-from tests.app.hits.conftest import gold_value, hidden, local, make_project, project_hits, radios
+from tests.app.hits.conftest import (
+    fill_project,
+    gold_value,
+    hidden,
+    local,
+    project_fields,
+    project_hits,
+    radios,
+)
 from tests.app.html_forms import parse_forms
 from tests.app.recruiting import fake_provider
 from tests.app.recruiting.fake_provider import FakeProvider
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch, session: Session, db_kind: str) -> Iterator[FakeProvider]:
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeProvider]:
     provider = FakeProvider()
     # The registration: what a new provider adds to app/services/recruiting/__init__.py.
     monkeypatch.setitem(recruiting._FACTORIES, fake_provider.NAME, lambda: provider)
     monkeypatch.setitem(recruiting.WORKER_PREFIXES, fake_provider.WORKER_PREFIX, fake_provider.NAME)
     recruiting.get.cache_clear()
-    conn = session.connection()
-    if db_kind == "sqlite":
-        conn.exec_driver_sql("PRAGMA ignore_check_constraints = ON")
-    else:  # transactional DDL: undone with the test's transaction
-        for table in ("projects", "hits"):
-            conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT ck_{table}_provider_known")
-    session.commit()  # a later rollback of the test's work keeps this
     try:
         yield provider
     finally:
-        if db_kind == "sqlite":
-            conn.exec_driver_sql("PRAGMA ignore_check_constraints = OFF")
         recruiting.get.cache_clear()
 
 
@@ -67,23 +66,42 @@ def web(fsettings: Settings, session: Session) -> Iterator[TestClient]:
         yield c
 
 
-def _fake_project(session: Session) -> int:
-    pid = make_project(
-        session,
-        n_examples=14,
-        n_gold=2,
-        n_quiz=0,
-        quiz_per_hit=0,
-        questions_per_hit=5,
-        gold_per_hit=1,
-        max_answers=2,
-        provider="link",  # a name the API's type knows; switched below
-    )
-    project = session.get(Project, pid)
-    assert project is not None
-    project.provider = fake_provider.NAME
-    session.commit()
+def _fake_project(web: TestClient, session: Session, headers: dict[str, str]) -> int:
+    """The project, created through the API under the fake provider's name; its examples and
+    gold through the services, as make_project adds them."""
+    settings = {"questions_per_hit": 5, "gold_per_hit": 1, "quiz_per_hit": 0, "max_answers": 2}
+    body = project_fields(**settings, provider=fake_provider.NAME)
+    created = web.post("/api/v1/projects", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    pid = int(created.json()["id"])
+    assert web.get(f"/api/v1/projects/{pid}", headers=headers).json()["provider"] == "fake"
+    fill_project(session, pid, n_examples=14, n_gold=2, n_quiz=0)
     return pid
+
+
+def test_the_api_accepts_a_registered_provider_only(
+    fake: FakeProvider, web: TestClient, session: Session, admin_headers: dict[str, str]
+) -> None:
+    pid = _fake_project(web, session, admin_headers)
+    project = session.get(Project, pid)
+    assert project is not None and project.provider == fake_provider.NAME
+    body = project_fields(provider="nowhere")
+    for refused in (
+        web.post("/api/v1/projects", json=body, headers=admin_headers),
+        web.patch(f"/api/v1/projects/{pid}", json={"provider": "nowhere"}, headers=admin_headers),
+    ):
+        assert refused.status_code == 422, refused.text
+        detail = refused.json()["detail"]
+        assert "provider" in detail and "'nowhere'" in detail
+        assert all(name in detail for name in ("fake", "link", "mturk", "prolific"))
+    session.refresh(project)
+    assert project.provider == fake_provider.NAME
+    moved = web.patch(f"/api/v1/projects/{pid}", json={"provider": "link"}, headers=admin_headers)
+    assert moved.status_code == 200 and moved.json()["provider"] == "link"
+    # The OpenAPI schema lists the providers registered when the schemas loaded (not this one).
+    shapes = web.get("/openapi.json").json()["components"]["schemas"]
+    listed = shapes["ProjectCreate"]["properties"]["provider"]["enum"]
+    assert listed == sorted(set(recruiting.names()) - {fake_provider.NAME})
 
 
 def _open(web: TestClient, hit: Hit, aid: str, worker: str) -> str:
@@ -112,10 +130,20 @@ def _answers(session: Session, aid: str) -> list[bool]:
     )
 
 
+def test_every_registered_name_fits_the_provider_columns() -> None:
+    lengths = {Project.__table__.c.provider.type.length, Hit.__table__.c.provider.type.length}
+    assert lengths == {recruiting.NAME_MAX}
+    assert all(len(name) <= recruiting.NAME_MAX for name in recruiting.names())
+
+
 def test_plan_publish_task_page_sync_review_through_a_third_provider(
-    fake: FakeProvider, session: Session, fsettings: Settings, web: TestClient
+    fake: FakeProvider,
+    session: Session,
+    fsettings: Settings,
+    web: TestClient,
+    admin_headers: dict[str, str],
 ) -> None:
-    pid = _fake_project(session)
+    pid = _fake_project(web, session, admin_headers)
     market = fake.market
 
     # Plan: the provider's fee rules, costs and notes.
@@ -148,6 +176,7 @@ def test_plan_publish_task_page_sync_review_through_a_third_provider(
     assert (resumed.resumed, resumed.adopted, resumed.created) == (2, 1, 1)
     hits = project_hits(session, pid)
     assert [h.state for h in hits] == ["published"] * 3
+    assert {h.provider for h in hits} == {fake_provider.NAME}
     assert sorted(market.hits) == sorted(h.token for h in hits)
     assert ledger.committed(session=session, project_id=pid) == plan.total_cost
     assert [c for c, _ in fake.calls] == ["plan", "plan", "preflight", "publish", "publish"]
