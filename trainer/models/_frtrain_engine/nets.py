@@ -1,0 +1,280 @@
+"""The networks in working form (stacked over M models) with hand-written gradients:
+D_F (:class:`_Fair`), G (:class:`_Generator`), D_R (:class:`_RobustD`) and G's Adam."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .state import EngineData
+
+LEAK = 0.2  # LeakyReLU slope used by the authors' D_R (FRTrain_arch.py)
+
+
+def _softplus(x: Tensor) -> Tensor:
+    return torch.nn.functional.softplus(x)
+
+
+def _bce_prob(q: Tensor, t: Tensor) -> Tensor:
+    """torch.nn.BCELoss per element: logs clamped at -100."""
+    return -(
+        t * torch.clamp(torch.log(q), min=-100) + (1 - t) * torch.clamp(torch.log1p(-q), min=-100)
+    )
+
+
+class _Fair:
+    """D_F forward/backward for DP (one D_F), EO (one per label) or EOp (label 1 only)."""
+
+    def __init__(self, data: EngineData, fairness: str, k_out: int) -> None:
+        N = data.t.shape[0]
+        self.k_out = k_out
+        dev, dt = data.t.device, data.t.dtype
+        if fairness == "dp":
+            self.cidx = torch.zeros(N, dtype=torch.long, device=dev)
+            mask = torch.ones(N, dtype=dt, device=dev)
+        elif fairness in ("eo", "eop"):
+            self.cidx = data.t.long()
+            mask = torch.ones(N, dtype=dt, device=dev)
+            if fairness == "eop":
+                mask = data.t.clone()
+        else:
+            raise ValueError(f"unknown fairness measure {fairness!r}; use dp, eo or eop")
+        self.n_cond = 2 if fairness == "eo" else 1
+        if fairness == "eop":
+            # only y = 1 rows feed the single D_F; route them to conditioning class 0
+            self.cidx = torch.zeros(N, dtype=torch.long, device=dev)
+        self.rowmask = mask / N  # every per-class term is divided by the total m
+        self.onehot_c = torch.nn.functional.one_hot(self.cidx, self.n_cond).to(dt)  # (N, C)
+        self.cmask_t = (self.onehot_c * self.rowmask[:, None]).t().contiguous()
+        self.zf = data.z.to(dt)
+        self.onehot_z: Tensor | None = (
+            torch.nn.functional.one_hot(data.z, max(k_out, 2)).to(dt)[:, :k_out]
+            if k_out > 1
+            else None
+        )
+
+    def rows(self, p: Tensor) -> Tensor:
+        """Per-row parameter (M, N[, K]) chosen by each row's conditioning class."""
+        if self.n_cond == 1:
+            return p[:, 0:1] if self.k_out == 1 else p[:, 0:1, :]
+        return p[:, self.cidx]
+
+    def logits(self, fp: Tensor | list[Tensor], g: Tensor) -> Tensor:
+        a, c = fp
+        if self.k_out == 1:
+            return g * self.rows(a[:, :, 0]) + self.rows(c[:, :, 0])
+        return g[:, :, None] * self.rows(a) + self.rows(c)
+
+    def per_example(self, lf: Tensor) -> Tensor:
+        """BCE / cross-entropy of D_F for every row (M, N), unmasked."""
+        if self.k_out == 1:
+            return _bce_prob(torch.sigmoid(lf), self.zf)
+        assert self.onehot_z is not None
+        return -(torch.log_softmax(lf, -1) * self.onehot_z).sum(-1)
+
+    def err(self, lf: Tensor) -> Tensor:
+        """dCE/dlogit per row, unscaled: (M, N) or (M, N, K)."""
+        if self.k_out == 1:
+            return torch.sigmoid(lf) - self.zf
+        assert self.onehot_z is not None
+        return torch.softmax(lf, -1) - self.onehot_z
+
+    def param_grads(self, e: Tensor, g: Tensor) -> list[Tensor]:
+        """Gradients of sum_i rowmask_i CE_i for the D_F parameters, ``e = err(logits)``."""
+        if self.k_out == 1:
+            # (C, N) @ (N, M): the transposed product is the fast BLAS shape here
+            da = (self.cmask_t @ (e * g).t()).t()[:, :, None]
+            dc = (self.cmask_t @ e.t()).t()[:, :, None]
+            return [da, dc]
+        da = torch.einsum("mnk,cn->mck", e * g[:, :, None], self.cmask_t)
+        dc = torch.einsum("mnk,cn->mck", e, self.cmask_t)
+        return [da, dc]
+
+    def dlogit_dg(self, fp: list[Tensor], e: Tensor) -> Tensor:
+        """rowmask_i * d CE_i / d g_i (M, N)."""
+        a = fp[0]
+        if self.k_out == 1:
+            return e * self.rows(a[:, :, 0]) * self.rowmask
+        return (e * self.rows(a)).sum(-1) * self.rowmask
+
+    def subset(self, idx: Tensor, scale: float) -> _Fair:
+        """A view restricted to the rows of one mini-batch (masks rescaled by N / batch)."""
+        sub = object.__new__(_Fair)
+        sub.k_out, sub.n_cond = self.k_out, self.n_cond
+        sub.cidx = self.cidx[idx]
+        sub.rowmask = self.rowmask[idx] * scale
+        sub.onehot_c = self.onehot_c[idx]
+        sub.cmask_t = (sub.onehot_c * sub.rowmask[:, None]).t().contiguous()
+        sub.zf = self.zf[idx]
+        sub.onehot_z = None if self.onehot_z is None else self.onehot_z[idx]
+        return sub
+
+
+def _leaky_grad(grad: Tensor, pre: Tensor) -> Tensor:
+    # aten's own LeakyReLU backward: one fused op instead of compare + multiply + where
+    return torch.ops.aten.leaky_relu_backward(grad, pre, LEAK, False)
+
+
+class _Generator:
+    """G in working form: bias folded into the weight (inputs carry a column of ones)."""
+
+    def __init__(self, gp: list[Tensor]) -> None:
+        self.hidden = len(gp) == 4
+        if self.hidden:
+            W1, b1, w2, b2 = gp
+            M, H, d = W1.shape
+            self.H = H
+            self.params = [
+                torch.cat([W1, b1[:, :, None]], 2).reshape(M * H, d + 1).contiguous(),
+                w2.clone(),
+                b2.clone(),
+            ]
+        else:
+            w, b = gp
+            self.params = [torch.cat([w, b[:, None]], 1).contiguous()]
+
+    def forward(self, X1t: Tensor) -> tuple[Tensor, Any]:
+        if not self.hidden:
+            return self.params[0] @ X1t, None
+        G1, g2, gb2 = self.params
+        M = g2.shape[0]
+        pre = (G1 @ X1t).view(M, self.H, -1)
+        h = torch.nn.functional.leaky_relu(pre, LEAK)
+        g = torch.baddbmm(gb2[:, None, None], g2[:, None, :], h)[:, 0]
+        return g, (pre, h)
+
+    def backward(self, X1t: Tensor, cache: Any, dg: Tensor) -> list[Tensor]:
+        if not self.hidden:
+            return [(X1t @ dg.t()).t()]
+        _, g2, _ = self.params
+        pre, h = cache
+        M = g2.shape[0]
+        dg2 = torch.bmm(dg[:, None, :], h.transpose(1, 2))[:, 0]
+        dpre = _leaky_grad(g2[:, :, None] * dg[:, None, :], pre)
+        dG1 = (X1t @ dpre.view(M * self.H, -1).t()).t()
+        return [dG1, dg2, dg.sum(1)]
+
+    def export(self) -> list[Tensor]:
+        if not self.hidden:
+            P = self.params[0]
+            return [P[:, :-1].clone(), P[:, -1].clone()]
+        G1, g2, gb2 = self.params
+        M = g2.shape[0]
+        G = G1.view(M, self.H, -1)
+        return [G[:, :, :-1].clone(), G[:, :, -1].clone(), g2.clone(), gb2.clone()]
+
+
+class _Adam:
+    """torch.optim.Adam (default betas, eps = 1e-8, single-tensor path) on stacked params.
+
+    Adam is elementwise, so M stacked models (and a bias folded into its weight) update
+    exactly as M separate optimisers would.
+    """
+
+    def __init__(self, params: list[Tensor], lr: float) -> None:
+        self.params, self.lr = params, lr
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+        self.t = 0
+
+    def step(self, grads: list[Tensor]) -> None:
+        b1, b2, eps = 0.9, 0.999, 1e-8
+        self.t += 1
+        bc1 = 1 - b1**self.t
+        bc2_sqrt = math.sqrt(1 - b2**self.t)
+        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
+            m.lerp_(g, 1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            denom = (v.sqrt() / bc2_sqrt).add_(eps)
+            p.addcdiv_(m, denom, value=-self.lr / bc1)
+
+    def state(self, n_models: int) -> dict[str, Any]:
+        """Moments (one flat row per model) and step count: what resuming needs."""
+        return {
+            "m": _per_model(self.m, n_models),
+            "v": _per_model(self.v, n_models),
+            "t": self.t,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        for mine, saved in zip(self.m, state["m"], strict=True):
+            mine.copy_(saved.reshape(mine.shape))
+        for mine, saved in zip(self.v, state["v"], strict=True):
+            mine.copy_(saved.reshape(mine.shape))
+        self.t = int(state["t"])
+
+
+def _per_model(ts: list[Tensor], n_models: int) -> list[Tensor]:
+    """Working-form tensors (model-major rows) as one flat row per model: (M, -1)."""
+    return [t.reshape(n_models, -1).clone() for t in ts]
+
+
+class _RobustD:
+    """D_R in working form: ``R1`` (M*H, d+1) acts on [x, z, 1]; ``r1g`` (M, H) on the
+    last input column (the logit for training rows, the label for validation rows)."""
+
+    def __init__(self, rp: list[Tensor]) -> None:
+        W1, b1, w2, b2 = rp
+        M, H, d1 = W1.shape
+        self.M, self.H = M, H
+        self.R1 = torch.cat([W1[:, :, :-1], b1[:, :, None]], 2).reshape(M * H, d1).contiguous()
+        self.r1g = W1[:, :, -1].contiguous()
+        self.w2, self.b2 = w2.clone(), b2.clone()
+        self._bufs: dict[tuple[str, int], Tensor] = {}
+
+    def _buf(self, tag: str, n: int) -> Tensor:
+        # preallocated (M*H, n) work buffers: the hidden layer is the only large tensor of a
+        # step, and reusing its storage avoids a fresh multi-MB allocation per op
+        key = (tag, n)
+        buf = self._bufs.get(key)
+        if buf is None:
+            buf = torch.empty(self.M * self.H, n, dtype=self.R1.dtype, device=self.R1.device)
+            self._bufs[key] = buf
+        return buf
+
+    def forward(
+        self, X1t: Tensor, last: Tensor, tag: str = "step"
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        n = X1t.shape[1]
+        pre = torch.mm(self.R1, X1t, out=self._buf(tag + "pre", n)).view(self.M, self.H, n)
+        pre.addcmul_(self.r1g[:, :, None], last[:, None, :])
+        h = self._buf(tag + "h", n).view(self.M, self.H, n)
+        torch.ops.aten.leaky_relu.out(pre, LEAK, out=h)
+        o = torch.baddbmm(self.b2[:, None, None], self.w2[:, None, :], h)[:, 0]
+        return o, pre, h
+
+    def sgd_step(self, X1t: Tensor, last: Tensor, pre: Tensor, h: Tensor, er: Tensor, lr: float):
+        """One SGD step given dLoss/dlogit ``er`` (M, N')."""
+        n = X1t.shape[1]
+        dpre = self._buf("dpre", n).view(self.M, self.H, n)
+        torch.mul(self.w2[:, :, None], er[:, None, :], out=dpre)
+        torch.ops.aten.leaky_relu_backward.grad_input(dpre, pre, LEAK, False, grad_input=dpre)
+        dR1 = (X1t @ dpre.view(self.M * self.H, -1).t()).t()
+        # batched mat-vec as (M,1,N) @ (M,N,H): the transposed form is the fast GEMM shape
+        dr1g = torch.bmm(last[:, None, :], dpre.transpose(1, 2))[:, 0]
+        dw2 = torch.bmm(er[:, None, :], h.transpose(1, 2))[:, 0]
+        self.R1.sub_(dR1, alpha=lr)
+        self.r1g.sub_(dr1g, alpha=lr)
+        self.w2.sub_(dw2, alpha=lr)
+        self.b2.sub_(er.sum(1), alpha=lr)
+
+    def dlogit_dinput(self, pre: Tensor) -> Tensor:
+        """d D_R-logit / d last-column input, per row (M, N)."""
+        n = pre.shape[2]
+        u = (self.w2 * self.r1g)[:, :, None].expand_as(pre)
+        out = self._buf("du", n).view(self.M, self.H, n)
+        torch.ops.aten.leaky_relu_backward.grad_input(u, pre, LEAK, False, grad_input=out)
+        return out.sum(1)
+
+    def export(self) -> list[Tensor]:
+        R = self.R1.view(self.M, self.H, -1)
+        W1 = torch.cat([R[:, :, :-1], self.r1g[:, :, None]], 2)
+        return [W1.clone(), R[:, :, -1].clone(), self.w2.clone(), self.b2.clone()]
+
+
+def _ones_row(X: Tensor) -> Tensor:
+    """[X, 1] transposed: (d+1, N), so a bias rides along in every matmul."""
+    return torch.cat([X, torch.ones(X.shape[0], 1, dtype=X.dtype, device=X.device)], 1).t()
