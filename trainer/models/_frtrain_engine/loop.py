@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .nets import _Adam, _Fair, _Generator, _ones_row, _per_model, _RobustD
+from .nets import _Adam, _Fair, _Generator, _ones_row, _per_model, _RobustD, d_r_input
 from .state import EngineConfig, EngineData, EngineState
 from .steps import (
     _Lambdas,
@@ -87,10 +87,11 @@ def train(
         scale = torch.cat(
             [torch.full((nb,), 0.5 / nb, dtype=dt), torch.full((Nv,), 0.5 / Nv, dtype=dt)]
         ).to(dev)
-        last = torch.empty(M, nb + Nv, dtype=dt, device=dev)
+        inp = d_r_input(torch.cat([X1t, Xv1t], 1), M)
+        last = inp[:, -1]
         last[:, nb:] = yv[None, :]
         rsw = None if sw is None else (sw if idx is None else sw[idx])
-        return _Rows(X1t, tb, f, torch.cat([X1t, Xv1t], 1), tgt, scale, last, idx, rsw)
+        return _Rows(X1t, tb, f, inp, tgt, scale, last, idx, rsw)
 
     full = layout(X1t_full, N, t, fair, None)
     step = st.step

@@ -213,66 +213,77 @@ def _per_model(ts: list[Tensor], n_models: int) -> list[Tensor]:
 
 
 class _RobustD:
-    """D_R in working form: ``R1`` (M*H, d+1) acts on [x, z, 1]; ``r1g`` (M, H) on the
-    last input column (the logit for training rows, the label for validation rows)."""
+    """D_R in working form: ``W`` (M, H, d+2) acts on one input column per row,
+    ``[x, z, 1, last]``: the first layer's weights with its bias folded in before the last
+    input (the logit for training rows, the label for validation rows).
+
+    The input of each model is one (d+2, n) matrix (:func:`d_r_input`), so the first layer is
+    one batched matmul and its gradient another. A step touches the (M, H, n) hidden layer,
+    the only large tensor, in five passes held in one preallocated buffer: the matmul writes
+    the pre-activation, LeakyReLU turns it into ``h`` in place, the output reads ``h``, the
+    LeakyReLU slope overwrites ``h`` (``h > 0`` exactly where the pre-activation is), and
+    the gradient matmul reads the slope. ``dw2`` comes from the same product: with
+    ``A = slope @ (er * input)^T``, ``dW = w2 * A`` and ``dw2 = sum_k W * A`` (because
+    ``h = slope * (W @ input)``), so ``h`` is never read again.
+    """
 
     def __init__(self, rp: list[Tensor]) -> None:
         W1, b1, w2, b2 = rp
-        M, H, d1 = W1.shape
+        M, H, _ = W1.shape
         self.M, self.H = M, H
-        self.R1 = torch.cat([W1[:, :, :-1], b1[:, :, None]], 2).reshape(M * H, d1).contiguous()
-        self.r1g = W1[:, :, -1].contiguous()
+        self.W = torch.cat([W1[:, :, :-1], b1[:, :, None], W1[:, :, -1:]], 2).contiguous()
         self.w2, self.b2 = w2.clone(), b2.clone()
         self._bufs: dict[tuple[str, int], Tensor] = {}
+        self._ones = torch.ones((), dtype=W1.dtype, device=W1.device)
 
     def _buf(self, tag: str, n: int) -> Tensor:
-        # preallocated (M*H, n) work buffers: the hidden layer is the only large tensor of a
+        # preallocated (M, H, n) work buffers: the hidden layer is the only large tensor of a
         # step, and reusing its storage avoids a fresh multi-MB allocation per op
         key = (tag, n)
         buf = self._bufs.get(key)
         if buf is None:
-            buf = torch.empty(self.M * self.H, n, dtype=self.R1.dtype, device=self.R1.device)
+            buf = torch.empty(self.M, self.H, n, dtype=self.W.dtype, device=self.W.device)
             self._bufs[key] = buf
         return buf
 
-    def forward(
-        self, X1t: Tensor, last: Tensor, tag: str = "step"
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        n = X1t.shape[1]
-        pre = torch.mm(self.R1, X1t, out=self._buf(tag + "pre", n)).view(self.M, self.H, n)
-        pre.addcmul_(self.r1g[:, :, None], last[:, None, :])
-        h = self._buf(tag + "h", n).view(self.M, self.H, n)
-        torch.ops.aten.leaky_relu.out(pre, LEAK, out=h)
+    def forward(self, inp: Tensor, tag: str = "step") -> tuple[Tensor, Tensor]:
+        """D_R's logit (M, n) on ``inp`` (M, d+2, n), and ``h`` (in a work buffer)."""
+        h = torch.bmm(self.W, inp, out=self._buf(tag, inp.shape[2]))
+        torch.nn.functional.leaky_relu_(h, LEAK)
         o = torch.baddbmm(self.b2[:, None, None], self.w2[:, None, :], h)[:, 0]
-        return o, pre, h
+        return o, h
 
-    def sgd_step(self, X1t: Tensor, last: Tensor, pre: Tensor, h: Tensor, er: Tensor, lr: float):
-        """One SGD step given dLoss/dlogit ``er`` (M, N')."""
-        n = X1t.shape[1]
-        dpre = self._buf("dpre", n).view(self.M, self.H, n)
-        torch.mul(self.w2[:, :, None], er[:, None, :], out=dpre)
-        torch.ops.aten.leaky_relu_backward.grad_input(dpre, pre, LEAK, False, grad_input=dpre)
-        dR1 = (X1t @ dpre.view(self.M * self.H, -1).t()).t()
-        # batched mat-vec as (M,1,N) @ (M,N,H): the transposed form is the fast GEMM shape
-        dr1g = torch.bmm(last[:, None, :], dpre.transpose(1, 2))[:, 0]
-        dw2 = torch.bmm(er[:, None, :], h.transpose(1, 2))[:, 0]
-        self.R1.sub_(dR1, alpha=lr)
-        self.r1g.sub_(dr1g, alpha=lr)
+    def sgd_step(self, inp: Tensor, h: Tensor, er: Tensor, lr: float) -> None:
+        """One SGD step given dLoss/dlogit ``er`` (M, n); overwrites ``h`` with the slope."""
+        slope = torch.ops.aten.leaky_relu_backward.grad_input(
+            self._ones.expand_as(h), h, LEAK, False, grad_input=h
+        )
+        # (M, d+2, n) @ (M, n, H): the transposed product is the fast GEMM shape here
+        A = torch.bmm(er[:, None, :] * inp, slope.transpose(1, 2)).transpose(1, 2)
+        dw2 = (self.W * A).sum(2)
+        self.W.sub_(self.w2[:, :, None] * A, alpha=lr)
         self.w2.sub_(dw2, alpha=lr)
         self.b2.sub_(er.sum(1), alpha=lr)
 
-    def dlogit_dinput(self, pre: Tensor) -> Tensor:
-        """d D_R-logit / d last-column input, per row (M, N)."""
-        n = pre.shape[2]
-        u = (self.w2 * self.r1g)[:, :, None].expand_as(pre)
-        out = self._buf("du", n).view(self.M, self.H, n)
-        torch.ops.aten.leaky_relu_backward.grad_input(u, pre, LEAK, False, grad_input=out)
+    def dlogit_dinput(self, h: Tensor) -> Tensor:
+        """d D_R-logit / d last-column input, per row (M, n), from ``h`` of :meth:`forward`."""
+        u = (self.w2 * self.W[:, :, -1])[:, :, None].expand_as(h)
+        out = self._buf("du", h.shape[2])
+        torch.ops.aten.leaky_relu_backward.grad_input(u, h, LEAK, False, grad_input=out)
         return out.sum(1)
 
     def export(self) -> list[Tensor]:
-        R = self.R1.view(self.M, self.H, -1)
-        W1 = torch.cat([R[:, :, :-1], self.r1g[:, :, None]], 2)
-        return [W1.clone(), R[:, :, -1].clone(), self.w2.clone(), self.b2.clone()]
+        W = self.W
+        W1 = torch.cat([W[:, :, :-2], W[:, :, -1:]], 2)
+        return [W1.clone(), W[:, :, -2].clone(), self.w2.clone(), self.b2.clone()]
+
+
+def d_r_input(X1t: Tensor, n_models: int) -> Tensor:
+    """D_R's input (M, d+2, n): ``X1t`` (d+1, n) and a last row to fill per model."""
+    inp = torch.empty(n_models, X1t.shape[0] + 1, X1t.shape[1], dtype=X1t.dtype,
+                      device=X1t.device)  # fmt: skip
+    inp[:, :-1] = X1t
+    return inp
 
 
 def _ones_row(X: Tensor) -> Tensor:

@@ -19,10 +19,10 @@ class _Rows:
     X1t: Tensor  # (d+1, Nb) generator input with a row of ones
     t: Tensor  # (Nb,) BCE targets in {0, 1}
     fair: _Fair  # D_F's routing and masks for these rows
-    Xall1t: Tensor  # (d+1, Nb + Nv) D_R's input rows: these rows, then the validation rows
+    inp: Tensor  # (M, d+2, Nb + Nv) D_R's input: these rows, then the validation rows
     tgt: Tensor  # (Nb + Nv,) D_R targets: 0 for generated rows, 1 for validation rows
     scale: Tensor  # (Nb + Nv,) 0.5 / Nb and 0.5 / Nv: each half is a mean
-    last: Tensor  # (M, Nb + Nv) D_R's last input column: logits, then validation labels
+    last: Tensor  # (M, Nb + Nv) view of inp's last row: logits, then validation labels
     idx: Tensor | None  # row indices of a mini-batch (None: full batch)
     sw: Tensor | None  # sample weights of these rows
 
@@ -59,12 +59,12 @@ def robustness_step(
     """
     nb = rows.t.shape[0]
     rows.last[:, :nb] = g
-    o, pre, h = DR.forward(rows.Xall1t, rows.last)
+    o, h = DR.forward(rows.inp)
     er = (torch.sigmoid(o) - rows.tgt) * rows.scale
     loss = None
     if want_loss:
         loss = 0.5 * (_softplus(o[:, :nb]).mean(1) + _softplus(-o[:, nb:]).mean(1))
-    DR.sgd_step(rows.Xall1t, rows.last, pre, h, er, lr)
+    DR.sgd_step(rows.inp, h, er, lr)
     return loss
 
 
@@ -107,7 +107,8 @@ def generator_step(
     """
     fair = rows.fair
     nb = rows.t.shape[0]
-    o2, pre2, _ = DR.forward(rows.X1t, g, tag="g")
+    # the training rows of D_R's input still hold this g (robustness_step put it there)
+    o2, h2 = DR.forward(rows.inp[:, :, :nb], tag="g")
     qr = torch.sigmoid(o2)
     assert st.weights is not None
     W = st.weights if rows.idx is None else st.weights[:, rows.idx]
@@ -120,7 +121,7 @@ def generator_step(
     inner = lam.l1 * (torch.sigmoid(g) - rows.t) / nb
     dg = W * (inner - lam.f * fair.dlogit_dg(fp, e2))
     if cfg.robust_grad:
-        dg = dg - lam.r * qr * DR.dlogit_dinput(pre2) / nb
+        dg = dg - lam.r * qr * DR.dlogit_dinput(h2) / nb
     l1v = (W * (_softplus(g) - rows.t * g)).mean(1)
     fv = (W * fair.per_example(lf2) * fair.rowmask).sum(1)
     rv = torch.clamp(_softplus(o2), max=100.0).mean(1)
