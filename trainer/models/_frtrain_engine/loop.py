@@ -14,6 +14,7 @@ from .steps import (
     _Lambdas,
     _Rows,
     fairness_step,
+    g_loss_needed,
     generator_pretrain_step,
     generator_step,
     robustness_step,
@@ -77,6 +78,7 @@ def train(
         avg = [a.reshape(p.shape).clone() for a, p in zip(st.g_average, G.params, strict=True)]
     avg_n = st.g_average_n
     refresh_w = cfg.reweight in ("paper", "notebook")
+    refresh_every = cfg.refresh_every if refresh_w else None
     if cfg.reweight not in ("paper", "notebook", "off"):
         raise ValueError(f"unknown reweight mode {cfg.reweight!r}; use paper, notebook or off")
 
@@ -122,11 +124,15 @@ def train(
                     if loss is not None:
                         st.last_g_loss = loss
                 elif step % cfg.k == 0:
-                    st.last_g_loss = generator_step(
-                        G, opt, DR, fp, rows, g, gcache, st, lam, ldr, refresh, cfg
+                    want = g_loss_needed(step, cfg.k, refresh_every, total_steps)
+                    g_loss = generator_step(
+                        G, opt, DR, fp, rows, g, gcache, st, lam, ldr, refresh, cfg, want
                     )
+                    if g_loss is not None:
+                        st.last_g_loss = g_loss
                     if refresh:
-                        st.g_loss_history.append((step, st.last_g_loss.detach().cpu()))
+                        assert g_loss is not None
+                        st.g_loss_history.append((step, g_loss.detach().cpu()))
                     if avg_start is not None and step >= avg_start:
                         avg_n += 1
                         if avg is None:

@@ -95,8 +95,10 @@ def generator_pretrain_step(
 def generator_step(
     G: _Generator, opt: _Adam, DR: _RobustD, fp: list[Tensor], rows: _Rows, g: Tensor,
     gcache: Any, st: EngineState, lam: _Lambdas, ldr: Tensor, refresh: bool, cfg: EngineConfig,
-) -> Tensor:  # fmt: skip
-    """G step: one Adam step on the generator's FR-Train objective; returns its loss (M,).
+    want_loss: bool = True,
+) -> Tensor | None:  # fmt: skip
+    """G step: one Adam step on the generator's FR-Train objective; returns its loss (M,)
+    when ``want_loss`` (else None: the gradient does not need the loss's value).
 
     Loss differentiated (paper Section 3.3, ``min_G (1 - l1 - l2) L1 + l1 L2 + l2 L3``, G's
     side of the two max problems): ``(1 - l1 - l2) mean(W * BCE(sigmoid(g), y))
@@ -122,12 +124,31 @@ def generator_step(
     dg = W * (inner - lam.f * fair.dlogit_dg(fp, e2))
     if cfg.robust_grad:
         dg = dg - lam.r * qr * DR.dlogit_dinput(h2) / nb
-    l1v = (W * (_softplus(g) - rows.t * g)).mean(1)
-    fv = (W * fair.per_example(lf2) * fair.rowmask).sum(1)
-    rv = torch.clamp(_softplus(o2), max=100.0).mean(1)
-    loss = lam.l1[:, 0] * l1v - lam.f[:, 0] * fv - lam.r[:, 0] * rv
+    loss = None
+    if want_loss:
+        l1v = (W * (_softplus(g) - rows.t * g)).mean(1)
+        fv = (W * fair.per_example(lf2) * fair.rowmask).sum(1)
+        rv = torch.clamp(_softplus(o2), max=100.0).mean(1)
+        loss = lam.l1[:, 0] * l1v - lam.f[:, 0] * fv - lam.r[:, 0] * rv
     opt.step(G.backward(rows.X1t, gcache, dg))
     return loss
+
+
+def g_loss_needed(step: int, k: int, refresh_every: int | None, total_steps: int) -> bool:
+    """Whether anything reads G's loss from the G step at ``step`` (a multiple of ``k``).
+
+    Its readers: the loss history at a re-weighting refresh (this step), the refresh at G's
+    next step (notebook mode's ratio takes G's latest loss, computed before that step's G
+    update), and the fitted ``g_loss_`` / resume state after G's last step of the run.
+    ``refresh_every`` is None without re-weighting. Skipping the other G steps' loss saves
+    a dozen tensor operations per G step and changes no result.
+    """
+    next_g = step + k
+    if next_g >= total_steps:
+        return True
+    if refresh_every is None:
+        return False
+    return step % refresh_every == 0 or next_g % refresh_every == 0
 
 
 def _pretrain_loss(g: Tensor, t: Tensor, link: str) -> Tensor:
