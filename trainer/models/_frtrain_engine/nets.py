@@ -236,13 +236,13 @@ class _RobustD:
         self._bufs: dict[tuple[str, int], Tensor] = {}
         self._ones = torch.ones((), dtype=W1.dtype, device=W1.device)
 
-    def _buf(self, tag: str, n: int) -> Tensor:
-        # preallocated (M, H, n) work buffers: the hidden layer is the only large tensor of a
-        # step, and reusing its storage avoids a fresh multi-MB allocation per op
+    def _buf(self, tag: str, n: int, rows: int = 0) -> Tensor:
+        # preallocated (M, rows or H, n) work buffers: the hidden layer is the only large
+        # tensor of a step, and reusing its storage avoids a fresh multi-MB allocation per op
         key = (tag, n)
         buf = self._bufs.get(key)
         if buf is None:
-            buf = torch.empty(self.M, self.H, n, dtype=self.W.dtype, device=self.W.device)
+            buf = torch.empty(self.M, rows or self.H, n, dtype=self.W.dtype, device=self.W.device)
             self._bufs[key] = buf
         return buf
 
@@ -259,7 +259,9 @@ class _RobustD:
             self._ones.expand_as(h), h, LEAK, False, grad_input=h
         )
         # (M, d+2, n) @ (M, n, H): the transposed product is the fast GEMM shape here
-        A = torch.bmm(er[:, None, :] * inp, slope.transpose(1, 2)).transpose(1, 2)
+        n = inp.shape[2]
+        E = torch.mul(er[:, None, :], inp, out=self._buf("E", n, rows=inp.shape[1]))
+        A = torch.bmm(E, slope.transpose(1, 2)).transpose(1, 2)
         dw2 = (self.W * A).sum(2)
         self.W.sub_(self.w2[:, :, None] * A, alpha=lr)
         self.w2.sub_(dw2, alpha=lr)
