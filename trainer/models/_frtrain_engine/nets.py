@@ -233,44 +233,47 @@ class _RobustD:
         self.M, self.H = M, H
         self.W = torch.cat([W1[:, :, :-1], b1[:, :, None], W1[:, :, -1:]], 2).contiguous()
         self.w2, self.b2 = w2.clone(), b2.clone()
-        self._bufs: dict[tuple[str, int], Tensor] = {}
+        # views made once: the parameters change in place, and at this size every tensor
+        # operation saved per step (a view included) is a measurable share of the step
+        self._b2v, self._w2row = self.b2[:, None, None], self.w2[:, None, :]
+        self._w2col = self.w2[:, :, None]
+        self._work: dict[tuple[str, int], _Work] = {}
         self._ones = torch.ones((), dtype=W1.dtype, device=W1.device)
 
-    def _buf(self, tag: str, n: int, rows: int = 0) -> Tensor:
-        # preallocated (M, rows or H, n) work buffers: the hidden layer is the only large
-        # tensor of a step, and reusing its storage avoids a fresh multi-MB allocation per op
+    def work(self, tag: str, n: int, k: int) -> _Work:
+        """Preallocated work tensors for ``n`` input columns of ``k`` rows: the (M, H, n)
+        hidden layer is the only large tensor of a step, and reusing its storage avoids a
+        fresh multi-MB allocation per op."""
         key = (tag, n)
-        buf = self._bufs.get(key)
-        if buf is None:
-            buf = torch.empty(self.M, rows or self.H, n, dtype=self.W.dtype, device=self.W.device)
-            self._bufs[key] = buf
-        return buf
+        wk = self._work.get(key)
+        if wk is None:
+            wk = self._work[key] = _Work(self.M, self.H, n, k, self._ones)
+        return wk
 
     def forward(self, inp: Tensor, tag: str = "step") -> tuple[Tensor, Tensor]:
         """D_R's logit (M, n) on ``inp`` (M, d+2, n), and ``h`` (in a work buffer)."""
-        h = torch.bmm(self.W, inp, out=self._buf(tag, inp.shape[2]))
+        wk = self.work(tag, inp.shape[2], inp.shape[1])
+        h = torch.bmm(self.W, inp, out=wk.h)
         torch.nn.functional.leaky_relu_(h, LEAK)
-        o = torch.baddbmm(self.b2[:, None, None], self.w2[:, None, :], h)[:, 0]
-        return o, h
+        torch.baddbmm(self._b2v, self._w2row, h, out=wk.o)
+        return wk.o_rows, h
 
     def sgd_step(self, inp: Tensor, h: Tensor, er: Tensor, lr: float) -> None:
         """One SGD step given dLoss/dlogit ``er`` (M, n); overwrites ``h`` with the slope."""
-        slope = torch.ops.aten.leaky_relu_backward.grad_input(
-            self._ones.expand_as(h), h, LEAK, False, grad_input=h
-        )
+        wk = self.work("step", inp.shape[2], inp.shape[1])
+        torch.ops.aten.leaky_relu_backward.grad_input(wk.ones, h, LEAK, False, grad_input=h)
         # (M, d+2, n) @ (M, n, H): the transposed product is the fast GEMM shape here
-        n = inp.shape[2]
-        E = torch.mul(er[:, None, :], inp, out=self._buf("E", n, rows=inp.shape[1]))
-        A = torch.bmm(E, slope.transpose(1, 2)).transpose(1, 2)
+        E = torch.mul(er[:, None, :], inp, out=wk.E)
+        A = torch.bmm(E, wk.h_t).transpose(1, 2)
         dw2 = (self.W * A).sum(2)
-        self.W.sub_(self.w2[:, :, None] * A, alpha=lr)
+        self.W.sub_(self._w2col * A, alpha=lr)
         self.w2.sub_(dw2, alpha=lr)
         self.b2.sub_(er.sum(1), alpha=lr)
 
     def dlogit_dinput(self, h: Tensor) -> Tensor:
         """d D_R-logit / d last-column input, per row (M, n), from ``h`` of :meth:`forward`."""
         u = (self.w2 * self.W[:, :, -1])[:, :, None].expand_as(h)
-        out = self._buf("du", h.shape[2])
+        out = self.work("du", h.shape[2], 0).h
         torch.ops.aten.leaky_relu_backward.grad_input(u, h, LEAK, False, grad_input=out)
         return out.sum(1)
 
@@ -278,6 +281,19 @@ class _RobustD:
         W = self.W
         W1 = torch.cat([W[:, :, :-2], W[:, :, -1:]], 2)
         return [W1.clone(), W[:, :, -2].clone(), self.w2.clone(), self.b2.clone()]
+
+
+class _Work:
+    """D_R's work tensors for one input width ``n``: the hidden layer ``h`` (and views of
+    it), the logit and the gradient's input ``E``."""
+
+    def __init__(self, M: int, H: int, n: int, k: int, one: Tensor) -> None:
+        self.h = torch.empty(M, H, n, dtype=one.dtype, device=one.device)
+        self.h_t = self.h.transpose(1, 2)
+        self.ones = one.expand_as(self.h)
+        self.o = torch.empty(M, 1, n, dtype=one.dtype, device=one.device)
+        self.o_rows = self.o[:, 0]
+        self.E = torch.empty(M, k, n, dtype=one.dtype, device=one.device)
 
 
 def d_r_input(X1t: Tensor, n_models: int) -> Tensor:
