@@ -42,47 +42,28 @@ from numpy.typing import ArrayLike, NDArray
 
 from trainer import defaults
 from trainer.models import _frtrain_engine as eng
+from trainer.models._frtrain_arrays import features, fitted_attributes, g_logits, stack_states
 from trainer.models.base import FairEstimator, require_sensitive, resolve_device, to01
-
-#: The authors' hyperparameters (docs/ALGORITHMS.md §1.4), reproduced by ``reweight="notebook"``.
-NOTEBOOK_PARAMS: dict[str, dict[str, Any]] = {
-    "poisoned": dict(
-        epochs=10_000, k=5, lr_g=1e-3, lr_f=1e-3, lr_r=1e-3, c_pre=0.1, lambda_r=0.4,
-        robust_grad=True, reweight="notebook", average_last=0.0, random_state=1,
-    ),
-    "clean": dict(
-        epochs=4_000, k=3, lr_g=5e-3, lr_f=1e-2, lr_r=1e-3, c_pre=1.0, lambda_r=0.1,
-        robust_grad=False, reweight="notebook", average_last=0.0, random_state=1,
-    ),
-}  # fmt: skip
-
-#: The notebooks' lambda_f sweeps.
-NOTEBOOK_LAMBDA_F = {
-    "poisoned": [0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.52],
-    "clean": [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85],
-}
-
-FAIRNESS = ("dp", "eo", "eop")
-REWEIGHT = ("paper", "notebook", "off")
-ERR_NO_VAL = (
-    "FR-Train needs a clean validation set: pass X_val, y_val and z_val "
-    "(paper Section 3.2; the robustness discriminator compares against it)"
+from trainer.models.fr_train_params import (
+    ERR_NO_VAL,
+    FAIRNESS,
+    NOTEBOOK_LAMBDA_F,
+    NOTEBOOK_PARAMS,
+    REWEIGHT,
+    _as_list,
+    notebook_params,
 )
 
-
-def notebook_params(setting: str) -> dict[str, Any]:
-    """Keyword arguments that make :class:`FRTrain` run the authors' notebook exactly.
-
-    Args:
-        setting: ``"poisoned"`` (FRTrain_poisoned.ipynb) or ``"clean"`` (FRTrain_clean.ipynb).
-    """
-    if setting not in NOTEBOOK_PARAMS:
-        raise ValueError(f"unknown notebook setting {setting!r}; use 'poisoned' or 'clean'")
-    return dict(NOTEBOOK_PARAMS[setting])
-
-
-def _as_list(v: float | Sequence[float]) -> list[float]:
-    return [float(x) for x in v] if isinstance(v, Sequence | np.ndarray) else [float(v)]
+__all__ = [
+    "ERR_NO_VAL",
+    "FAIRNESS",
+    "NOTEBOOK_LAMBDA_F",
+    "NOTEBOOK_PARAMS",
+    "REWEIGHT",
+    "FRTrain",
+    "FRTrainGrid",
+    "notebook_params",
+]
 
 
 _D = defaults.ESTIMATOR
@@ -224,7 +205,7 @@ class FRTrain(FairEstimator):
 
     def _features(self, X: ArrayLike, z: ArrayLike) -> torch.Tensor:
         self._check_fitted()
-        Xa = _features(X, z, self.include_sensitive, self.n_groups_)
+        Xa = features(X, z, self.include_sensitive, self.n_groups_)
         if Xa.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {Xa.shape[1]} columns (with the sensitive encoding) but the model "
@@ -238,7 +219,7 @@ class FRTrain(FairEstimator):
         """Raw logits of G; positive means +1."""
         Xt = self._features(X, require_sensitive(sensitive_features, "FRTrain"))
         with torch.no_grad():
-            g = _g_logits([p[None].cpu() for p in self.g_params_], Xt)[0]
+            g = g_logits([p[None].cpu() for p in self.g_params_], Xt)[0]
         return g.double().numpy()
 
     def predict_proba(
@@ -304,32 +285,6 @@ class FRTrain(FairEstimator):
         m.g_loss_ = ck.get("g_loss")
         m.g_loss_history_ = []
         return m
-
-
-def _features(X: ArrayLike, z: ArrayLike, include: bool, n_groups: int) -> NDArray[np.float32]:
-    """G's input: ``[x, z]`` for binary z (the paper), ``[x, onehot(z)]`` for |Z| > 2."""
-    Xa = np.asarray(X, dtype=np.float32)
-    if Xa.ndim == 1:
-        Xa = Xa[:, None]
-    if not include:
-        return np.ascontiguousarray(Xa)
-    za = np.asarray(z).reshape(-1).astype(np.int64)
-    if len(za) != len(Xa):
-        raise ValueError(f"sensitive_features has {len(za)} rows but X has {len(Xa)}")
-    if n_groups <= 2:
-        return np.ascontiguousarray(np.c_[Xa, za.astype(np.float32)])
-    onehot = np.eye(n_groups, dtype=np.float32)[np.clip(za, 0, n_groups - 1)]
-    return np.ascontiguousarray(np.c_[Xa, onehot])
-
-
-def _g_logits(gp: list[torch.Tensor], X: torch.Tensor) -> torch.Tensor:
-    """Logits (M, N) from stacked generator parameters (linear or one hidden layer)."""
-    if len(gp) == 2:
-        w, b = gp
-        return torch.matmul(w, X.T) + b[:, None]
-    W1, b1, w2, b2 = gp
-    h = torch.nn.functional.leaky_relu(torch.matmul(X, W1.transpose(1, 2)) + b1[:, None], 0.2)
-    return torch.bmm(h, w2[:, :, None])[:, :, 0] + b2[:, None]
 
 
 class FRTrainGrid(FairEstimator):
@@ -458,8 +413,8 @@ class FRTrainGrid(FairEstimator):
             raise ValueError("sensitive_features must be non-negative integer group codes")
         n_groups = int(max(z_arr.max(initial=0), zv_arr.max(initial=0)) + 1)
         n_groups = max(n_groups, 2)
-        Xa = _features(X, z_arr, proto.include_sensitive, n_groups)
-        Xva = _features(X_val, zv_arr, proto.include_sensitive, n_groups)
+        Xa = features(X, z_arr, proto.include_sensitive, n_groups)
+        Xva = features(X_val, zv_arr, proto.include_sensitive, n_groups)
         if len(y_arr) != len(Xa) or len(yv_arr) != len(Xva):
             raise ValueError("X and y (and X_val and y_val) must have the same number of rows")
         if Xa.shape[1] != Xva.shape[1]:
@@ -489,7 +444,7 @@ class FRTrainGrid(FairEstimator):
         k_out = 1 if n_groups == 2 else n_groups
         previous: list[FRTrain] | None = getattr(self, "models_", None)
         if self.warm_start and previous is not None:
-            st = _stack_states(previous, grid, device, dt)
+            st = stack_states(previous, grid, device, dt)
         else:
             st = eng.init_models(
                 [p["seed"] for p in grid], d=Xa.shape[1], g_hidden=proto.hidden, r_hidden=16,
@@ -571,67 +526,8 @@ def _unstack(
     n_groups: int,
 ) -> FRTrain:  # fmt: skip
     """Grid model ``i`` of the engine state as a fitted :class:`FRTrain`."""
-
-    def take(ps: list[torch.Tensor] | None) -> list[torch.Tensor] | None:
-        return None if ps is None else [p[i].detach().cpu().clone() for p in ps]
-
     m = FRTrain(**params, lambda_f=point["lambda_f"], lambda_r=point["lambda_r"],
                 random_state=point["seed"])  # fmt: skip
-    m.g_params_ = take(st.g_params) or []
-    m.f_params_ = take(st.f_params) or []
-    m.r_params_ = take(st.r_params) or []
-    m.step_ = st.step
-    m.n_features_in_ = d
-    m.n_groups_ = n_groups
-    m.weights_ = None if st.weights is None else st.weights[i].detach().cpu().numpy()
-    m.g_loss_ = None if st.last_g_loss is None else float(st.last_g_loss[i])
-    m.g_loss_history_ = [(s, float(v[i])) for s, v in st.g_loss_history]
-    adam = st.adam or {"m": [], "v": [], "t": 0}
-    m.train_state_ = {
-        "adam_m": take(adam["m"]) or [],
-        "adam_v": take(adam["v"]) or [],
-        "adam_t": int(adam["t"]),
-        "g_last": take(st.g_last_params) or [],
-        "g_average": take(st.g_average),
-        "g_average_n": st.g_average_n,
-        "shuffle_state": st.shuffle_state,
-        "g_loss": None if st.last_g_loss is None else st.last_g_loss[i].detach().cpu().clone(),
-    }
+    for key, value in fitted_attributes(st, i, d, n_groups).items():
+        setattr(m, key, value)
     return m
-
-
-def _stack_states(
-    models: list[FRTrain], grid: list[dict[str, Any]], device: str, dt: torch.dtype
-) -> eng.EngineState:
-    """The engine state of fitted grid models, to resume training them (``warm_start``)."""
-    if len(models) != len(grid):
-        raise ValueError("warm_start: the grid changed since the last fit")
-    if any(not hasattr(m, "train_state_") for m in models):
-        raise ValueError("warm_start: a model has no training state (fit it, or load a "
-                         "checkpoint saved by this version)")  # fmt: skip
-
-    def stack(lists: list[list[torch.Tensor]]) -> list[torch.Tensor]:
-        return [
-            torch.stack(ps).to(device=device, dtype=dt).contiguous()
-            for ps in zip(*lists, strict=True)
-        ]
-
-    ts = [m.train_state_ for m in models]
-    avg = None
-    if all(t["g_average"] is not None for t in ts):
-        avg = stack([t["g_average"] for t in ts])
-    return eng.EngineState(
-        g_params=stack([m.g_params_ for m in models]),
-        f_params=stack([m.f_params_ for m in models]),
-        r_params=stack([m.r_params_ for m in models]),
-        weights=None if models[0].weights_ is None else torch.as_tensor(
-            np.stack([np.asarray(m.weights_) for m in models]), dtype=dt, device=device),
-        last_g_loss=torch.stack([t["g_loss"] for t in ts]).to(device=device, dtype=dt),
-        step=models[0].step_,
-        adam={"m": stack([t["adam_m"] for t in ts]), "v": stack([t["adam_v"] for t in ts]),
-              "t": ts[0]["adam_t"]},
-        g_last_params=stack([t["g_last"] for t in ts]),
-        g_average=avg,
-        g_average_n=int(ts[0]["g_average_n"]),
-        shuffle_state=ts[0]["shuffle_state"],
-    )  # fmt: skip
