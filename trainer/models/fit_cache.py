@@ -13,9 +13,10 @@ the same split. Many of those fits are the same computation on the same bytes:
 
 A :class:`FitCache` keys a fit by the estimator's class and ``get_params`` (its seed
 included), and a digest (dtype, shape, bytes) of exactly the arrays it reads: the training
-arrays when ``uses_train``, the clean arrays when ``uses_clean`` (both flags are part of the
-estimator shape, :mod:`trainer.models.base`; tests/trainer/test_fit_cache.py checks them
-against refits on altered rows). A hit returns a deep copy of the stored fitted estimator, so
+arrays when ``uses_train``, the clean arrays when ``uses_clean`` (flags the practitioner
+estimators and auto's candidates declare; an estimator without them counts as reading both;
+tests/trainer/test_fit_cache.py checks every practitioner's flags against refits on other
+rows). A hit returns a deep copy of the stored fitted estimator, so
 no caller can change what another one gets. Every estimator cached here is deterministic
 given its parameters and rows (fairlearn's reductions and post-processing, scikit-learn's
 newton-cholesky LR, FR-Train seeded by ``seed``), so a hit equals a refit.
