@@ -260,7 +260,7 @@ def write_report(out: Path, table: dict[str, Any], meta: dict[str, Any]) -> Path
     secs = meta.get("task_seconds", {})
     L += ["## Run time", "", f"This invocation: {meta['wall_s']:.0f} s with {meta['workers']} "
           f"worker(s); {meta['n_tasks']} task(s), {meta['n_cached']} read from the cache. "
-          f"Training time of the reported tasks (one process each): {sum(secs.values()):.0f} s.",
+          f"Training time of the reported tasks (summed per task): {sum(secs.values()):.0f} s.",
           ""]  # fmt: skip
     for run in meta.get("runs_log", []):
         L.append(f"- {run['finished']}: {run['tasks_trained']} tasks, {run['workers']} "
