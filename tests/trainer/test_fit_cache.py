@@ -137,3 +137,23 @@ def test_executor_runs_a_splits_tasks_in_one_cache_auto_last(
         assert runs[-1][0].endswith("method=auto")  # after the rows it reuses
         assert len({c for _, c in runs}) == 1 and runs[0][1] != id(fit_cache.active())
     assert fit_cache.active() is fit_cache.active() and not fit_cache.active().enabled
+
+
+def test_a_pool_workers_group_runs_on_one_blas_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from threadpoolctl import threadpool_info
+
+    from trainer.experiments import paper as P
+
+    threads: list[int] = []
+
+    def fake(task: Task, profile: Any, data_dir: str | None) -> dict[str, Any]:
+        threads.extend(int(p["num_threads"]) for p in threadpool_info())
+        return {task.opt("method"): [{"seconds": 0.0}]}
+
+    monkeypatch.setitem(EX.RUNNERS, "practitioners", fake)
+    prof = P.profile_with(P.QUICK, (0,))
+    (group,) = EX._groups(EP.tasks(prof, [0], ["compas"], ["cr-lr"], ["clean"]))
+    EX._execute_group(group, prof, None, tmp_path, one_thread=True)
+    assert threads and set(threads) == {1}
