@@ -60,6 +60,9 @@ def _execute_group(
     """Run a group's tasks in order under one fit cache, writing each cache entry as it ends
     (an interrupted group keeps its finished tasks). ``one_thread``: cap BLAS / OpenMP at one
     thread (a pool worker: the pool already occupies the cores), whatever the environment."""
+    # the BLAS / OpenMP libraries load before the cap: threadpoolctl caps the loaded ones
+    import sklearn.linear_model  # noqa: F401  (scipy's OpenBLAS, scikit-learn's OpenMP)
+    import torch  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     from trainer.models import fit_cache
