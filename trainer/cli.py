@@ -395,6 +395,41 @@ def reproduce_select_defaults(
         typer.echo(f"wrote {json_path}")
 
 
+@reproduce_app.command("practitioners")
+def reproduce_practitioners(
+    out: Path = typer.Option(Path("reproduction/practitioners"), help="Output folder."),
+    split_seeds: str = typer.Option("0,1,2,3,4", help="Comma-separated split seeds."),
+    seeds: str = typer.Option("0", help="Model seeds (FR-Train and auto), comma-separated."),
+    datasets: str = typer.Option("compas,adult", help="Comma-separated: compas, adult."),
+    methods: str = typer.Option(None, help="Comma-separated rows (default: every one)."),
+    quick: bool = typer.Option(False, "--quick", help="FR-Train's quick profile."),
+    workers: int = typer.Option(2, help="Worker processes (1 or 2)."),
+    data_dir: Path = typer.Option(
+        None, help="Data folder (default: FRTRAIN_DATA_DIR or the user cache)."
+    ),
+    cached_only: bool = typer.Option(
+        False, "--cached-only", help="Train nothing: report the tasks already cached."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """FR-Train against every practitioner baseline and auto (trainer.experiments.practitioners)."""
+    from trainer.experiments import practitioners as EP
+
+    names = [d.strip() for d in datasets.split(",") if d.strip()]
+    bad = sorted(set(names) - set(EP.DATASETS))
+    if bad or not names:
+        raise typer.BadParameter(f"--datasets takes {', '.join(EP.DATASETS)}; got {bad}")
+    rows = EP.ROWS if methods is None else tuple(m.strip() for m in methods.split(","))
+    cmd = "frtrain reproduce practitioners" + (" --cached-only" if cached_only else "")
+    report, _ = EP.reproduce(
+        out, split_seeds=_ints(split_seeds, "--split-seeds"), model_seeds=_ints(seeds, "--seeds"),
+        quick=quick, workers=workers, datasets=names, methods=rows,
+        data_dir=str(data_dir) if data_dir else None, progress=progress, command=cmd,
+        cached_only=cached_only,
+    )  # fmt: skip
+    typer.echo(f"wrote {report}")
+
+
 def register(root: Any) -> None:
     root.command("train")(train)
     root.command("predict")(predict)

@@ -321,3 +321,22 @@ def test_cli_train_runs_a_practitioner_baseline(tmp_path) -> None:
     assert len(rows) == len(ds.test.y)
     rebuilt = saved.estimator()
     np.testing.assert_array_equal(_to01(np.asarray(rebuilt.predict(ds.test.X, ds.test.z))), want)
+
+
+def test_cli_reproduce_practitioners_cached_only_lists_what_is_missing(tmp_path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from trainer import cli
+
+    root = typer.Typer()
+    cli.register(root)
+    args = ["reproduce", "practitioners", "--out", str(tmp_path), "--cached-only",
+            "--datasets", "compas", "--methods", "cr-lr,auto", "--split-seeds", "0,1"]  # fmt: skip
+    res = CliRunner().invoke(root, args)
+    assert res.exit_code == 0, res.output
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "8 task(s) of the requested grid are not in the cache" in report  # 2x2x2
+    assert "`practitioners.compas.poisoned.s0.split_seed=1-method=auto`" in report
+    bad = CliRunner().invoke(root, [*args[:4], "--datasets", "mnist"])
+    assert bad.exit_code != 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -43,6 +44,56 @@ def _execute(task: Task, profile: Profile, data_dir: str | None) -> tuple[str, d
     return task.key, result, time.perf_counter() - t0
 
 
+def group_key(task: Task) -> str:
+    """Tasks run one after another in one process, sharing its fit cache
+    (trainer/models/fit_cache.py): a practitioners task's (data set, setting, split seed),
+    whose baseline rows and ``auto`` fit the same models; any other task alone."""
+    if task.kind == "practitioners":
+        return f"{task.kind}.{task.dataset}.{task.setting}.split_seed={task.opt('split_seed', 0)}"
+    return task.key
+
+
+def _execute_group(
+    group: Sequence[Task], profile: Profile, data_dir: str | None, cache_dir: Path,
+    *, one_thread: bool,
+) -> list[tuple[str, dict, float]]:  # fmt: skip
+    """Run a group's tasks in order under one fit cache, writing each cache entry as it ends
+    (an interrupted group keeps its finished tasks). ``one_thread``: cap BLAS / OpenMP at one
+    thread (a pool worker: the pool already occupies the cores), whatever the environment."""
+    # the BLAS / OpenMP libraries load before the cap: threadpoolctl caps the loaded ones
+    import sklearn.linear_model  # noqa: F401  (scipy's OpenBLAS, scikit-learn's OpenMP)
+    import torch  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    from trainer.models import fit_cache
+
+    done = []
+    limits = threadpool_limits(limits=1) if one_thread else contextlib.nullcontext()
+    with limits, fit_cache.scope():
+        for t in group:
+            key, result, seconds = _execute(t, profile, data_dir)
+            _write_entry(cache_dir, key, result, seconds)
+            done.append((key, result, seconds))
+    return done
+
+
+def _write_entry(cache_dir: Path, key: str, result: dict[str, Any], seconds: float) -> None:
+    tmp = cache_dir / f"{key}.json.tmp"
+    tmp.write_text(json.dumps({"result": result, "seconds": seconds}, default=_json_default))
+    tmp.replace(cache_dir / f"{key}.json")  # never a half-written cache entry
+
+
+def _groups(todo: Sequence[Task]) -> list[list[Task]]:
+    """``todo`` by :func:`group_key`, longest groups first; inside a group the rows ``auto``
+    reuses (baselines, FR-Train) before ``auto``."""
+    by: dict[str, list[Task]] = {}
+    for t in todo:
+        by.setdefault(group_key(t), []).append(t)
+    groups = [sorted(g, key=lambda t: t.opt("method") == "auto") for g in by.values()]
+    return sorted(groups, key=lambda g: min((_cost_rank(t), t.dataset != "adult", t.key)
+                                            for t in g))  # fmt: skip
+
+
 def run_tasks(
     tasks: Sequence[Task],
     profile: Profile,
@@ -74,35 +125,34 @@ def run_tasks(
         else:
             todo.append(t)
     # Longest first (FR-Train grids), so the two workers finish together.
-    todo.sort(key=lambda t: (_cost_rank(t), t.dataset != "adult", t.key))
+    groups = _groups(todo)
     bar = tqdm(
         total=len(todo), desc=f"reproduce ({profile.name})", unit="task", disable=not progress
     )
 
-    def store(key: str, result: dict[str, Any], seconds: float) -> None:
-        results[key] = result
-        log.seconds[key] = seconds
-        tmp = cache_dir / f"{key}.json.tmp"
-        tmp.write_text(json.dumps({"result": result, "seconds": seconds}, default=_json_default))
-        tmp.replace(cache_dir / f"{key}.json")  # never a half-written cache entry
-        bar.update(1)
-        bar.set_postfix_str(key[:40])
+    def store(done: list[tuple[str, dict, float]]) -> None:
+        for key, result, seconds in done:  # the worker wrote the cache entries
+            results[key] = result
+            log.seconds[key] = seconds
+            bar.update(1)
+            bar.set_postfix_str(key[:40])
 
     try:
-        if workers <= 1 or len(todo) <= 1:
-            for t in todo:
-                store(*_execute(t, profile, data_dir))
+        if workers <= 1 or len(groups) <= 1:
+            for g in groups:
+                store(_execute_group(g, profile, data_dir, cache_dir, one_thread=False))
         else:
             # Fresh (spawned) workers read these before importing numpy: one BLAS thread
             # each, since the pool already occupies both cores (2-3x faster than
-            # oversubscribed BLAS threads on this machine).
+            # oversubscribed BLAS threads on this machine); threadpoolctl enforces it there.
             for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
                 os.environ.setdefault(var, "1")
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=min(workers, 2), mp_context=ctx) as pool:
-                futs = [pool.submit(_execute, t, profile, data_dir) for t in todo]
+                futs = [pool.submit(_execute_group, g, profile, data_dir, cache_dir,
+                                    one_thread=True) for g in groups]  # fmt: skip
                 for fut in as_completed(futs):
-                    store(*fut.result())
+                    store(fut.result())
     finally:
         bar.close()
     runs_file = cache_dir / "runs.jsonl"

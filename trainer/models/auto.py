@@ -51,6 +51,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator
 
 from trainer.metrics import accuracy, disparate_impact
+from trainer.models import fit_cache
 from trainer.models.practitioners import make_practitioner
 
 #: The baselines ``auto`` compares by default (names of practitioners.PRACTITIONERS).
@@ -320,25 +321,58 @@ class AutoMethod(BaseEstimator):  # type: ignore[misc]
         repeats = self.n_repeats or default_repeats(n_clean)
         folds = stratified_folds(yc, zc, self.n_splits, repeats, self.random_state)
         factories, notes = self._factories(len(yt))
-        scores: list[CandidateScore] = []
-        for name, factory in factories.items():
-            t0 = time.perf_counter()
-            sc = CandidateScore(name=name, acc=[], di=[])
-            cached: Any = None
-            for held in folds[: self.n_splits] if name == "fr-train" else folds:
-                keep = np.setdiff1d(np.arange(n_clean), held)
-                proto = factory()
-                if not getattr(proto, "uses_clean", True) and cached is not None:
-                    model = cached  # ignores the clean rows: every fold's fit is the same
-                else:
-                    model = proto.fit(Xt, yt, zt, X_val=Xc[keep], y_val=yc[keep], z_val=zc[keep])
-                    cached = model
-                sc.acc.append(accuracy(yc[held], model.predict(Xc[held], zc[held])))
-                sc.di.append(disparate_impact(model.predict(Xt, zt), zt))
-            sc.fit_seconds = time.perf_counter() - t0
-            scores.append(sc)
-            if self.progress is not None:
-                self.progress(f"auto: {name} cross-validated in {sc.fit_seconds:.1f} s")
+        with fit_cache.scope() as fits:  # identical fits done once (trainer/models/fit_cache.py)
+            scores = [self._cross_validate(name, f, fits, folds, Xt, yt, zt, Xc, yc, zc)
+                      for name, f in factories.items()]  # fmt: skip
+            best, reason, warnings = self._choose(scores, n_clean, zc)
+            self.model_ = fits.fit(factories[best.name](), Xt, yt, zt, X_val=Xc, y_val=yc,
+                                   z_val=zc)  # fmt: skip
+        self.scores_ = scores
+        self.chosen_ = best.name
+        self.reason_ = reason
+        self.warnings_ = warnings
+        self.notes_ = notes
+        self.n_folds_ = len(folds)
+        self.n_repeats_ = repeats
+        return self
+
+    def _cross_validate(
+        self,
+        name: str,
+        factory: Callable[[], Any],
+        fits: fit_cache.FitCache,
+        folds: Sequence[NDArray[np.int64]],
+        Xt: NDArray[Any],
+        yt: NDArray[Any],
+        zt: NDArray[Any],
+        Xc: NDArray[Any],
+        yc: NDArray[Any],
+        zc: NDArray[Any],
+    ) -> CandidateScore:
+        """Rules 1-2 for one candidate: its held-out clean accuracy and training DI per fold."""
+        t0 = time.perf_counter()
+        sc = CandidateScore(name=name, acc=[], di=[])
+        cached: Any = None
+        for held in folds[: self.n_splits] if name == "fr-train" else folds:
+            keep = np.setdiff1d(np.arange(len(yc)), held)
+            proto = factory()
+            if not getattr(proto, "uses_clean", True) and cached is not None:
+                model = cached  # ignores the clean rows: every fold's fit is the same
+            else:
+                model = fits.fit(proto, Xt, yt, zt, X_val=Xc[keep], y_val=yc[keep],
+                                 z_val=zc[keep])  # fmt: skip
+                cached = model
+            sc.acc.append(accuracy(yc[held], model.predict(Xc[held], zc[held])))
+            sc.di.append(disparate_impact(model.predict(Xt, zt), zt))
+        sc.fit_seconds = time.perf_counter() - t0
+        if self.progress is not None:
+            self.progress(f"auto: {name} cross-validated in {sc.fit_seconds:.1f} s")
+        return sc
+
+    def _choose(
+        self, scores: list[CandidateScore], n_clean: int, zc: NDArray[Any]
+    ) -> tuple[CandidateScore, str, list[str]]:
+        """Rules 3-6: intervals, eligibility, the choice, its reason and warnings."""
         test_fraction = 1.0 / self.n_splits
         floor = self.target_di + self.margin
         for sc in scores:
@@ -386,15 +420,7 @@ class AutoMethod(BaseEstimator):  # type: ignore[misc]
                 f"small clean set: {n_clean} rows, per group {counts}; held-out accuracy "
                 "differences of a few points are noise at this size"
             )
-        self.scores_ = scores
-        self.chosen_ = best.name
-        self.reason_ = reason
-        self.warnings_ = warnings
-        self.notes_ = notes
-        self.n_folds_ = len(folds)
-        self.n_repeats_ = repeats
-        self.model_ = factories[best.name]().fit(Xt, yt, zt, X_val=Xc, y_val=yc, z_val=zc)
-        return self
+        return best, reason, warnings
 
     def report(self) -> dict[str, Any]:
         """What was compared, what was chosen and why (JSON-safe)."""

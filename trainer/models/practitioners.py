@@ -49,6 +49,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator
 
+from trainer.models import fit_cache
 from trainer.models.base import with_sensitive
 
 FitOn = Literal["clean", "train", "post"]
@@ -77,6 +78,13 @@ def base_lr(C: float = 1.0) -> Any:
     from sklearn.linear_model import LogisticRegression
 
     return LogisticRegression(C=C, max_iter=1000, solver="newton-cholesky")
+
+
+def _train_lr(C: float, feat: NDArray[Any], y01: NDArray[Any]) -> Any:
+    """``base_lr(C)`` fitted on ``(feat, y01)``, reused when an open fit cache has the same
+    rows (``to-*-post`` fits the same training-set LR in every fold of ``auto``'s CV)."""
+    key = ("base-lr", repr(base_lr(C).get_params()), fit_cache.digest(feat, y01))
+    return fit_cache.active().memo(key, lambda: base_lr(C).fit(feat, y01))
 
 
 def _labels01(y: ArrayLike) -> NDArray[np.int64]:
@@ -359,7 +367,7 @@ class ThresholdOptimizerLR(_Practitioner):
         z = sensitive_features
         if self.fit_on == "post":
             Xt, yt, zt = _pick("train", X, y, z, X_val, y_val, z_val)
-            lr = base_lr(self.C).fit(self._feat(Xt, zt), _labels01(yt))
+            lr = _train_lr(self.C, self._feat(Xt, zt), _labels01(yt))
             Xf, yf, zf = _pick("clean", X, y, z, X_val, y_val, z_val)
             self.model_ = self.make(lr, prefit=True)
         else:
