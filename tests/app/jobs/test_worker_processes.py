@@ -71,7 +71,9 @@ def test_two_workers_run_each_of_20_jobs_exactly_once(
 def test_job_of_a_killed_worker_is_finished_by_another_after_the_lease_expires(
     committed: Callable[[], Session], queue_settings: Settings, workers: WorkerProcs
 ) -> None:
-    job_id = queue_job(committed, queue_settings, long_job(1500))
+    # Long enough that the victim is still training when it is killed, however fast the
+    # engine gets (1,500 epochs used to take ~10 s; now a run can end before the first poll).
+    job_id = queue_job(committed, queue_settings, long_job(40_000))
     victim = workers.start()
 
     def running_with_progress() -> bool:
