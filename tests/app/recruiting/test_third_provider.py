@@ -94,6 +94,15 @@ def test_the_api_accepts_a_registered_provider_only(
         detail = refused.json()["detail"]
         assert "provider" in detail and "'nowhere'" in detail
         assert all(name in detail for name in ("fake", "link", "mturk", "prolific"))
+    # An over-long name is refused before any lookup (the column holds NAME_MAX characters).
+    n_projects = web.get("/api/v1/projects", headers=admin_headers).json()["count"]
+    for long_name in ("x" * (recruiting.NAME_MAX + 1), "mturk" * 200):
+        too_long = web.post(
+            "/api/v1/projects", json=project_fields(provider=long_name), headers=admin_headers
+        )
+        assert too_long.status_code == 422, too_long.text
+        assert "provider" in str(too_long.json()["detail"])
+    assert web.get("/api/v1/projects", headers=admin_headers).json()["count"] == n_projects
     session.refresh(project)
     assert project.provider == fake_provider.NAME
     moved = web.patch(f"/api/v1/projects/{pid}", json={"provider": "link"}, headers=admin_headers)
